@@ -1,0 +1,267 @@
+// SPDX-License-Identifier: GPL-2.0
+/* svctrace's kernel side. Every program starts with the same cheap test (is the flow's original
+ * destination in the service CIDRs?) and returns at once when it is not; only flows to a service
+ * touch the ring buffer. Programs, by the question each answers:
+ *   route_*     which route chose the source for a service IP (FIB lookup)
+ *   nat_*       what conntrack DNAT'd/SNAT'd it to, and which device it really leaves through
+ *   tcp_*       whether the SYN was answered, refused, or retransmitted
+ * Records are struct svc_event (include/svctrace/events.h), shared with the C++ side. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "svctrace/events.h"
+
+#define AF_INET 2
+#define TCP_SYN_SENT 2
+#define NF_ACCEPT 1
+#define IP_CT_NEW 2       /* enum ip_conntrack_info: a packet of an entry that has seen no reply yet */
+#define NFCT_INFOMASK 7UL /* skb->_nfct keeps ctinfo in its low 3 bits */
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Set by userspace between open and load. 0 = every network namespace. */
+const volatile __u32 target_netns = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 256);
+	__type(key, struct svc_cidr_key);
+	__type(value, __u8);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} service_cidrs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20); /* resized by userspace before load */
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SVC_CNT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+static __always_inline void count(__u32 which)
+{
+	__u64 *c = bpf_map_lookup_elem(&counters, &which);
+	if (c)
+		(*c)++;
+}
+
+static __always_inline bool in_service_cidrs_v4(__be32 daddr)
+{
+	struct svc_cidr_key key = { .prefixlen = 128 };
+	key.addr[10] = 0xff;
+	key.addr[11] = 0xff;
+	__builtin_memcpy(&key.addr[12], &daddr, 4);
+	return bpf_map_lookup_elem(&service_cidrs, &key) != NULL;
+}
+
+static __always_inline bool wanted_netns(__u32 netns)
+{
+	return target_netns == 0 || netns == target_netns;
+}
+
+static __always_inline void put_v4(__u8 *dst16, __be32 addr)
+{
+	__builtin_memcpy(dst16, &addr, 4);
+}
+
+/* Reserve a zeroed record (bpf_ringbuf_reserve does not clear memory); counts the loss on failure. */
+static __always_inline struct svc_event *reserve_event(__u32 kind, __u32 netns)
+{
+	struct svc_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(SVC_CNT_RINGBUF_DROPS);
+		return NULL;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->ts_ns = bpf_ktime_get_ns();
+	e->kind = kind;
+	e->netns = netns;
+	return e;
+}
+
+static __always_inline void submit_event(struct svc_event *e)
+{
+	bpf_ringbuf_submit(e, 0);
+	count(SVC_CNT_EVENTS);
+}
+
+static __always_inline void fill_task(struct svc_event *e)
+{
+	e->pid = bpf_get_current_pid_tgid() >> 32;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+}
+
+/* ---- route decision ---------------------------------------------------------------------------- */
+
+/* Shared by the fexit and tp_btf wrappers, which have already checked daddr against the CIDRs. */
+static __always_inline void record_route(__u32 tb_id, const struct flowi4 *flp,
+					 const struct fib_nh_common *nhc)
+{
+	struct net_device *dev = BPF_CORE_READ(nhc, nhc_dev);
+	__u32 netns = BPF_CORE_READ(dev, nd_net.net, ns.inum);
+	if (!wanted_netns(netns))
+		return;
+
+	struct svc_event *e = reserve_event(SVC_EV_ROUTE, netns);
+	if (!e)
+		return;
+	fill_task(e);
+	e->tuple.family = AF_INET;
+	e->tuple.proto = BPF_CORE_READ(flp, __fl_common.flowic_proto);
+	put_v4(e->tuple.src, BPF_CORE_READ(flp, saddr));
+	put_v4(e->tuple.dst, BPF_CORE_READ(flp, daddr));
+	e->tuple.sport = bpf_ntohs(BPF_CORE_READ(flp, uli.ports.sport));
+	e->tuple.dport = bpf_ntohs(BPF_CORE_READ(flp, uli.ports.dport));
+
+	e->route.table = tb_id;
+	e->route.oif = BPF_CORE_READ(dev, ifindex);
+	e->route.iif = BPF_CORE_READ(flp, __fl_common.flowic_iif);
+	e->route.mark = BPF_CORE_READ(flp, __fl_common.flowic_mark);
+	e->route.scope = BPF_CORE_READ(nhc, nhc_scope);
+	e->route.gw_family = BPF_CORE_READ(nhc, nhc_gw_family);
+	if (e->route.gw_family == AF_INET)
+		put_v4(e->route.gw, BPF_CORE_READ(nhc, nhc_gw.ipv4));
+
+	/* An IPv4 fib_nh_common is the head of a struct fib_nh, whose parent fib_info holds the
+	 * route's "src"; nh_saddr is the address the kernel picks on this nexthop when there is none. */
+	if (BPF_CORE_READ(nhc, nhc_family) == AF_INET) {
+		const struct fib_nh *nh = (const struct fib_nh *)nhc;
+		put_v4(e->route.nh_saddr, BPF_CORE_READ(nh, nh_saddr));
+		put_v4(e->route.prefsrc, BPF_CORE_READ(nh, nh_parent, fib_prefsrc));
+	}
+	submit_event(e);
+}
+
+/* Preferred where the kernel allows fentry/fexit: sees the lookup's result struct. */
+SEC("fexit/fib_table_lookup")
+int BPF_PROG(route_fexit, struct fib_table *tb, const struct flowi4 *flp, struct fib_result *res,
+	     int fib_flags, int ret)
+{
+	if (ret != 0 || !in_service_cidrs_v4(flp->daddr))
+		return 0;
+	struct fib_nh_common *nhc = res->nhc;
+	if (nhc)
+		record_route(tb->tb_id, flp, nhc);
+	return 0;
+}
+
+/* Fallback: the fib:fib_table_lookup tracepoint, with BTF-typed arguments. */
+SEC("tp_btf/fib_table_lookup")
+int BPF_PROG(route_tp_btf, u32 tb_id, const struct flowi4 *flp, const struct fib_nh_common *nhc, int err)
+{
+	if (err != 0 || !nhc || !in_service_cidrs_v4(flp->daddr))
+		return 0;
+	record_route(tb_id, flp, nhc);
+	return 0;
+}
+
+/* ---- conntrack NAT ----------------------------------------------------------------------------- */
+
+static __always_inline void read_tuple(struct svc_tuple *t, const struct nf_conntrack_tuple *ct_tuple)
+{
+	t->family = AF_INET;
+	t->proto = BPF_CORE_READ(ct_tuple, dst.protonum);
+	put_v4(t->src, BPF_CORE_READ(ct_tuple, src.u3.ip));
+	put_v4(t->dst, BPF_CORE_READ(ct_tuple, dst.u3.ip));
+	/* tcp and udp keep their ports at the same place in the union */
+	t->sport = bpf_ntohs(BPF_CORE_READ(ct_tuple, src.u.all));
+	t->dport = bpf_ntohs(BPF_CORE_READ(ct_tuple, dst.u.all));
+}
+
+static __always_inline int record_nat(struct bpf_nf_ctx *ctx, __u32 hook)
+{
+	unsigned long nfct = ctx->skb->_nfct;
+	/* Only packets of entries still waiting for a reply: once a reply is seen, the flow is
+	 * answered and its packets cost nothing more here. */
+	if ((nfct & NFCT_INFOMASK) != IP_CT_NEW)
+		return NF_ACCEPT;
+	struct nf_conn *ct = (struct nf_conn *)(nfct & ~NFCT_INFOMASK);
+	const struct nf_conntrack_tuple *orig = &ct->tuplehash[0].tuple;
+	if (BPF_CORE_READ(orig, src.l3num) != AF_INET ||
+	    !in_service_cidrs_v4(BPF_CORE_READ(orig, dst.u3.ip)))
+		return NF_ACCEPT;
+	__u32 netns = ctx->state->net->ns.inum;
+	if (!wanted_netns(netns))
+		return NF_ACCEPT;
+
+	struct svc_event *e = reserve_event(SVC_EV_NAT, netns);
+	if (!e)
+		return NF_ACCEPT;
+	read_tuple(&e->tuple, orig);
+	read_tuple(&e->nat.reply, &ct->tuplehash[1].tuple);
+	e->nat.hook = hook;
+	e->nat.ct_status = BPF_CORE_READ(ct, status);
+	struct net_device *out = ctx->state->out;
+	if (out)
+		e->nat.out_ifindex = out->ifindex;
+	submit_event(e);
+	return NF_ACCEPT;
+}
+
+/* Attached by userspace with BPF_LINK_CREATE: LOCAL_OUT at priority -99, right after DNAT (-100). */
+SEC("netfilter")
+int nat_local_out(struct bpf_nf_ctx *ctx)
+{
+	return record_nat(ctx, SVC_NAT_LOCAL_OUT);
+}
+
+/* POST_ROUTING at priority 101, right after SNAT (100): the device the packet really leaves by. */
+SEC("netfilter")
+int nat_post_routing(struct bpf_nf_ctx *ctx)
+{
+	return record_nat(ctx, SVC_NAT_POST_ROUTING);
+}
+
+/* ---- TCP outcome ------------------------------------------------------------------------------- */
+
+static __always_inline bool tcp_sock_to_service(const struct sock *sk)
+{
+	return sk->__sk_common.skc_family == AF_INET && in_service_cidrs_v4(sk->__sk_common.skc_daddr);
+}
+
+static __always_inline void record_tcp(const struct sock *sk, __u32 kind, int oldstate, int newstate)
+{
+	__u32 netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	if (!wanted_netns(netns))
+		return;
+	struct svc_event *e = reserve_event(kind, netns);
+	if (!e)
+		return;
+	e->tuple.family = AF_INET;
+	e->tuple.proto = IPPROTO_TCP;
+	put_v4(e->tuple.src, sk->__sk_common.skc_rcv_saddr);
+	put_v4(e->tuple.dst, sk->__sk_common.skc_daddr);
+	/* inet_sport, not skc_num: tcp_set_state(TCP_CLOSE) releases the port (skc_num = 0) before
+	 * the tracepoint fires, while inet_sport keeps it. */
+	e->tuple.sport = bpf_ntohs(BPF_CORE_READ((const struct inet_sock *)sk, inet_sport));
+	e->tuple.dport = bpf_ntohs(sk->__sk_common.skc_dport);
+	e->tcp.old_state = oldstate;
+	e->tcp.new_state = newstate;
+	e->tcp.sk_err = sk->sk_err;
+	submit_event(e);
+}
+
+/* A socket leaving SYN_SENT: ESTABLISHED = answered, CLOSE with ECONNREFUSED = refused. */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(tcp_state, const struct sock *sk, int oldstate, int newstate)
+{
+	if (oldstate != TCP_SYN_SENT || sk->sk_protocol != IPPROTO_TCP || !tcp_sock_to_service(sk))
+		return 0;
+	record_tcp(sk, SVC_EV_TCP_STATE, oldstate, newstate);
+	return 0;
+}
+
+SEC("tp_btf/tcp_retransmit_skb")
+int BPF_PROG(tcp_retransmit, const struct sock *sk, const struct sk_buff *skb)
+{
+	if (sk->__sk_common.skc_state != TCP_SYN_SENT || !tcp_sock_to_service(sk))
+		return 0;
+	record_tcp(sk, SVC_EV_TCP_RETRANS, TCP_SYN_SENT, TCP_SYN_SENT);
+	return 0;
+}

@@ -1,0 +1,122 @@
+// The correlator: joins the kernel's route, NAT and TCP events into one record per flow (keyed by
+// network namespace and original 5-tuple) and decides each flow: answered, refused or unanswered.
+// No BPF here: it is fed struct svc_event values, so tests feed it synthetic sequences.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "svctrace/events.h"
+#include "svctrace/ip.h"
+
+namespace svctrace {
+
+struct FlowKey {
+  uint32_t netns = 0;
+  uint8_t proto = 0;
+  IpAddr src, dst;
+  uint16_t sport = 0, dport = 0;
+
+  static FlowKey from_tuple(uint32_t netns, const svc_tuple& t);
+  bool operator==(const FlowKey&) const = default;
+};
+
+struct FlowKeyHash {
+  size_t operator()(const FlowKey& k) const;
+};
+
+// What the FIB lookup for the service IP decided, as the BPF route hook saw it.
+struct RouteDecision {
+  uint64_t ts_ns = 0;
+  uint32_t table = 0;
+  int oif = 0;
+  IpAddr gateway;
+  IpAddr prefsrc;   // the route's "src", if it has one
+  IpAddr nh_saddr;  // the source the nexthop selects otherwise
+  IpAddr flow_src;  // the source in the lookup's flow (set once connect() picked it)
+};
+
+enum class FlowState { Pending, Answered, Refused, Unanswered, Abandoned };
+const char* to_string(FlowState s);
+
+struct Flow {
+  FlowKey key;
+  uint32_t pid = 0;
+  std::string comm;
+  uint64_t first_seen_ns = 0;
+  uint64_t last_packet_ns = 0;
+  uint64_t decided_ns = 0;
+  uint32_t packets_unreplied = 0;  // packets that left (POST_ROUTING) before any reply: the SYNs
+  uint32_t retransmits = 0;
+  std::optional<IpAddr> dnat_ip;   // set when conntrack rewrote the destination
+  uint16_t dnat_port = 0;
+  std::optional<IpAddr> snat_ip;   // set when conntrack rewrote the source
+  uint16_t snat_port = 0;
+  int route_ifindex = 0;           // device of the route to the service IP (LOCAL_OUT)
+  int egress_ifindex = 0;          // device the packet really left by (POST_ROUTING)
+  std::optional<RouteDecision> route;
+  FlowState state = FlowState::Pending;
+  int sk_err = 0;
+  bool announced = false;
+
+  uint32_t syns() const { return std::max(packets_unreplied, retransmits + 1); }
+  // Where the packets really went: the DNAT target, or the original destination.
+  IpAddr backend_ip() const { return dnat_ip.value_or(key.dst); }
+  uint16_t backend_port() const { return dnat_ip ? dnat_port : key.dport; }
+};
+
+struct CorrelatorConfig {
+  size_t max_flows = 65536;
+  // A TCP flow is called unanswered when the kernel retransmits its SYN (1 s after the first, by
+  // TCP_TIMEOUT_INIT); this age is the backstop for flows whose retransmits are not seen.
+  uint64_t unanswered_after_ns = 1'500'000'000;
+  uint32_t self_pid = 0;                          // svctrace's own route lookups are not traffic
+};
+
+class Correlator {
+ public:
+  explicit Correlator(CorrelatorConfig cfg) : cfg_(cfg) {}
+
+  void on_event(const svc_event& ev);
+  // Flows that reached a verdict since the last call (or became worth announcing), in order.
+  struct Change {
+    enum Kind { NewFlow, Decided } kind;
+    FlowKey key;
+  };
+  std::vector<Change> tick(uint64_t now_ns);
+
+  const Flow* find(const FlowKey& k) const;
+  std::vector<const Flow*> flows() const;  // in order of first sight
+  uint64_t evicted() const { return evicted_; }
+  uint64_t events() const { return events_; }
+
+ private:
+  Flow& flow_for(const FlowKey& k, uint64_t ts);
+  void decide(Flow& f, FlowState s, uint64_t ts);
+  void announce(Flow& f);
+  void evict_oldest();
+  void on_route(const svc_event& ev);
+  void on_nat(const svc_event& ev);
+  void on_tcp(const svc_event& ev);
+
+  CorrelatorConfig cfg_;
+  std::unordered_map<FlowKey, Flow, FlowKeyHash> flows_;
+  std::deque<FlowKey> order_;  // insertion order, for reports and eviction
+  // Latest route decision per (netns, service IP): the lookup in connect() precedes the first packet.
+  std::unordered_map<FlowKey, RouteDecision, FlowKeyHash> routes_by_dst_;
+  struct Owner {
+    uint32_t pid;
+    std::string comm;
+  };
+  std::unordered_map<FlowKey, Owner, FlowKeyHash> pending_owner_;  // who last connected to a service IP
+  std::deque<FlowKey> pending_;  // flows awaiting a verdict, in order of first sight
+  std::vector<Change> changes_;
+  uint64_t evicted_ = 0, events_ = 0;
+};
+
+}  // namespace svctrace

@@ -1,0 +1,43 @@
+// The diagnosis: turns a flow that got no answer (or a refusal) into a verdict with its evidence,
+// naming the route that chose the wrong source and the command that fixes it. It asks the traced
+// namespace's routing through RoutingView, so tests drive it with a fake.
+#pragma once
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "svctrace/correlator.h"
+#include "svctrace/ip.h"
+#include "svctrace/route.h"
+
+namespace svctrace {
+
+struct Diagnosis {
+  std::string verdict;        // "asymmetric_source", "refused", "unanswered"
+  FlowKey flow;
+  std::optional<IpAddr> dnat_ip;
+  uint16_t dnat_port = 0;
+  std::string egress_dev;     // the device the packet really left by
+  std::string route_dev;      // the device the route to the service IP pointed at
+  std::optional<Route> source_route;  // the route that chose the source (fibmatch on the service IP)
+  IpAddr expected_source;     // what the egress device would use to reach the backend
+  std::vector<IpAddr> egress_addresses;
+  std::string fix;            // a shell command, empty when there is nothing to fix in routing
+  std::string reason;         // one sentence on why this verdict
+  // Evidence: what was seen.
+  uint32_t syns = 0;
+  uint32_t retransmits = 0;
+  uint64_t waited_ns = 0;     // from the first packet to the verdict
+  std::optional<RouteDecision> route_seen;
+  std::string route_seen_dev;
+  uint32_t pid = 0;
+  std::string comm;
+};
+
+// The CIDR of `cidrs` that holds ip, or ip/32 if none does.
+Cidr covering_cidr(const std::vector<Cidr>& cidrs, const IpAddr& ip);
+
+// Only for flows in state Unanswered or Refused.
+Diagnosis diagnose(const Flow& flow, RoutingView& routing, const std::vector<Cidr>& cidrs);
+
+}  // namespace svctrace

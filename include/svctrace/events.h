@@ -1,0 +1,94 @@
+/* The one definition of every record the BPF programs send to userspace.
+ * Included by bpf/svctrace.bpf.c (after vmlinux.h) and by the C++ side, which static_asserts the
+ * layout (userspace/event_layout.cpp). Fixed-width fields, explicit padding, no pointers. */
+#ifndef SVCTRACE_EVENTS_H
+#define SVCTRACE_EVENTS_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define SVC_COMM_LEN 16
+
+/* Addresses are 16 bytes so IPv6 fits; an IPv4 address occupies the first 4 bytes, network order. */
+struct svc_tuple {
+	__u8 src[16];
+	__u8 dst[16];
+	__u16 sport; /* host byte order */
+	__u16 dport; /* host byte order */
+	__u8 family; /* AF_INET */
+	__u8 proto;  /* IPPROTO_TCP, IPPROTO_UDP */
+	__u8 _pad[2];
+};
+
+enum svc_event_kind {
+	SVC_EV_ROUTE = 1,      /* a FIB lookup for a destination in the CIDRs succeeded */
+	SVC_EV_NAT = 2,        /* an unreplied packet of a conntrack entry to the CIDRs passed a NAT hook */
+	SVC_EV_TCP_STATE = 3,  /* a socket to the CIDRs left SYN_SENT (answered, refused, given up) */
+	SVC_EV_TCP_RETRANS = 4 /* a socket to the CIDRs retransmitted its SYN */
+};
+
+/* Which hook produced an SVC_EV_NAT event. */
+enum svc_nat_hook {
+	SVC_NAT_LOCAL_OUT = 1,  /* NF_INET_LOCAL_OUT, just after DNAT: device of the route to the service IP */
+	SVC_NAT_POST_ROUTING = 2 /* NF_INET_POST_ROUTING, just after SNAT: the real egress device */
+};
+
+struct svc_route_info {
+	__u32 table;     /* FIB table id that matched (254 = main) */
+	__s32 oif;       /* output device ifindex of the chosen nexthop */
+	__s32 iif;       /* input ifindex of the lookup (0 for locally generated traffic) */
+	__u32 mark;
+	__u8 gw[16];     /* gateway, zero when on-link */
+	__u8 prefsrc[16];/* the route's own "src", zero when the route has none */
+	__u8 nh_saddr[16];/* the source the nexthop selects when the route has no "src" */
+	__u8 gw_family;
+	__u8 scope;
+	__u8 _pad[2];
+	__s32 err;
+};
+
+struct svc_nat_info {
+	struct svc_tuple reply; /* conntrack reply tuple: src is the DNAT target, dst the SNAT result */
+	__u32 hook;             /* enum svc_nat_hook */
+	__s32 out_ifindex;      /* device the packet is leaving through at this hook */
+	__u32 ct_status;        /* IPS_* bits of the conntrack entry */
+	__u32 _pad;
+};
+
+struct svc_tcp_info {
+	__s32 old_state; /* TCP_* */
+	__s32 new_state;
+	__s32 sk_err;    /* ECONNREFUSED after a RST, ETIMEDOUT after the SYN retries ran out */
+	__u32 _pad;
+};
+
+struct svc_event {
+	__u64 ts_ns;   /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+	__u32 kind;    /* enum svc_event_kind */
+	__u32 netns;   /* inode number of the network namespace */
+	__u32 pid;     /* tgid of the current task; only meaningful in process context */
+	__u32 _pad;
+	char comm[SVC_COMM_LEN];
+	struct svc_tuple tuple; /* the original direction: chosen source -> service IP */
+	union {
+		struct svc_route_info route;
+		struct svc_nat_info nat;
+		struct svc_tcp_info tcp;
+	};
+};
+
+/* Per-CPU counters the BPF side keeps; userspace sums them. */
+enum svc_counter {
+	SVC_CNT_EVENTS = 0,      /* records submitted to the ring buffer */
+	SVC_CNT_RINGBUF_DROPS,   /* bpf_ringbuf_reserve failed: the event is lost */
+	SVC_CNT_MAX
+};
+
+/* LPM-trie key for the service CIDRs; IPv4 prefixes are stored IPv4-mapped (::ffff:a.b.c.d/96+len). */
+struct svc_cidr_key {
+	__u32 prefixlen;
+	__u8 addr[16];
+};
+
+#endif

@@ -1,0 +1,31 @@
+// RoutingView over rtnetlink (libmnl), in the network namespace the process is in when it is made.
+#pragma once
+#include <memory>
+
+#include "svctrace/route.h"
+
+struct mnl_socket;
+
+namespace svctrace {
+
+class NetlinkRouting : public RoutingView {
+ public:
+  NetlinkRouting();  // throws std::runtime_error when the socket cannot be opened
+  ~NetlinkRouting() override;
+  NetlinkRouting(const NetlinkRouting&) = delete;
+  NetlinkRouting& operator=(const NetlinkRouting&) = delete;
+
+  std::optional<Route> fib_match(const IpAddr& dst) override;
+  std::optional<Route> route_get(const IpAddr& dst) override;
+  std::vector<InterfaceAddress> addresses(int ifindex) override;
+  std::string interface_name(int ifindex) override;
+  std::vector<Route> routes(uint32_t table) override;
+
+ private:
+  std::optional<Route> get_route(const IpAddr& dst, bool fib_match);
+  mnl_socket* sock_ = nullptr;
+  unsigned portid_ = 0;
+  unsigned seq_ = 0;
+};
+
+}  // namespace svctrace

@@ -1,0 +1,27 @@
+// How flows and diagnoses are shown: NDJSON objects (the contract tests and scripts rely on), the
+// human lines for a terminal, and the report file.
+#pragma once
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "svctrace/correlator.h"
+#include "svctrace/diagnosis.h"
+#include "svctrace/route.h"
+
+namespace svctrace {
+
+const char* proto_name(uint8_t proto);
+
+nlohmann::json tuple_json(const FlowKey& k);
+nlohmann::json flow_json(const Flow& f, RoutingView& names);
+nlohmann::json diagnosis_json(const Diagnosis& d);
+
+std::string human_flow(const Flow& f, RoutingView& names);     // a new flow
+std::string human_outcome(const Flow& f);                      // answered / refused / abandoned
+std::string human_diagnosis(const Diagnosis& d);               // several lines, ends with the fix
+
+// Writes to a temporary file beside `path`, then renames it over `path`: a reader sees the old
+// report or the new one, never half of one. Throws std::runtime_error naming the path.
+void write_file_atomically(const std::string& path, const std::string& content);
+
+}  // namespace svctrace

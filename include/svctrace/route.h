@@ -1,0 +1,58 @@
+// What svctrace knows about a route, how it prints one (exactly as `ip route` does), and the
+// interface through which the diagnosis asks the kernel about routes (netlink in production,
+// a fake in unit tests).
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "svctrace/ip.h"
+
+namespace svctrace {
+
+constexpr uint32_t kTableMain = 254;
+constexpr uint32_t kTableLocal = 255;
+constexpr uint32_t kTableDefault = 253;
+
+struct Route {
+  uint8_t type = 1;        // RTN_UNICAST
+  IpAddr dst;              // unset for "default"
+  uint8_t dst_len = 0;
+  IpAddr gateway;
+  int oif = 0;
+  std::string dev;         // name of oif, resolved in the traced namespace
+  uint32_t table = kTableMain;
+  uint8_t protocol = 3;    // RTPROT_BOOT, which `ip route` does not print
+  uint8_t scope = 0;       // RT_SCOPE_UNIVERSE
+  IpAddr prefsrc;          // "src" of the route, or the source the kernel selected (route get)
+  std::optional<uint32_t> metric;
+  uint32_t flags = 0;      // RTNH_F_* / RTM_F_* as `ip route` prints them (onlink, linkdown)
+};
+
+// `ip route` syntax: "default via 10.141.13.1 dev enslf1", "10.0.0.0/24 dev enslf0 proto kernel
+// scope link src 10.0.0.12", with "table N" when the table is not main.
+std::string format_route(const Route& r);
+std::string table_name(uint32_t table);
+
+struct InterfaceAddress {
+  IpAddr addr;
+  uint8_t prefix_len = 0;
+};
+
+// Questions the diagnosis asks about the traced namespace's routing.
+class RoutingView {
+ public:
+  virtual ~RoutingView() = default;
+  // The route that matches dst (`ip route get fibmatch dst`).
+  virtual std::optional<Route> fib_match(const IpAddr& dst) = 0;
+  // The resolved output route for dst, with the source the kernel would select in prefsrc
+  // (`ip route get dst`).
+  virtual std::optional<Route> route_get(const IpAddr& dst) = 0;
+  virtual std::vector<InterfaceAddress> addresses(int ifindex) = 0;
+  virtual std::string interface_name(int ifindex) = 0;
+  // All routes of one table (`ip route show table N`).
+  virtual std::vector<Route> routes(uint32_t table) = 0;
+};
+
+}  // namespace svctrace

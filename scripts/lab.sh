@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# Rebuilds the svctrace incident (docs: mission.md) with three network namespaces:
+#
+#   ${P}-api  eth0 10.0.0.8/24 ---- enslf0 10.0.0.12/24   ${P}-node   enslf1 10.141.13.182/24 ---- eth0 10.141.13.1/24  ${P}-gw
+#   (listens on 6443, no route            default via 10.141.13.1 dev enslf1                   (no forwarding)
+#    back to 10.141.13.0/24)              OUTPUT DNAT 172.24.0.1:443 -> 10.0.0.8:6443
+#
+# A connect from ${P}-node to 172.24.0.1:443 picks source 10.141.13.182 (from the default route), is
+# DNATed to 10.0.0.8 and leaves enslf0 with that source; the api cannot reply, so the SYNs go unanswered.
+# `fix` adds the Service-CIDR route that makes the source 10.0.0.12.
+#
+# Usage: scripts/lab.sh up|down|fix|unfix|connect [--prefix P] [--timeout N]
+# All traffic starts inside the namespaces and goes only to their addresses; nothing is sent from the
+# root namespace.
+set -euo pipefail
+
+usage() {
+  echo "usage: $0 up|down|fix|unfix|connect [--prefix P] [--timeout N]   (prefix default \$LAB_PREFIX or svct)" >&2
+  exit 2
+}
+
+(($# >= 1)) || usage
+cmd=$1
+shift
+prefix=${LAB_PREFIX:-svct}
+timeout=3
+while (($#)); do
+  case $1 in
+    --prefix) (($# >= 2)) || usage; prefix=$2; shift 2 ;;
+    --timeout) (($# >= 2)) || usage; timeout=$2; shift 2 ;;
+    *) usage ;;
+  esac
+done
+[[ $prefix =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]*$ ]] || { echo "lab: bad prefix '$prefix'" >&2; exit 2; }
+if ! [[ $timeout =~ ^[1-9][0-9]*$ ]]; then echo "lab: bad timeout '$timeout'" >&2; exit 2; fi
+((EUID == 0)) || { echo "lab: must run as root" >&2; exit 1; }
+
+NODE=$prefix-node
+API=$prefix-api
+GW=$prefix-gw
+STATE=/run/svctrace-lab/$prefix
+SVC_IP=172.24.0.1
+SVC_CIDR=172.24.0.0/13
+
+in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+ns_exists() { [[ -e /run/netns/$1 ]]; }
+
+lab_down() {
+  # Kill every process still living in our namespaces (the listener and any forked socat child): a
+  # process holds its netns alive after `ip netns del`. `ip netns pids` names exactly those processes.
+  local ns pid i pids=()
+  for ns in "$API" "$NODE" "$GW"; do
+    ns_exists "$ns" || continue
+    for pid in $(ip netns pids "$ns" 2>/dev/null); do pids+=("$pid"); done
+  done
+  # The recorded listener pid too, in case its namespace is already gone (checked to still be socat).
+  if [[ -f $STATE/listener.pid ]]; then
+    pid=$(<"$STATE/listener.pid")
+    if [[ $pid =~ ^[0-9]+$ ]] && grep -qs socat "/proc/$pid/comm"; then pids+=("$pid"); fi
+  fi
+  if ((${#pids[@]})); then
+    kill "${pids[@]}" 2>/dev/null || true
+    # Bounded wait for them to go (kill is asynchronous), then SIGKILL the stragglers.
+    for ((i = 0; i < 40; i++)); do
+      kill -0 "${pids[@]}" 2>/dev/null || break
+      sleep 0.05
+    done
+    kill -KILL "${pids[@]}" 2>/dev/null || true
+  fi
+  for ns in "$API" "$NODE" "$GW"; do
+    if ns_exists "$ns"; then ip netns del "$ns" 2>/dev/null || true; fi
+  done
+  rm -rf "$STATE"
+}
+
+lab_up() {
+  lab_down
+  mkdir -p "$STATE"
+  local ns
+  for ns in "$NODE" "$API" "$GW"; do
+    ip netns add "$ns"
+    # IPv4 only: no IPv6 on any interface, so no DAD, no router solicitations, nothing to wait for.
+    in_ns "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 2>/dev/null || true
+    in_ns "$ns" ip link set lo up
+  done
+
+  # veth pairs created directly inside the namespaces: no names in the root namespace, so several
+  # prefixes can coexist.
+  ip link add enslf0 netns "$NODE" type veth peer name eth0 netns "$API"
+  ip link add enslf1 netns "$NODE" type veth peer name eth0 netns "$GW"
+
+  in_ns "$NODE" ip addr add 10.0.0.12/24 dev enslf0
+  in_ns "$NODE" ip addr add 10.141.13.182/24 dev enslf1
+  in_ns "$NODE" ip link set enslf0 up
+  in_ns "$NODE" ip link set enslf1 up
+  # The morning's change: the default route now leaves through the network the platform doesn't use.
+  in_ns "$NODE" ip route add default via 10.141.13.1 dev enslf1
+  # kube-proxy's rule, reduced to the one endpoint.
+  in_ns "$NODE" iptables -t nat -A OUTPUT -d "$SVC_IP/32" -p tcp --dport 443 -j DNAT --to-destination 10.0.0.8:6443
+
+  # api: only the connected 10.0.0.0/24 route, so a SYN from 10.141.13.182 cannot be answered.
+  in_ns "$API" ip addr add 10.0.0.8/24 dev eth0
+  in_ns "$API" ip link set eth0 up
+
+  # gw: just its address. Forwarding stays off (the default in a new netns) and it owns nothing in
+  # 172.24.0.0/13, so it neither forwards nor answers for the Service IP.
+  in_ns "$GW" ip addr add 10.141.13.1/24 dev eth0
+  in_ns "$GW" ip link set eth0 up
+  in_ns "$GW" sysctl -qw net.ipv4.ip_forward=0
+
+  # The API server stand-in: an echo server. setsid detaches it from our session and stdio so callers
+  # capturing our output are not held open; its pid is recorded for `down`.
+  setsid ip netns exec "$API" socat TCP-LISTEN:6443,fork,reuseaddr EXEC:/bin/cat \
+    </dev/null >"$STATE/listener.log" 2>&1 &
+  echo $! >"$STATE/listener.pid"
+
+  # Return only once it is really listening.
+  local i
+  for ((i = 0; i < 100; i++)); do
+    if in_ns "$API" ss -Hltn 'sport = :6443' | grep -q .; then
+      echo "lab '$prefix' up: $NODE $API $GW (listener pid $(<"$STATE/listener.pid"))"
+      return 0
+    fi
+    kill -0 "$(<"$STATE/listener.pid")" 2>/dev/null || break
+    sleep 0.05
+  done
+  echo "lab: listener in $API did not come up:" >&2
+  cat "$STATE/listener.log" >&2 || true
+  lab_down
+  return 1
+}
+
+need_up() { ns_exists "$NODE" || { echo "lab: '$prefix' is not up (no netns $NODE)" >&2; exit 1; }; }
+
+case $cmd in
+  up) lab_up ;;
+  down) lab_down; echo "lab '$prefix' down" ;;
+  fix)
+    need_up
+    # `replace` rather than `add` so fix is idempotent; same route as `ip route add`.
+    in_ns "$NODE" ip route replace "$SVC_CIDR" dev enslf0 src 10.0.0.12
+    echo "lab '$prefix' fixed: $SVC_CIDR dev enslf0 src 10.0.0.12"
+    ;;
+  unfix)
+    need_up
+    in_ns "$NODE" ip route del "$SVC_CIDR" dev enslf0 2>/dev/null || true
+    echo "lab '$prefix' unfixed"
+    ;;
+  connect)
+    need_up
+    # One bounded attempt; the outcome is reported, never turned into a failing exit status.
+    if in_ns "$NODE" nc -z -w "$timeout" "$SVC_IP" 443 2>/dev/null; then
+      echo "connect $SVC_IP:443 from $NODE: ok"
+    else
+      echo "connect $SVC_IP:443 from $NODE: failed"
+    fi
+    ;;
+  *) usage ;;
+esac

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs every tests/e2e/test_*.sh one after another (each builds its own lab), prints each test's
+# output and a final "N passed, M failed" line. Exits non-zero if any test failed.
+set -uo pipefail
+
+if ((EUID != 0)); then
+  echo "run.sh: the end-to-end tests need root (network namespaces, BPF); refusing to run" >&2
+  exit 1
+fi
+
+dir=$(cd "$(dirname "$0")" && pwd)
+passed=0
+failed=0
+for t in "$dir"/test_*.sh; do
+  name=$(basename "$t" .sh)
+  # Bounded (E2E_TIMEOUT seconds, default 120): a hung test is killed (its trap still tears the lab down on SIGTERM).
+  out=$(timeout -k 10 "${E2E_TIMEOUT:-120}" bash "$t" 2>&1)
+  rc=$?
+  [[ -n $out ]] && echo "$out"
+  if ((rc == 0)) && grep -qx "PASS $name" <<<"$out"; then
+    passed=$((passed + 1))
+  else
+    # Make sure every failure has a FAIL line, even if the test died without printing one.
+    ((rc == 124)) && echo "($name timed out after ${E2E_TIMEOUT:-120} s)"
+    grep -q "^FAIL $name" <<<"$out" || echo "FAIL $name: exit status $rc"
+    failed=$((failed + 1))
+  fi
+done
+echo "$passed passed, $failed failed"
+((failed == 0))

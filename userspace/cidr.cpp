@@ -1,0 +1,89 @@
+#include "svctrace/ip.h"
+
+#include <arpa/inet.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+
+namespace svctrace {
+
+IpAddr IpAddr::from_bytes(uint8_t family, const uint8_t* sixteen) {
+  IpAddr ip;
+  ip.family = family;
+  std::memcpy(ip.bytes.data(), sixteen, family == AF_INET ? 4 : 16);
+  return ip;
+}
+
+std::optional<IpAddr> IpAddr::parse(std::string_view text) {
+  std::string s(text);
+  IpAddr ip;
+  if (inet_pton(AF_INET, s.c_str(), ip.bytes.data()) == 1) {
+    ip.family = AF_INET;
+    return ip;
+  }
+  if (inet_pton(AF_INET6, s.c_str(), ip.bytes.data()) == 1) {
+    ip.family = AF_INET6;
+    return ip;
+  }
+  return std::nullopt;
+}
+
+bool IpAddr::is_zero() const {
+  return std::all_of(bytes.begin(), bytes.begin() + size(), [](uint8_t b) { return b == 0; });
+}
+
+size_t IpAddr::size() const { return family == AF_INET6 ? 16 : 4; }
+
+std::string IpAddr::str() const {
+  if (!is_set()) return "";
+  char buf[INET6_ADDRSTRLEN];
+  inet_ntop(family, bytes.data(), buf, sizeof(buf));
+  return buf;
+}
+
+// Clears the bits past prefix_len; returns true when any were set.
+static bool mask_host_bits(IpAddr& ip, unsigned prefix_len) {
+  bool had = false;
+  for (size_t i = 0; i < ip.size(); i++) {
+    unsigned keep = prefix_len >= (i + 1) * 8 ? 8 : (prefix_len > i * 8 ? prefix_len - i * 8 : 0);
+    uint8_t mask = keep == 0 ? 0 : static_cast<uint8_t>(0xff << (8 - keep));
+    had |= (ip.bytes[i] & ~mask) != 0;
+    ip.bytes[i] &= mask;
+  }
+  return had;
+}
+
+Cidr Cidr::parse(std::string_view text) {
+  if (text.empty()) throw CidrError("empty CIDR: expected a prefix such as 172.24.0.0/13");
+  auto slash = text.find('/');
+  auto addr_text = text.substr(0, slash);
+  auto ip = IpAddr::parse(addr_text);
+  if (!ip) throw CidrError(fmt::format("invalid CIDR \"{}\": \"{}\" is not an IP address", text, addr_text));
+  if (ip->family != AF_INET)
+    throw CidrError(fmt::format("CIDR \"{}\" is IPv6, which this svctrace does not trace yet", text));
+
+  unsigned max_len = ip->size() * 8, len = max_len;
+  if (slash != std::string_view::npos) {
+    auto len_text = text.substr(slash + 1);
+    auto [end, ec] = std::from_chars(len_text.data(), len_text.data() + len_text.size(), len);
+    if (len_text.empty() || ec != std::errc() || end != len_text.data() + len_text.size() || len > max_len)
+      throw CidrError(fmt::format("invalid CIDR \"{}\": prefix length must be 0..{}", text, max_len));
+  }
+  Cidr c{*ip, static_cast<uint8_t>(len)};
+  if (mask_host_bits(c.addr, len))
+    throw CidrError(fmt::format("invalid CIDR \"{}\": host bits set; did you mean {}?", text, c.str()));
+  return c;
+}
+
+bool Cidr::contains(const IpAddr& ip) const {
+  if (ip.family != addr.family) return false;
+  IpAddr masked = ip;
+  mask_host_bits(masked, prefix_len);
+  return masked == addr;
+}
+
+std::string Cidr::str() const { return fmt::format("{}/{}", addr.str(), prefix_len); }
+
+}  // namespace svctrace

@@ -1,0 +1,220 @@
+#include "svctrace/correlator.h"
+
+#include <netinet/in.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace svctrace {
+
+namespace {
+constexpr int kTcpEstablished = 1;  // TCP_ESTABLISHED
+constexpr int kTcpClose = 7;        // TCP_CLOSE
+constexpr size_t kMaxRouteMemory = 4096;
+
+// Key under which the latest route decision for a service IP is remembered.
+FlowKey dst_only(uint32_t netns, const IpAddr& dst) {
+  FlowKey k;
+  k.netns = netns;
+  k.dst = dst;
+  return k;
+}
+}  // namespace
+
+FlowKey FlowKey::from_tuple(uint32_t netns, const svc_tuple& t) {
+  FlowKey k;
+  k.netns = netns;
+  k.proto = t.proto;
+  k.src = IpAddr::from_bytes(t.family, t.src);
+  k.dst = IpAddr::from_bytes(t.family, t.dst);
+  k.sport = t.sport;
+  k.dport = t.dport;
+  return k;
+}
+
+size_t FlowKeyHash::operator()(const FlowKey& k) const {
+  // FNV-1a over the fields that vary; cheap and good enough for a table of flows.
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&h](const void* p, size_t n) {
+    auto b = static_cast<const uint8_t*>(p);
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ull;
+  };
+  mix(&k.netns, sizeof k.netns);
+  mix(&k.proto, 1);
+  mix(k.src.bytes.data(), k.src.size());
+  mix(k.dst.bytes.data(), k.dst.size());
+  mix(&k.sport, 2);
+  mix(&k.dport, 2);
+  return h;
+}
+
+const char* to_string(FlowState s) {
+  switch (s) {
+    case FlowState::Pending: return "pending";
+    case FlowState::Answered: return "answered";
+    case FlowState::Refused: return "refused";
+    case FlowState::Unanswered: return "unanswered";
+    case FlowState::Abandoned: return "abandoned";
+  }
+  return "?";
+}
+
+void Correlator::on_event(const svc_event& ev) {
+  events_++;
+  switch (ev.kind) {
+    case SVC_EV_ROUTE: on_route(ev); break;
+    case SVC_EV_NAT: on_nat(ev); break;
+    case SVC_EV_TCP_STATE:
+    case SVC_EV_TCP_RETRANS: on_tcp(ev); break;
+    default: break;
+  }
+}
+
+void Correlator::on_route(const svc_event& ev) {
+  if (cfg_.self_pid && ev.pid == cfg_.self_pid) return;  // our own diagnosis lookups
+  RouteDecision d;
+  d.ts_ns = ev.ts_ns;
+  d.table = ev.route.table;
+  d.oif = ev.route.oif;
+  uint8_t fam = ev.tuple.family;
+  if (ev.route.gw_family == AF_INET) d.gateway = IpAddr::from_bytes(AF_INET, ev.route.gw);
+  d.prefsrc = IpAddr::from_bytes(fam, ev.route.prefsrc);
+  if (d.prefsrc.is_zero()) d.prefsrc = {};
+  d.nh_saddr = IpAddr::from_bytes(fam, ev.route.nh_saddr);
+  if (d.nh_saddr.is_zero()) d.nh_saddr = {};
+  auto key = FlowKey::from_tuple(ev.netns, ev.tuple);
+  if (!key.src.is_zero()) d.flow_src = key.src;
+
+  if (routes_by_dst_.size() >= kMaxRouteMemory) routes_by_dst_.clear();
+  routes_by_dst_[dst_only(ev.netns, key.dst)] = d;
+  pending_owner_[dst_only(ev.netns, key.dst)] = {ev.pid, std::string(ev.comm, strnlen(ev.comm, sizeof ev.comm))};
+  if (pending_owner_.size() >= kMaxRouteMemory) pending_owner_.clear();
+
+  // connect() looks the route up again once the source port is chosen: that lookup names the flow.
+  if (auto it = flows_.find(key); it != flows_.end()) it->second.route = d;
+}
+
+Flow& Correlator::flow_for(const FlowKey& k, uint64_t ts) {
+  if (auto it = flows_.find(k); it != flows_.end()) return it->second;
+  if (flows_.size() >= cfg_.max_flows) evict_oldest();
+  Flow& f = flows_[k];
+  f.key = k;
+  f.first_seen_ns = ts;
+  auto dk = dst_only(k.netns, k.dst);
+  if (auto r = routes_by_dst_.find(dk); r != routes_by_dst_.end()) f.route = r->second;
+  if (auto o = pending_owner_.find(dk); o != pending_owner_.end()) {
+    f.pid = o->second.pid;
+    f.comm = o->second.comm;
+  }
+  order_.push_back(k);
+  pending_.push_back(k);
+  return f;
+}
+
+void Correlator::evict_oldest() {
+  while (!order_.empty()) {
+    FlowKey k = order_.front();
+    order_.pop_front();
+    if (flows_.erase(k)) {
+      evicted_++;
+      return;
+    }
+  }
+}
+
+void Correlator::announce(Flow& f) {
+  if (f.announced) return;
+  f.announced = true;
+  changes_.push_back({Change::NewFlow, f.key});
+}
+
+void Correlator::decide(Flow& f, FlowState s, uint64_t ts) {
+  if (f.state == s) return;
+  // A late answer overrides "unanswered"; nothing else overrides a verdict.
+  if (f.state != FlowState::Pending && !(f.state == FlowState::Unanswered && s == FlowState::Answered)) return;
+  announce(f);
+  f.state = s;
+  f.decided_ns = ts;
+  changes_.push_back({Change::Decided, f.key});
+}
+
+void Correlator::on_nat(const svc_event& ev) {
+  auto key = FlowKey::from_tuple(ev.netns, ev.tuple);
+  Flow& f = flow_for(key, ev.ts_ns);
+  const svc_tuple& r = ev.nat.reply;
+  IpAddr reply_src = IpAddr::from_bytes(r.family, r.src);
+  IpAddr reply_dst = IpAddr::from_bytes(r.family, r.dst);
+  // The reply tuple is what the backend will answer with: its source is the DNAT target and its
+  // destination the (possibly SNAT'd) address the backend sees.
+  if (reply_src != key.dst || r.sport != key.dport) {
+    f.dnat_ip = reply_src;
+    f.dnat_port = r.sport;
+  }
+  if (reply_dst != key.src || r.dport != key.sport) {
+    f.snat_ip = reply_dst;
+    f.snat_port = r.dport;
+  }
+  if (ev.nat.hook == SVC_NAT_LOCAL_OUT) {
+    f.route_ifindex = ev.nat.out_ifindex;
+  } else if (ev.nat.hook == SVC_NAT_POST_ROUTING) {
+    f.egress_ifindex = ev.nat.out_ifindex;
+    f.packets_unreplied++;
+    f.last_packet_ns = ev.ts_ns;
+    announce(f);
+  }
+}
+
+void Correlator::on_tcp(const svc_event& ev) {
+  auto key = FlowKey::from_tuple(ev.netns, ev.tuple);
+  Flow& f = flow_for(key, ev.ts_ns);
+  if (ev.kind == SVC_EV_TCP_RETRANS) {
+    f.retransmits++;
+    f.last_packet_ns = ev.ts_ns;
+    // A retransmitted SYN is the kernel saying the first went unanswered for its full timeout.
+    decide(f, FlowState::Unanswered, ev.ts_ns);
+    return;
+  }
+  f.sk_err = ev.tcp.sk_err;
+  if (ev.tcp.new_state == kTcpEstablished) {
+    decide(f, FlowState::Answered, ev.ts_ns);
+  } else if (ev.tcp.new_state == kTcpClose) {
+    if (ev.tcp.sk_err == ECONNREFUSED)
+      decide(f, FlowState::Refused, ev.ts_ns);
+    else if (ev.tcp.sk_err == ETIMEDOUT || ev.ts_ns - f.first_seen_ns >= cfg_.unanswered_after_ns)
+      decide(f, FlowState::Unanswered, ev.ts_ns);
+    else
+      decide(f, FlowState::Abandoned, ev.ts_ns);  // the client gave up before we could tell
+  }
+}
+
+std::vector<Correlator::Change> Correlator::tick(uint64_t now_ns) {
+  // pending_ is in order of first sight, so only its front can have timed out.
+  while (!pending_.empty()) {
+    auto it = flows_.find(pending_.front());
+    if (it == flows_.end() || it->second.state != FlowState::Pending) {
+      pending_.pop_front();
+      continue;
+    }
+    if (now_ns - it->second.first_seen_ns < cfg_.unanswered_after_ns) break;
+    decide(it->second, FlowState::Unanswered, now_ns);
+    pending_.pop_front();
+  }
+  std::vector<Change> out;
+  out.swap(changes_);
+  return out;
+}
+
+const Flow* Correlator::find(const FlowKey& k) const {
+  auto it = flows_.find(k);
+  return it == flows_.end() ? nullptr : &it->second;
+}
+
+std::vector<const Flow*> Correlator::flows() const {
+  std::vector<const Flow*> out;
+  out.reserve(flows_.size());
+  for (const auto& k : order_)
+    if (auto f = find(k)) out.push_back(f);
+  return out;
+}
+
+}  // namespace svctrace

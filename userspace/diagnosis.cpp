@@ -1,0 +1,94 @@
+#include "svctrace/diagnosis.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace svctrace {
+
+Cidr covering_cidr(const std::vector<Cidr>& cidrs, const IpAddr& ip) {
+  for (const auto& c : cidrs)
+    if (c.contains(ip)) return c;
+  return Cidr{ip, static_cast<uint8_t>(ip.size() * 8)};
+}
+
+// The route to add so that connect() picks `source` for the service CIDR: the same path the
+// backend's route takes, with the source pinned, in the table that currently decides.
+static std::string synthesize_fix(const Cidr& cidr, const Route& to_backend, const IpAddr& source,
+                                  uint32_t table, RoutingView& routing) {
+  bool exists = false;
+  for (const auto& r : routing.routes(table))
+    if (r.dst_len == cidr.prefix_len && (r.dst.is_set() ? r.dst == cidr.addr : cidr.addr.is_zero()))
+      exists = true;
+  std::string cmd = fmt::format("ip route {} {}", exists ? "replace" : "add", cidr.str());
+  if (to_backend.gateway.is_set()) cmd += " via " + to_backend.gateway.str();
+  cmd += " dev " + to_backend.dev;
+  if (source.is_set()) cmd += " src " + source.str();
+  if (table != kTableMain) cmd += " table " + table_name(table);
+  return cmd;
+}
+
+Diagnosis diagnose(const Flow& flow, RoutingView& routing, const std::vector<Cidr>& cidrs) {
+  Diagnosis d;
+  d.flow = flow.key;
+  d.dnat_ip = flow.dnat_ip;
+  d.dnat_port = flow.dnat_port;
+  d.syns = flow.syns();
+  d.retransmits = flow.retransmits;
+  d.waited_ns = flow.decided_ns > flow.first_seen_ns ? flow.decided_ns - flow.first_seen_ns : 0;
+  d.route_seen = flow.route;
+  d.pid = flow.pid;
+  d.comm = flow.comm;
+  if (flow.route) d.route_seen_dev = routing.interface_name(flow.route->oif);
+  if (flow.route_ifindex) d.route_dev = routing.interface_name(flow.route_ifindex);
+
+  const IpAddr backend = flow.backend_ip();
+  auto to_backend = routing.route_get(backend);
+  int egress = flow.egress_ifindex ? flow.egress_ifindex : (to_backend ? to_backend->oif : 0);
+  if (egress) {
+    d.egress_dev = routing.interface_name(egress);
+    for (const auto& a : routing.addresses(egress)) d.egress_addresses.push_back(a.addr);
+  }
+  if (to_backend) d.expected_source = to_backend->prefsrc;
+
+  if (flow.state == FlowState::Refused) {
+    d.verdict = "refused";
+    d.reason = fmt::format("the backend {}:{} answered with a reset: nothing listens there, or it refuses this client",
+                           backend.str(), flow.backend_port());
+    return d;
+  }
+
+  // The source the backend sees: SNAT (masquerade) rewrites the one connect() chose.
+  const IpAddr seen_source = flow.snat_ip.value_or(flow.key.src);
+  bool source_on_egress = std::find(d.egress_addresses.begin(), d.egress_addresses.end(), seen_source) !=
+                          d.egress_addresses.end();
+  bool source_expected = d.expected_source.is_set() && seen_source == d.expected_source;
+
+  if (flow.dnat_ip && egress && !source_on_egress && !source_expected) {
+    d.verdict = "asymmetric_source";
+    d.source_route = routing.fib_match(flow.key.dst);
+    uint32_t table = d.source_route ? d.source_route->table
+                                    : (flow.route ? flow.route->table : kTableMain);
+    d.reason = fmt::format(
+        "source {} was chosen by the route to the service IP {}, but after DNAT the packet leaves {}, "
+        "whose address is {}; the backend cannot answer {}",
+        seen_source.str(), flow.key.dst.str(), d.egress_dev,
+        d.expected_source.is_set() ? d.expected_source.str() : "different", seen_source.str());
+    if (to_backend && !to_backend->dev.empty())
+      d.fix = synthesize_fix(covering_cidr(cidrs, flow.key.dst), *to_backend, d.expected_source, table, routing);
+    return d;
+  }
+
+  d.verdict = "unanswered";
+  if (!flow.dnat_ip)
+    d.reason = fmt::format("no DNAT was seen for {}:{}: the service IP itself got no answer (are the "
+                           "service's NAT rules in place?)", flow.key.dst.str(), flow.key.dport);
+  else
+    d.reason = fmt::format("source {} belongs to {} and matches the route to the backend; {}:{} did not "
+                           "answer (backend down, or filtered on the way)",
+                           seen_source.str(), d.egress_dev.empty() ? "the egress device" : d.egress_dev,
+                           backend.str(), flow.backend_port());
+  return d;
+}
+
+}  // namespace svctrace

@@ -1,0 +1,235 @@
+#include "loader.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <fmt/format.h>
+#include <linux/netfilter.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstring>
+#include <deque>
+#include <mutex>
+
+#include "nf_link.h"
+#include "svctrace_bpf.skel.h"
+
+namespace svctrace {
+
+namespace {
+
+// The last lines libbpf printed, so that a refused load can say what the kernel objected to.
+std::deque<std::string> g_libbpf_tail;
+std::mutex g_libbpf_mu;
+
+int libbpf_print(enum libbpf_print_level level, const char* format, va_list args) {
+  // Verifier logs arrive as one long message: size the buffer to it.
+  va_list copy;
+  va_copy(copy, args);
+  int len = vsnprintf(nullptr, 0, format, copy);
+  va_end(copy);
+  std::string line(len > 0 ? static_cast<size_t>(len) : 0, '\0');
+  vsnprintf(line.data(), line.size() + 1, format, args);
+  while (!line.empty() && line.back() == '\n') line.pop_back();
+  {
+    std::lock_guard lock(g_libbpf_mu);
+    g_libbpf_tail.push_back(line);
+    if (g_libbpf_tail.size() > 50) g_libbpf_tail.pop_front();
+  }
+  if (level == LIBBPF_WARN)
+    spdlog::debug("{}", line);  // warnings are expected while probing fallbacks
+  else
+    spdlog::trace("{}", line);
+  return 0;
+}
+
+// The libbpf line that names the program the kernel refused, if any.
+std::string refused_program_line() {
+  std::lock_guard lock(g_libbpf_mu);
+  for (auto it = g_libbpf_tail.rbegin(); it != g_libbpf_tail.rend(); ++it)
+    if (it->find("prog '") != std::string::npos && it->find("failed to load") != std::string::npos) return *it;
+  return {};
+}
+
+struct SkelDeleter {
+  void operator()(svctrace_bpf* s) const { svctrace_bpf__destroy(s); }
+};
+struct LinkDeleter {
+  void operator()(bpf_link* l) const { bpf_link__destroy(l); }
+};
+struct RingDeleter {
+  void operator()(ring_buffer* r) const { ring_buffer__free(r); }
+};
+
+struct Fd {
+  int fd = -1;
+  explicit Fd(int f) : fd(f) {}
+  Fd(Fd&& o) noexcept : fd(std::exchange(o.fd, -1)) {}
+  Fd(const Fd&) = delete;
+  ~Fd() {
+    if (fd >= 0) close(fd);
+  }
+};
+
+struct RouteHook {
+  const char* option;  // value of --route-hook
+  const char* name;
+  bpf_program* (*program)(svctrace_bpf*);
+};
+
+// In order of preference: fexit sees the lookup's full result; the tracepoint works where
+// fentry/fexit are refused (these machines, and kernels built without them).
+const RouteHook kRouteHooks[] = {
+    {"fexit", "fexit/fib_table_lookup", [](svctrace_bpf* s) { return s->progs.route_fexit; }},
+    {"tp_btf", "tp_btf/fib_table_lookup", [](svctrace_bpf* s) { return s->progs.route_tp_btf; }},
+};
+
+std::string privilege_hint(int err) {
+  if (err == EPERM)
+    return " (svctrace needs root, or CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN)";
+  return "";
+}
+
+}  // namespace
+
+void route_libbpf_log_to_spdlog() { libbpf_set_print(libbpf_print); }
+
+struct Tracer::Impl {
+  std::unique_ptr<svctrace_bpf, SkelDeleter> skel;
+  std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links;
+  std::vector<Fd> nf_links;
+  std::unique_ptr<ring_buffer, RingDeleter> ring;
+  EventHandler on_event;
+};
+
+Tracer::Tracer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+// Members are destroyed in reverse order: the ring buffer, then links, then the object.
+Tracer::~Tracer() = default;
+
+static void fill_cidrs(svctrace_bpf* skel, const std::vector<Cidr>& cidrs) {
+  int fd = bpf_map__fd(skel->maps.service_cidrs);
+  for (const auto& c : cidrs) {
+    svc_cidr_key key{};
+    uint8_t one = 1;
+    // IPv4 prefixes live in the IPv4-mapped range, as the BPF side looks them up.
+    key.prefixlen = 96 + c.prefix_len;
+    key.addr[10] = key.addr[11] = 0xff;
+    std::memcpy(&key.addr[12], c.addr.bytes.data(), 4);
+    if (bpf_map_update_elem(fd, &key, &one, BPF_ANY) != 0)
+      throw TracerError(fmt::format("cannot add CIDR {} to the kernel filter: {}", c.str(), std::strerror(errno)));
+  }
+}
+
+std::unique_ptr<Tracer> Tracer::start(const TracerOptions& opts, EventHandler on_event) {
+  struct stat st {};
+  if (stat("/sys/kernel/btf/vmlinux", &st) != 0)
+    throw TracerError("this kernel exposes no BTF (/sys/kernel/btf/vmlinux is missing); svctrace needs a "
+                      "kernel built with CONFIG_DEBUG_INFO_BTF=y (5.8 or later)");
+
+  std::vector<HookStatus> hooks;
+  auto impl = std::make_unique<Impl>();
+  impl->on_event = std::move(on_event);
+
+  // Load with the most capable route hook the kernel accepts; each refusal is kept for --hooks/ready.
+  const RouteHook* chosen = nullptr;
+  int last_err = 0;
+  for (const auto& hook : kRouteHooks) {
+    if (opts.route_hook != "auto" && opts.route_hook != hook.option) continue;
+    std::unique_ptr<svctrace_bpf, SkelDeleter> skel(svctrace_bpf__open());
+    if (!skel) throw TracerError(fmt::format("cannot open the BPF object: {}", std::strerror(errno)));
+    for (const auto& other : kRouteHooks) bpf_program__set_autoload(other.program(skel.get()), &other == &hook);
+    for (bpf_program* p : {skel->progs.nat_local_out, skel->progs.nat_post_routing}) {
+      bpf_program__set_type(p, static_cast<bpf_prog_type>(kProgTypeNetfilter));
+      bpf_program__set_expected_attach_type(p, static_cast<bpf_attach_type>(kAttachNetfilter));
+    }
+    skel->rodata->target_netns = opts.netns_inode;
+    bpf_map__set_max_entries(skel->maps.events, opts.ringbuf_bytes);
+
+    int err = svctrace_bpf__load(skel.get());
+    if (err == 0) {
+      impl->skel = std::move(skel);
+      chosen = &hook;
+      hooks.push_back({"route", hook.name, true, ""});
+      break;
+    }
+    last_err = -err;
+    std::string why = std::strerror(last_err);
+    std::string line = refused_program_line();
+    spdlog::debug("route hook {} refused: {} ({})", hook.name, why, line);
+    hooks.push_back({"route", hook.name, false, why});
+  }
+  if (!chosen) {
+    std::string line = refused_program_line();
+    throw TracerError(fmt::format("the kernel refused svctrace's BPF programs: {}{}{}", std::strerror(last_err),
+                                  privilege_hint(last_err), line.empty() ? "" : "; " + line));
+  }
+  svctrace_bpf* skel = impl->skel.get();
+  fill_cidrs(skel, opts.cidrs);
+
+  auto attach = [&](const char* role, const char* name, bpf_program* prog) {
+    bpf_link* link = bpf_program__attach(prog);
+    if (!link) {
+      int err = errno;
+      throw TracerError(fmt::format("cannot attach {}: {}{}", name, std::strerror(err), privilege_hint(err)));
+    }
+    impl->links.emplace_back(link);
+    hooks.push_back({role, name, true, ""});
+  };
+  attach("route", "", chosen->program(skel));
+  hooks.pop_back();  // already listed when it loaded
+  attach("tcp", "tp_btf/inet_sock_set_state", skel->progs.tcp_state);
+  attach("tcp", "tp_btf/tcp_retransmit_skb", skel->progs.tcp_retransmit);
+
+  struct NfHook {
+    const char* name;
+    bpf_program* prog;
+    uint32_t hooknum;
+    int32_t priority;
+  };
+  // Right after DNAT (NF_IP_PRI_NAT_DST -100) on LOCAL_OUT, right after SNAT (NF_IP_PRI_NAT_SRC 100)
+  // on POST_ROUTING.
+  const NfHook nf_hooks[] = {
+      {"netfilter ipv4 LOCAL_OUT prio -99", skel->progs.nat_local_out, NF_INET_LOCAL_OUT, -99},
+      {"netfilter ipv4 POST_ROUTING prio 101", skel->progs.nat_post_routing, NF_INET_POST_ROUTING, 101},
+  };
+  for (const auto& h : nf_hooks) {
+    int fd = create_netfilter_link(bpf_program__fd(h.prog), NFPROTO_IPV4, h.hooknum, h.priority);
+    if (fd < 0)
+      throw TracerError(fmt::format("cannot attach {} (BPF netfilter links need kernel 6.4+): {}{}", h.name,
+                                    std::strerror(-fd), privilege_hint(-fd)));
+    impl->nf_links.emplace_back(fd);
+    hooks.push_back({"nat", h.name, true, ""});
+  }
+
+  auto on_record = [](void* ctx, void* data, size_t size) -> int {
+    auto* self = static_cast<Impl*>(ctx);
+    if (size >= sizeof(svc_event)) self->on_event(*static_cast<const svc_event*>(data));
+    return 0;
+  };
+  impl->ring.reset(ring_buffer__new(bpf_map__fd(skel->maps.events), on_record, impl.get(), nullptr));
+  if (!impl->ring) throw TracerError(fmt::format("cannot open the BPF ring buffer: {}", std::strerror(errno)));
+
+  std::unique_ptr<Tracer> t(new Tracer(std::move(impl)));
+  t->hooks_ = std::move(hooks);
+  return t;
+}
+
+int Tracer::poll(int timeout_ms) { return ring_buffer__poll(impl_->ring.get(), timeout_ms); }
+
+Tracer::Counters Tracer::counters() const {
+  int ncpu = libbpf_num_possible_cpus();
+  std::vector<uint64_t> per_cpu(ncpu > 0 ? ncpu : 1);
+  auto sum = [&](uint32_t idx) {
+    uint64_t total = 0;
+    if (bpf_map_lookup_elem(bpf_map__fd(impl_->skel->maps.counters), &idx, per_cpu.data()) == 0)
+      for (auto v : per_cpu) total += v;
+    return total;
+  };
+  return {sum(SVC_CNT_EVENTS), sum(SVC_CNT_RINGBUF_DROPS)};
+}
+
+}  // namespace svctrace

@@ -1,0 +1,64 @@
+// The loader: opens svctrace's BPF object, picks the best route hook the kernel accepts, fills the
+// CIDR filter, attaches every program, and hands ring-buffer records to a callback. Owns every
+// kernel object it makes; destroying it detaches everything (links are never pinned).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "svctrace/events.h"
+#include "svctrace/ip.h"
+
+namespace svctrace {
+
+struct TracerError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct TracerOptions {
+  std::vector<Cidr> cidrs;
+  uint32_t netns_inode = 0;           // trace only this namespace (0: all)
+  std::string route_hook = "auto";    // "auto", "fexit" or "tp_btf"
+  uint32_t ringbuf_bytes = 4u << 20;  // power of two, >= page size
+};
+
+// A hook svctrace tried, and whether it is live.
+struct HookStatus {
+  std::string role;   // "route", "nat", "tcp"
+  std::string name;   // e.g. "tp_btf/fib_table_lookup"
+  bool live = false;
+  std::string error;  // why the kernel refused it
+};
+
+class Tracer {
+ public:
+  using EventHandler = std::function<void(const svc_event&)>;
+  // Throws TracerError with a message fit for the user.
+  static std::unique_ptr<Tracer> start(const TracerOptions& opts, EventHandler on_event);
+  ~Tracer();
+  Tracer(const Tracer&) = delete;
+  Tracer& operator=(const Tracer&) = delete;
+
+  // Waits up to timeout_ms for records and delivers them; returns the number delivered or -errno.
+  int poll(int timeout_ms);
+  struct Counters {
+    uint64_t events = 0;
+    uint64_t ringbuf_drops = 0;
+  };
+  Counters counters() const;
+  const std::vector<HookStatus>& hooks() const { return hooks_; }
+
+ private:
+  struct Impl;
+  explicit Tracer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+  std::vector<HookStatus> hooks_;
+};
+
+// libbpf's own messages, routed to spdlog (debug level, shown with -v).
+void route_libbpf_log_to_spdlog();
+
+}  // namespace svctrace

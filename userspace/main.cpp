@@ -1,0 +1,271 @@
+// svctrace: the command line. Parses options, enters the traced namespace, starts the tracer, and
+// runs the loop that feeds events to the correlator and prints flows, verdicts and diagnoses.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <map>
+
+#include "loader.h"
+#include "svctrace/correlator.h"
+#include "svctrace/diagnosis.h"
+#include "svctrace/netlink.h"
+#include "svctrace/netns.h"
+#include "svctrace/output.h"
+
+using namespace svctrace;
+using nlohmann::json;
+
+namespace {
+
+// Exit codes (documented in the README and --help).
+constexpr int kExitOk = 0;         // traced, nothing wrong found
+constexpr int kExitRuntime = 1;    // could not trace (privileges, kernel, netlink...)
+constexpr int kExitUsage = 2;      // bad command line
+constexpr int kExitDiagnosed = 3;  // traced, and at least one flow was diagnosed
+
+volatile std::sig_atomic_t g_stop = 0;
+void on_signal(int) { g_stop = 1; }
+
+uint64_t monotonic_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+std::string utc_now() {
+  std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+struct Options {
+  std::vector<std::string> cidr_args;
+  std::string netns;
+  bool json = false;
+  std::string report;
+  double duration = 0;
+  int verbose = 0;
+  std::string route_hook = "auto";
+  unsigned unanswered_after_ms = 1500;
+  size_t max_flows = 65536;
+};
+
+void print_line(const json& j) { fmt::print("{}\n", j.dump()); }
+
+json with_type(const char* type, json j) {
+  j["type"] = type;
+  return j;
+}
+
+// Fails early, before tracing, if the report could not be written at exit.
+void check_report_path(const std::string& path) {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::path(path).parent_path();
+  if (dir.empty()) dir = ".";
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec))
+    throw CLI::ValidationError("--report", fmt::format("directory {} does not exist", dir.string()));
+  if (access(dir.c_str(), W_OK) != 0)
+    throw CLI::ValidationError("--report", fmt::format("directory {} is not writable", dir.string()));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  CLI::App app{
+      "svctrace: catches connections to Kubernetes Service IPs that get no answer, and says why.\n"
+      "It records, per flow to a service CIDR, the source the kernel chose, the route that chose it,\n"
+      "the DNAT target and the real egress device, and names the route to fix when they disagree.",
+      "svctrace"};
+  app.footer(
+      "Examples:\n"
+      "  svctrace --cidr 172.24.0.0/13                      trace the node's own namespace\n"
+      "  svctrace --cidr 10.96.0.0/12 --netns lab-node --json --report /tmp/flows.json\n"
+      "Exit codes: 0 nothing wrong found, 1 runtime error, 2 usage error, 3 a diagnosis was made.");
+  app.set_version_flag("--version", std::string("svctrace ") + SVCTRACE_VERSION);
+  app.add_option("--cidr", o.cidr_args, "Service CIDR to trace (repeatable), e.g. 172.24.0.0/13")->required();
+  app.add_option("--netns", o.netns, "Trace inside this network namespace: a name from `ip netns` or a path");
+  app.add_flag("--json", o.json, "Write NDJSON to stdout (one object per line, each with \"type\")");
+  app.add_option("--report", o.report, "Write the JSON flow report to FILE at exit (atomically)");
+  app.add_option("--duration", o.duration, "Stop after SEC seconds (default: until Ctrl-C/SIGTERM)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--route-hook", o.route_hook, "Route hook: auto (best the kernel allows), fexit, tp_btf")
+      ->check(CLI::IsMember({"auto", "fexit", "tp_btf"}));
+  app.add_option("--unanswered-after", o.unanswered_after_ms,
+                 "Call a flow unanswered after MS milliseconds without reply, if no SYN\n"
+                 "retransmit said so earlier (default 1500)")
+      ->check(CLI::Range(10u, 600000u));
+  app.add_option("--max-flows", o.max_flows, "Flows kept in memory; the oldest are evicted (default 65536)")
+      ->check(CLI::Range(size_t{16}, size_t{1} << 24));
+  app.add_flag("-v,--verbose", o.verbose, "More logs on stderr (-vv: libbpf's too)");
+
+  std::vector<Cidr> cidrs;
+  try {
+    app.parse(argc, argv);
+    for (const auto& a : o.cidr_args) cidrs.push_back(Cidr::parse(a));
+    if (!o.report.empty()) check_report_path(o.report);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    fmt::print(stderr, "svctrace: {}\n", e.what());
+    return kExitUsage;
+  } catch (const CidrError& e) {
+    fmt::print(stderr, "svctrace: --cidr: {}\n", e.what());
+    return kExitUsage;
+  }
+
+  auto log = spdlog::stderr_color_mt("svctrace");
+  spdlog::set_default_logger(log);
+  spdlog::set_pattern("svctrace: %^%l%$: %v");
+  spdlog::set_level(o.verbose >= 2 ? spdlog::level::trace : o.verbose ? spdlog::level::debug : spdlog::level::info);
+  route_libbpf_log_to_spdlog();
+  setvbuf(stdout, nullptr, _IOLBF, 0);
+
+  uint32_t netns_inode = 0;
+  try {
+    netns_inode = o.netns.empty() ? current_netns_inode() : enter_netns(o.netns);
+  } catch (const NetnsError& e) {
+    fmt::print(stderr, "svctrace: --netns: {}\n", e.what());
+    return kExitUsage;
+  }
+
+  std::unique_ptr<NetlinkRouting> routing;
+  std::unique_ptr<Tracer> tracer;
+  Correlator correlator({o.max_flows, o.unanswered_after_ms * 1'000'000ull, static_cast<uint32_t>(getpid())});
+  try {
+    routing = std::make_unique<NetlinkRouting>();
+    TracerOptions topts;
+    topts.cidrs = cidrs;
+    topts.netns_inode = netns_inode;
+    topts.route_hook = o.route_hook;
+    tracer = Tracer::start(topts, [&](const svc_event& ev) { correlator.on_event(ev); });
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "svctrace: {}\n", e.what());
+    return kExitRuntime;
+  }
+
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &sa, nullptr);
+
+  json hooks = json::array(), refused = json::array();
+  std::string live_names;
+  for (const auto& h : tracer->hooks()) {
+    if (h.live) {
+      hooks.push_back({{"role", h.role}, {"hook", h.name}});
+      live_names += (live_names.empty() ? "" : ", ") + h.name;
+    } else {
+      refused.push_back({{"role", h.role}, {"hook", h.name}, {"error", h.error}});
+      spdlog::info("{} hook {} refused by the kernel ({}); using a fallback", h.role, h.name, h.error);
+    }
+  }
+  json cidr_list = json::array();
+  for (const auto& c : cidrs) cidr_list.push_back(c.str());
+  json netns_json = {{"name", o.netns.empty() ? json(nullptr) : json(o.netns)}, {"inode", netns_inode}};
+  if (o.json)
+    print_line({{"type", "ready"}, {"cidrs", cidr_list}, {"netns", netns_json}, {"hooks", hooks}, {"refused", refused}});
+  else
+    fmt::print("svctrace: tracing {} in {} (hooks: {}). Ctrl-C to stop.\n", fmt::join(o.cidr_args, ", "),
+               o.netns.empty() ? "this network namespace" : "netns " + o.netns, live_names);
+
+  const std::string started_at = utc_now();
+  const uint64_t start_ns = monotonic_ns();
+  const uint64_t deadline = o.duration > 0 ? start_ns + static_cast<uint64_t>(o.duration * 1e9) : 0;
+  json diagnoses = json::array();
+  int runtime_error = 0;
+
+  auto handle_changes = [&](uint64_t now) {
+    for (const auto& ch : correlator.tick(now)) {
+      const Flow* f = correlator.find(ch.key);
+      if (!f) continue;
+      if (ch.kind == Correlator::Change::NewFlow) {
+        if (o.json)
+          print_line(with_type("flow", flow_json(*f, *routing)));
+        else
+          fmt::print("{}\n", human_flow(*f, *routing));
+        continue;
+      }
+      if (f->state == FlowState::Unanswered || f->state == FlowState::Refused) {
+        Diagnosis d = diagnose(*f, *routing, cidrs);
+        json dj = diagnosis_json(d);
+        diagnoses.push_back(dj);
+        if (o.json)
+          print_line(dj);
+        else
+          fmt::print("{}", human_diagnosis(d));
+      } else if (o.json) {
+        print_line(with_type("outcome", flow_json(*f, *routing)));
+      } else {
+        fmt::print("{}\n", human_outcome(*f));
+      }
+    }
+  };
+
+  while (!g_stop) {
+    int n = tracer->poll(100);
+    if (n < 0 && n != -EINTR) {
+      spdlog::error("reading the ring buffer failed: {}", std::strerror(-n));
+      runtime_error = 1;
+      break;
+    }
+    uint64_t now = monotonic_ns();
+    handle_changes(now);
+    if (deadline && now >= deadline) break;
+  }
+  tracer->poll(0);  // what the kernel had already sent
+  handle_changes(monotonic_ns());
+  Tracer::Counters counters = tracer->counters();
+  tracer.reset();  // detach before reporting: nothing of svctrace stays in the kernel
+
+  std::map<std::string, int> by_state;
+  json flows = json::array();
+  for (const Flow* f : correlator.flows()) {
+    by_state[to_string(f->state)]++;
+    flows.push_back(flow_json(*f, *routing));
+  }
+  json stats = {{"events", correlator.events()},
+                {"events_sent_by_kernel", counters.events},
+                {"ringbuf_drops", counters.ringbuf_drops},
+                {"flows", flows.size()},
+                {"flows_evicted", correlator.evicted()}};
+  if (counters.ringbuf_drops)
+    spdlog::warn("{} events were lost (ring buffer full): verdicts may be incomplete", counters.ringbuf_drops);
+  double elapsed = static_cast<double>(monotonic_ns() - start_ns) / 1e9;
+  if (o.json) {
+    print_line({{"type", "summary"}, {"duration_s", elapsed}, {"by_state", by_state},
+                {"diagnoses", diagnoses.size()}, {"stats", stats}});
+  } else {
+    std::string states;
+    for (const auto& [s, n] : by_state) states += fmt::format("{}{} {}", states.empty() ? "" : ", ", n, s);
+    fmt::print("svctrace: {:.1f} s, {} flows{}{}; {} diagnoses; {} events, {} lost, {} flows evicted\n", elapsed,
+               flows.size(), states.empty() ? "" : ": ", states, diagnoses.size(), correlator.events(),
+               counters.ringbuf_drops, correlator.evicted());
+  }
+
+  if (!o.report.empty()) {
+    json report = {{"svctrace", SVCTRACE_VERSION}, {"started_at", started_at}, {"duration_s", elapsed},
+                   {"cidrs", cidr_list},           {"netns", netns_json},      {"hooks", hooks},
+                   {"refused_hooks", refused},     {"flows", flows},           {"diagnoses", diagnoses},
+                   {"stats", stats}};
+    try {
+      write_file_atomically(o.report, report.dump(2) + "\n");
+      spdlog::info("report written to {}", o.report);
+    } catch (const std::exception& e) {
+      spdlog::error("{}", e.what());
+      return kExitRuntime;
+    }
+  }
+  if (runtime_error) return kExitRuntime;
+  return diagnoses.empty() ? kExitOk : kExitDiagnosed;
+}

@@ -1,0 +1,157 @@
+#include "svctrace/output.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <stdexcept>
+
+namespace svctrace {
+
+using nlohmann::json;
+
+const char* proto_name(uint8_t proto) {
+  switch (proto) {
+    case IPPROTO_TCP: return "tcp";
+    case IPPROTO_UDP: return "udp";
+    default: return "other";
+  }
+}
+
+static double ms(uint64_t ns) { return static_cast<double>(ns / 1000) / 1000.0; }
+
+json tuple_json(const FlowKey& k) {
+  return {{"proto", proto_name(k.proto)}, {"src", k.src.str()}, {"sport", k.sport},
+          {"dst", k.dst.str()},           {"dport", k.dport}};
+}
+
+static json endpoint_or_null(const std::optional<IpAddr>& ip, uint16_t port) {
+  if (!ip) return nullptr;
+  return {{"ip", ip->str()}, {"port", port}};
+}
+
+static json route_seen_json(const RouteDecision& r, const std::string& dev) {
+  json j = {{"table", r.table}, {"dev", dev}};
+  j["gateway"] = r.gateway.is_set() ? json(r.gateway.str()) : json(nullptr);
+  if (r.prefsrc.is_set()) j["route_src"] = r.prefsrc.str();
+  if (r.nh_saddr.is_set()) j["nexthop_src"] = r.nh_saddr.str();
+  return j;
+}
+
+json flow_json(const Flow& f, RoutingView& names) {
+  json j = {{"flow", tuple_json(f.key)},
+            {"netns", f.key.netns},
+            {"dnat", endpoint_or_null(f.dnat_ip, f.dnat_port)},
+            {"snat", endpoint_or_null(f.snat_ip, f.snat_port)},
+            {"egress_dev", f.egress_ifindex ? json(names.interface_name(f.egress_ifindex)) : json(nullptr)},
+            {"route_dev", f.route_ifindex ? json(names.interface_name(f.route_ifindex)) : json(nullptr)},
+            {"state", to_string(f.state)},
+            {"verdict", to_string(f.state)},
+            {"syns", f.syns()},
+            {"retransmits", f.retransmits},
+            {"pid", f.pid},
+            {"comm", f.comm}};
+  if (f.route) j["route_seen"] = route_seen_json(*f.route, names.interface_name(f.route->oif));
+  if (f.state != FlowState::Pending) j["decided_after_ms"] = ms(f.decided_ns - f.first_seen_ns);
+  return j;
+}
+
+json diagnosis_json(const Diagnosis& d) {
+  json evidence = {{"syns", d.syns},
+                   {"retransmits", d.retransmits},
+                   {"waited_ms", ms(d.waited_ns)},
+                   {"route_dev", d.route_dev.empty() ? json(nullptr) : json(d.route_dev)},
+                   {"egress_addresses", json::array()}};
+  for (const auto& a : d.egress_addresses) evidence["egress_addresses"].push_back(a.str());
+  if (d.route_seen) evidence["route_seen"] = route_seen_json(*d.route_seen, d.route_seen_dev);
+  json j = {{"type", "diagnosis"},
+            {"verdict", d.verdict},
+            {"flow", tuple_json(d.flow)},
+            {"dnat", endpoint_or_null(d.dnat_ip, d.dnat_port)},
+            {"egress_dev", d.egress_dev.empty() ? json(nullptr) : json(d.egress_dev)},
+            {"source_route", d.source_route ? json(format_route(*d.source_route)) : json(nullptr)},
+            {"source_route_table", d.source_route ? json(table_name(d.source_route->table)) : json(nullptr)},
+            {"expected_source", d.expected_source.is_set() ? json(d.expected_source.str()) : json(nullptr)},
+            {"fix", d.fix.empty() ? json(nullptr) : json(d.fix)},
+            {"reason", d.reason},
+            {"pid", d.pid},
+            {"comm", d.comm},
+            {"evidence", evidence}};
+  return j;
+}
+
+static std::string endpoints(const FlowKey& k, const std::optional<IpAddr>& dnat, uint16_t dnat_port) {
+  std::string s = fmt::format("{}:{} → {}:{}", k.src.str(), k.sport, k.dst.str(), k.dport);
+  if (dnat) s += fmt::format(" (DNAT {}:{})", dnat->str(), dnat_port);
+  return s;
+}
+
+static std::string owner(uint32_t pid, const std::string& comm) {
+  return pid ? fmt::format("  [{} {}]", comm, pid) : "";
+}
+
+std::string human_flow(const Flow& f, RoutingView& names) {
+  std::string s = fmt::format("→ {} {}", proto_name(f.key.proto), endpoints(f.key, f.dnat_ip, f.dnat_port));
+  if (f.egress_ifindex) s += " out " + names.interface_name(f.egress_ifindex);
+  return s + owner(f.pid, f.comm);
+}
+
+std::string human_outcome(const Flow& f) {
+  const char* mark = f.state == FlowState::Answered ? "✓" : "·";
+  return fmt::format("{} {} {}: {} after {:.1f} ms", mark, proto_name(f.key.proto),
+                     endpoints(f.key, f.dnat_ip, f.dnat_port), to_string(f.state),
+                     ms(f.decided_ns - f.first_seen_ns));
+}
+
+std::string human_diagnosis(const Diagnosis& d) {
+  std::string s = fmt::format("✗ {}", endpoints(d.flow, d.dnat_ip, d.dnat_port));
+  if (!d.egress_dev.empty()) s += " out " + d.egress_dev;
+  if (d.verdict == "refused")
+    s += fmt::format(": refused (RST) after {} SYN{}", d.syns, d.syns == 1 ? "" : "s");
+  else
+    s += fmt::format(": no SYN-ACK after {} SYNs ({:.0f} ms)", d.syns, ms(d.waited_ns));
+  s += owner(d.pid, d.comm) + "\n";
+  if (d.verdict == "asymmetric_source") {
+    IpAddr src = d.flow.src;
+    if (d.source_route)
+      s += fmt::format("  source {} was chosen by route \"{}\" (table {}),\n", src.str(),
+                       format_route(*d.source_route), table_name(d.source_route->table));
+    else
+      s += fmt::format("  source {} was chosen by the route to {} (that route is gone now),\n", src.str(),
+                       d.flow.dst.str());
+    s += fmt::format("  but after DNAT the packet leaves {}, whose address is {}; the backend cannot answer {}.\n",
+                     d.egress_dev, d.expected_source.is_set() ? d.expected_source.str() : "another", src.str());
+  } else {
+    s += "  " + d.reason + ".\n";
+  }
+  if (!d.fix.empty()) s += "  fix: " + d.fix + "\n";
+  return s;
+}
+
+void write_file_atomically(const std::string& path, const std::string& content) {
+  std::string tmp = path + ".tmp." + std::to_string(getpid());
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw std::runtime_error(fmt::format("cannot write report {}: {}", path, std::strerror(errno)));
+  size_t off = 0;
+  while (off < content.size()) {
+    ssize_t n = write(fd, content.data() + off, content.size() - off);
+    if (n < 0) {
+      int err = errno;
+      close(fd);
+      unlink(tmp.c_str());
+      throw std::runtime_error(fmt::format("cannot write report {}: {}", path, std::strerror(err)));
+    }
+    off += static_cast<size_t>(n);
+  }
+  if (fsync(fd) != 0 || close(fd) != 0 || rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    unlink(tmp.c_str());
+    throw std::runtime_error(fmt::format("cannot write report {}: {}", path, std::strerror(err)));
+  }
+}
+
+}  // namespace svctrace

@@ -1,0 +1,87 @@
+// Prints routes the way iproute2's print_route() does, field by field in its order, so that what
+// svctrace names can be pasted into `ip route del` or compared with `ip route` output.
+#include <fmt/format.h>
+#include <linux/rtnetlink.h>
+
+#include "svctrace/route.h"
+
+namespace svctrace {
+
+std::string table_name(uint32_t table) {
+  switch (table) {
+    case kTableMain: return "main";
+    case kTableLocal: return "local";
+    case kTableDefault: return "default";
+    default: return std::to_string(table);
+  }
+}
+
+static const char* type_name(uint8_t type) {
+  switch (type) {
+    case RTN_LOCAL: return "local";
+    case RTN_BROADCAST: return "broadcast";
+    case RTN_ANYCAST: return "anycast";
+    case RTN_MULTICAST: return "multicast";
+    case RTN_BLACKHOLE: return "blackhole";
+    case RTN_UNREACHABLE: return "unreachable";
+    case RTN_PROHIBIT: return "prohibit";
+    case RTN_THROW: return "throw";
+    case RTN_NAT: return "nat";
+    default: return nullptr;
+  }
+}
+
+static std::string protocol_name(uint8_t proto) {
+  switch (proto) {
+    case RTPROT_KERNEL: return "kernel";
+    case RTPROT_REDIRECT: return "redirect";
+    case RTPROT_STATIC: return "static";
+    case RTPROT_RA: return "ra";
+    case RTPROT_DHCP: return "dhcp";
+    case 186: return "bgp";
+    case 188: return "ospf";
+    case 196: return "keepalived";
+    default: return std::to_string(proto);
+  }
+}
+
+static std::string scope_name(uint8_t scope) {
+  switch (scope) {
+    case RT_SCOPE_UNIVERSE: return "global";
+    case RT_SCOPE_SITE: return "site";
+    case RT_SCOPE_LINK: return "link";
+    case RT_SCOPE_HOST: return "host";
+    case RT_SCOPE_NOWHERE: return "nowhere";
+    default: return std::to_string(scope);
+  }
+}
+
+std::string format_route(const Route& r) {
+  std::string out;
+  auto add = [&out](const std::string& word) {
+    if (!out.empty()) out += ' ';
+    out += word;
+  };
+  if (r.type != RTN_UNICAST) {
+    const char* t = type_name(r.type);
+    add(t ? t : std::to_string(r.type));
+  }
+  if (!r.dst.is_set() && r.dst_len == 0)
+    add("default");
+  else if (r.dst_len == r.dst.size() * 8)
+    add(r.dst.str());
+  else
+    add(fmt::format("{}/{}", r.dst.is_set() ? r.dst.str() : "0", r.dst_len));
+  if (r.gateway.is_set()) add("via " + r.gateway.str());
+  if (!r.dev.empty()) add("dev " + r.dev);
+  if (r.table != kTableMain) add("table " + table_name(r.table));
+  if (r.protocol != RTPROT_BOOT) add("proto " + protocol_name(r.protocol));
+  if (r.scope != RT_SCOPE_UNIVERSE) add("scope " + scope_name(r.scope));
+  if (r.prefsrc.is_set()) add("src " + r.prefsrc.str());
+  if (r.metric) add(fmt::format("metric {}", *r.metric));
+  if (r.flags & RTNH_F_ONLINK) add("onlink");
+  if (r.flags & RTNH_F_LINKDOWN) add("linkdown");
+  return out;
+}
+
+}  // namespace svctrace
