@@ -265,3 +265,7 @@ int BPF_PROG(tcp_retransmit, const struct sock *sk, const struct sk_buff *skb)
 	record_tcp(sk, SVC_EV_TCP_RETRANS, TCP_SYN_SENT, TCP_SYN_SENT);
 	return 0;
 }
+
+/* Same layout as the C++ side asserts in userspace/event_layout.cpp. */
+_Static_assert(sizeof(struct svc_event) == 152, "struct svc_event layout changed");
+_Static_assert(sizeof(struct svc_cidr_key) == 20, "struct svc_cidr_key layout changed");

@@ -209,6 +209,10 @@ const Flow* Correlator::find(const FlowKey& k) const {
   return it == flows_.end() ? nullptr : &it->second;
 }
 
+void Correlator::set_verdict(const FlowKey& k, std::string verdict) {
+  if (auto it = flows_.find(k); it != flows_.end()) it->second.verdict = std::move(verdict);
+}
+
 std::vector<const Flow*> Correlator::flows() const {
   std::vector<const Flow*> out;
   out.reserve(flows_.size());

@@ -51,6 +51,7 @@ struct Options {
   std::string netns;
   bool json = false;
   std::string report;
+  std::string ready_file;
   double duration = 0;
   int verbose = 0;
   std::string route_hook = "auto";
@@ -96,6 +97,7 @@ int main(int argc, char** argv) {
   app.add_option("--netns", o.netns, "Trace inside this network namespace: a name from `ip netns` or a path");
   app.add_flag("--json", o.json, "Write NDJSON to stdout (one object per line, each with \"type\")");
   app.add_option("--report", o.report, "Write the JSON flow report to FILE at exit (atomically)");
+  app.add_option("--ready-file", o.ready_file, "Create FILE once every hook is attached (for scripts)");
   app.add_option("--duration", o.duration, "Stop after SEC seconds (default: until Ctrl-C/SIGTERM)")
       ->check(CLI::PositiveNumber);
   app.add_option("--route-hook", o.route_hook, "Route hook: auto (best the kernel allows), fexit, tp_btf")
@@ -167,7 +169,7 @@ int main(int argc, char** argv) {
       live_names += (live_names.empty() ? "" : ", ") + h.name;
     } else {
       refused.push_back({{"role", h.role}, {"hook", h.name}, {"error", h.error}});
-      spdlog::info("{} hook {} refused by the kernel ({}); using a fallback", h.role, h.name, h.error);
+      spdlog::debug("{} hook {} refused by the kernel ({}); using a fallback", h.role, h.name, h.error);
     }
   }
   json cidr_list = json::array();
@@ -178,6 +180,15 @@ int main(int argc, char** argv) {
   else
     fmt::print("svctrace: tracing {} in {} (hooks: {}). Ctrl-C to stop.\n", fmt::join(o.cidr_args, ", "),
                o.netns.empty() ? "this network namespace" : "netns " + o.netns, live_names);
+
+  if (!o.ready_file.empty()) {
+    try {
+      write_file_atomically(o.ready_file, "ready\n");
+    } catch (const std::exception& e) {
+      spdlog::error("--ready-file: {}", e.what());
+      return kExitRuntime;
+    }
+  }
 
   const std::string started_at = utc_now();
   const uint64_t start_ns = monotonic_ns();
@@ -198,6 +209,7 @@ int main(int argc, char** argv) {
       }
       if (f->state == FlowState::Unanswered || f->state == FlowState::Refused) {
         Diagnosis d = diagnose(*f, *routing, cidrs);
+        correlator.set_verdict(ch.key, d.verdict);
         json dj = diagnosis_json(d);
         diagnoses.push_back(dj);
         if (o.json)

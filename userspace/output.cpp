@@ -50,7 +50,7 @@ json flow_json(const Flow& f, RoutingView& names) {
             {"egress_dev", f.egress_ifindex ? json(names.interface_name(f.egress_ifindex)) : json(nullptr)},
             {"route_dev", f.route_ifindex ? json(names.interface_name(f.route_ifindex)) : json(nullptr)},
             {"state", to_string(f.state)},
-            {"verdict", to_string(f.state)},
+            {"verdict", f.verdict.empty() ? to_string(f.state) : f.verdict},
             {"syns", f.syns()},
             {"retransmits", f.retransmits},
             {"pid", f.pid},

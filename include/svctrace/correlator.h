@@ -61,6 +61,7 @@ struct Flow {
   int egress_ifindex = 0;          // device the packet really left by (POST_ROUTING)
   std::optional<RouteDecision> route;
   FlowState state = FlowState::Pending;
+  std::string verdict;             // the diagnosis' verdict, when one was made (e.g. asymmetric_source)
   int sk_err = 0;
   bool announced = false;
 
@@ -91,6 +92,8 @@ class Correlator {
   std::vector<Change> tick(uint64_t now_ns);
 
   const Flow* find(const FlowKey& k) const;
+  // Records the diagnosis' verdict on the flow, for the report.
+  void set_verdict(const FlowKey& k, std::string verdict);
   std::vector<const Flow*> flows() const;  // in order of first sight
   uint64_t evicted() const { return evicted_; }
   uint64_t events() const { return events_; }

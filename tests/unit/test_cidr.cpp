@@ -1,1 +1,37 @@
 #include <catch2/catch.hpp>
+
+#include "svctrace/ip.h"
+
+using svctrace::Cidr;
+using svctrace::CidrError;
+using svctrace::IpAddr;
+
+TEST_CASE("CIDRs parse, print and contain", "[cidr]") {
+  Cidr c = Cidr::parse("172.24.0.0/13");
+  CHECK(c.str() == "172.24.0.0/13");
+  CHECK(c.contains(*IpAddr::parse("172.24.0.1")));
+  CHECK(c.contains(*IpAddr::parse("172.31.255.255")));
+  CHECK_FALSE(c.contains(*IpAddr::parse("172.32.0.0")));
+  CHECK_FALSE(c.contains(*IpAddr::parse("172.23.255.255")));
+  CHECK(Cidr::parse("10.96.0.10").str() == "10.96.0.10/32");
+  CHECK(Cidr::parse("0.0.0.0/0").contains(*IpAddr::parse("8.8.8.8")));
+}
+
+TEST_CASE("bad CIDRs are rejected with a message that helps", "[cidr]") {
+  auto message = [](const char* text) {
+    try {
+      Cidr::parse(text);
+    } catch (const CidrError& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  CHECK(message("") == "empty CIDR: expected a prefix such as 172.24.0.0/13");
+  CHECK(message("172.24.0.1/13") == "invalid CIDR \"172.24.0.1/13\": host bits set; did you mean 172.24.0.0/13?");
+  CHECK(message("172.24.0.0/33") == "invalid CIDR \"172.24.0.0/33\": prefix length must be 0..32");
+  CHECK(message("172.24.0.0/") == "invalid CIDR \"172.24.0.0/\": prefix length must be 0..32");
+  CHECK(message("172.24.0.0/1x") == "invalid CIDR \"172.24.0.0/1x\": prefix length must be 0..32");
+  CHECK(message("300.1.1.1/8") == "invalid CIDR \"300.1.1.1/8\": \"300.1.1.1\" is not an IP address");
+  CHECK(message("kubernetes") == "invalid CIDR \"kubernetes\": \"kubernetes\" is not an IP address");
+  CHECK(message("fd00:10:96::/112") == "CIDR \"fd00:10:96::/112\" is IPv6, which this svctrace does not trace yet");
+}

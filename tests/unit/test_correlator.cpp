@@ -1,1 +1,149 @@
 #include <catch2/catch.hpp>
+#include <cerrno>
+
+#include "events.h"
+#include "svctrace/correlator.h"
+
+using namespace svctrace;
+using namespace test;
+
+namespace {
+const svc_tuple kOrig = tuple("10.141.13.182", 52946, "172.24.0.1", 443);
+// What conntrack expects back after DNAT to 10.0.0.8:6443 (no SNAT).
+const svc_tuple kReply = tuple("10.0.0.8", 6443, "10.141.13.182", 52946);
+constexpr int kEnslf0 = 2, kEnslf1 = 3;
+
+Correlator make(size_t max_flows = 1024) { return Correlator({max_flows, 1500 * kMs, 4242}); }
+
+// connect(): the route lookup for the service IP, then the SYN through both NAT hooks.
+void connect_and_syn(Correlator& c, uint64_t t) {
+  c.on_event(route(t, tuple("0.0.0.0", 0, "172.24.0.1", 443), 254, kEnslf1, "10.141.13.1"));
+  c.on_event(nat(t + 10, kOrig, kReply, SVC_NAT_LOCAL_OUT, kEnslf1));
+  c.on_event(nat(t + 20, kOrig, kReply, SVC_NAT_POST_ROUTING, kEnslf0));
+}
+
+FlowKey key_of(const svc_tuple& t) { return FlowKey::from_tuple(kNetns, t); }
+}  // namespace
+
+TEST_CASE("a SYN that is retransmitted is unanswered, with route, DNAT and egress joined", "[correlator]") {
+  Correlator c = make();
+  connect_and_syn(c, 1000 * kMs);
+  auto changes = c.tick(1001 * kMs);
+  REQUIRE(changes.size() == 1);
+  CHECK(changes[0].kind == Correlator::Change::NewFlow);
+
+  c.on_event(nat(2000 * kMs, kOrig, kReply, SVC_NAT_LOCAL_OUT, kEnslf1));
+  c.on_event(nat(2000 * kMs, kOrig, kReply, SVC_NAT_POST_ROUTING, kEnslf0));
+  c.on_event(retransmit(2000 * kMs, kOrig));
+  changes = c.tick(2001 * kMs);
+  REQUIRE(changes.size() == 1);
+  CHECK(changes[0].kind == Correlator::Change::Decided);
+
+  const Flow* f = c.find(key_of(kOrig));
+  REQUIRE(f);
+  CHECK(f->state == FlowState::Unanswered);
+  CHECK(f->syns() == 2);
+  CHECK(f->retransmits == 1);
+  REQUIRE(f->dnat_ip);
+  CHECK(f->dnat_ip->str() == "10.0.0.8");
+  CHECK(f->dnat_port == 6443);
+  CHECK_FALSE(f->snat_ip);
+  CHECK(f->route_ifindex == kEnslf1);
+  CHECK(f->egress_ifindex == kEnslf0);
+  REQUIRE(f->route);
+  CHECK(f->route->table == 254);
+  CHECK(f->route->gateway.str() == "10.141.13.1");
+  CHECK(f->pid == 100);
+  CHECK(f->comm == "curl");
+  CHECK(f->first_seen_ns == 1000 * kMs + 10);  // the first packet, at LOCAL_OUT
+  CHECK(f->decided_ns == 2000 * kMs);
+}
+
+TEST_CASE("a flow with no retransmit seen is unanswered once the backstop age passes", "[correlator]") {
+  Correlator c = make();
+  connect_and_syn(c, 0);  // first packet at 10 ns
+  c.tick(1500 * kMs);
+  CHECK(c.find(key_of(kOrig))->state == FlowState::Pending);
+  auto changes = c.tick(1500 * kMs + 10);
+  REQUIRE(changes.size() == 1);
+  CHECK(changes[0].kind == Correlator::Change::Decided);
+  CHECK(c.find(key_of(kOrig))->state == FlowState::Unanswered);
+}
+
+TEST_CASE("an established connection is answered and never becomes unanswered", "[correlator]") {
+  Correlator c = make();
+  connect_and_syn(c, 0);
+  c.on_event(tcp_state(1 * kMs, kOrig, 1 /* ESTABLISHED */));
+  c.tick(10'000 * kMs);
+  CHECK(c.find(key_of(kOrig))->state == FlowState::Answered);
+}
+
+TEST_CASE("a reset is refused; a close after ETIMEDOUT is unanswered; an early close is abandoned", "[correlator]") {
+  Correlator c = make();
+  connect_and_syn(c, 0);
+  c.on_event(tcp_state(1 * kMs, kOrig, 7 /* CLOSE */, ECONNREFUSED));
+  CHECK(c.find(key_of(kOrig))->state == FlowState::Refused);
+
+  svc_tuple t2 = tuple("10.0.0.12", 4000, "172.24.0.1", 443);
+  c.on_event(tcp_state(5 * kMs, t2, 7, ETIMEDOUT));
+  CHECK(c.find(key_of(t2))->state == FlowState::Unanswered);
+
+  svc_tuple t3 = tuple("10.0.0.12", 4001, "172.24.0.1", 443);
+  c.on_event(nat(10 * kMs, t3, tuple("10.0.0.8", 6443, "10.0.0.12", 4001), SVC_NAT_POST_ROUTING, kEnslf0));
+  c.on_event(tcp_state(300 * kMs, t3, 7, 0));
+  CHECK(c.find(key_of(t3))->state == FlowState::Abandoned);
+}
+
+TEST_CASE("a late answer overrides unanswered, nothing overrides refused", "[correlator]") {
+  Correlator c = make();
+  connect_and_syn(c, 0);
+  c.on_event(retransmit(1000 * kMs, kOrig));
+  c.on_event(tcp_state(3000 * kMs, kOrig, 1));
+  CHECK(c.find(key_of(kOrig))->state == FlowState::Answered);
+
+  svc_tuple t2 = tuple("10.0.0.12", 4000, "172.24.0.1", 443);
+  c.on_event(tcp_state(5 * kMs, t2, 7, ECONNREFUSED));
+  c.on_event(tcp_state(6 * kMs, t2, 1));
+  CHECK(c.find(key_of(t2))->state == FlowState::Refused);
+}
+
+TEST_CASE("SNAT is recorded from the reply tuple", "[correlator]") {
+  Correlator c = make();
+  svc_tuple reply = tuple("10.0.0.8", 6443, "10.0.0.12", 61000);  // masqueraded to 10.0.0.12:61000
+  c.on_event(nat(0, kOrig, reply, SVC_NAT_POST_ROUTING, kEnslf0));
+  const Flow* f = c.find(key_of(kOrig));
+  REQUIRE(f->snat_ip);
+  CHECK(f->snat_ip->str() == "10.0.0.12");
+  CHECK(f->snat_port == 61000);
+}
+
+TEST_CASE("flows are keyed by network namespace too", "[correlator]") {
+  Correlator c = make();
+  c.on_event(nat(0, kOrig, kReply, SVC_NAT_POST_ROUTING, kEnslf0));
+  svc_event other = nat(0, kOrig, kReply, SVC_NAT_POST_ROUTING, kEnslf0);
+  other.netns = kNetns + 1;
+  c.on_event(other);
+  CHECK(c.flows().size() == 2);
+}
+
+TEST_CASE("svctrace's own route lookups are not attributed to flows", "[correlator]") {
+  Correlator c = make();
+  c.on_event(route(0, tuple("0.0.0.0", 0, "172.24.0.1", 0), 254, kEnslf1, "10.141.13.1", 4242, "svctrace"));
+  c.on_event(nat(10, kOrig, kReply, SVC_NAT_POST_ROUTING, kEnslf0));
+  const Flow* f = c.find(key_of(kOrig));
+  CHECK_FALSE(f->route);
+  CHECK(f->pid == 0);
+}
+
+TEST_CASE("the flow table is bounded and counts what it evicts", "[correlator]") {
+  Correlator c = make(16);
+  for (uint16_t port = 1; port <= 20; port++) {
+    svc_tuple t = tuple("10.0.0.12", port, "172.24.0.1", 443);
+    c.on_event(nat(port * kMs, t, tuple("10.0.0.8", 6443, "10.0.0.12", port), SVC_NAT_POST_ROUTING, kEnslf0));
+  }
+  CHECK(c.flows().size() == 16);
+  CHECK(c.evicted() == 4);
+  CHECK_FALSE(c.find(key_of(tuple("10.0.0.12", 1, "172.24.0.1", 443))));
+  CHECK(c.find(key_of(tuple("10.0.0.12", 20, "172.24.0.1", 443))));
+  CHECK(c.events() == 20);
+}

@@ -1,1 +1,166 @@
 #include <catch2/catch.hpp>
+#include <linux/rtnetlink.h>
+
+#include <map>
+
+#include "events.h"
+#include "svctrace/diagnosis.h"
+#include "svctrace/output.h"
+
+using namespace svctrace;
+using namespace test;
+
+namespace {
+
+IpAddr ip(const char* s) { return *IpAddr::parse(s); }
+
+// The node of the incident: enslf0 10.0.0.12/24 (cluster network), enslf1 10.141.13.182/24,
+// default route via enslf1.
+struct FakeRouting : RoutingView {
+  std::map<int, std::string> names{{2, "enslf0"}, {3, "enslf1"}};
+  std::map<int, std::vector<InterfaceAddress>> addrs{{2, {{ip("10.0.0.12"), 24}}}, {3, {{ip("10.141.13.182"), 24}}}};
+  std::optional<Route> service_route;   // fibmatch answer for the service IP
+  std::optional<Route> backend_route;   // route get answer for the backend
+  std::vector<Route> table_routes;
+
+  FakeRouting() {
+    Route def;
+    def.gateway = ip("10.141.13.1");
+    def.oif = 3;
+    def.dev = "enslf1";
+    service_route = def;
+    Route get;
+    get.dst = ip("10.0.0.8");
+    get.dst_len = 32;
+    get.oif = 2;
+    get.dev = "enslf0";
+    get.prefsrc = ip("10.0.0.12");
+    backend_route = get;
+    table_routes = {def};
+  }
+  std::optional<Route> fib_match(const IpAddr&) override { return service_route; }
+  std::optional<Route> route_get(const IpAddr&) override { return backend_route; }
+  std::vector<InterfaceAddress> addresses(int ifindex) override { return addrs[ifindex]; }
+  std::string interface_name(int ifindex) override { return names[ifindex]; }
+  std::vector<Route> routes(uint32_t table) override {
+    std::vector<Route> out;
+    for (const auto& r : table_routes)
+      if (r.table == table) out.push_back(r);
+    return out;
+  }
+};
+
+const std::vector<Cidr> kCidrs = {Cidr::parse("172.24.0.0/13")};
+
+Flow incident_flow() {
+  Flow f;
+  f.key = FlowKey::from_tuple(kNetns, tuple("10.141.13.182", 52946, "172.24.0.1", 443));
+  f.dnat_ip = ip("10.0.0.8");
+  f.dnat_port = 6443;
+  f.route_ifindex = 3;
+  f.egress_ifindex = 2;
+  f.packets_unreplied = 2;
+  f.retransmits = 1;
+  f.first_seen_ns = 0;
+  f.decided_ns = 1000 * kMs;
+  f.state = FlowState::Unanswered;
+  return f;
+}
+
+}  // namespace
+
+TEST_CASE("the incident: source chosen by the default route, packet leaves the other NIC", "[diagnosis]") {
+  FakeRouting routing;
+  Diagnosis d = diagnose(incident_flow(), routing, kCidrs);
+  CHECK(d.verdict == "asymmetric_source");
+  REQUIRE(d.source_route);
+  CHECK(format_route(*d.source_route) == "default via 10.141.13.1 dev enslf1");
+  CHECK(d.egress_dev == "enslf0");
+  CHECK(d.route_dev == "enslf1");
+  CHECK(d.expected_source.str() == "10.0.0.12");
+  CHECK(d.fix == "ip route add 172.24.0.0/13 dev enslf0 src 10.0.0.12");
+  CHECK(d.syns == 2);
+
+  auto j = diagnosis_json(d);
+  CHECK(j["type"] == "diagnosis");
+  CHECK(j["flow"]["src"] == "10.141.13.182");
+  CHECK(j["flow"]["dport"] == 443);
+  CHECK(j["dnat"]["ip"] == "10.0.0.8");
+  CHECK(j["dnat"]["port"] == 6443);
+  CHECK(j["source_route"] == "default via 10.141.13.1 dev enslf1");
+  CHECK(j["evidence"]["syns"] == 2);
+  CHECK(j["evidence"]["waited_ms"] == 1000.0);
+
+  std::string text = human_diagnosis(d);
+  CHECK(text.find("✗ 10.141.13.182:52946 → 172.24.0.1:443 (DNAT 10.0.0.8:6443) out enslf0: no SYN-ACK after 2 SYNs") == 0);
+  CHECK(text.find("source 10.141.13.182 was chosen by route \"default via 10.141.13.1 dev enslf1\" (table main)") !=
+        std::string::npos);
+  CHECK(text.find("fix: ip route add 172.24.0.0/13 dev enslf0 src 10.0.0.12\n") != std::string::npos);
+}
+
+TEST_CASE("a route chosen in another table is named with its table, and the fix goes there", "[diagnosis]") {
+  FakeRouting routing;
+  routing.service_route->table = 200;
+  routing.service_route->dst = ip("172.24.0.0");
+  routing.service_route->dst_len = 13;
+  routing.table_routes = {*routing.service_route};
+  Diagnosis d = diagnose(incident_flow(), routing, kCidrs);
+  CHECK(format_route(*d.source_route) == "172.24.0.0/13 via 10.141.13.1 dev enslf1 table 200");
+  // A route for exactly that prefix exists in table 200: replace it rather than fail with "File exists".
+  CHECK(d.fix == "ip route replace 172.24.0.0/13 dev enslf0 src 10.0.0.12 table 200");
+}
+
+TEST_CASE("a backend behind a gateway gets a fix through that gateway", "[diagnosis]") {
+  FakeRouting routing;
+  routing.backend_route->gateway = ip("10.0.0.1");
+  Diagnosis d = diagnose(incident_flow(), routing, kCidrs);
+  CHECK(d.fix == "ip route add 172.24.0.0/13 via 10.0.0.1 dev enslf0 src 10.0.0.12");
+}
+
+TEST_CASE("a source the egress device owns is not blamed on routes", "[diagnosis]") {
+  FakeRouting routing;
+  Flow f = incident_flow();
+  f.key.src = ip("10.0.0.12");
+  Diagnosis d = diagnose(f, routing, kCidrs);
+  CHECK(d.verdict == "unanswered");
+  CHECK(d.fix.empty());
+  CHECK_FALSE(d.source_route);
+  CHECK(d.reason.find("10.0.0.8:6443 did not answer") != std::string::npos);
+}
+
+TEST_CASE("a masqueraded flow is judged by the source the backend sees", "[diagnosis]") {
+  FakeRouting routing;
+  Flow f = incident_flow();
+  f.snat_ip = ip("10.0.0.12");
+  f.snat_port = 61000;
+  CHECK(diagnose(f, routing, kCidrs).verdict == "unanswered");
+}
+
+TEST_CASE("a refused backend is refused, with no route blamed", "[diagnosis]") {
+  FakeRouting routing;
+  Flow f = incident_flow();
+  f.state = FlowState::Refused;
+  Diagnosis d = diagnose(f, routing, kCidrs);
+  CHECK(d.verdict == "refused");
+  CHECK(d.fix.empty());
+  CHECK_FALSE(d.source_route);
+  CHECK(diagnosis_json(d)["fix"].is_null());
+  CHECK(human_diagnosis(d).find("refused (RST)") != std::string::npos);
+}
+
+TEST_CASE("a service IP that was never DNAT'd is unanswered and says so", "[diagnosis]") {
+  FakeRouting routing;
+  Flow f = incident_flow();
+  f.dnat_ip.reset();
+  Diagnosis d = diagnose(f, routing, kCidrs);
+  CHECK(d.verdict == "unanswered");
+  CHECK(d.reason.find("no DNAT was seen") != std::string::npos);
+  CHECK(diagnosis_json(d)["dnat"].is_null());
+}
+
+TEST_CASE("the fix covers the CIDR that holds the service IP", "[diagnosis]") {
+  std::vector<Cidr> cidrs = {Cidr::parse("10.96.0.0/12"), Cidr::parse("172.24.0.0/13")};
+  CHECK(covering_cidr(cidrs, ip("172.24.0.1")).str() == "172.24.0.0/13");
+  CHECK(covering_cidr(cidrs, ip("10.100.0.1")).str() == "10.96.0.0/12");
+  CHECK(covering_cidr(cidrs, ip("192.0.2.1")).str() == "192.0.2.1/32");
+}

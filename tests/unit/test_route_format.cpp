@@ -1,1 +1,54 @@
 #include <catch2/catch.hpp>
+#include <linux/rtnetlink.h>
+
+#include "svctrace/route.h"
+
+using namespace svctrace;
+
+static IpAddr ip(const char* s) { return *IpAddr::parse(s); }
+
+TEST_CASE("routes print as `ip route` prints them", "[route]") {
+  Route def;
+  def.gateway = ip("10.141.13.1");
+  def.dev = "enslf1";
+  CHECK(format_route(def) == "default via 10.141.13.1 dev enslf1");
+
+  Route connected;
+  connected.dst = ip("10.0.0.0");
+  connected.dst_len = 24;
+  connected.dev = "enslf0";
+  connected.protocol = RTPROT_KERNEL;
+  connected.scope = RT_SCOPE_LINK;
+  connected.prefsrc = ip("10.0.0.12");
+  CHECK(format_route(connected) == "10.0.0.0/24 dev enslf0 proto kernel scope link src 10.0.0.12");
+
+  Route policy;
+  policy.dst = ip("10.96.0.0");
+  policy.dst_len = 12;
+  policy.gateway = ip("192.168.99.1");
+  policy.dev = "mgmt0";
+  policy.table = 200;
+  policy.protocol = RTPROT_STATIC;
+  policy.metric = 100;
+  CHECK(format_route(policy) == "10.96.0.0/12 via 192.168.99.1 dev mgmt0 table 200 proto static metric 100");
+
+  Route host;
+  host.dst = ip("172.24.0.1");
+  host.dst_len = 32;
+  host.dev = "lo";
+  host.type = RTN_LOCAL;
+  host.table = kTableLocal;
+  host.protocol = RTPROT_KERNEL;
+  host.scope = RT_SCOPE_HOST;
+  CHECK(format_route(host) == "local 172.24.0.1 dev lo table local proto kernel scope host");
+
+  Route hole;
+  hole.type = RTN_BLACKHOLE;
+  hole.dst = ip("172.24.0.0");
+  hole.dst_len = 13;
+  CHECK(format_route(hole) == "blackhole 172.24.0.0/13");
+
+  Route onlink = def;
+  onlink.flags = RTNH_F_ONLINK;
+  CHECK(format_route(onlink) == "default via 10.141.13.1 dev enslf1 onlink");
+}
