@@ -139,6 +139,24 @@ stop_svctrace() {
 # wait_for_line JQ_FILTER TIMEOUT_SEC: polls svctrace's NDJSON stdout until a line matches the filter
 # (used as `select(FILTER)`); prints the first match and returns 0, or returns 1 on timeout.
 # Partial (still being written) lines are skipped by `fromjson?`.
+# wait_for_count JQ_FILTER N TIMEOUT_S: waits until N lines of svctrace's stdout match.
+wait_for_count() {
+  local filter=$1 want=$2 timeout=$3 i
+  for ((i = 0; i < timeout * 20; i++)); do
+    (($(jq -cR "fromjson? | select($filter)" "$OUT" 2>/dev/null | wc -l) >= want)) && return 0
+    sleep 0.05
+  done
+  return 1
+}
+
+# assert_detached: after svctrace exits, none of its BPF programs is left in the kernel.
+assert_detached() {
+  local left
+  left=$(bpftool -j prog show 2>/dev/null |
+    jq -r '.[] | select(.name | test("^(route_tp_btf|route_fexit|nat_local_out|nat_post_routin|tcp_state|tcp_retransmit)")) | .name' || true)
+  [[ -z $left ]] || fail "BPF programs still loaded after svctrace exited: $left"
+}
+
 wait_for_line() {
   local filter=$1 timeout=$2 i line
   for ((i = 0; i < timeout * 20; i++)); do
@@ -167,8 +185,9 @@ assert_eq() {
 }
 
 # assert_exit_ok: svctrace must have exited 0 or 3 (3 = a diagnosis was made).
-assert_exit_ok() {
-  [[ $SVC_RC == 0 || $SVC_RC == 3 ]] || fail "svctrace exit status: expected 0 or 3, actual '$SVC_RC'"
+# assert_exit CODE: svctrace's documented exit status (0 nothing found, 3 a diagnosis was made).
+assert_exit() {
+  [[ $SVC_RC == "$1" ]] || fail "svctrace exit status: expected $1, actual '$SVC_RC'"
 }
 
 # assert_ndjson: every stdout line is a JSON object with a "type".

@@ -13,10 +13,11 @@ for i in 1 2; do
 done
 
 # Synchronise on svctrace having seen the traffic before stopping it.
-wait_for_line '.type == "flow"' 5 >/dev/null || fail "no flow line within 5 s of two successful connects"
+wait_for_count '.type == "outcome" and .state == "answered"' 2 5 || fail "no 2 answered outcomes within 5 s of two connects"
 
 stop_svctrace
-assert_exit_ok
+assert_exit 0
+assert_detached
 assert_ndjson
 diag=$(jq -cR 'fromjson? | select(.type == "diagnosis")' "$OUT" | head -n 1 || true)
 [[ -z $diag ]] || fail "expected no diagnosis for answered flows, got: $diag"

@@ -27,7 +27,8 @@ assert_json "$diag" '.fix | type == "string" and contains("ip route add 172.24.0
 assert_json "$diag" '.evidence.syns >= 2' "evidence.syns"
 
 stop_svctrace
-assert_exit_ok
+assert_exit 3
+assert_detached
 assert_ndjson
 assert_report
 assert_report_json '.flows | type == "array"' "report.flows"

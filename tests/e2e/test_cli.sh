@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Bad input: one clear line on stderr, exit status 2, and nothing already on disk is touched.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "$0")/lib.sh"
+
+echo "previous report" >"$WORK/keep.json"
+
+# args | expected exit | text the error line must contain
+cases=(
+  "--cidr 172.24.0.1/13|2|host bits set; did you mean 172.24.0.0/13?"
+  "--cidr 172.24.0.0/33|2|prefix length must be 0..32"
+  "--cidr=|2|--cidr"
+  "--cidr|2|--cidr"
+  "--cidr kubernetes|2|is not an IP address"
+  "--cidr fd00:10:96::/112|2|is IPv6"
+  "|2|--cidr is required"
+  "--cidr 172.24.0.0/13 --duration -1|2|--duration"
+  "--cidr 172.24.0.0/13 --no-such-flag|2|no-such-flag"
+  "--cidr 172.24.0.0/13 --netns no-such-ns-$$|2|network namespace \"no-such-ns-$$\" not found"
+  "--cidr 172.24.0.0/13 --report /nonexistent-dir/r.json|2|directory /nonexistent-dir does not exist"
+  "--cidr 172.24.0.0/13 --report $WORK/keep.json/r.json|2|does not exist"
+  "--cidr 172.24.0.0/13 --route-hook kprobe|2|--route-hook"
+)
+for c in "${cases[@]}"; do
+  IFS='|' read -r args want_rc want_text <<<"$c"
+  rc=0
+  # shellcheck disable=SC2086  # args are split on purpose
+  err=$("$SVCTRACE" $args 2>&1 >/dev/null) || rc=$?
+  [[ $rc == "$want_rc" ]] || fail "svctrace $args: exit $rc, expected $want_rc (stderr: $err)"
+  [[ $(wc -l <<<"$err") == 1 ]] || fail "svctrace $args: expected one line on stderr, got: $err"
+  [[ $err == *"$want_text"* ]] || fail "svctrace $args: stderr '$err' lacks '$want_text'"
+done
+
+"$SVCTRACE" --help | grep -q "Exit codes: 0 nothing wrong found" || fail "--help documents the exit codes"
+"$SVCTRACE" --version | grep -qE '^svctrace [0-9]+\.[0-9]+\.[0-9]+$' || fail "--version prints the version"
+[[ $(cat "$WORK/keep.json") == "previous report" ]] || fail "an existing file was touched"
+pass

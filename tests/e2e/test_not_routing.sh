@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Failures that are not the routing's fault must not be blamed on a route: with the fix route in place
+# (the source is right), a backend that resets is "refused" and a backend that is not there is
+# "unanswered", and neither gets a fix.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "$0")/lib.sh"
+
+lab up >/dev/null
+lab fix >/dev/null
+# Two more services in the node namespace: one DNAT'd to a closed port of the api namespace (RST),
+# one DNAT'd to an address on enslf0's subnet where nobody lives (no answer at all).
+ip netns exec "$NODE" iptables -t nat -A OUTPUT -d 172.24.0.2/32 -p tcp --dport 443 -j DNAT --to-destination 10.0.0.8:6444
+ip netns exec "$NODE" iptables -t nat -A OUTPUT -d 172.24.0.3/32 -p tcp --dport 443 -j DNAT --to-destination 10.0.0.99:6443
+
+start_svctrace --netns "$NODE" --cidr "$CIDR" --json --report "$REPORT" --duration 60
+ip netns exec "$NODE" nc -z -w 1 172.24.0.2 443 >/dev/null 2>&1 || true
+ip netns exec "$NODE" nc -z -w 3 172.24.0.3 443 >/dev/null 2>&1 &
+nc_pid=$!
+
+refused=$(wait_for_line '.type == "diagnosis" and .flow.dst == "172.24.0.2"' 10) ||
+  fail "no diagnosis for the refused service within 10 s"
+assert_json "$refused" '.verdict == "refused"' "closed backend port is refused"
+assert_json "$refused" '.fix == null and .source_route == null' "refused is not blamed on a route"
+assert_json "$refused" '.dnat.ip == "10.0.0.8" and .dnat.port == 6444' "refused names the DNAT target"
+
+silent=$(wait_for_line '.type == "diagnosis" and .flow.dst == "172.24.0.3"' 10) ||
+  fail "no diagnosis for the silent backend within 10 s"
+assert_json "$silent" '.verdict == "unanswered"' "a missing backend with the right source is unanswered"
+assert_json "$silent" '.fix == null and .source_route == null' "unanswered with the right source gets no route fix"
+assert_json "$silent" '.flow.src == "10.0.0.12" and .egress_dev == "enslf0"' "source and egress are the cluster NIC"
+wait "$nc_pid" || true
+
+stop_svctrace
+assert_exit 3
+assert_detached
+pass
