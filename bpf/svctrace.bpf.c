@@ -16,7 +16,10 @@
 #define AF_INET 2
 #define TCP_SYN_SENT 2
 #define NF_ACCEPT 1
-#define IP_CT_NEW 2       /* enum ip_conntrack_info: a packet of an entry that has seen no reply yet */
+/* enum ip_conntrack_info, as kept in skb->_nfct */
+#define IP_CT_NEW 2               /* original direction, no reply seen yet */
+#define IP_CT_ESTABLISHED_REPLY 3 /* reply direction */
+#define IP_CT_RELATED_REPLY 4     /* an ICMP error about the flow, in the reply direction */
 #define NFCT_INFOMASK 7UL /* skb->_nfct keeps ctinfo in its low 3 bits */
 
 char LICENSE[] SEC("license") = "GPL";
@@ -161,7 +164,33 @@ int BPF_PROG(route_tp_btf, u32 tb_id, const struct flowi4 *flp, const struct fib
 	return 0;
 }
 
-/* ---- conntrack NAT ----------------------------------------------------------------------------- */
+/* Last resort: the same tracepoint as a raw tracepoint, arguments read through CO-RE. */
+SEC("raw_tp/fib_table_lookup")
+int BPF_PROG(route_raw_tp, u32 tb_id, const struct flowi4 *flp, const struct fib_nh_common *nhc, int err)
+{
+	if (err != 0 || !nhc || !in_service_cidrs_v4(BPF_CORE_READ(flp, daddr)))
+		return 0;
+	record_route(tb_id, flp, nhc);
+	return 0;
+}
+
+/* ---- conntrack NAT and replies ------------------------------------------------------------------ */
+
+/* Flows to the CIDRs that have sent packets and not yet seen a reply, by conntrack entry. Lets the
+ * reply path and the drop hook recognise them with one hash lookup and no CIDR test. LRU: bounded,
+ * the oldest forgotten first. */
+struct awaiting_value {
+	__u64 first_ts;
+	__u32 replied; /* the first reply was reported */
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536); /* resized by userspace before load */
+	__type(key, __u64);         /* struct nf_conn address */
+	__type(value, struct awaiting_value);
+} awaiting_reply SEC(".maps");
 
 static __always_inline void read_tuple(struct svc_tuple *t, const struct nf_conntrack_tuple *ct_tuple)
 {
@@ -174,48 +203,157 @@ static __always_inline void read_tuple(struct svc_tuple *t, const struct nf_conn
 	t->dport = bpf_ntohs(BPF_CORE_READ(ct_tuple, dst.u.all));
 }
 
-static __always_inline int record_nat(struct bpf_nf_ctx *ctx, __u32 hook)
+/* A packet of a conntrack entry that has seen no reply yet (ctinfo NEW), at a hook after NAT. Once a
+ * reply is seen its packets are ESTABLISHED and cost one compare here. */
+static __always_inline void record_unreplied(unsigned long nfct, __u32 netns, __u32 hook,
+					     int in_ifindex, int out_ifindex)
 {
-	unsigned long nfct = ctx->skb->_nfct;
-	/* Only packets of entries still waiting for a reply: once a reply is seen, the flow is
-	 * answered and its packets cost nothing more here. */
 	if ((nfct & NFCT_INFOMASK) != IP_CT_NEW)
-		return NF_ACCEPT;
+		return;
 	struct nf_conn *ct = (struct nf_conn *)(nfct & ~NFCT_INFOMASK);
 	const struct nf_conntrack_tuple *orig = &ct->tuplehash[0].tuple;
 	if (BPF_CORE_READ(orig, src.l3num) != AF_INET ||
-	    !in_service_cidrs_v4(BPF_CORE_READ(orig, dst.u3.ip)))
-		return NF_ACCEPT;
-	__u32 netns = ctx->state->net->ns.inum;
-	if (!wanted_netns(netns))
-		return NF_ACCEPT;
+	    !in_service_cidrs_v4(BPF_CORE_READ(orig, dst.u3.ip)) || !wanted_netns(netns))
+		return;
 
 	struct svc_event *e = reserve_event(SVC_EV_NAT, netns);
 	if (!e)
-		return NF_ACCEPT;
+		return;
 	read_tuple(&e->tuple, orig);
 	read_tuple(&e->nat.reply, &ct->tuplehash[1].tuple);
 	e->nat.hook = hook;
 	e->nat.ct_status = BPF_CORE_READ(ct, status);
-	struct net_device *out = ctx->state->out;
-	if (out)
-		e->nat.out_ifindex = out->ifindex;
+	e->nat.out_ifindex = hook == SVC_NAT_PRE_ROUTING ? in_ifindex : out_ifindex;
+	__u64 ts = e->ts_ns;
 	submit_event(e);
+
+	if (hook == SVC_NAT_POST_ROUTING) {
+		__u64 key = (__u64)ct;
+		struct awaiting_value v = { .first_ts = ts };
+		long err = bpf_map_update_elem(&awaiting_reply, &key, &v, BPF_NOEXIST);
+		if (err && err != -17 /* EEXIST: a retransmit */)
+			count(SVC_CNT_MAP_UPDATE_FAILS);
+	}
+}
+
+/* Reads what answered: an ICMP error's type and code, or a TCP reply's flags (a SYN-ACK or a RST).
+ * The network header is set at PRE_ROUTING. */
+static __always_inline void read_reply_header(const struct sk_buff *skb, struct svc_reply_info *r)
+{
+	unsigned char *head = BPF_CORE_READ(skb, head);
+	__u16 nh = BPF_CORE_READ(skb, network_header);
+	__u8 ip[10] = {};
+	bpf_probe_read_kernel(ip, sizeof(ip), head + nh);
+	unsigned char *l4 = head + nh + (ip[0] & 0xf) * 4;
+	__u8 proto = ip[9];
+	if (proto == IPPROTO_ICMP) {
+		__u8 icmp[2] = {};
+		bpf_probe_read_kernel(icmp, 2, l4);
+		r->icmp_type = icmp[0];
+		r->icmp_code = icmp[1];
+	} else if (proto == IPPROTO_TCP) {
+		bpf_probe_read_kernel(&r->tcp_flags, 1, l4 + 13);
+	}
+}
+
+/* A packet in the reply direction: reports the first one of each flow awaiting a reply. */
+static __always_inline void record_reply(const struct sk_buff *skb, unsigned long nfct, __u32 netns,
+					 int in_ifindex)
+{
+	__u32 ctinfo = nfct & NFCT_INFOMASK;
+	if (ctinfo != IP_CT_ESTABLISHED_REPLY && ctinfo != IP_CT_RELATED_REPLY)
+		return;
+	__u64 key = nfct & ~NFCT_INFOMASK;
+	struct awaiting_value *v = bpf_map_lookup_elem(&awaiting_reply, &key);
+	if (!v || v->replied)
+		return;
+	v->replied = 1;
+
+	struct svc_event *e = reserve_event(SVC_EV_REPLY, netns);
+	if (!e)
+		return;
+	struct nf_conn *ct = (struct nf_conn *)key;
+	read_tuple(&e->tuple, &ct->tuplehash[0].tuple);
+	e->reply.ifindex = in_ifindex;
+	e->reply.ctinfo = ctinfo;
+	read_reply_header(skb, &e->reply);
+	submit_event(e);
+}
+
+static __always_inline int netfilter_hook(struct bpf_nf_ctx *ctx, __u32 hook)
+{
+	unsigned long nfct = ctx->skb->_nfct;
+	if (!nfct)
+		return NF_ACCEPT; /* untracked: nothing to join */
+	const struct nf_hook_state *state = ctx->state;
+	__u32 netns = state->net->ns.inum;
+	int in = state->in ? state->in->ifindex : 0;
+	int out = state->out ? state->out->ifindex : 0;
+	if (hook == SVC_NAT_PRE_ROUTING)
+		record_reply(ctx->skb, nfct, netns, in);
+	record_unreplied(nfct, netns, hook, in, out);
 	return NF_ACCEPT;
 }
 
-/* Attached by userspace with BPF_LINK_CREATE: LOCAL_OUT at priority -99, right after DNAT (-100). */
+/* Attached by userspace with BPF_LINK_CREATE: LOCAL_OUT at priority -99, right after DNAT (-100):
+ * out is the device of the route to the service IP, before the re-route. */
 SEC("netfilter")
 int nat_local_out(struct bpf_nf_ctx *ctx)
 {
-	return record_nat(ctx, SVC_NAT_LOCAL_OUT);
+	return netfilter_hook(ctx, SVC_NAT_LOCAL_OUT);
 }
 
 /* POST_ROUTING at priority 101, right after SNAT (100): the device the packet really leaves by. */
 SEC("netfilter")
 int nat_post_routing(struct bpf_nf_ctx *ctx)
 {
-	return record_nat(ctx, SVC_NAT_POST_ROUTING);
+	return netfilter_hook(ctx, SVC_NAT_POST_ROUTING);
+}
+
+/* PRE_ROUTING at priority -99, right after DNAT: replies arriving, and forwarded (pod) flows' first
+ * packets with the device they came in by. */
+SEC("netfilter")
+int nat_pre_routing(struct bpf_nf_ctx *ctx)
+{
+	return netfilter_hook(ctx, SVC_NAT_PRE_ROUTING);
+}
+
+/* Fallback for kernels without BPF netfilter links (before 6.4): the packet on its way to the
+ * driver, after POST_ROUTING, still carries its conntrack entry. Replies are not seen this way. */
+SEC("tp_btf/net_dev_queue")
+int BPF_PROG(nat_dev_queue, struct sk_buff *skb)
+{
+	unsigned long nfct = skb->_nfct;
+	struct net_device *dev = skb->dev;
+	if (!dev || (nfct & NFCT_INFOMASK) != IP_CT_NEW)
+		return 0;
+	record_unreplied(nfct, BPF_CORE_READ(dev, nd_net.net, ns.inum), SVC_NAT_POST_ROUTING, 0, dev->ifindex);
+	return 0;
+}
+
+/* A drop of any packet that belongs to a flow awaiting its reply: rp_filter, no route, and so on.
+ * The reason is the kernel's enum skb_drop_reason, named by userspace from the running kernel's BTF. */
+SEC("tp_btf/kfree_skb")
+int BPF_PROG(drop_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_reason reason)
+{
+	unsigned long nfct = skb->_nfct;
+	if (!nfct)
+		return 0;
+	__u64 key = nfct & ~NFCT_INFOMASK;
+	if (!bpf_map_lookup_elem(&awaiting_reply, &key))
+		return 0;
+	struct net_device *dev = skb->dev;
+	__u32 netns = dev ? BPF_CORE_READ(dev, nd_net.net, ns.inum) : 0;
+	struct svc_event *e = reserve_event(SVC_EV_DROP, netns);
+	if (!e)
+		return 0;
+	struct nf_conn *ct = (struct nf_conn *)key;
+	read_tuple(&e->tuple, &ct->tuplehash[0].tuple);
+	e->reply.ifindex = dev ? dev->ifindex : 0;
+	e->reply.ctinfo = nfct & NFCT_INFOMASK;
+	e->reply.drop_reason = reason;
+	submit_event(e);
+	return 0;
 }
 
 /* ---- TCP outcome ------------------------------------------------------------------------------- */

@@ -66,6 +66,8 @@ void Correlator::on_event(const svc_event& ev) {
     case SVC_EV_NAT: on_nat(ev); break;
     case SVC_EV_TCP_STATE:
     case SVC_EV_TCP_RETRANS: on_tcp(ev); break;
+    case SVC_EV_REPLY: on_reply(ev); break;
+    case SVC_EV_DROP: on_drop(ev); break;
     default: break;
   }
 }
@@ -155,7 +157,10 @@ void Correlator::on_nat(const svc_event& ev) {
     f.snat_port = r.dport;
   }
   if (ev.nat.hook == SVC_NAT_LOCAL_OUT) {
+    f.local = true;
     f.route_ifindex = ev.nat.out_ifindex;
+  } else if (ev.nat.hook == SVC_NAT_PRE_ROUTING) {
+    if (!f.local && !f.ingress_ifindex) f.ingress_ifindex = ev.nat.out_ifindex;
   } else if (ev.nat.hook == SVC_NAT_POST_ROUTING) {
     f.egress_ifindex = ev.nat.out_ifindex;
     f.packets_unreplied++;
@@ -187,7 +192,48 @@ void Correlator::on_tcp(const svc_event& ev) {
   }
 }
 
+void Correlator::on_reply(const svc_event& ev) {
+  auto it = flows_.find(FlowKey::from_tuple(ev.netns, ev.tuple));
+  if (it == flows_.end()) return;  // a reply to a flow we never saw leave (or already evicted)
+  Flow& f = it->second;
+  if (f.reply_ns) return;
+  f.reply_ns = ev.ts_ns;
+  f.reply_ifindex = ev.reply.ifindex;
+  f.reply_tcp_flags = ev.reply.tcp_flags;
+  constexpr uint32_t kRelatedReply = 4;  // IP_CT_RELATED_REPLY: an ICMP error about the flow
+  constexpr uint8_t kTcpRst = 0x04;
+  if (ev.reply.ctinfo == kRelatedReply) {
+    f.icmp_error = true;
+    f.icmp_type = ev.reply.icmp_type;
+    f.icmp_code = ev.reply.icmp_code;
+    decide(f, FlowState::Refused, ev.ts_ns);
+  } else if (f.key.proto == IPPROTO_TCP && (ev.reply.tcp_flags & kTcpRst)) {
+    decide(f, FlowState::Refused, ev.ts_ns);
+  } else {
+    replied_.push_back(f.key);  // answered, unless dropped within the grace period
+  }
+}
+
+void Correlator::on_drop(const svc_event& ev) {
+  auto it = flows_.find(FlowKey::from_tuple(ev.netns, ev.tuple));
+  if (it == flows_.end()) return;
+  Flow& f = it->second;
+  f.drops++;
+  f.drop_reason = ev.reply.drop_reason;
+  f.drop_ifindex = ev.reply.ifindex;
+  f.last_drop_ns = ev.ts_ns;
+}
+
 std::vector<Correlator::Change> Correlator::tick(uint64_t now_ns) {
+  while (!replied_.empty()) {
+    auto it = flows_.find(replied_.front());
+    if (it != flows_.end()) {
+      Flow& f = it->second;
+      if (now_ns - f.reply_ns < cfg_.reply_grace_ns) break;
+      if (!f.drops || f.last_drop_ns < f.reply_ns) decide(f, FlowState::Answered, f.reply_ns);
+    }
+    replied_.pop_front();
+  }
   // pending_ is in order of first sight, so only its front can have timed out.
   while (!pending_.empty()) {
     auto it = flows_.find(pending_.front());

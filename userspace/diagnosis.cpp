@@ -28,7 +28,13 @@ static std::string synthesize_fix(const Cidr& cidr, const Route& to_backend, con
   return cmd;
 }
 
-Diagnosis diagnose(const Flow& flow, RoutingView& routing, const std::vector<Cidr>& cidrs) {
+static std::string reason_name(const DropReasonNames& names, uint32_t reason) {
+  auto it = names.find(reason);
+  return it != names.end() ? it->second : fmt::format("reason {}", reason);
+}
+
+Diagnosis diagnose(const Flow& flow, RoutingView& routing, const std::vector<Cidr>& cidrs,
+                   const DropReasonNames& drop_reasons) {
   Diagnosis d;
   d.flow = flow.key;
   d.dnat_ip = flow.dnat_ip;
@@ -41,6 +47,14 @@ Diagnosis diagnose(const Flow& flow, RoutingView& routing, const std::vector<Cid
   d.comm = flow.comm;
   if (flow.route) d.route_seen_dev = routing.interface_name(flow.route->oif);
   if (flow.route_ifindex) d.route_dev = routing.interface_name(flow.route_ifindex);
+  d.forwarded = flow.forwarded();
+  if (d.forwarded) d.ingress_dev = routing.interface_name(flow.ingress_ifindex);
+  if (flow.reply_ns) d.reply_dev = routing.interface_name(flow.reply_ifindex);
+  d.drops = flow.drops;
+  if (flow.drops) {
+    d.drop_reason = reason_name(drop_reasons, flow.drop_reason);
+    d.drop_dev = routing.interface_name(flow.drop_ifindex);
+  }
 
   const IpAddr backend = flow.backend_ip();
   auto to_backend = routing.route_get(backend);
@@ -53,8 +67,16 @@ Diagnosis diagnose(const Flow& flow, RoutingView& routing, const std::vector<Cid
 
   if (flow.state == FlowState::Refused) {
     d.verdict = "refused";
-    d.reason = fmt::format("the backend {}:{} answered with a reset: nothing listens there, or it refuses this client",
-                           backend.str(), flow.backend_port());
+    if (flow.icmp_error) {
+      d.answered_by = fmt::format("icmp type {} code {}", flow.icmp_type, flow.icmp_code);
+      d.reason = fmt::format("the backend {}:{} answered with an ICMP error ({}{}): nothing listens there, or it "
+                             "is unreachable", backend.str(), flow.backend_port(), d.answered_by,
+                             flow.icmp_type == 3 && flow.icmp_code == 3 ? ", port unreachable" : "");
+    } else {
+      d.answered_by = "rst";
+      d.reason = fmt::format("the backend {}:{} answered with a reset: nothing listens there, or it refuses this "
+                             "client", backend.str(), flow.backend_port());
+    }
     return d;
   }
 
@@ -64,7 +86,30 @@ Diagnosis diagnose(const Flow& flow, RoutingView& routing, const std::vector<Cid
                           d.egress_addresses.end();
   bool source_expected = d.expected_source.is_set() && seen_source == d.expected_source;
 
-  if (flow.dnat_ip && egress && !source_on_egress && !source_expected) {
+  // A forwarded flow's source was chosen by the pod, not by this node's routes.
+  bool asymmetric = !d.forwarded && flow.dnat_ip && egress && !source_on_egress && !source_expected;
+  bool reply_dropped = flow.drops && flow.reply_ns;
+
+  if (reply_dropped) {
+    d.verdict = "reply_dropped";
+    d.reason = fmt::format("the reply from {}:{} arrived on {} and the kernel dropped it ({})", backend.str(),
+                           flow.backend_port(), d.drop_dev, d.drop_reason);
+    if (d.drop_reason == "IP_RPFILTER")
+      d.reason += fmt::format(": rp_filter on {} expects {} on another device", d.drop_dev, backend.str());
+    if (asymmetric) {
+      d.source_route = routing.fib_match(flow.key.dst);
+      uint32_t table = d.source_route ? d.source_route->table : kTableMain;
+      d.reason += fmt::format("; it came back there because source {} belongs to {}", seen_source.str(),
+                              d.drop_dev);
+      if (to_backend && !to_backend->dev.empty())
+        d.fix = synthesize_fix(covering_cidr(cidrs, flow.key.dst), *to_backend, d.expected_source, table, routing);
+    } else if (d.drop_reason == "IP_RPFILTER" && !d.drop_dev.empty()) {
+      d.fix = fmt::format("sysctl -w net.ipv4.conf.{}.rp_filter=2", d.drop_dev);
+    }
+    return d;
+  }
+
+  if (asymmetric) {
     d.verdict = "asymmetric_source";
     d.source_route = routing.fib_match(flow.key.dst);
     uint32_t table = d.source_route ? d.source_route->table
@@ -80,7 +125,11 @@ Diagnosis diagnose(const Flow& flow, RoutingView& routing, const std::vector<Cid
   }
 
   d.verdict = "unanswered";
-  if (!flow.dnat_ip)
+  if (d.forwarded && !source_on_egress && !flow.snat_ip)
+    d.reason = fmt::format("forwarded from {} (in by {}) without SNAT: {} must route its reply to {} back "
+                           "through this node, or the flow needs masquerading", seen_source.str(), d.ingress_dev,
+                           backend.str(), seen_source.str());
+  else if (!flow.dnat_ip)
     d.reason = fmt::format("no DNAT was seen for {}:{}: the service IP itself got no answer (are the "
                            "service's NAT rules in place?)", flow.key.dst.str(), flow.key.dport);
   else

@@ -1,6 +1,7 @@
 #include "loader.h"
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <fmt/format.h>
 #include <linux/netfilter.h>
@@ -12,6 +13,7 @@
 #include <cstdarg>
 #include <cstring>
 #include <deque>
+#include <map>
 #include <mutex>
 
 #include "nf_link.h"
@@ -74,18 +76,44 @@ struct Fd {
   }
 };
 
-struct RouteHook {
-  const char* option;  // value of --route-hook
+using ProgramOf = bpf_program* (*)(svctrace_bpf*);
+
+// One way of filling a role. Each role lists its candidates in order of preference; the first the
+// kernel accepts is used, and a forced choice (--route-hook, --nat-hook) leaves only that one.
+struct Candidate {
+  const char* role;
+  const char* option;
   const char* name;
-  bpf_program* (*program)(svctrace_bpf*);
+  std::vector<ProgramOf> programs;
 };
 
-// In order of preference: fexit sees the lookup's full result; the tracepoint works where
-// fentry/fexit are refused (these machines, and kernels built without them).
-const RouteHook kRouteHooks[] = {
-    {"fexit", "fexit/fib_table_lookup", [](svctrace_bpf* s) { return s->progs.route_fexit; }},
-    {"tp_btf", "tp_btf/fib_table_lookup", [](svctrace_bpf* s) { return s->progs.route_tp_btf; }},
-};
+const std::vector<Candidate>& candidates() {
+  static const std::vector<Candidate> all = {
+      // fexit sees the lookup's full result; the tracepoint works where fentry/fexit are refused
+      // (these machines, kernels without BPF trampolines); raw_tp where BTF-typed tracepoints are not.
+      {"route", "fexit", "fexit/fib_table_lookup", {[](svctrace_bpf* s) { return s->progs.route_fexit; }}},
+      {"route", "tp_btf", "tp_btf/fib_table_lookup", {[](svctrace_bpf* s) { return s->progs.route_tp_btf; }}},
+      {"route", "raw_tp", "raw_tp/fib_table_lookup", {[](svctrace_bpf* s) { return s->progs.route_raw_tp; }}},
+      // Netfilter links (6.4+) see NAT before and after re-routing and the replies; before 6.4, the
+      // packet at the driver queue still carries its conntrack entry, but replies go unseen.
+      {"nat", "netfilter", "netfilter ipv4 LOCAL_OUT -99, POST_ROUTING 101, PRE_ROUTING -99",
+       {[](svctrace_bpf* s) { return s->progs.nat_local_out; },
+        [](svctrace_bpf* s) { return s->progs.nat_post_routing; },
+        [](svctrace_bpf* s) { return s->progs.nat_pre_routing; }}},
+      {"nat", "net_dev_queue", "tp_btf/net_dev_queue", {[](svctrace_bpf* s) { return s->progs.nat_dev_queue; }}},
+  };
+  return all;
+}
+
+// The name of the program libbpf last said it could not load.
+std::string refused_program_name() {
+  std::string line = refused_program_line();
+  auto open = line.find("prog '");
+  if (open == std::string::npos) return {};
+  open += 6;
+  auto close = line.find('\'', open);
+  return close == std::string::npos ? std::string{} : line.substr(open, close - open);
+}
 
 std::string privilege_hint(int err) {
   if (err == EPERM)
@@ -134,38 +162,51 @@ std::unique_ptr<Tracer> Tracer::start(const TracerOptions& opts, EventHandler on
   auto impl = std::make_unique<Impl>();
   impl->on_event = std::move(on_event);
 
-  // Load with the most capable route hook the kernel accepts; each refusal is kept for --hooks/ready.
-  const RouteHook* chosen = nullptr;
-  int last_err = 0;
-  for (const auto& hook : kRouteHooks) {
-    if (opts.route_hook != "auto" && opts.route_hook != hook.option) continue;
+  // Per role, the candidates still in the running, best first.
+  std::map<std::string, std::vector<const Candidate*>> remaining;
+  for (const auto& c : candidates()) {
+    const std::string& forced = std::string(c.role) == "route" ? opts.route_hook : opts.nat_hook;
+    if (forced == "auto" || forced == c.option) remaining[c.role].push_back(&c);
+  }
+  for (const char* role : {"route", "nat"})
+    if (remaining[role].empty()) throw TracerError(fmt::format("no {} hook matches the one asked for", role));
+
+  // Load with the best candidate of each role; when the kernel refuses a candidate's program, drop
+  // that candidate, keep its refusal for the ready line, and load again.
+  for (;;) {
     std::unique_ptr<svctrace_bpf, SkelDeleter> skel(svctrace_bpf__open());
     if (!skel) throw TracerError(fmt::format("cannot open the BPF object: {}", std::strerror(errno)));
-    for (const auto& other : kRouteHooks) bpf_program__set_autoload(other.program(skel.get()), &other == &hook);
-    for (bpf_program* p : {skel->progs.nat_local_out, skel->progs.nat_post_routing}) {
+    for (const auto& c : candidates()) {
+      bool chosen = remaining[c.role].front() == &c;
+      for (ProgramOf prog : c.programs) bpf_program__set_autoload(prog(skel.get()), chosen);
+    }
+    for (bpf_program* p : {skel->progs.nat_local_out, skel->progs.nat_post_routing, skel->progs.nat_pre_routing}) {
       bpf_program__set_type(p, static_cast<bpf_prog_type>(kProgTypeNetfilter));
       bpf_program__set_expected_attach_type(p, static_cast<bpf_attach_type>(kAttachNetfilter));
     }
     skel->rodata->target_netns = opts.netns_inode;
     bpf_map__set_max_entries(skel->maps.events, opts.ringbuf_bytes);
+    bpf_map__set_max_entries(skel->maps.awaiting_reply, opts.max_flows);
 
     int err = svctrace_bpf__load(skel.get());
     if (err == 0) {
       impl->skel = std::move(skel);
-      chosen = &hook;
-      hooks.push_back({"route", hook.name, true, ""});
       break;
     }
-    last_err = -err;
-    std::string why = std::strerror(last_err);
-    std::string line = refused_program_line();
-    spdlog::debug("route hook {} refused: {} ({})", hook.name, why, line);
-    hooks.push_back({"route", hook.name, false, why});
-  }
-  if (!chosen) {
-    std::string line = refused_program_line();
-    throw TracerError(fmt::format("the kernel refused svctrace's BPF programs: {}{}{}", std::strerror(last_err),
-                                  privilege_hint(last_err), line.empty() ? "" : "; " + line));
+    int e = -err;
+    std::string refused = refused_program_name();
+    const Candidate* culprit = nullptr;
+    for (const auto& [role, list] : remaining)
+      for (ProgramOf prog : list.front()->programs)
+        if (refused == bpf_program__name(prog(skel.get()))) culprit = list.front();
+    if (!culprit || remaining[culprit->role].size() == 1) {
+      throw TracerError(fmt::format("the kernel refused svctrace's BPF program{}: {}{}",
+                                    refused.empty() ? "s" : " " + refused, std::strerror(e), privilege_hint(e)));
+    }
+    spdlog::debug("{} hook {} refused: {}", culprit->role, culprit->name, std::strerror(e));
+    hooks.push_back({culprit->role, culprit->name, false, std::strerror(e)});
+    auto& list = remaining[culprit->role];
+    list.erase(list.begin());
   }
   svctrace_bpf* skel = impl->skel.get();
   fill_cidrs(skel, opts.cidrs);
@@ -179,30 +220,36 @@ std::unique_ptr<Tracer> Tracer::start(const TracerOptions& opts, EventHandler on
     impl->links.emplace_back(link);
     hooks.push_back({role, name, true, ""});
   };
-  attach("route", "", chosen->program(skel));
-  hooks.pop_back();  // already listed when it loaded
+  const Candidate* route = remaining["route"].front();
+  attach("route", route->name, route->programs[0](skel));
   attach("tcp", "tp_btf/inet_sock_set_state", skel->progs.tcp_state);
   attach("tcp", "tp_btf/tcp_retransmit_skb", skel->progs.tcp_retransmit);
+  attach("drop", "tp_btf/kfree_skb", skel->progs.drop_kfree_skb);
 
-  struct NfHook {
-    const char* name;
-    bpf_program* prog;
-    uint32_t hooknum;
-    int32_t priority;
-  };
-  // Right after DNAT (NF_IP_PRI_NAT_DST -100) on LOCAL_OUT, right after SNAT (NF_IP_PRI_NAT_SRC 100)
-  // on POST_ROUTING.
-  const NfHook nf_hooks[] = {
-      {"netfilter ipv4 LOCAL_OUT prio -99", skel->progs.nat_local_out, NF_INET_LOCAL_OUT, -99},
-      {"netfilter ipv4 POST_ROUTING prio 101", skel->progs.nat_post_routing, NF_INET_POST_ROUTING, 101},
-  };
-  for (const auto& h : nf_hooks) {
-    int fd = create_netfilter_link(bpf_program__fd(h.prog), NFPROTO_IPV4, h.hooknum, h.priority);
-    if (fd < 0)
-      throw TracerError(fmt::format("cannot attach {} (BPF netfilter links need kernel 6.4+): {}{}", h.name,
-                                    std::strerror(-fd), privilege_hint(-fd)));
-    impl->nf_links.emplace_back(fd);
-    hooks.push_back({"nat", h.name, true, ""});
+  const Candidate* nat = remaining["nat"].front();
+  if (std::string(nat->option) != "netfilter") {
+    attach("nat", nat->name, nat->programs[0](skel));
+  } else {
+    struct NfHook {
+      const char* name;
+      bpf_program* prog;
+      uint32_t hooknum;
+      int32_t priority;
+    };
+    // Right after DNAT (NF_IP_PRI_NAT_DST -100) on LOCAL_OUT and PRE_ROUTING, right after SNAT
+    // (NF_IP_PRI_NAT_SRC 100) on POST_ROUTING.
+    const NfHook nf_hooks[] = {
+        {"netfilter ipv4 LOCAL_OUT prio -99", skel->progs.nat_local_out, NF_INET_LOCAL_OUT, -99},
+        {"netfilter ipv4 POST_ROUTING prio 101", skel->progs.nat_post_routing, NF_INET_POST_ROUTING, 101},
+        {"netfilter ipv4 PRE_ROUTING prio -99", skel->progs.nat_pre_routing, NF_INET_PRE_ROUTING, -99},
+    };
+    for (const auto& h : nf_hooks) {
+      int fd = create_netfilter_link(bpf_program__fd(h.prog), NFPROTO_IPV4, h.hooknum, h.priority);
+      if (fd < 0)
+        throw TracerError(fmt::format("cannot attach {}: {}{}", h.name, std::strerror(-fd), privilege_hint(-fd)));
+      impl->nf_links.emplace_back(fd);
+      hooks.push_back({"nat", h.name, true, ""});
+    }
   }
 
   auto on_record = [](void* ctx, void* data, size_t size) -> int {
@@ -215,6 +262,7 @@ std::unique_ptr<Tracer> Tracer::start(const TracerOptions& opts, EventHandler on
 
   std::unique_ptr<Tracer> t(new Tracer(std::move(impl)));
   t->hooks_ = std::move(hooks);
+  t->replies_seen_ = std::string(nat->option) == "netfilter";
   return t;
 }
 
@@ -229,7 +277,26 @@ Tracer::Counters Tracer::counters() const {
       for (auto v : per_cpu) total += v;
     return total;
   };
-  return {sum(SVC_CNT_EVENTS), sum(SVC_CNT_RINGBUF_DROPS)};
+  return {sum(SVC_CNT_EVENTS), sum(SVC_CNT_RINGBUF_DROPS), sum(SVC_CNT_MAP_UPDATE_FAILS)};
+}
+
+std::unordered_map<uint32_t, std::string> load_drop_reason_names() {
+  std::unordered_map<uint32_t, std::string> names;
+  btf* vmlinux = btf__load_vmlinux_btf();
+  if (!vmlinux) return names;
+  int id = btf__find_by_name_kind(vmlinux, "skb_drop_reason", BTF_KIND_ENUM);
+  if (id > 0) {
+    const btf_type* t = btf__type_by_id(vmlinux, id);
+    const struct btf_enum* values = btf_enum(t);
+    const std::string prefix = "SKB_DROP_REASON_";
+    for (int i = 0; i < btf_vlen(t); i++) {
+      std::string name = btf__name_by_offset(vmlinux, values[i].name_off);
+      if (name.rfind(prefix, 0) == 0) name = name.substr(prefix.size());
+      names[static_cast<uint32_t>(values[i].val)] = name;
+    }
+  }
+  btf__free(vmlinux);
+  return names;
 }
 
 }  // namespace svctrace

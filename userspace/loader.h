@@ -7,6 +7,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "svctrace/events.h"
@@ -21,13 +22,15 @@ struct TracerError : std::runtime_error {
 struct TracerOptions {
   std::vector<Cidr> cidrs;
   uint32_t netns_inode = 0;           // trace only this namespace (0: all)
-  std::string route_hook = "auto";    // "auto", "fexit" or "tp_btf"
+  std::string route_hook = "auto";    // "auto", "fexit", "tp_btf" or "raw_tp"
+  std::string nat_hook = "auto";      // "auto", "netfilter" or "net_dev_queue"
   uint32_t ringbuf_bytes = 4u << 20;  // power of two, >= page size
+  uint32_t max_flows = 65536;         // flows awaiting a reply that BPF remembers (LRU)
 };
 
 // A hook svctrace tried, and whether it is live.
 struct HookStatus {
-  std::string role;   // "route", "nat", "tcp"
+  std::string role;   // "route", "nat", "tcp", "drop"
   std::string name;   // e.g. "tp_btf/fib_table_lookup"
   bool live = false;
   std::string error;  // why the kernel refused it
@@ -47,16 +50,24 @@ class Tracer {
   struct Counters {
     uint64_t events = 0;
     uint64_t ringbuf_drops = 0;
+    uint64_t map_update_fails = 0;
   };
   Counters counters() const;
   const std::vector<HookStatus>& hooks() const { return hooks_; }
+  // Whether replies are seen at all (they are not with the pre-6.4 NAT fallback).
+  bool replies_seen() const { return replies_seen_; }
 
  private:
   struct Impl;
   explicit Tracer(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
   std::vector<HookStatus> hooks_;
+  bool replies_seen_ = false;
 };
+
+// The running kernel's names for enum skb_drop_reason values ("IP_RPFILTER"), read from its BTF:
+// the numbers change between kernel versions. Empty when BTF cannot be read.
+std::unordered_map<uint32_t, std::string> load_drop_reason_names();
 
 // libbpf's own messages, routed to spdlog (debug level, shown with -v).
 void route_libbpf_log_to_spdlog();

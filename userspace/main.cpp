@@ -55,6 +55,9 @@ struct Options {
   double duration = 0;
   int verbose = 0;
   std::string route_hook = "auto";
+  std::string nat_hook = "auto";
+  uint32_t ringbuf_bytes = 4u << 20;
+  double stats_interval = 10;
   unsigned unanswered_after_ms = 1500;
   size_t max_flows = 65536;
 };
@@ -100,8 +103,21 @@ int main(int argc, char** argv) {
   app.add_option("--ready-file", o.ready_file, "Create FILE once every hook is attached (for scripts)");
   app.add_option("--duration", o.duration, "Stop after SEC seconds (default: until Ctrl-C/SIGTERM)")
       ->check(CLI::PositiveNumber);
-  app.add_option("--route-hook", o.route_hook, "Route hook: auto (best the kernel allows), fexit, tp_btf")
-      ->check(CLI::IsMember({"auto", "fexit", "tp_btf"}));
+  app.add_option("--route-hook", o.route_hook, "Route hook: auto (best the kernel allows), fexit, tp_btf, raw_tp")
+      ->check(CLI::IsMember({"auto", "fexit", "tp_btf", "raw_tp"}));
+  app.add_option("--nat-hook", o.nat_hook,
+                 "NAT hook: auto, netfilter (6.4+), net_dev_queue (older kernels; replies unseen)")
+      ->check(CLI::IsMember({"auto", "netfilter", "net_dev_queue"}));
+  app.add_option("--ringbuf-size", o.ringbuf_bytes, "BPF ring buffer size in bytes, a power of two (default 4 MiB)")
+      ->check(CLI::Validator(
+          [](std::string& v) {
+            unsigned long n = std::stoul(v);
+            return (n >= 4096 && (n & (n - 1)) == 0 && n <= (1ul << 30)) ? std::string{}
+                                                                         : "must be a power of two, 4096..1 GiB";
+          },
+          "POW2"));
+  app.add_option("--stats-interval", o.stats_interval, "With --json, a stats line every SEC seconds (default 10)")
+      ->check(CLI::PositiveNumber);
   app.add_option("--unanswered-after", o.unanswered_after_ms,
                  "Call a flow unanswered after MS milliseconds without reply, if no SYN\n"
                  "retransmit said so earlier (default 1500)")
@@ -151,11 +167,19 @@ int main(int argc, char** argv) {
     topts.cidrs = cidrs;
     topts.netns_inode = netns_inode;
     topts.route_hook = o.route_hook;
+    topts.nat_hook = o.nat_hook;
+    topts.ringbuf_bytes = o.ringbuf_bytes;
+    topts.max_flows = static_cast<uint32_t>(o.max_flows);
     tracer = Tracer::start(topts, [&](const svc_event& ev) { correlator.on_event(ev); });
   } catch (const std::exception& e) {
     fmt::print(stderr, "svctrace: {}\n", e.what());
     return kExitRuntime;
   }
+
+  const DropReasonNames drop_reasons = load_drop_reason_names();
+  if (!tracer->replies_seen())
+    spdlog::warn("with the {} NAT hook replies are not seen: UDP and forwarded flows can only be called unanswered",
+                 o.nat_hook);
 
   struct sigaction sa {};
   sa.sa_handler = on_signal;
@@ -208,7 +232,7 @@ int main(int argc, char** argv) {
         continue;
       }
       if (f->state == FlowState::Unanswered || f->state == FlowState::Refused) {
-        Diagnosis d = diagnose(*f, *routing, cidrs);
+        Diagnosis d = diagnose(*f, *routing, cidrs, drop_reasons);
         correlator.set_verdict(ch.key, d.verdict);
         json dj = diagnosis_json(d);
         diagnoses.push_back(dj);
@@ -224,6 +248,17 @@ int main(int argc, char** argv) {
     }
   };
 
+  auto stats_json = [&]() {
+    Tracer::Counters c = tracer->counters();
+    return json{{"events", correlator.events()},
+                {"events_sent_by_kernel", c.events},
+                {"ringbuf_drops", c.ringbuf_drops},
+                {"map_update_fails", c.map_update_fails},
+                {"flows", correlator.flow_count()},
+                {"flows_evicted", correlator.evicted()}};
+  };
+  uint64_t next_stats = start_ns + static_cast<uint64_t>(o.stats_interval * 1e9);
+
   while (!g_stop) {
     int n = tracer->poll(100);
     if (n < 0 && n != -EINTR) {
@@ -233,11 +268,16 @@ int main(int argc, char** argv) {
     }
     uint64_t now = monotonic_ns();
     handle_changes(now);
+    if (o.json && now >= next_stats) {
+      print_line(with_type("stats", stats_json()));
+      next_stats = now + static_cast<uint64_t>(o.stats_interval * 1e9);
+    }
     if (deadline && now >= deadline) break;
   }
   tracer->poll(0);  // what the kernel had already sent
   handle_changes(monotonic_ns());
-  Tracer::Counters counters = tracer->counters();
+  json stats = stats_json();
+  const uint64_t ringbuf_drops = stats["ringbuf_drops"];
   tracer.reset();  // detach before reporting: nothing of svctrace stays in the kernel
 
   std::map<std::string, int> by_state;
@@ -246,13 +286,8 @@ int main(int argc, char** argv) {
     by_state[to_string(f->state)]++;
     flows.push_back(flow_json(*f, *routing));
   }
-  json stats = {{"events", correlator.events()},
-                {"events_sent_by_kernel", counters.events},
-                {"ringbuf_drops", counters.ringbuf_drops},
-                {"flows", flows.size()},
-                {"flows_evicted", correlator.evicted()}};
-  if (counters.ringbuf_drops)
-    spdlog::warn("{} events were lost (ring buffer full): verdicts may be incomplete", counters.ringbuf_drops);
+  if (ringbuf_drops)
+    spdlog::warn("{} events were lost (ring buffer full): verdicts may be incomplete", ringbuf_drops);
   double elapsed = static_cast<double>(monotonic_ns() - start_ns) / 1e9;
   if (o.json) {
     print_line({{"type", "summary"}, {"duration_s", elapsed}, {"by_state", by_state},
@@ -262,7 +297,7 @@ int main(int argc, char** argv) {
     for (const auto& [s, n] : by_state) states += fmt::format("{}{} {}", states.empty() ? "" : ", ", n, s);
     fmt::print("svctrace: {:.1f} s, {} flows{}{}; {} diagnoses; {} events, {} lost, {} flows evicted\n", elapsed,
                flows.size(), states.empty() ? "" : ": ", states, diagnoses.size(), correlator.events(),
-               counters.ringbuf_drops, correlator.evicted());
+               ringbuf_drops, correlator.evicted());
   }
 
   if (!o.report.empty()) {

@@ -68,6 +68,11 @@ json diagnosis_json(const Diagnosis& d) {
                    {"egress_addresses", json::array()}};
   for (const auto& a : d.egress_addresses) evidence["egress_addresses"].push_back(a.str());
   if (d.route_seen) evidence["route_seen"] = route_seen_json(*d.route_seen, d.route_seen_dev);
+  evidence["packets"] = d.syns;
+  if (!d.reply_dev.empty()) evidence["reply_dev"] = d.reply_dev;
+  if (!d.answered_by.empty()) evidence["answered_by"] = d.answered_by;
+  if (d.drops) evidence["drops"] = {{"count", d.drops}, {"reason", d.drop_reason}, {"dev", d.drop_dev}};
+  if (d.forwarded) evidence["ingress_dev"] = d.ingress_dev;
   json j = {{"type", "diagnosis"},
             {"verdict", d.verdict},
             {"flow", tuple_json(d.flow)},
@@ -78,6 +83,9 @@ json diagnosis_json(const Diagnosis& d) {
             {"expected_source", d.expected_source.is_set() ? json(d.expected_source.str()) : json(nullptr)},
             {"fix", d.fix.empty() ? json(nullptr) : json(d.fix)},
             {"reason", d.reason},
+            {"forwarded", d.forwarded},
+            {"drop_reason", d.drop_reason.empty() ? json(nullptr) : json(d.drop_reason)},
+            {"reply_dev", d.reply_dev.empty() ? json(nullptr) : json(d.reply_dev)},
             {"pid", d.pid},
             {"comm", d.comm},
             {"evidence", evidence}};
@@ -110,12 +118,17 @@ std::string human_outcome(const Flow& f) {
 std::string human_diagnosis(const Diagnosis& d) {
   std::string s = fmt::format("✗ {}", endpoints(d.flow, d.dnat_ip, d.dnat_port));
   if (!d.egress_dev.empty()) s += " out " + d.egress_dev;
+  bool tcp = d.flow.proto == IPPROTO_TCP;
   if (d.verdict == "refused")
-    s += fmt::format(": refused (RST) after {} SYN{}", d.syns, d.syns == 1 ? "" : "s");
+    s += fmt::format(": refused ({})", d.answered_by == "rst" ? "RST" : d.answered_by);
+  else if (d.verdict == "reply_dropped")
+    s += fmt::format(": reply dropped on {} ({})", d.drop_dev, d.drop_reason);
   else
-    s += fmt::format(": no SYN-ACK after {} SYNs ({:.0f} ms)", d.syns, ms(d.waited_ns));
+    s += fmt::format(": no {} after {} {}{} ({:.0f} ms)", tcp ? "SYN-ACK" : "reply", d.syns, tcp ? "SYN" : "packet",
+                     d.syns == 1 ? "" : "s", ms(d.waited_ns));
   s += owner(d.pid, d.comm) + "\n";
-  if (d.verdict == "asymmetric_source") {
+  if (d.verdict == "asymmetric_source" || (d.verdict == "reply_dropped" && d.source_route)) {
+    if (d.verdict == "reply_dropped") s += "  " + d.reason + ".\n";
     IpAddr src = d.flow.src;
     if (d.source_route)
       s += fmt::format("  source {} was chosen by route \"{}\" (table {}),\n", src.str(),

@@ -59,12 +59,26 @@ struct Flow {
   uint16_t snat_port = 0;
   int route_ifindex = 0;           // device of the route to the service IP (LOCAL_OUT)
   int egress_ifindex = 0;          // device the packet really left by (POST_ROUTING)
+  bool local = false;              // generated on this node (seen at LOCAL_OUT)
+  int ingress_ifindex = 0;         // for a forwarded flow: the device it came in by (PRE_ROUTING)
+  // The first reply, as the node received it (netfilter PRE_ROUTING).
+  uint64_t reply_ns = 0;
+  int reply_ifindex = 0;
+  uint8_t reply_tcp_flags = 0;
+  uint8_t icmp_type = 0, icmp_code = 0;  // set when the reply was an ICMP error
+  bool icmp_error = false;
+  // Packets of the flow the kernel dropped while it awaited its reply.
+  uint32_t drops = 0;
+  uint32_t drop_reason = 0;        // enum skb_drop_reason of the last drop
+  int drop_ifindex = 0;
+  uint64_t last_drop_ns = 0;
   std::optional<RouteDecision> route;
   FlowState state = FlowState::Pending;
   std::string verdict;             // the diagnosis' verdict, when one was made (e.g. asymmetric_source)
   int sk_err = 0;
   bool announced = false;
 
+  bool forwarded() const { return ingress_ifindex != 0 && !local; }
   uint32_t syns() const { return std::max(packets_unreplied, retransmits + 1); }
   // Where the packets really went: the DNAT target, or the original destination.
   IpAddr backend_ip() const { return dnat_ip.value_or(key.dst); }
@@ -77,6 +91,9 @@ struct CorrelatorConfig {
   // TCP_TIMEOUT_INIT); this age is the backstop for flows whose retransmits are not seen.
   uint64_t unanswered_after_ns = 1'500'000'000;
   uint32_t self_pid = 0;                          // svctrace's own route lookups are not traffic
+  // A reply counts once this long has passed without the kernel dropping it (the drop of a reply,
+  // by rp_filter say, is reported just after the reply itself).
+  uint64_t reply_grace_ns = 50'000'000;
 };
 
 class Correlator {
@@ -95,6 +112,7 @@ class Correlator {
   // Records the diagnosis' verdict on the flow, for the report.
   void set_verdict(const FlowKey& k, std::string verdict);
   std::vector<const Flow*> flows() const;  // in order of first sight
+  size_t flow_count() const { return flows_.size(); }
   uint64_t evicted() const { return evicted_; }
   uint64_t events() const { return events_; }
 
@@ -106,6 +124,8 @@ class Correlator {
   void on_route(const svc_event& ev);
   void on_nat(const svc_event& ev);
   void on_tcp(const svc_event& ev);
+  void on_reply(const svc_event& ev);
+  void on_drop(const svc_event& ev);
 
   CorrelatorConfig cfg_;
   std::unordered_map<FlowKey, Flow, FlowKeyHash> flows_;
@@ -118,6 +138,7 @@ class Correlator {
   };
   std::unordered_map<FlowKey, Owner, FlowKeyHash> pending_owner_;  // who last connected to a service IP
   std::deque<FlowKey> pending_;  // flows awaiting a verdict, in order of first sight
+  std::deque<FlowKey> replied_;  // flows whose reply awaits its grace period
   std::vector<Change> changes_;
   uint64_t evicted_ = 0, events_ = 0;
 };

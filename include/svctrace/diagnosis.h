@@ -4,6 +4,7 @@
 #pragma once
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "svctrace/correlator.h"
@@ -13,7 +14,7 @@
 namespace svctrace {
 
 struct Diagnosis {
-  std::string verdict;        // "asymmetric_source", "refused", "unanswered"
+  std::string verdict;        // "asymmetric_source", "reply_dropped", "refused", "unanswered"
   FlowKey flow;
   std::optional<IpAddr> dnat_ip;
   uint16_t dnat_port = 0;
@@ -32,12 +33,23 @@ struct Diagnosis {
   std::string route_seen_dev;
   uint32_t pid = 0;
   std::string comm;
+  bool forwarded = false;     // the flow came through this node (a pod's), not from it
+  std::string ingress_dev;
+  std::string reply_dev;      // where the reply arrived, if one did
+  std::string drop_reason;    // the kernel's name for why it dropped the reply ("IP_RPFILTER")
+  std::string drop_dev;
+  uint32_t drops = 0;
+  std::string answered_by;    // "rst", "icmp type 3 code 3", ...
 };
+
+using DropReasonNames = std::unordered_map<uint32_t, std::string>;
 
 // The CIDR of `cidrs` that holds ip, or ip/32 if none does.
 Cidr covering_cidr(const std::vector<Cidr>& cidrs, const IpAddr& ip);
 
 // Only for flows in state Unanswered or Refused.
-Diagnosis diagnose(const Flow& flow, RoutingView& routing, const std::vector<Cidr>& cidrs);
+// drop_reasons names the kernel's enum skb_drop_reason values (see load_drop_reason_names()).
+Diagnosis diagnose(const Flow& flow, RoutingView& routing, const std::vector<Cidr>& cidrs,
+                   const DropReasonNames& drop_reasons = {});
 
 }  // namespace svctrace

@@ -25,13 +25,16 @@ enum svc_event_kind {
 	SVC_EV_ROUTE = 1,      /* a FIB lookup for a destination in the CIDRs succeeded */
 	SVC_EV_NAT = 2,        /* an unreplied packet of a conntrack entry to the CIDRs passed a NAT hook */
 	SVC_EV_TCP_STATE = 3,  /* a socket to the CIDRs left SYN_SENT (answered, refused, given up) */
-	SVC_EV_TCP_RETRANS = 4 /* a socket to the CIDRs retransmitted its SYN */
+	SVC_EV_TCP_RETRANS = 4,/* a socket to the CIDRs retransmitted its SYN */
+	SVC_EV_REPLY = 5,      /* the first reply (or ICMP error) of an unreplied flow reached the node */
+	SVC_EV_DROP = 6        /* the kernel dropped a packet of a flow still awaiting its reply */
 };
 
 /* Which hook produced an SVC_EV_NAT event. */
 enum svc_nat_hook {
 	SVC_NAT_LOCAL_OUT = 1,  /* NF_INET_LOCAL_OUT, just after DNAT: device of the route to the service IP */
-	SVC_NAT_POST_ROUTING = 2 /* NF_INET_POST_ROUTING, just after SNAT: the real egress device */
+	SVC_NAT_POST_ROUTING = 2,/* NF_INET_POST_ROUTING, just after SNAT: the real egress device */
+	SVC_NAT_PRE_ROUTING = 3  /* NF_INET_PRE_ROUTING, just after DNAT: a forwarded flow's first packet */
 };
 
 struct svc_route_info {
@@ -56,6 +59,17 @@ struct svc_nat_info {
 	__u32 _pad;
 };
 
+/* SVC_EV_REPLY and SVC_EV_DROP: a packet of the flow's reply direction, or any packet of it dropped. */
+struct svc_reply_info {
+	__s32 ifindex;     /* device the packet arrived on (reply) or was on when dropped */
+	__u32 ctinfo;      /* enum ip_conntrack_info: 3 = reply, 4 = related reply (an ICMP error) */
+	__u32 drop_reason; /* enum skb_drop_reason; names come from the running kernel's BTF */
+	__u8 icmp_type;    /* for an ICMP error: its type and code */
+	__u8 icmp_code;
+	__u8 tcp_flags;    /* for a TCP reply: its flags (0x12 SYN-ACK, 0x04 RST...) */
+	__u8 _pad;
+};
+
 struct svc_tcp_info {
 	__s32 old_state; /* TCP_* */
 	__s32 new_state;
@@ -75,6 +89,7 @@ struct svc_event {
 		struct svc_route_info route;
 		struct svc_nat_info nat;
 		struct svc_tcp_info tcp;
+		struct svc_reply_info reply;
 	};
 };
 
@@ -82,6 +97,7 @@ struct svc_event {
 enum svc_counter {
 	SVC_CNT_EVENTS = 0,      /* records submitted to the ring buffer */
 	SVC_CNT_RINGBUF_DROPS,   /* bpf_ringbuf_reserve failed: the event is lost */
+	SVC_CNT_MAP_UPDATE_FAILS,/* a flow could not be added to awaiting_reply */
 	SVC_CNT_MAX
 };
 

@@ -146,6 +146,7 @@ TEST_CASE("a refused backend is refused, with no route blamed", "[diagnosis]") {
   CHECK_FALSE(d.source_route);
   CHECK(diagnosis_json(d)["fix"].is_null());
   CHECK(human_diagnosis(d).find("refused (RST)") != std::string::npos);
+  CHECK(d.answered_by == "rst");
 }
 
 TEST_CASE("a service IP that was never DNAT'd is unanswered and says so", "[diagnosis]") {
