@@ -9,13 +9,23 @@
 # DNATed to 10.0.0.8 and leaves enslf0 with that source; the api cannot reply, so the SYNs go unanswered.
 # `fix` adds the Service-CIDR route that makes the source 10.0.0.12.
 #
-# Usage: scripts/lab.sh up|down|fix|unfix|connect [--prefix P] [--timeout N]
+# Variants, on top of `up`:
+#   udp          one UDP query from ${P}-node to the DNS-like service 172.24.0.10:53 (DNAT 10.0.0.8:5353)
+#   pod-up       a ${P}-pod namespace (10.244.0.2, behind cni0 10.244.0.1 in ${P}-node) whose connects
+#                to 172.24.0.1:443 are DNATed in ${P}-node's PREROUTING and forwarded
+#   masquerade   MASQUERADE pod traffic leaving enslf0, so the api can answer it
+#   pod-connect  one bounded TCP attempt from ${P}-pod to 172.24.0.1:443
+#   rpfilter     give the api a way back to 10.141.13.0/24 through ${P}-gw, and make ${P}-node's
+#                rp_filter strict: the SYN-ACK now comes back on enslf1 and is dropped there
+#
+# Usage: scripts/lab.sh up|down|fix|unfix|connect|udp|pod-up|masquerade|pod-connect|rpfilter
+#                       [--prefix P] [--timeout N]
 # All traffic starts inside the namespaces and goes only to their addresses; nothing is sent from the
 # root namespace.
 set -euo pipefail
 
 usage() {
-  echo "usage: $0 up|down|fix|unfix|connect [--prefix P] [--timeout N]   (prefix default \$LAB_PREFIX or svct)" >&2
+  echo "usage: $0 up|down|fix|unfix|connect|udp|pod-up|masquerade|pod-connect|rpfilter [--prefix P] [--timeout N]   (prefix default \$LAB_PREFIX or svct)" >&2
   exit 2
 }
 
@@ -38,9 +48,11 @@ if ! [[ $timeout =~ ^[1-9][0-9]*$ ]]; then echo "lab: bad timeout '$timeout'" >&
 NODE=$prefix-node
 API=$prefix-api
 GW=$prefix-gw
+POD=$prefix-pod
 STATE=/run/svctrace-lab/$prefix
 SVC_IP=172.24.0.1
 SVC_CIDR=172.24.0.0/13
+DNS_IP=172.24.0.10
 
 in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 ns_exists() { [[ -e /run/netns/$1 ]]; }
@@ -49,7 +61,7 @@ lab_down() {
   # Kill every process still living in our namespaces (the listener and any forked socat child): a
   # process holds its netns alive after `ip netns del`. `ip netns pids` names exactly those processes.
   local ns pid i pids=()
-  for ns in "$API" "$NODE" "$GW"; do
+  for ns in "$API" "$NODE" "$GW" "$POD"; do
     ns_exists "$ns" || continue
     for pid in $(ip netns pids "$ns" 2>/dev/null); do pids+=("$pid"); done
   done
@@ -67,7 +79,7 @@ lab_down() {
     done
     kill -KILL "${pids[@]}" 2>/dev/null || true
   fi
-  for ns in "$API" "$NODE" "$GW"; do
+  for ns in "$API" "$NODE" "$GW" "$POD"; do
     if ns_exists "$ns"; then ip netns del "$ns" 2>/dev/null || true; fi
   done
   rm -rf "$STATE"
@@ -97,6 +109,8 @@ lab_up() {
   in_ns "$NODE" ip route add default via 10.141.13.1 dev enslf1
   # kube-proxy's rule, reduced to the one endpoint.
   in_ns "$NODE" iptables -t nat -A OUTPUT -d "$SVC_IP/32" -p tcp --dport 443 -j DNAT --to-destination 10.0.0.8:6443
+  # A DNS-like UDP service, answered by a UDP echo in the api namespace.
+  in_ns "$NODE" iptables -t nat -A OUTPUT -d "$DNS_IP/32" -p udp --dport 53 -j DNAT --to-destination 10.0.0.8:5353
 
   # api: only the connected 10.0.0.0/24 route, so a SYN from 10.141.13.182 cannot be answered.
   in_ns "$API" ip addr add 10.0.0.8/24 dev eth0
@@ -113,11 +127,13 @@ lab_up() {
   setsid ip netns exec "$API" socat TCP-LISTEN:6443,fork,reuseaddr EXEC:/bin/cat \
     </dev/null >"$STATE/listener.log" 2>&1 &
   echo $! >"$STATE/listener.pid"
+  setsid ip netns exec "$API" socat UDP-LISTEN:5353,fork,reuseaddr EXEC:/bin/cat \
+    </dev/null >"$STATE/udp-listener.log" 2>&1 &
 
   # Return only once it is really listening.
   local i
   for ((i = 0; i < 100; i++)); do
-    if in_ns "$API" ss -Hltn 'sport = :6443' | grep -q .; then
+    if in_ns "$API" ss -Hltn 'sport = :6443' | grep -q . && in_ns "$API" ss -Hlun 'sport = :5353' | grep -q .; then
       echo "lab '$prefix' up: $NODE $API $GW (listener pid $(<"$STATE/listener.pid"))"
       return 0
     fi
@@ -128,6 +144,38 @@ lab_up() {
   cat "$STATE/listener.log" >&2 || true
   lab_down
   return 1
+}
+
+pod_up() {
+  need_up
+  ip netns add "$POD"
+  in_ns "$POD" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 2>/dev/null || true
+  in_ns "$POD" ip link set lo up
+  ip link add cni0 netns "$NODE" type veth peer name eth0 netns "$POD"
+  in_ns "$NODE" ip addr add 10.244.0.1/24 dev cni0
+  in_ns "$NODE" ip link set cni0 up
+  in_ns "$POD" ip addr add 10.244.0.2/24 dev eth0
+  in_ns "$POD" ip link set eth0 up
+  in_ns "$POD" ip route add default via 10.244.0.1
+  in_ns "$NODE" sysctl -qw net.ipv4.ip_forward=1
+  # kube-proxy's rule for traffic that comes in from pods.
+  in_ns "$NODE" iptables -t nat -A PREROUTING -d "$SVC_IP/32" -p tcp --dport 443 -j DNAT --to-destination 10.0.0.8:6443
+  echo "lab '$prefix': pod $POD 10.244.0.2 behind cni0"
+}
+
+rpfilter() {
+  need_up
+  # A second link api <-> gw, and forwarding on gw: the api's replies to 10.141.13.0/24 now reach
+  # the node on enslf1, where strict reverse-path filtering expects 10.0.0.8 on enslf0.
+  ip link add eth1 netns "$API" type veth peer name eth1 netns "$GW"
+  in_ns "$API" ip addr add 192.168.50.2/24 dev eth1
+  in_ns "$API" ip link set eth1 up
+  in_ns "$GW" ip addr add 192.168.50.1/24 dev eth1
+  in_ns "$GW" ip link set eth1 up
+  in_ns "$GW" sysctl -qw net.ipv4.ip_forward=1
+  in_ns "$API" ip route add 10.141.13.0/24 via 192.168.50.1
+  in_ns "$NODE" sysctl -qw net.ipv4.conf.all.rp_filter=1 net.ipv4.conf.enslf1.rp_filter=1
+  echo "lab '$prefix': replies to 10.141.13.182 return on enslf1; rp_filter strict"
 }
 
 need_up() { ns_exists "$NODE" || { echo "lab: '$prefix' is not up (no netns $NODE)" >&2; exit 1; }; }
@@ -155,5 +203,29 @@ case $cmd in
       echo "connect $SVC_IP:443 from $NODE: failed"
     fi
     ;;
+  udp)
+    need_up
+    # One query, one bounded wait for the answer.
+    if [[ $(echo query | in_ns "$NODE" timeout "$timeout" socat -T "$timeout" - "UDP:$DNS_IP:53" 2>/dev/null) == query ]]; then
+      echo "udp $DNS_IP:53 from $NODE: answered"
+    else
+      echo "udp $DNS_IP:53 from $NODE: no answer"
+    fi
+    ;;
+  pod-up) pod_up ;;
+  masquerade)
+    need_up
+    in_ns "$NODE" iptables -t nat -A POSTROUTING -s 10.244.0.0/24 -o enslf0 -j MASQUERADE
+    echo "lab '$prefix': pod traffic masqueraded on enslf0"
+    ;;
+  pod-connect)
+    ns_exists "$POD" || { echo "lab: no pod namespace (run pod-up)" >&2; exit 1; }
+    if in_ns "$POD" nc -z -w "$timeout" "$SVC_IP" 443 2>/dev/null; then
+      echo "connect $SVC_IP:443 from $POD: ok"
+    else
+      echo "connect $SVC_IP:443 from $POD: failed"
+    fi
+    ;;
+  rpfilter) rpfilter ;;
   *) usage ;;
 esac

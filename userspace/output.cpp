@@ -56,6 +56,11 @@ json flow_json(const Flow& f, RoutingView& names) {
             {"pid", f.pid},
             {"comm", f.comm}};
   if (f.route) j["route_seen"] = route_seen_json(*f.route, names.interface_name(f.route->oif));
+  j["forwarded"] = f.forwarded();
+  if (f.forwarded()) j["ingress_dev"] = names.interface_name(f.ingress_ifindex);
+  if (f.reply_ns)
+    j["reply"] = {{"dev", names.interface_name(f.reply_ifindex)}, {"after_ms", ms(f.reply_ns - f.first_seen_ns)}};
+  if (f.drops) j["drops"] = {{"count", f.drops}, {"reason_code", f.drop_reason}, {"dev", names.interface_name(f.drop_ifindex)}};
   if (f.state != FlowState::Pending) j["decided_after_ms"] = ms(f.decided_ns - f.first_seen_ns);
   return j;
 }
@@ -127,17 +132,19 @@ std::string human_diagnosis(const Diagnosis& d) {
     s += fmt::format(": no {} after {} {}{} ({:.0f} ms)", tcp ? "SYN-ACK" : "reply", d.syns, tcp ? "SYN" : "packet",
                      d.syns == 1 ? "" : "s", ms(d.waited_ns));
   s += owner(d.pid, d.comm) + "\n";
-  if (d.verdict == "asymmetric_source" || (d.verdict == "reply_dropped" && d.source_route)) {
+  IpAddr src = d.flow.src;
+  if (d.verdict == "asymmetric_source" || d.verdict == "reply_dropped") {
     if (d.verdict == "reply_dropped") s += "  " + d.reason + ".\n";
-    IpAddr src = d.flow.src;
     if (d.source_route)
-      s += fmt::format("  source {} was chosen by route \"{}\" (table {}),\n", src.str(),
-                       format_route(*d.source_route), table_name(d.source_route->table));
-    else
+      s += fmt::format("  source {} was chosen by route \"{}\" (table {}){}\n", src.str(),
+                       format_route(*d.source_route), table_name(d.source_route->table),
+                       d.verdict == "asymmetric_source" ? "," : ".");
+    else if (d.verdict == "asymmetric_source")
       s += fmt::format("  source {} was chosen by the route to {} (that route is gone now),\n", src.str(),
                        d.flow.dst.str());
-    s += fmt::format("  but after DNAT the packet leaves {}, whose address is {}; the backend cannot answer {}.\n",
-                     d.egress_dev, d.expected_source.is_set() ? d.expected_source.str() : "another", src.str());
+    if (d.verdict == "asymmetric_source")
+      s += fmt::format("  but after DNAT the packet leaves {}, whose address is {}; the backend cannot answer {}.\n",
+                       d.egress_dev, d.expected_source.is_set() ? d.expected_source.str() : "another", src.str());
   } else {
     s += "  " + d.reason + ".\n";
   }

@@ -165,3 +165,57 @@ TEST_CASE("the fix covers the CIDR that holds the service IP", "[diagnosis]") {
   CHECK(covering_cidr(cidrs, ip("10.100.0.1")).str() == "10.96.0.0/12");
   CHECK(covering_cidr(cidrs, ip("192.0.2.1")).str() == "192.0.2.1/32");
 }
+
+TEST_CASE("a reply dropped by rp_filter is named with the kernel's reason and device", "[diagnosis]") {
+  FakeRouting routing;
+  Flow f = incident_flow();
+  f.reply_ns = 1 * kMs;
+  f.reply_ifindex = 3;
+  f.drops = 2;
+  f.drop_reason = 16;
+  f.drop_ifindex = 3;
+  DropReasonNames names{{16, "IP_RPFILTER"}};
+  Diagnosis d = diagnose(f, routing, kCidrs, names);
+  CHECK(d.verdict == "reply_dropped");
+  CHECK(d.drop_reason == "IP_RPFILTER");
+  CHECK(d.drop_dev == "enslf1");
+  CHECK(d.reason.find("rp_filter on enslf1") != std::string::npos);
+  // The source is still the wrong one: the route fix removes the cause.
+  CHECK(d.fix == "ip route add 172.24.0.0/13 dev enslf0 src 10.0.0.12");
+
+  // With the right source, the fix is rp_filter's own.
+  f.key.src = ip("10.0.0.12");
+  d = diagnose(f, routing, kCidrs, names);
+  CHECK(d.fix == "sysctl -w net.ipv4.conf.enslf1.rp_filter=2");
+  // An unknown reason number is shown as a number, not guessed.
+  d = diagnose(f, routing, kCidrs, {});
+  CHECK(d.drop_reason == "reason 16");
+}
+
+TEST_CASE("a forwarded pod flow is never blamed on the node's routes", "[diagnosis]") {
+  FakeRouting routing;
+  routing.names[7] = "cni0";
+  Flow f = incident_flow();
+  f.key.src = ip("10.244.0.2");
+  f.route_ifindex = 0;
+  f.ingress_ifindex = 7;
+  Diagnosis d = diagnose(f, routing, kCidrs);
+  CHECK(d.verdict == "unanswered");
+  CHECK(d.forwarded);
+  CHECK(d.fix.empty());
+  CHECK(d.reason.find("forwarded from 10.244.0.2 (in by cni0) without SNAT") == 0);
+}
+
+TEST_CASE("a UDP service answered with port unreachable is refused", "[diagnosis]") {
+  FakeRouting routing;
+  Flow f = incident_flow();
+  f.key.proto = IPPROTO_UDP;
+  f.state = FlowState::Refused;
+  f.icmp_error = true;
+  f.icmp_type = 3;
+  f.icmp_code = 3;
+  Diagnosis d = diagnose(f, routing, kCidrs);
+  CHECK(d.verdict == "refused");
+  CHECK(d.answered_by == "icmp type 3 code 3");
+  CHECK(human_diagnosis(d).find("refused (icmp type 3 code 3)") != std::string::npos);
+}

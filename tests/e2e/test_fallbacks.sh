@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Every hook fallback, forced by its flag, still catches the incident on this kernel: the raw
+# tracepoint for the route decision, and the driver-queue hook that stands in for netfilter links on
+# kernels before 6.4. fexit is asked for too: it either works or is refused with a clear error.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "$0")/lib.sh"
+
+lab up >/dev/null
+run_incident() { # hook flags...
+  : >"$OUT"
+  start_svctrace --netns "$NODE" --cidr "$CIDR" --json --duration 60 "$@"
+  lab connect --timeout 2 >/dev/null
+  diag=$(wait_for_line '.type == "diagnosis"' 10) || fail "no diagnosis with $*"
+  assert_json "$diag" '.verdict == "asymmetric_source"' "verdict with $*"
+  assert_json "$diag" '.source_route == "default via 10.141.13.1 dev enslf1" and .egress_dev == "enslf0"' "route with $*"
+  assert_json "$diag" '.dnat.ip == "10.0.0.8"' "DNAT target with $*"
+  stop_svctrace
+  assert_exit 3
+  assert_detached
+}
+
+run_incident --route-hook raw_tp
+assert_json "$(head -n1 "$OUT")" 'any(.hooks[]; .hook == "raw_tp/fib_table_lookup")' "raw_tp route hook is live"
+run_incident --nat-hook net_dev_queue
+assert_json "$(head -n1 "$OUT")" 'any(.hooks[]; .hook == "tp_btf/net_dev_queue") and all(.hooks[]; .hook | test("netfilter") | not)' \
+  "net_dev_queue NAT hook is live, no netfilter link"
+
+# fexit: refused on kernels that forbid BPF trampolines (as these build machines do), else used.
+rc=0
+err=$("$SVCTRACE" --netns "$NODE" --cidr "$CIDR" --json --route-hook fexit --duration 0.2 2>&1 >"$OUT") || rc=$?
+if ((rc == 0)); then
+  assert_json "$(head -n1 "$OUT")" 'any(.hooks[]; .hook == "fexit/fib_table_lookup")' "fexit is live when accepted"
+else
+  [[ $rc == 1 && $err == *"refused svctrace's BPF program route_fexit"* ]] ||
+    fail "a refused fexit must be one clear error and exit 1, got $rc: $err"
+fi
+pass
