@@ -8,7 +8,7 @@ packages=(
   cmake make g++ pkg-config clang llvm bpftool
   libbpf-dev libelf-dev zlib1g-dev
   libcli11-dev libspdlog-dev libfmt-dev catch2
-  nlohmann-json3-dev libmnl-dev
+  nlohmann-json3-dev libmnl-dev libnetfilter-conntrack-dev
   # lab and end-to-end tests
   iproute2 iptables conntrack netcat-openbsd socat jq procps
 )

@@ -72,6 +72,18 @@ void Correlator::on_event(const svc_event& ev) {
   }
 }
 
+void Correlator::add_existing(const FlowKey& key, std::optional<IpAddr> dnat_ip, uint16_t dnat_port,
+                              std::optional<IpAddr> snat_ip, uint16_t snat_port, bool replied, uint64_t now_ns) {
+  Flow& f = flow_for(key, now_ns);
+  f.preexisting = true;
+  f.dnat_ip = dnat_ip;
+  f.dnat_port = dnat_port;
+  f.snat_ip = snat_ip;
+  f.snat_port = snat_port;
+  announce(f);
+  if (replied) decide(f, FlowState::Answered, now_ns);
+}
+
 void Correlator::on_route(const svc_event& ev) {
   if (cfg_.self_pid && ev.pid == cfg_.self_pid) return;  // our own diagnosis lookups
   RouteDecision d;

@@ -13,6 +13,7 @@
 #include <map>
 
 #include "loader.h"
+#include "svctrace/conntrack.h"
 #include "svctrace/correlator.h"
 #include "svctrace/diagnosis.h"
 #include "svctrace/netlink.h"
@@ -212,6 +213,15 @@ int main(int argc, char** argv) {
       spdlog::error("--ready-file: {}", e.what());
       return kExitRuntime;
     }
+  }
+
+  // Flows that were there before the hooks: after attaching, so that none falls between the two.
+  try {
+    uint64_t now = monotonic_ns();
+    for (const auto& e : existing_flows(cidrs, netns_inode))
+      correlator.add_existing(e.key, e.dnat_ip, e.dnat_port, e.snat_ip, e.snat_port, e.replied, now);
+  } catch (const std::exception& e) {
+    spdlog::warn("{}; flows opened before svctrace started are not known", e.what());
   }
 
   const std::string started_at = utc_now();

@@ -57,6 +57,7 @@ json flow_json(const Flow& f, RoutingView& names) {
             {"comm", f.comm}};
   if (f.route) j["route_seen"] = route_seen_json(*f.route, names.interface_name(f.route->oif));
   j["forwarded"] = f.forwarded();
+  j["preexisting"] = f.preexisting;
   if (f.forwarded()) j["ingress_dev"] = names.interface_name(f.ingress_ifindex);
   if (f.reply_ns)
     j["reply"] = {{"dev", names.interface_name(f.reply_ifindex)}, {"after_ms", ms(f.reply_ns - f.first_seen_ns)}};

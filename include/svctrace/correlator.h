@@ -74,6 +74,7 @@ struct Flow {
   uint64_t last_drop_ns = 0;
   std::optional<RouteDecision> route;
   FlowState state = FlowState::Pending;
+  bool preexisting = false;        // already in the conntrack table when svctrace started
   std::string verdict;             // the diagnosis' verdict, when one was made (e.g. asymmetric_source)
   int sk_err = 0;
   bool announced = false;
@@ -101,6 +102,10 @@ class Correlator {
   explicit Correlator(CorrelatorConfig cfg) : cfg_(cfg) {}
 
   void on_event(const svc_event& ev);
+  // A flow found in the conntrack table at start: answered if conntrack saw a reply, otherwise
+  // pending (a half-open flow), to be decided like any other from now on.
+  void add_existing(const FlowKey& key, std::optional<IpAddr> dnat_ip, uint16_t dnat_port,
+                    std::optional<IpAddr> snat_ip, uint16_t snat_port, bool replied, uint64_t now_ns);
   // Flows that reached a verdict since the last call (or became worth announcing), in order.
   struct Change {
     enum Kind { NewFlow, Decided } kind;

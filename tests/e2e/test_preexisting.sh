@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Flows opened before svctrace starts come from the conntrack table: a long-lived answered connection
+# is reported answered, and a half-open one (still retrying its SYN) is diagnosed.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "$0")/lib.sh"
+
+lab up >/dev/null
+lab fix >/dev/null
+# A long-lived connection through the fixed route, held open for at most 15 s.
+(sleep 15 | ip netns exec "$NODE" socat -u - TCP:172.24.0.1:443 {E2E_OUT}>&- 2>/dev/null) &
+held=$!
+for _ in $(seq 100); do
+  ip netns exec "$NODE" conntrack -L -d 172.24.0.1 2>/dev/null | grep -q ESTABLISHED && break
+  sleep 0.05
+done
+lab unfix >/dev/null
+# A half-open one through the broken route, retrying its SYN for up to 6 s.
+(ip netns exec "$NODE" nc -z -w 6 172.24.0.1 443 {E2E_OUT}>&- >/dev/null 2>&1 || true) &
+for _ in $(seq 100); do
+  ip netns exec "$NODE" conntrack -L -d 172.24.0.1 2>/dev/null | grep -q SYN_SENT && break
+  sleep 0.05
+done
+
+start_svctrace --netns "$NODE" --cidr "$CIDR" --json --report "$REPORT" --duration 60
+old=$(wait_for_line '.type == "outcome" and .preexisting and .flow.src == "10.0.0.12"' 5) ||
+  fail "the long-lived connection from before the start was not reported"
+assert_json "$old" '.state == "answered" and .dnat.ip == "10.0.0.8"' "long-lived flow is answered, with its DNAT"
+diag=$(wait_for_line '.type == "diagnosis"' 10) || fail "the half-open flow was not diagnosed"
+assert_json "$diag" '.verdict == "asymmetric_source" and .flow.src == "10.141.13.182"' "half-open flow diagnosed"
+assert_json "$diag" '.source_route == "default via 10.141.13.1 dev enslf1"' "half-open flow: the route is named"
+stop_svctrace
+assert_exit 3
+kill "$held" 2>/dev/null || true
+wait "$held" 2>/dev/null || true
+pass
