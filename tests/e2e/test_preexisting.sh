@@ -30,6 +30,5 @@ assert_json "$diag" '.verdict == "asymmetric_source" and .flow.src == "10.141.13
 assert_json "$diag" '.source_route == "default via 10.141.13.1 dev enslf1"' "half-open flow: the route is named"
 stop_svctrace
 assert_exit 3
-kill "$held" 2>/dev/null || true
-wait "$held" 2>/dev/null || true
+{ kill "$held" && wait "$held"; } 2>/dev/null || true
 pass
