@@ -14,6 +14,9 @@
 #include "svctrace/events.h"
 
 #define AF_INET 2
+#define AF_INET6 10
+#define RTN_UNICAST 1
+#define IPPROTO_ICMPV6_ 58
 #define TCP_SYN_SENT 2
 #define NF_ACCEPT 1
 /* enum ip_conntrack_info, as kept in skb->_nfct */
@@ -60,6 +63,13 @@ static __always_inline bool in_service_cidrs_v4(__be32 daddr)
 	key.addr[10] = 0xff;
 	key.addr[11] = 0xff;
 	__builtin_memcpy(&key.addr[12], &daddr, 4);
+	return bpf_map_lookup_elem(&service_cidrs, &key) != NULL;
+}
+
+static __always_inline bool in_service_cidrs_v6(const struct in6_addr *daddr)
+{
+	struct svc_cidr_key key = { .prefixlen = 128 };
+	__builtin_memcpy(key.addr, daddr, 16);
 	return bpf_map_lookup_elem(&service_cidrs, &key) != NULL;
 }
 
@@ -174,6 +184,45 @@ int BPF_PROG(route_raw_tp, u32 tb_id, const struct flowi4 *flp, const struct fib
 	return 0;
 }
 
+/* IPv6: the fib6:fib6_table_lookup tracepoint. Misses report the null entry, which has no nexthop
+ * device and is not RTN_UNICAST. */
+SEC("tp_btf/fib6_table_lookup")
+int BPF_PROG(route6_tp_btf, const struct net *net, const struct fib6_result *res, struct fib6_table *table,
+	     const struct flowi6 *flp)
+{
+	if (!res || !flp || res->fib6_type != RTN_UNICAST || !in_service_cidrs_v6(&flp->daddr))
+		return 0;
+	struct fib6_nh *nh = res->nh;
+	struct fib6_info *f6i = res->f6i;
+	if (!nh || !f6i)
+		return 0;
+	__u32 netns = net->ns.inum;
+	if (!wanted_netns(netns))
+		return 0;
+	struct svc_event *e = reserve_event(SVC_EV_ROUTE, netns);
+	if (!e)
+		return 0;
+	fill_task(e);
+	e->tuple.family = AF_INET6;
+	e->tuple.proto = flp->__fl_common.flowic_proto;
+	BPF_CORE_READ_INTO(&e->tuple.src, flp, saddr);
+	BPF_CORE_READ_INTO(&e->tuple.dst, flp, daddr);
+	e->tuple.sport = bpf_ntohs(flp->uli.ports.sport);
+	e->tuple.dport = bpf_ntohs(flp->uli.ports.dport);
+	e->route.table = table ? table->tb6_id : 0;
+	struct net_device *dev = nh->nh_common.nhc_dev;
+	e->route.oif = dev ? dev->ifindex : 0;
+	e->route.iif = flp->__fl_common.flowic_iif;
+	e->route.mark = flp->__fl_common.flowic_mark;
+	e->route.scope = nh->nh_common.nhc_scope;
+	e->route.gw_family = nh->nh_common.nhc_gw_family;
+	if (e->route.gw_family == AF_INET6)
+		BPF_CORE_READ_INTO(&e->route.gw, nh, nh_common.nhc_gw.ipv6);
+	BPF_CORE_READ_INTO(&e->route.prefsrc, f6i, fib6_prefsrc.addr);
+	submit_event(e);
+	return 0;
+}
+
 /* ---- conntrack NAT and replies ------------------------------------------------------------------ */
 
 /* Flows to the CIDRs that have sent packets and not yet seen a reply, by conntrack entry. Lets the
@@ -194,10 +243,15 @@ struct {
 
 static __always_inline void read_tuple(struct svc_tuple *t, const struct nf_conntrack_tuple *ct_tuple)
 {
-	t->family = AF_INET;
+	t->family = BPF_CORE_READ(ct_tuple, src.l3num);
 	t->proto = BPF_CORE_READ(ct_tuple, dst.protonum);
-	put_v4(t->src, BPF_CORE_READ(ct_tuple, src.u3.ip));
-	put_v4(t->dst, BPF_CORE_READ(ct_tuple, dst.u3.ip));
+	if (t->family == AF_INET6) {
+		BPF_CORE_READ_INTO(&t->src, ct_tuple, src.u3.in6);
+		BPF_CORE_READ_INTO(&t->dst, ct_tuple, dst.u3.in6);
+	} else {
+		put_v4(t->src, BPF_CORE_READ(ct_tuple, src.u3.ip));
+		put_v4(t->dst, BPF_CORE_READ(ct_tuple, dst.u3.ip));
+	}
 	/* tcp and udp keep their ports at the same place in the union */
 	t->sport = bpf_ntohs(BPF_CORE_READ(ct_tuple, src.u.all));
 	t->dport = bpf_ntohs(BPF_CORE_READ(ct_tuple, dst.u.all));
@@ -212,8 +266,19 @@ static __always_inline void record_unreplied(unsigned long nfct, __u32 netns, __
 		return;
 	struct nf_conn *ct = (struct nf_conn *)(nfct & ~NFCT_INFOMASK);
 	const struct nf_conntrack_tuple *orig = &ct->tuplehash[0].tuple;
-	if (BPF_CORE_READ(orig, src.l3num) != AF_INET ||
-	    !in_service_cidrs_v4(BPF_CORE_READ(orig, dst.u3.ip)) || !wanted_netns(netns))
+	__u16 l3 = BPF_CORE_READ(orig, src.l3num);
+	if (l3 == AF_INET) {
+		if (!in_service_cidrs_v4(BPF_CORE_READ(orig, dst.u3.ip)))
+			return;
+	} else if (l3 == AF_INET6) {
+		struct in6_addr dst6;
+		BPF_CORE_READ_INTO(&dst6, orig, dst.u3.in6);
+		if (!in_service_cidrs_v6(&dst6))
+			return;
+	} else {
+		return;
+	}
+	if (!wanted_netns(netns))
 		return;
 
 	struct svc_event *e = reserve_event(SVC_EV_NAT, netns);
@@ -244,9 +309,16 @@ static __always_inline void read_reply_header(const struct sk_buff *skb, struct 
 	__u16 nh = BPF_CORE_READ(skb, network_header);
 	__u8 ip[10] = {};
 	bpf_probe_read_kernel(ip, sizeof(ip), head + nh);
-	unsigned char *l4 = head + nh + (ip[0] & 0xf) * 4;
-	__u8 proto = ip[9];
-	if (proto == IPPROTO_ICMP) {
+	unsigned char *l4;
+	__u8 proto;
+	if ((ip[0] >> 4) == 6) { /* no extension headers expected on a reply */
+		l4 = head + nh + 40;
+		proto = ip[6];
+	} else {
+		l4 = head + nh + (ip[0] & 0xf) * 4;
+		proto = ip[9];
+	}
+	if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6_) {
 		__u8 icmp[2] = {};
 		bpf_probe_read_kernel(icmp, 2, l4);
 		r->icmp_type = icmp[0];
@@ -360,7 +432,14 @@ int BPF_PROG(drop_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_
 
 static __always_inline bool tcp_sock_to_service(const struct sock *sk)
 {
-	return sk->__sk_common.skc_family == AF_INET && in_service_cidrs_v4(sk->__sk_common.skc_daddr);
+	__u16 family = sk->__sk_common.skc_family;
+	if (family == AF_INET)
+		return in_service_cidrs_v4(sk->__sk_common.skc_daddr);
+	if (family == AF_INET6) {
+		struct in6_addr daddr = sk->__sk_common.skc_v6_daddr;
+		return in_service_cidrs_v6(&daddr);
+	}
+	return false;
 }
 
 static __always_inline void record_tcp(const struct sock *sk, __u32 kind, int oldstate, int newstate)
@@ -371,10 +450,15 @@ static __always_inline void record_tcp(const struct sock *sk, __u32 kind, int ol
 	struct svc_event *e = reserve_event(kind, netns);
 	if (!e)
 		return;
-	e->tuple.family = AF_INET;
+	e->tuple.family = sk->__sk_common.skc_family;
 	e->tuple.proto = IPPROTO_TCP;
-	put_v4(e->tuple.src, sk->__sk_common.skc_rcv_saddr);
-	put_v4(e->tuple.dst, sk->__sk_common.skc_daddr);
+	if (e->tuple.family == AF_INET6) {
+		__builtin_memcpy(e->tuple.src, &sk->__sk_common.skc_v6_rcv_saddr, 16);
+		__builtin_memcpy(e->tuple.dst, &sk->__sk_common.skc_v6_daddr, 16);
+	} else {
+		put_v4(e->tuple.src, sk->__sk_common.skc_rcv_saddr);
+		put_v4(e->tuple.dst, sk->__sk_common.skc_daddr);
+	}
 	/* inet_sport, not skc_num: tcp_set_state(TCP_CLOSE) releases the port (skc_num = 0) before
 	 * the tracepoint fires, while inet_sport keeps it. */
 	e->tuple.sport = bpf_ntohs(BPF_CORE_READ((const struct inet_sock *)sk, inet_sport));

@@ -15,17 +15,21 @@
 #                to 172.24.0.1:443 are DNATed in ${P}-node's PREROUTING and forwarded
 #   masquerade   MASQUERADE pod traffic leaving enslf0, so the api can answer it
 #   pod-connect  one bounded TCP attempt from ${P}-pod to 172.24.0.1:443
+#   ipv6         the same incident over IPv6: enslf0 fd00:0:0:1::12/64 (api fd00:0:0:1::8), enslf1
+#                fd00:141::182/64 (gw fd00:141::1), default via fd00:141::1, service [fd00:10:96::1]:443
+#                DNAT [fd00:0:0:1::8]:6443; `fix6` adds fd00:10:96::/112 dev enslf0 src fd00:0:0:1::12;
+#                `connect6` tries it from ${P}-node
 #   rpfilter     give the api a way back to 10.141.13.0/24 through ${P}-gw, and make ${P}-node's
 #                rp_filter strict: the SYN-ACK now comes back on enslf1 and is dropped there
 #
-# Usage: scripts/lab.sh up|down|fix|unfix|connect|udp|pod-up|masquerade|pod-connect|rpfilter
+# Usage: scripts/lab.sh up|down|fix|unfix|connect|udp|pod-up|masquerade|pod-connect|rpfilter|ipv6|fix6|connect6
 #                       [--prefix P] [--timeout N]
 # All traffic starts inside the namespaces and goes only to their addresses; nothing is sent from the
 # root namespace.
 set -euo pipefail
 
 usage() {
-  echo "usage: $0 up|down|fix|unfix|connect|udp|pod-up|masquerade|pod-connect|rpfilter [--prefix P] [--timeout N]   (prefix default \$LAB_PREFIX or svct)" >&2
+  echo "usage: $0 up|down|fix|unfix|connect|udp|pod-up|masquerade|pod-connect|rpfilter|ipv6|fix6|connect6 [--prefix P] [--timeout N]   (prefix default \$LAB_PREFIX or svct)" >&2
   exit 2
 }
 
@@ -178,6 +182,35 @@ rpfilter() {
   echo "lab '$prefix': replies to 10.141.13.182 return on enslf1; rp_filter strict"
 }
 
+ipv6() {
+  need_up
+  local ns
+  for ns in "$NODE" "$API" "$GW"; do
+    # Addresses without DAD (nodad) and no router advertisements: usable at once, nothing added behind
+    # our back.
+    in_ns "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.default.disable_ipv6=0 \
+      net.ipv6.conf.all.accept_ra=0 net.ipv6.conf.default.accept_ra=0
+  done
+  in_ns "$NODE" sysctl -qw net.ipv6.conf.enslf0.disable_ipv6=0 net.ipv6.conf.enslf1.disable_ipv6=0
+  in_ns "$API" sysctl -qw net.ipv6.conf.eth0.disable_ipv6=0
+  in_ns "$GW" sysctl -qw net.ipv6.conf.eth0.disable_ipv6=0
+  in_ns "$NODE" ip -6 addr add fd00:0:0:1::12/64 dev enslf0 nodad
+  in_ns "$NODE" ip -6 addr add fd00:141::182/64 dev enslf1 nodad
+  in_ns "$API" ip -6 addr add fd00:0:0:1::8/64 dev eth0 nodad
+  in_ns "$GW" ip -6 addr add fd00:141::1/64 dev eth0 nodad
+  in_ns "$NODE" ip -6 route add default via fd00:141::1 dev enslf1
+  in_ns "$NODE" ip6tables -t nat -A OUTPUT -d fd00:10:96::1/128 -p tcp --dport 443 -j DNAT --to-destination '[fd00:0:0:1::8]:6443'
+  setsid ip netns exec "$API" socat TCP6-LISTEN:6443,fork,reuseaddr,ipv6only=1 EXEC:/bin/cat \
+    </dev/null >"$STATE/listener6.log" 2>&1 &
+  local i
+  for ((i = 0; i < 100; i++)); do
+    in_ns "$API" ss -Hltn6 'sport = :6443' | grep -q . && { echo "lab '$prefix': IPv6 up"; return 0; }
+    sleep 0.05
+  done
+  echo "lab: IPv6 listener did not come up" >&2
+  return 1
+}
+
 need_up() { ns_exists "$NODE" || { echo "lab: '$prefix' is not up (no netns $NODE)" >&2; exit 1; }; }
 
 case $cmd in
@@ -227,5 +260,19 @@ case $cmd in
     fi
     ;;
   rpfilter) rpfilter ;;
+  ipv6) ipv6 ;;
+  fix6)
+    need_up
+    in_ns "$NODE" ip -6 route replace fd00:10:96::/112 dev enslf0 src fd00:0:0:1::12
+    echo "lab '$prefix' fixed for IPv6: fd00:10:96::/112 dev enslf0 src fd00:0:0:1::12"
+    ;;
+  connect6)
+    need_up
+    if in_ns "$NODE" nc -6 -z -w "$timeout" fd00:10:96::1 443 2>/dev/null; then
+      echo "connect [fd00:10:96::1]:443 from $NODE: ok"
+    else
+      echo "connect [fd00:10:96::1]:443 from $NODE: failed"
+    fi
+    ;;
   *) usage ;;
 esac

@@ -61,8 +61,6 @@ Cidr Cidr::parse(std::string_view text) {
   auto addr_text = text.substr(0, slash);
   auto ip = IpAddr::parse(addr_text);
   if (!ip) throw CidrError(fmt::format("invalid CIDR \"{}\": \"{}\" is not an IP address", text, addr_text));
-  if (ip->family != AF_INET)
-    throw CidrError(fmt::format("CIDR \"{}\" is IPv6, which this svctrace does not trace yet", text));
 
   unsigned max_len = ip->size() * 8, len = max_len;
   if (slash != std::string_view::npos) {

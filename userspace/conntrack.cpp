@@ -20,10 +20,12 @@ struct DumpState {
   std::vector<ExistingFlow> out;
 };
 
-IpAddr v4(uint32_t be) {
+// One address of the entry, IPv4 or IPv6 by the entry's own family.
+IpAddr address(const nf_conntrack* ct, nf_conntrack_attr v4_attr, nf_conntrack_attr v6_attr) {
   IpAddr ip;
-  ip.family = AF_INET;
-  std::memcpy(ip.bytes.data(), &be, 4);
+  ip.family = nfct_get_attr_u8(ct, ATTR_ORIG_L3PROTO);
+  const void* raw = nfct_get_attr(ct, ip.family == AF_INET6 ? v6_attr : v4_attr);
+  if (raw) std::memcpy(ip.bytes.data(), raw, ip.size());
   return ip;
 }
 
@@ -34,8 +36,8 @@ int on_entry(enum nf_conntrack_msg_type, struct nf_conntrack* ct, void* data) {
   ExistingFlow f;
   f.key.netns = st->netns;
   f.key.proto = proto;
-  f.key.src = v4(nfct_get_attr_u32(ct, ATTR_ORIG_IPV4_SRC));
-  f.key.dst = v4(nfct_get_attr_u32(ct, ATTR_ORIG_IPV4_DST));
+  f.key.src = address(ct, ATTR_ORIG_IPV4_SRC, ATTR_ORIG_IPV6_SRC);
+  f.key.dst = address(ct, ATTR_ORIG_IPV4_DST, ATTR_ORIG_IPV6_DST);
   f.key.sport = ntohs(nfct_get_attr_u16(ct, ATTR_ORIG_PORT_SRC));
   f.key.dport = ntohs(nfct_get_attr_u16(ct, ATTR_ORIG_PORT_DST));
   bool wanted = false;
@@ -43,9 +45,9 @@ int on_entry(enum nf_conntrack_msg_type, struct nf_conntrack* ct, void* data) {
   if (!wanted) return NFCT_CB_CONTINUE;
 
   // As in the BPF side: the reply tuple's source is the DNAT target, its destination the SNAT result.
-  IpAddr reply_src = v4(nfct_get_attr_u32(ct, ATTR_REPL_IPV4_SRC));
+  IpAddr reply_src = address(ct, ATTR_REPL_IPV4_SRC, ATTR_REPL_IPV6_SRC);
   uint16_t reply_sport = ntohs(nfct_get_attr_u16(ct, ATTR_REPL_PORT_SRC));
-  IpAddr reply_dst = v4(nfct_get_attr_u32(ct, ATTR_REPL_IPV4_DST));
+  IpAddr reply_dst = address(ct, ATTR_REPL_IPV4_DST, ATTR_REPL_IPV6_DST);
   uint16_t reply_dport = ntohs(nfct_get_attr_u16(ct, ATTR_REPL_PORT_DST));
   if (reply_src != f.key.dst || reply_sport != f.key.dport) {
     f.dnat_ip = reply_src;
@@ -67,11 +69,14 @@ std::vector<ExistingFlow> existing_flows(const std::vector<Cidr>& cidrs, uint32_
   if (!h) throw std::runtime_error(std::string("cannot open the conntrack netlink socket: ") + std::strerror(errno));
   DumpState st{&cidrs, netns, {}};
   nfct_callback_register(h, NFCT_T_ALL, on_entry, &st);
-  uint32_t family = AF_INET;
-  int rc = nfct_query(h, NFCT_Q_DUMP, &family);
-  int err = errno;
+  for (uint32_t family : {AF_INET, AF_INET6}) {
+    if (nfct_query(h, NFCT_Q_DUMP, &family) < 0) {
+      int err = errno;
+      nfct_close(h);
+      throw std::runtime_error(std::string("cannot dump the conntrack table: ") + std::strerror(err));
+    }
+  }
   nfct_close(h);
-  if (rc < 0) throw std::runtime_error(std::string("cannot dump the conntrack table: ") + std::strerror(err));
   return st.out;
 }
 

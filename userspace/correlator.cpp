@@ -91,7 +91,7 @@ void Correlator::on_route(const svc_event& ev) {
   d.table = ev.route.table;
   d.oif = ev.route.oif;
   uint8_t fam = ev.tuple.family;
-  if (ev.route.gw_family == AF_INET) d.gateway = IpAddr::from_bytes(AF_INET, ev.route.gw);
+  if (ev.route.gw_family) d.gateway = IpAddr::from_bytes(ev.route.gw_family, ev.route.gw);
   d.prefsrc = IpAddr::from_bytes(fam, ev.route.prefsrc);
   if (d.prefsrc.is_zero()) d.prefsrc = {};
   d.nh_saddr = IpAddr::from_bytes(fam, ev.route.nh_saddr);

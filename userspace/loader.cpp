@@ -6,10 +6,12 @@
 #include <fmt/format.h>
 #include <linux/netfilter.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstdarg>
 #include <cstring>
 #include <deque>
@@ -143,10 +145,15 @@ static void fill_cidrs(svctrace_bpf* skel, const std::vector<Cidr>& cidrs) {
   for (const auto& c : cidrs) {
     svc_cidr_key key{};
     uint8_t one = 1;
-    // IPv4 prefixes live in the IPv4-mapped range, as the BPF side looks them up.
-    key.prefixlen = 96 + c.prefix_len;
-    key.addr[10] = key.addr[11] = 0xff;
-    std::memcpy(&key.addr[12], c.addr.bytes.data(), 4);
+    if (c.addr.family == AF_INET6) {
+      key.prefixlen = c.prefix_len;
+      std::memcpy(key.addr, c.addr.bytes.data(), 16);
+    } else {
+      // IPv4 prefixes live in the IPv4-mapped range, as the BPF side looks them up.
+      key.prefixlen = 96 + c.prefix_len;
+      key.addr[10] = key.addr[11] = 0xff;
+      std::memcpy(&key.addr[12], c.addr.bytes.data(), 4);
+    }
     if (bpf_map_update_elem(fd, &key, &one, BPF_ANY) != 0)
       throw TracerError(fmt::format("cannot add CIDR {} to the kernel filter: {}", c.str(), std::strerror(errno)));
   }
@@ -158,6 +165,9 @@ std::unique_ptr<Tracer> Tracer::start(const TracerOptions& opts, EventHandler on
     throw TracerError("this kernel exposes no BTF (/sys/kernel/btf/vmlinux is missing); svctrace needs a "
                       "kernel built with CONFIG_DEBUG_INFO_BTF=y (5.8 or later)");
 
+  // IPv6 hooks cost every IPv6 packet a look: only attach them when an IPv6 CIDR is traced.
+  const bool trace_v6 = std::any_of(opts.cidrs.begin(), opts.cidrs.end(),
+                                    [](const Cidr& c) { return c.addr.family == AF_INET6; });
   std::vector<HookStatus> hooks;
   auto impl = std::make_unique<Impl>();
   impl->on_event = std::move(on_event);
@@ -180,6 +190,7 @@ std::unique_ptr<Tracer> Tracer::start(const TracerOptions& opts, EventHandler on
       bool chosen = remaining[c.role].front() == &c;
       for (ProgramOf prog : c.programs) bpf_program__set_autoload(prog(skel.get()), chosen);
     }
+    bpf_program__set_autoload(skel->progs.route6_tp_btf, trace_v6);
     for (bpf_program* p : {skel->progs.nat_local_out, skel->progs.nat_post_routing, skel->progs.nat_pre_routing}) {
       bpf_program__set_type(p, static_cast<bpf_prog_type>(kProgTypeNetfilter));
       bpf_program__set_expected_attach_type(p, static_cast<bpf_attach_type>(kAttachNetfilter));
@@ -222,6 +233,7 @@ std::unique_ptr<Tracer> Tracer::start(const TracerOptions& opts, EventHandler on
   };
   const Candidate* route = remaining["route"].front();
   attach("route", route->name, route->programs[0](skel));
+  if (trace_v6) attach("route", "tp_btf/fib6_table_lookup", skel->progs.route6_tp_btf);
   attach("tcp", "tp_btf/inet_sock_set_state", skel->progs.tcp_state);
   attach("tcp", "tp_btf/tcp_retransmit_skb", skel->progs.tcp_retransmit);
   attach("drop", "tp_btf/kfree_skb", skel->progs.drop_kfree_skb);
@@ -235,6 +247,7 @@ std::unique_ptr<Tracer> Tracer::start(const TracerOptions& opts, EventHandler on
       bpf_program* prog;
       uint32_t hooknum;
       int32_t priority;
+      uint32_t pf = NFPROTO_IPV4;
     };
     // Right after DNAT (NF_IP_PRI_NAT_DST -100) on LOCAL_OUT and PRE_ROUTING, right after SNAT
     // (NF_IP_PRI_NAT_SRC 100) on POST_ROUTING.
@@ -242,9 +255,14 @@ std::unique_ptr<Tracer> Tracer::start(const TracerOptions& opts, EventHandler on
         {"netfilter ipv4 LOCAL_OUT prio -99", skel->progs.nat_local_out, NF_INET_LOCAL_OUT, -99},
         {"netfilter ipv4 POST_ROUTING prio 101", skel->progs.nat_post_routing, NF_INET_POST_ROUTING, 101},
         {"netfilter ipv4 PRE_ROUTING prio -99", skel->progs.nat_pre_routing, NF_INET_PRE_ROUTING, -99},
+        // Same programs, IPv6 NAT priorities (NF_IP6_PRI_NAT_DST -100, NF_IP6_PRI_NAT_SRC 100).
+        {"netfilter ipv6 LOCAL_OUT prio -99", skel->progs.nat_local_out, NF_INET_LOCAL_OUT, -99, NFPROTO_IPV6},
+        {"netfilter ipv6 POST_ROUTING prio 101", skel->progs.nat_post_routing, NF_INET_POST_ROUTING, 101, NFPROTO_IPV6},
+        {"netfilter ipv6 PRE_ROUTING prio -99", skel->progs.nat_pre_routing, NF_INET_PRE_ROUTING, -99, NFPROTO_IPV6},
     };
     for (const auto& h : nf_hooks) {
-      int fd = create_netfilter_link(bpf_program__fd(h.prog), NFPROTO_IPV4, h.hooknum, h.priority);
+      if (h.pf == NFPROTO_IPV6 && !trace_v6) continue;
+      int fd = create_netfilter_link(bpf_program__fd(h.prog), h.pf, h.hooknum, h.priority);
       if (fd < 0)
         throw TracerError(fmt::format("cannot attach {}: {}{}", h.name, std::strerror(-fd), privilege_hint(-fd)));
       impl->nf_links.emplace_back(fd);

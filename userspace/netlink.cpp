@@ -83,6 +83,7 @@ static Route parse_route(const nlmsghdr* nlh, NetlinkRouting& self) {
   if (t.at[RTA_GATEWAY]) r.gateway = attr_ip(t.at[RTA_GATEWAY], rtm->rtm_family);
   if (t.at[RTA_PREFSRC]) r.prefsrc = attr_ip(t.at[RTA_PREFSRC], rtm->rtm_family);
   if (t.at[RTA_PRIORITY]) r.metric = mnl_attr_get_u32(t.at[RTA_PRIORITY]);
+  if (t.at[RTA_PREF]) r.pref = mnl_attr_get_u8(t.at[RTA_PREF]);
   if (t.at[RTA_OIF]) {
     r.oif = static_cast<int>(mnl_attr_get_u32(t.at[RTA_OIF]));
     r.dev = self.interface_name(r.oif);
@@ -120,7 +121,7 @@ std::vector<Route> NetlinkRouting::routes(uint32_t table) {
   nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
   nlh->nlmsg_seq = ++seq_;
   auto* rtm = static_cast<rtmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(rtmsg)));
-  rtm->rtm_family = AF_INET;
+  rtm->rtm_family = AF_UNSPEC;  // both families
   std::vector<Route> out;
   int err = transact(sock_, portid_, nlh, true, [&](const nlmsghdr* m) {
     if (m->nlmsg_type != RTM_NEWROUTE) return;
@@ -138,7 +139,7 @@ std::vector<InterfaceAddress> NetlinkRouting::addresses(int ifindex) {
   nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
   nlh->nlmsg_seq = ++seq_;
   auto* ifa = static_cast<ifaddrmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifaddrmsg)));
-  ifa->ifa_family = AF_INET;
+  ifa->ifa_family = AF_UNSPEC;  // both families
   std::vector<InterfaceAddress> out;
   int err = transact(sock_, portid_, nlh, true, [&](const nlmsghdr* m) {
     if (m->nlmsg_type != RTM_NEWADDR) return;

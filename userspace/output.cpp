@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -98,9 +99,14 @@ json diagnosis_json(const Diagnosis& d) {
   return j;
 }
 
+// "10.0.0.8:6443", "[fd00::8]:6443"
+static std::string endpoint(const IpAddr& ip, uint16_t port) {
+  return ip.family == AF_INET6 ? fmt::format("[{}]:{}", ip.str(), port) : fmt::format("{}:{}", ip.str(), port);
+}
+
 static std::string endpoints(const FlowKey& k, const std::optional<IpAddr>& dnat, uint16_t dnat_port) {
-  std::string s = fmt::format("{}:{} → {}:{}", k.src.str(), k.sport, k.dst.str(), k.dport);
-  if (dnat) s += fmt::format(" (DNAT {}:{})", dnat->str(), dnat_port);
+  std::string s = endpoint(k.src, k.sport) + " → " + endpoint(k.dst, k.dport);
+  if (dnat) s += " (DNAT " + endpoint(*dnat, dnat_port) + ")";
   return s;
 }
 

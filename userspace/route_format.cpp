@@ -81,6 +81,7 @@ std::string format_route(const Route& r) {
   if (r.metric) add(fmt::format("metric {}", *r.metric));
   if (r.flags & RTNH_F_ONLINK) add("onlink");
   if (r.flags & RTNH_F_LINKDOWN) add("linkdown");
+  if (r.pref) add(fmt::format("pref {}", *r.pref == 0 ? "medium" : *r.pref == 1 ? "high" : *r.pref == 3 ? "low" : "?"));
   return out;
 }
 

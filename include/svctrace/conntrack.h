@@ -18,7 +18,7 @@ struct ExistingFlow {
   bool replied = false;  // conntrack has seen a reply (IPS_SEEN_REPLY)
 };
 
-// Dumps the calling thread's network namespace's IPv4 conntrack table and keeps the entries whose
+// Dumps the calling thread's network namespace's conntrack table (IPv4 and IPv6) and keeps the entries whose
 // original destination is in `cidrs`. Throws std::runtime_error when the table cannot be read.
 std::vector<ExistingFlow> existing_flows(const std::vector<Cidr>& cidrs, uint32_t netns);
 

@@ -27,6 +27,7 @@ struct Route {
   uint8_t scope = 0;       // RT_SCOPE_UNIVERSE
   IpAddr prefsrc;          // "src" of the route, or the source the kernel selected (route get)
   std::optional<uint32_t> metric;
+  std::optional<uint8_t> pref;  // IPv6 router preference (RTA_PREF): ICMPV6_ROUTER_PREF_*
   uint32_t flags = 0;      // RTNH_F_* / RTM_F_* as `ip route` prints them (onlink, linkdown)
 };
 

@@ -17,6 +17,16 @@ TEST_CASE("CIDRs parse, print and contain", "[cidr]") {
   CHECK(Cidr::parse("0.0.0.0/0").contains(*IpAddr::parse("8.8.8.8")));
 }
 
+TEST_CASE("IPv6 CIDRs parse and contain only IPv6 addresses", "[cidr]") {
+  Cidr c = Cidr::parse("fd00:10:96::/112");
+  CHECK(c.str() == "fd00:10:96::/112");
+  CHECK(c.contains(*IpAddr::parse("fd00:10:96::1")));
+  CHECK(c.contains(*IpAddr::parse("fd00:10:96::ffff")));
+  CHECK_FALSE(c.contains(*IpAddr::parse("fd00:10:96::1:0")));
+  CHECK_FALSE(Cidr::parse("::/0").contains(*IpAddr::parse("10.0.0.1")));
+  CHECK_FALSE(Cidr::parse("0.0.0.0/0").contains(*IpAddr::parse("::1")));
+}
+
 TEST_CASE("bad CIDRs are rejected with a message that helps", "[cidr]") {
   auto message = [](const char* text) {
     try {
@@ -33,5 +43,7 @@ TEST_CASE("bad CIDRs are rejected with a message that helps", "[cidr]") {
   CHECK(message("172.24.0.0/1x") == "invalid CIDR \"172.24.0.0/1x\": prefix length must be 0..32");
   CHECK(message("300.1.1.1/8") == "invalid CIDR \"300.1.1.1/8\": \"300.1.1.1\" is not an IP address");
   CHECK(message("kubernetes") == "invalid CIDR \"kubernetes\": \"kubernetes\" is not an IP address");
-  CHECK(message("fd00:10:96::/112") == "CIDR \"fd00:10:96::/112\" is IPv6, which this svctrace does not trace yet");
+  CHECK(message("fd00:10:96::1/112") == "invalid CIDR \"fd00:10:96::1/112\": host bits set; did you mean fd00:10:96::/112?");
+  CHECK(message("fd00::/129") == "invalid CIDR \"fd00::/129\": prefix length must be 0..128");
+  CHECK(message("172.24.0.0/13/1") == "invalid CIDR \"172.24.0.0/13/1\": prefix length must be 0..32");
 }

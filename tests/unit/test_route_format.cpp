@@ -52,3 +52,21 @@ TEST_CASE("routes print as `ip route` prints them", "[route]") {
   onlink.flags = RTNH_F_ONLINK;
   CHECK(format_route(onlink) == "default via 10.141.13.1 dev enslf1 onlink");
 }
+
+TEST_CASE("IPv6 routes print as `ip -6 route` prints them", "[route]") {
+  Route def;
+  def.gateway = ip("fd00:141::1");
+  def.dev = "enslf1";
+  def.metric = 1024;
+  def.pref = 0;
+  CHECK(format_route(def) == "default via fd00:141::1 dev enslf1 metric 1024 pref medium");
+
+  Route svc;
+  svc.dst = ip("fd00:10:96::");
+  svc.dst_len = 112;
+  svc.dev = "enslf0";
+  svc.prefsrc = ip("fd00:0:0:1::12");
+  svc.metric = 1024;
+  svc.pref = 0;
+  CHECK(format_route(svc) == "fd00:10:96::/112 dev enslf0 src fd00:0:0:1::12 metric 1024 pref medium");
+}
