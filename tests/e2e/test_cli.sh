@@ -12,7 +12,8 @@ cases=(
   "--cidr=|2|--cidr"
   "--cidr|2|--cidr"
   "--cidr kubernetes|2|is not an IP address"
-  "--cidr fd00:10:96::/112|2|is IPv6"
+  "--cidr 172.24.0.0/112|2|prefix length must be 0..32"
+  "--cidr fd00:10:96::1/112|2|did you mean fd00:10:96::/112?"
   "|2|--cidr is required"
   "--cidr 172.24.0.0/13 --duration -1|2|--duration"
   "--cidr 172.24.0.0/13 --no-such-flag|2|no-such-flag"
@@ -25,7 +26,7 @@ for c in "${cases[@]}"; do
   IFS='|' read -r args want_rc want_text <<<"$c"
   rc=0
   # shellcheck disable=SC2086  # args are split on purpose
-  err=$("$SVCTRACE" $args 2>&1 >/dev/null) || rc=$?
+  err=$(timeout 10 "$SVCTRACE" $args 2>&1 >/dev/null) || rc=$?
   [[ $rc == "$want_rc" ]] || fail "svctrace $args: exit $rc, expected $want_rc (stderr: $err)"
   [[ $(wc -l <<<"$err") == 1 ]] || fail "svctrace $args: expected one line on stderr, got: $err"
   [[ $err == *"$want_text"* ]] || fail "svctrace $args: stderr '$err' lacks '$want_text'"
