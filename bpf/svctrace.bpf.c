@@ -296,7 +296,9 @@ static __always_inline void record_unreplied(unsigned long nfct, __u32 netns, __
 		__u64 key = (__u64)ct;
 		struct awaiting_value v = { .first_ts = ts };
 		long err = bpf_map_update_elem(&awaiting_reply, &key, &v, BPF_NOEXIST);
-		if (err && err != -17 /* EEXIST: a retransmit */)
+		if (err == 0)
+			count(SVC_CNT_AWAITING_INSERTS);
+		else if (err != -17 /* EEXIST: a retransmit */)
 			count(SVC_CNT_MAP_UPDATE_FAILS);
 	}
 }

@@ -295,7 +295,20 @@ Tracer::Counters Tracer::counters() const {
       for (auto v : per_cpu) total += v;
     return total;
   };
-  return {sum(SVC_CNT_EVENTS), sum(SVC_CNT_RINGBUF_DROPS), sum(SVC_CNT_MAP_UPDATE_FAILS)};
+  Counters c{sum(SVC_CNT_EVENTS), sum(SVC_CNT_RINGBUF_DROPS), sum(SVC_CNT_MAP_UPDATE_FAILS)};
+  // Occupancy by walking the keys: at most --max-flows of them, once per stats line.
+  int fd = bpf_map__fd(impl_->skel->maps.awaiting_reply);
+  uint64_t key = 0, next = 0;
+  const void* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    c.awaiting_size++;
+    key = next;
+    prev = &key;
+  }
+  c.awaiting_capacity = bpf_map__max_entries(impl_->skel->maps.awaiting_reply);
+  uint64_t inserts = sum(SVC_CNT_AWAITING_INSERTS);
+  c.awaiting_evicted = inserts > c.awaiting_size ? inserts - c.awaiting_size : 0;
+  return c;
 }
 
 std::unordered_map<uint32_t, std::string> load_drop_reason_names() {

@@ -51,6 +51,9 @@ class Tracer {
     uint64_t events = 0;
     uint64_t ringbuf_drops = 0;
     uint64_t map_update_fails = 0;
+    uint64_t awaiting_size = 0;       // entries in the BPF awaiting_reply LRU map now
+    uint64_t awaiting_capacity = 0;
+    uint64_t awaiting_evicted = 0;    // pushed out by the LRU (entries are never deleted otherwise)
   };
   Counters counters() const;
   const std::vector<HookStatus>& hooks() const { return hooks_; }

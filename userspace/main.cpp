@@ -264,6 +264,9 @@ int main(int argc, char** argv) {
                 {"events_sent_by_kernel", c.events},
                 {"ringbuf_drops", c.ringbuf_drops},
                 {"map_update_fails", c.map_update_fails},
+                {"bpf_flows", c.awaiting_size},
+                {"bpf_flows_capacity", c.awaiting_capacity},
+                {"bpf_flows_evicted", c.awaiting_evicted},
                 {"flows", correlator.flow_count()},
                 {"flows_evicted", correlator.evicted()}};
   };
