@@ -392,8 +392,10 @@ int nat_pre_routing(struct bpf_nf_ctx *ctx)
 	return netfilter_hook(ctx, SVC_NAT_PRE_ROUTING);
 }
 
-/* Fallback for kernels without BPF netfilter links (before 6.4): the packet on its way to the
- * driver, after POST_ROUTING, still carries its conntrack entry. Replies are not seen this way. */
+/* Fallback for kernels without BPF netfilter links (before 6.4, "bpf: add netfilter program type"):
+ * the packet on its way to the driver, after POST_ROUTING, still carries its conntrack entry. Replies
+ * are not seen this way. skb->_nfct has had this name and layout since 4.11 ("netfilter: merge
+ * nfctinfo into nfct pointer storage area"). */
 SEC("tp_btf/net_dev_queue")
 int BPF_PROG(nat_dev_queue, struct sk_buff *skb)
 {
@@ -406,7 +408,9 @@ int BPF_PROG(nat_dev_queue, struct sk_buff *skb)
 }
 
 /* A drop of any packet that belongs to a flow awaiting its reply: rp_filter, no route, and so on.
- * The reason is the kernel's enum skb_drop_reason, named by userspace from the running kernel's BTF. */
+ * The reason is the kernel's enum skb_drop_reason, named by userspace from the running kernel's BTF.
+ * The tracepoint gained its reason argument in 5.17 ("net: skb: introduce kfree_skb_reason()"); on
+ * older kernels this program fails to load and userspace runs without it (role "drop", optional). */
 SEC("tp_btf/kfree_skb")
 int BPF_PROG(drop_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_reason reason)
 {
@@ -472,6 +476,8 @@ static __always_inline void record_tcp(const struct sock *sk, __u32 kind, int ol
 }
 
 /* A socket leaving SYN_SENT: ESTABLISHED = answered, CLOSE with ECONNREFUSED = refused. */
+/* sk_protocol is a plain u16 since 5.6 ("net: Make sk_protocol a 16-bit value"); before, a bitfield that
+ * a direct load could not read. svctrace needs 5.8+ for the ring buffer anyway. */
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(tcp_state, const struct sock *sk, int oldstate, int newstate)
 {

@@ -103,6 +103,12 @@ const std::vector<Candidate>& candidates() {
         [](svctrace_bpf* s) { return s->progs.nat_post_routing; },
         [](svctrace_bpf* s) { return s->progs.nat_pre_routing; }}},
       {"nat", "net_dev_queue", "tp_btf/net_dev_queue", {[](svctrace_bpf* s) { return s->progs.nat_dev_queue; }}},
+      // Optional roles: when the kernel refuses them, svctrace runs without (and says so). kfree_skb
+      // has carried its drop reason since 5.17; older kernels lose the reply_dropped verdict.
+      {"drop", "auto", "tp_btf/kfree_skb", {[](svctrace_bpf* s) { return s->progs.drop_kfree_skb; }}},
+      {"drop", "auto", "none", {}},
+      {"route6", "auto", "tp_btf/fib6_table_lookup", {[](svctrace_bpf* s) { return s->progs.route6_tp_btf; }}},
+      {"route6", "auto", "none", {}},
   };
   return all;
 }
@@ -175,8 +181,11 @@ std::unique_ptr<Tracer> Tracer::start(const TracerOptions& opts, EventHandler on
   // Per role, the candidates still in the running, best first.
   std::map<std::string, std::vector<const Candidate*>> remaining;
   for (const auto& c : candidates()) {
-    const std::string& forced = std::string(c.role) == "route" ? opts.route_hook : opts.nat_hook;
-    if (forced == "auto" || forced == c.option) remaining[c.role].push_back(&c);
+    std::string role = c.role;
+    const std::string forced = role == "route" ? opts.route_hook : role == "nat" ? opts.nat_hook : "auto";
+    // No IPv6 CIDR: the IPv6 route hook is not wanted at all.
+    if (role == "route6" && !trace_v6 && !c.programs.empty()) continue;
+    if (forced == "auto" || forced == c.option) remaining[role].push_back(&c);
   }
   for (const char* role : {"route", "nat"})
     if (remaining[role].empty()) throw TracerError(fmt::format("no {} hook matches the one asked for", role));
@@ -190,7 +199,6 @@ std::unique_ptr<Tracer> Tracer::start(const TracerOptions& opts, EventHandler on
       bool chosen = remaining[c.role].front() == &c;
       for (ProgramOf prog : c.programs) bpf_program__set_autoload(prog(skel.get()), chosen);
     }
-    bpf_program__set_autoload(skel->progs.route6_tp_btf, trace_v6);
     for (bpf_program* p : {skel->progs.nat_local_out, skel->progs.nat_post_routing, skel->progs.nat_pre_routing}) {
       bpf_program__set_type(p, static_cast<bpf_prog_type>(kProgTypeNetfilter));
       bpf_program__set_expected_attach_type(p, static_cast<bpf_attach_type>(kAttachNetfilter));
@@ -233,10 +241,12 @@ std::unique_ptr<Tracer> Tracer::start(const TracerOptions& opts, EventHandler on
   };
   const Candidate* route = remaining["route"].front();
   attach("route", route->name, route->programs[0](skel));
-  if (trace_v6) attach("route", "tp_btf/fib6_table_lookup", skel->progs.route6_tp_btf);
+  for (const char* optional : {"route6", "drop"}) {
+    const Candidate* c = remaining[optional].front();
+    if (!c->programs.empty()) attach(c->role, c->name, c->programs[0](skel));
+  }
   attach("tcp", "tp_btf/inet_sock_set_state", skel->progs.tcp_state);
   attach("tcp", "tp_btf/tcp_retransmit_skb", skel->progs.tcp_retransmit);
-  attach("drop", "tp_btf/kfree_skb", skel->progs.drop_kfree_skb);
 
   const Candidate* nat = remaining["nat"].front();
   if (std::string(nat->option) != "netfilter") {

@@ -53,6 +53,7 @@ struct Options {
   bool json = false;
   std::string report;
   std::string ready_file;
+  bool list_hooks = false;
   double duration = 0;
   int verbose = 0;
   std::string route_hook = "auto";
@@ -101,6 +102,8 @@ int main(int argc, char** argv) {
   app.add_option("--netns", o.netns, "Trace inside this network namespace: a name from `ip netns` or a path");
   app.add_flag("--json", o.json, "Write NDJSON to stdout (one object per line, each with \"type\")");
   app.add_option("--report", o.report, "Write the JSON flow report to FILE at exit (atomically)");
+  app.add_flag("--hooks", o.list_hooks,
+               "Load and attach, print which hook serves each role and why others were refused, exit");
   app.add_option("--ready-file", o.ready_file, "Create FILE once every hook is attached (for scripts)");
   app.add_option("--duration", o.duration, "Stop after SEC seconds (default: until Ctrl-C/SIGTERM)")
       ->check(CLI::PositiveNumber);
@@ -177,6 +180,11 @@ int main(int argc, char** argv) {
     return kExitRuntime;
   }
 
+  if (o.list_hooks) {
+    for (const auto& h : tracer->hooks())
+      fmt::print("{:<7} {:<40} {}\n", h.role, h.name, h.live ? "live" : "refused: " + h.error);
+    return kExitOk;
+  }
   const DropReasonNames drop_reasons = load_drop_reason_names();
   if (!tracer->replies_seen())
     spdlog::warn("with the {} NAT hook replies are not seen: UDP and forwarded flows can only be called unanswered",

@@ -34,4 +34,13 @@ else
   [[ $rc == 1 && $err == *"refused svctrace's BPF program route_fexit"* ]] ||
     fail "a refused fexit must be one clear error and exit 1, got $rc: $err"
 fi
+# --hooks says what serves each role, and why the others were refused.
+table=$("$SVCTRACE" --netns "$NODE" --cidr "$CIDR" --hooks --route-hook raw_tp --nat-hook net_dev_queue)
+grep -Eq '^route +raw_tp/fib_table_lookup +live$' <<<"$table" || fail "--hooks: raw_tp not live: $table"
+grep -Eq '^nat +tp_btf/net_dev_queue +live$' <<<"$table" || fail "--hooks: net_dev_queue not live: $table"
+table=$("$SVCTRACE" --netns "$NODE" --cidr "$CIDR" --hooks)
+grep -Eq '^route +(fexit|tp_btf)/fib_table_lookup +live$' <<<"$table" || fail "--hooks: no live route hook: $table"
+if grep -q '^route +fexit/fib_table_lookup +refused' <<<"$table"; then
+  grep -Eq '^route +tp_btf/fib_table_lookup +live$' <<<"$table" || fail "--hooks: refused fexit without fallback"
+fi
 pass
