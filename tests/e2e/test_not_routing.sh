@@ -11,6 +11,8 @@ lab fix >/dev/null
 # one DNAT'd to an address on enslf0's subnet where nobody lives (no answer at all).
 ip netns exec "$NODE" iptables -t nat -A OUTPUT -d 172.24.0.2/32 -p tcp --dport 443 -j DNAT --to-destination 10.0.0.8:6444
 ip netns exec "$NODE" iptables -t nat -A OUTPUT -d 172.24.0.3/32 -p tcp --dport 443 -j DNAT --to-destination 10.0.0.99:6443
+# And a UDP service DNAT'd to a closed UDP port: the api answers with ICMP port unreachable.
+ip netns exec "$NODE" iptables -t nat -A OUTPUT -d 172.24.0.4/32 -p udp --dport 53 -j DNAT --to-destination 10.0.0.8:5399
 
 start_svctrace --netns "$NODE" --cidr "$CIDR" --json --report "$REPORT" --duration 60
 ip netns exec "$NODE" nc -z -w 1 172.24.0.2 443 >/dev/null 2>&1 || true
@@ -29,6 +31,13 @@ assert_json "$silent" '.verdict == "unanswered"' "a missing backend with the rig
 assert_json "$silent" '.fix == null and .source_route == null' "unanswered with the right source gets no route fix"
 assert_json "$silent" '.flow.src == "10.0.0.12" and .egress_dev == "enslf0"' "source and egress are the cluster NIC"
 wait "$nc_pid" || true
+
+ip netns exec "$NODE" bash -c 'echo x >/dev/udp/172.24.0.4/53' 2>/dev/null || true
+icmp=$(wait_for_line '.type == "diagnosis" and .flow.dst == "172.24.0.4"' 10) ||
+  fail "no diagnosis for the UDP service answered by ICMP"
+assert_json "$icmp" '.verdict == "refused" and .evidence.answered_by == "icmp type 3 code 3"' \
+  "ICMP port unreachable is refused, with the ICMP type and code"
+assert_json "$icmp" '.fix == null' "ICMP refusal is not blamed on a route"
 
 stop_svctrace
 assert_exit 3
