@@ -10,14 +10,17 @@
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <map>
 
 #include "loader.h"
+#include "svctrace/check.h"
 #include "svctrace/conntrack.h"
 #include "svctrace/correlator.h"
 #include "svctrace/diagnosis.h"
 #include "svctrace/netlink.h"
 #include "svctrace/netns.h"
+#include "svctrace/kube_rules.h"
 #include "svctrace/output.h"
 
 using namespace svctrace;
@@ -83,6 +86,63 @@ void check_report_path(const std::string& path) {
     throw CLI::ValidationError("--report", fmt::format("directory {} is not writable", dir.string()));
 }
 
+// The NAT rules of the current namespace, as iptables-save and ip6tables-save print them.
+std::string read_nat_rules(const std::string& rules_file) {
+  if (!rules_file.empty()) {
+    std::ifstream in(rules_file);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  std::string text;
+  for (const char* cmd : {"iptables-save -t nat 2>/dev/null", "ip6tables-save -t nat 2>/dev/null"}) {
+    FILE* p = popen(cmd, "r");
+    if (!p) continue;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) text.append(buf, n);
+    if (pclose(p) != 0) spdlog::warn("`{}` failed: its rules are not checked", cmd);
+  }
+  return text;
+}
+
+// `svctrace check`; returns true when every pair would work.
+bool run_check(const std::vector<Cidr>& cidrs, RoutingView& routing, const std::string& rules_file, bool as_json) {
+  auto pairs = service_pairs_from_iptables_save(read_nat_rules(rules_file), cidrs);
+  if (pairs.empty()) spdlog::warn("no DNAT rule on an address of the CIDRs was found: nothing to check");
+  bool all_ok = true;
+  for (const auto& p : pairs) {
+    CheckResult r = check_pair(p, routing, cidrs);
+    all_ok &= r.ok();
+    uint16_t backend_port = p.backend_port ? p.backend_port : p.service_port;
+    const Diagnosis& d = r.diagnosis;
+    if (as_json) {
+      json j = diagnosis_json(d);
+      j["type"] = "check";
+      j["ok"] = r.ok();
+      j["service"] = {{"proto", proto_name(p.proto)}, {"ip", p.service_ip.str()}, {"port", p.service_port}};
+      j["backend"] = {{"ip", p.backend_ip.str()}, {"port", backend_port}};
+      j["chain"] = p.chain;
+      j["source"] = r.source.is_set() ? json(r.source.str()) : json(nullptr);
+      for (const char* traffic_only : {"evidence", "pid", "comm", "flow", "dnat"}) j.erase(traffic_only);
+      print_line(j);
+      continue;
+    }
+    std::string pair_text = fmt::format("{} {}:{} → {}:{} ({})", proto_name(p.proto), p.service_ip.str(),
+                                        p.service_port, p.backend_ip.str(), backend_port, p.chain);
+    if (r.ok()) {
+      fmt::print("✓ {}: source {} out {}\n", pair_text, r.source.str(), d.egress_dev);
+    } else if (d.verdict == "no_route") {
+      fmt::print("✗ {}: {}\n", pair_text, d.reason);
+    } else {
+      fmt::print("✗ {}: source {} chosen by route \"{}\" (table {}), but {} is reached via {}, whose address is {}\n",
+                 pair_text, r.source.str(), d.source_route ? format_route(*d.source_route) : "?",
+                 d.source_route ? table_name(d.source_route->table) : "?", p.backend_ip.str(), d.egress_dev,
+                 d.expected_source.str());
+      if (!d.fix.empty()) fmt::print("  fix: {}\n", d.fix);
+    }
+  }
+  return all_ok;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -130,6 +190,16 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(size_t{16}, size_t{1} << 24));
   app.add_flag("-v,--verbose", o.verbose, "More logs on stderr (-vv: libbpf's too)");
 
+  std::string rules_file;
+  CLI::App* check_cmd = app.add_subcommand(
+      "check",
+      "Before an outage, without traffic: for each service IP -> endpoint pair in the namespace's NAT rules\n"
+      "(iptables-save), say whether its connections would leave with a source their egress device does not\n"
+      "own. Exit 3 when any would, so it can gate node bootstrap.");
+  check_cmd->fallthrough();
+  check_cmd->add_option("--iptables-save", rules_file, "Read the rules from FILE (iptables-save output) instead")
+      ->check(CLI::ExistingFile);
+
   std::vector<Cidr> cidrs;
   try {
     app.parse(argc, argv);
@@ -160,6 +230,16 @@ int main(int argc, char** argv) {
   } catch (const NetnsError& e) {
     fmt::print(stderr, "svctrace: --netns: {}\n", e.what());
     return kExitUsage;
+  }
+
+  if (check_cmd->parsed()) {
+    try {
+      NetlinkRouting routing;
+      return run_check(cidrs, routing, rules_file, o.json) ? kExitOk : kExitDiagnosed;
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "svctrace: check: {}\n", e.what());
+      return kExitRuntime;
+    }
   }
 
   std::unique_ptr<NetlinkRouting> routing;
