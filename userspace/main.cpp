@@ -243,10 +243,12 @@ int main(int argc, char** argv) {
   }
 
   std::unique_ptr<NetlinkRouting> routing;
+  std::unique_ptr<NetlinkMonitor> monitor;
   std::unique_ptr<Tracer> tracer;
   Correlator correlator({o.max_flows, o.unanswered_after_ms * 1'000'000ull, static_cast<uint32_t>(getpid())});
   try {
     routing = std::make_unique<NetlinkRouting>();
+    monitor = std::make_unique<NetlinkMonitor>();
     TracerOptions topts;
     topts.cidrs = cidrs;
     topts.netns_inode = netns_inode;
@@ -316,7 +318,24 @@ int main(int argc, char** argv) {
   const uint64_t start_ns = monotonic_ns();
   const uint64_t deadline = o.duration > 0 ? start_ns + static_cast<uint64_t>(o.duration * 1e9) : 0;
   json diagnoses = json::array();
+  std::vector<RoutingChange> timeline;
+  json timeline_json = json::array();
   int runtime_error = 0;
+
+  // Route, rule and address changes while tracing: printed as they happen, kept for the report and
+  // for the diagnoses of flows that start after them.
+  auto watch_routing = [&]() {
+    for (auto& c : monitor->changes(*routing)) {
+      double at = static_cast<double>(c.ts_ns - start_ns) / 1e9;
+      json j = {{"type", "change"}, {"kind", c.kind}, {"what", c.what}, {"deleted", c.deleted}, {"at_s", at}};
+      timeline_json.push_back(j);
+      if (o.json)
+        print_line(j);
+      else
+        fmt::print("⟳ {} {}: {}\n", c.kind, c.deleted ? "deleted" : "added", c.what);
+      timeline.push_back(std::move(c));
+    }
+  };
 
   auto handle_changes = [&](uint64_t now) {
     for (const auto& ch : correlator.tick(now)) {
@@ -331,6 +350,16 @@ int main(int argc, char** argv) {
       }
       if (f->state == FlowState::Unanswered || f->state == FlowState::Refused) {
         Diagnosis d = diagnose(*f, *routing, cidrs, drop_reasons);
+        // The last change before the flow's first packet that concerns its service IP, its backend or
+        // the devices it went by.
+        const std::vector<std::string> devs = {d.egress_dev, d.route_dev};
+        for (auto it = timeline.rbegin(); it != timeline.rend(); ++it) {
+          if (it->ts_ns > f->first_seen_ns) continue;
+          if (!it->concerns(f->key.dst, devs) && !it->concerns(f->backend_ip(), devs)) continue;
+          d.preceding_change = *it;
+          d.preceding_change_s = static_cast<double>(f->first_seen_ns - it->ts_ns) / 1e9;
+          break;
+        }
         correlator.set_verdict(ch.key, d.verdict);
         json dj = diagnosis_json(d);
         diagnoses.push_back(dj);
@@ -368,6 +397,7 @@ int main(int argc, char** argv) {
       break;
     }
     uint64_t now = monotonic_ns();
+    watch_routing();
     handle_changes(now);
     if (o.json && now >= next_stats) {
       print_line(with_type("stats", stats_json()));
@@ -405,6 +435,7 @@ int main(int argc, char** argv) {
     json report = {{"svctrace", SVCTRACE_VERSION}, {"started_at", started_at}, {"duration_s", elapsed},
                    {"cidrs", cidr_list},           {"netns", netns_json},      {"hooks", hooks},
                    {"refused_hooks", refused},     {"flows", flows},           {"diagnoses", diagnoses},
+                   {"timeline", timeline_json},
                    {"stats", stats}};
     try {
       write_file_atomically(o.report, report.dump(2) + "\n");

@@ -3,7 +3,10 @@
 #include "svctrace/netlink.h"
 
 #include <libmnl/libmnl.h>
+#include <fmt/format.h>
+#include <linux/fib_rules.h>
 #include <linux/rtnetlink.h>
+#include <time.h>
 #include <net/if.h>
 #include <spdlog/spdlog.h>
 
@@ -68,7 +71,7 @@ static int transact(mnl_socket* sock, unsigned portid, nlmsghdr* nlh, bool dump,
   }
 }
 
-static Route parse_route(const nlmsghdr* nlh, NetlinkRouting& self) {
+static Route parse_route(const nlmsghdr* nlh, RoutingView& self) {
   auto* rtm = static_cast<const rtmsg*>(mnl_nlmsg_get_payload(nlh));
   AttrTable t;
   mnl_attr_parse(nlh, sizeof(*rtm), collect_attr, &t);
@@ -151,6 +154,100 @@ std::vector<InterfaceAddress> NetlinkRouting::addresses(int ifindex) {
     if (addr) out.push_back({attr_ip(addr, a->ifa_family), a->ifa_prefixlen});
   });
   if (err) spdlog::debug("netlink: address dump: {}", std::strerror(-err));
+  return out;
+}
+
+NetlinkMonitor::NetlinkMonitor() {
+  sock_ = mnl_socket_open2(NETLINK_ROUTE, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  unsigned groups = RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR |
+                    (1u << (RTNLGRP_IPV4_RULE - 1)) | (1u << (RTNLGRP_IPV6_RULE - 1));
+  if (!sock_ || mnl_socket_bind(sock_, groups, MNL_SOCKET_AUTOPID) < 0)
+    throw std::runtime_error(std::string("cannot watch rtnetlink: ") + std::strerror(errno));
+}
+
+NetlinkMonitor::~NetlinkMonitor() {
+  if (sock_) mnl_socket_close(sock_);
+}
+
+std::string format_rule(uint32_t priority, const std::string& from, const std::string& to, uint32_t table,
+                        const std::string& iif, const std::optional<uint32_t>& fwmark) {
+  std::string s = fmt::format("{}:\tfrom {}", priority, from.empty() ? "all" : from);
+  if (!to.empty()) s += " to " + to;
+  if (fwmark) s += fmt::format(" fwmark {:#x}", *fwmark);
+  if (!iif.empty()) s += " iif " + iif;
+  return s + " lookup " + table_name(table);
+}
+
+static std::optional<RoutingChange> parse_change(const nlmsghdr* nlh, RoutingView& names) {
+  RoutingChange c;
+  c.deleted = nlh->nlmsg_type == RTM_DELROUTE || nlh->nlmsg_type == RTM_DELADDR || nlh->nlmsg_type == RTM_DELRULE;
+  switch (nlh->nlmsg_type) {
+    case RTM_NEWROUTE:
+    case RTM_DELROUTE: {
+      auto* rtm = static_cast<const rtmsg*>(mnl_nlmsg_get_payload(nlh));
+      if (rtm->rtm_flags & RTM_F_CLONED) return std::nullopt;
+      Route r = parse_route(nlh, names);
+      // The kernel's own local/broadcast routes come and go with addresses: the address says it.
+      if (r.table == kTableLocal) return std::nullopt;
+      c.kind = "route";
+      c.what = format_route(r);
+      IpAddr base = r.dst.is_set() ? r.dst : IpAddr{rtm->rtm_family, {}};
+      c.covers = Cidr{base, r.dst_len};
+      c.dev = r.dev;
+      return c;
+    }
+    case RTM_NEWADDR:
+    case RTM_DELADDR: {
+      auto* a = static_cast<const ifaddrmsg*>(mnl_nlmsg_get_payload(nlh));
+      AttrTable t;
+      mnl_attr_parse(nlh, sizeof(*a), collect_attr, &t);
+      const nlattr* addr = t.at[IFA_LOCAL] ? t.at[IFA_LOCAL] : t.at[IFA_ADDRESS];
+      if (!addr) return std::nullopt;
+      c.kind = "address";
+      c.dev = names.interface_name(static_cast<int>(a->ifa_index));
+      c.what = fmt::format("{}/{} dev {}", attr_ip(addr, a->ifa_family).str(), a->ifa_prefixlen, c.dev);
+      return c;
+    }
+    case RTM_NEWRULE:
+    case RTM_DELRULE: {
+      auto* frh = static_cast<const fib_rule_hdr*>(mnl_nlmsg_get_payload(nlh));
+      AttrTable t;  // FRA_* numbers fit the same table
+      mnl_attr_parse(nlh, sizeof(*frh), collect_attr, &t);
+      auto prefix = [&](int attr, uint8_t len) -> std::string {
+        if (!t.at[attr]) return {};
+        return fmt::format("{}/{}", attr_ip(t.at[attr], frh->family).str(), len);
+      };
+      uint32_t table = t.at[FRA_TABLE] ? mnl_attr_get_u32(t.at[FRA_TABLE]) : frh->table;
+      std::optional<uint32_t> mark;
+      if (t.at[FRA_FWMARK]) mark = mnl_attr_get_u32(t.at[FRA_FWMARK]);
+      c.kind = "rule";
+      c.covers = Cidr{t.at[FRA_DST] ? attr_ip(t.at[FRA_DST], frh->family) : IpAddr{frh->family, {}}, frh->dst_len};
+      c.what = format_rule(t.at[FRA_PRIORITY] ? mnl_attr_get_u32(t.at[FRA_PRIORITY]) : 0, prefix(FRA_SRC, frh->src_len),
+                           prefix(FRA_DST, frh->dst_len), table,
+                           t.at[FRA_IIFNAME] ? mnl_attr_get_str(t.at[FRA_IIFNAME]) : "", mark);
+      return c;
+    }
+    default: return std::nullopt;
+  }
+}
+
+std::vector<RoutingChange> NetlinkMonitor::changes(RoutingView& names) {
+  std::vector<RoutingChange> out;
+  char buf[MNL_SOCKET_BUFFER_SIZE];
+  for (;;) {
+    ssize_t n = mnl_socket_recvfrom(sock_, buf, sizeof buf);
+    if (n <= 0) break;  // EAGAIN: nothing more now (ENOBUFS: changes lost; the next read goes on)
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t now = static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
+    MessageHandler handle = [&](const nlmsghdr* m) {
+      if (auto c = parse_change(m, names)) {
+        c->ts_ns = now;
+        out.push_back(std::move(*c));
+      }
+    };
+    mnl_cb_run(buf, n, 0, 0, dispatch, &handle);
+  }
   return out;
 }
 

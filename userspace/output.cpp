@@ -80,6 +80,11 @@ json diagnosis_json(const Diagnosis& d) {
   if (!d.answered_by.empty()) evidence["answered_by"] = d.answered_by;
   if (d.drops) evidence["drops"] = {{"count", d.drops}, {"reason", d.drop_reason}, {"dev", d.drop_dev}};
   if (d.forwarded) evidence["ingress_dev"] = d.ingress_dev;
+  if (d.preceding_change)
+    evidence["after_change"] = {{"kind", d.preceding_change->kind},
+                                {"what", d.preceding_change->what},
+                                {"deleted", d.preceding_change->deleted},
+                                {"seconds_before", d.preceding_change_s}};
   json j = {{"type", "diagnosis"},
             {"verdict", d.verdict},
             {"flow", tuple_json(d.flow)},
@@ -155,6 +160,9 @@ std::string human_diagnosis(const Diagnosis& d) {
   } else {
     s += "  " + d.reason + ".\n";
   }
+  if (d.preceding_change)
+    s += fmt::format("  started {:.1f} s after {} `{}` was {}.\n", d.preceding_change_s, d.preceding_change->kind,
+                     d.preceding_change->what, d.preceding_change->deleted ? "deleted" : "added");
   if (!d.fix.empty()) s += "  fix: " + d.fix + "\n";
   return s;
 }

@@ -1,6 +1,8 @@
 // Prints routes the way iproute2's print_route() does, field by field in its order, so that what
 // svctrace names can be pasted into `ip route del` or compared with `ip route` output.
 #include <fmt/format.h>
+
+#include <algorithm>
 #include <linux/rtnetlink.h>
 
 #include "svctrace/route.h"
@@ -54,6 +56,11 @@ static std::string scope_name(uint8_t scope) {
     case RT_SCOPE_NOWHERE: return "nowhere";
     default: return std::to_string(scope);
   }
+}
+
+bool RoutingChange::concerns(const IpAddr& ip, const std::vector<std::string>& devs) const {
+  if (covers && covers->contains(ip)) return true;
+  return !dev.empty() && std::find(devs.begin(), devs.end(), dev) != devs.end();
 }
 
 std::string format_route(const Route& r) {

@@ -40,6 +40,9 @@ struct Diagnosis {
   std::string drop_dev;
   uint32_t drops = 0;
   std::string answered_by;    // "rst", "icmp type 3 code 3", ...
+  // The last routing change seen before the flow's first packet, and how long before.
+  std::optional<RoutingChange> preceding_change;
+  double preceding_change_s = 0;
 };
 
 using DropReasonNames = std::unordered_map<uint32_t, std::string>;

@@ -28,4 +28,22 @@ class NetlinkRouting : public RoutingView {
   unsigned seq_ = 0;
 };
 
+// Watches rtnetlink for route, rule and address changes in the namespace it was made in.
+class NetlinkMonitor {
+ public:
+  NetlinkMonitor();  // throws std::runtime_error
+  ~NetlinkMonitor();
+  NetlinkMonitor(const NetlinkMonitor&) = delete;
+  NetlinkMonitor& operator=(const NetlinkMonitor&) = delete;
+  // Everything that changed since the last call; never blocks.
+  std::vector<RoutingChange> changes(RoutingView& names);
+
+ private:
+  mnl_socket* sock_ = nullptr;
+};
+
+// Formats a rule as `ip rule` prints it: "1000:\tfrom all to 10.96.0.0/12 lookup 200".
+std::string format_rule(uint32_t priority, const std::string& from, const std::string& to, uint32_t table,
+                        const std::string& iif, const std::optional<uint32_t>& fwmark);
+
 }  // namespace svctrace

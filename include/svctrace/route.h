@@ -36,6 +36,19 @@ struct Route {
 std::string format_route(const Route& r);
 std::string table_name(uint32_t table);
 
+// A change to the namespace's routing, as `ip monitor` would show it.
+struct RoutingChange {
+  uint64_t ts_ns = 0;     // CLOCK_MONOTONIC, as BPF timestamps
+  std::string kind;       // "route", "rule", "address"
+  bool deleted = false;
+  std::string what;       // the route/rule/address in `ip` syntax
+  std::optional<Cidr> covers;  // the destinations it is about (route prefix, rule "to", address subnet)
+  std::string dev;             // the device it is about, if any
+
+  // Could this change have altered how traffic to `ip` is routed or sourced through `devs`?
+  bool concerns(const IpAddr& ip, const std::vector<std::string>& devs) const;
+};
+
 struct InterfaceAddress {
   IpAddr addr;
   uint8_t prefix_len = 0;
