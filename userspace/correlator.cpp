@@ -90,6 +90,7 @@ void Correlator::on_route(const svc_event& ev) {
   d.ts_ns = ev.ts_ns;
   d.table = ev.route.table;
   d.oif = ev.route.oif;
+  d.mark = ev.route.mark;
   uint8_t fam = ev.tuple.family;
   if (ev.route.gw_family) d.gateway = IpAddr::from_bytes(ev.route.gw_family, ev.route.gw);
   d.prefsrc = IpAddr::from_bytes(fam, ev.route.prefsrc);

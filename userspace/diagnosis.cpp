@@ -33,6 +33,21 @@ static std::string reason_name(const DropReasonNames& names, uint32_t reason) {
   return it != names.end() ? it->second : fmt::format("reason {}", reason);
 }
 
+// The first rule, by priority, that sends a lookup for src -> dst to `table`; none when the lookup
+// went there through the default rules alone (local, main, default).
+static std::optional<Rule> selecting_rule(RoutingView& routing, const Flow& flow, uint32_t table) {
+  std::optional<uint32_t> mark;
+  if (flow.route && flow.route->mark) mark = flow.route->mark;
+  for (const Rule& r : routing.rules(flow.key.dst.family)) {
+    if (!r.selects(flow.key.src, flow.key.dst, mark)) continue;
+    bool default_rule = !r.from && !r.to && !r.fwmark && r.iif.empty() &&
+                        (r.table == kTableLocal || r.table == kTableMain || r.table == kTableDefault);
+    if (r.table != table) continue;
+    return default_rule ? std::nullopt : std::optional<Rule>(r);
+  }
+  return std::nullopt;
+}
+
 Diagnosis diagnose(const Flow& flow, RoutingView& routing, const std::vector<Cidr>& cidrs,
                    const DropReasonNames& drop_reasons) {
   Diagnosis d;
@@ -114,6 +129,7 @@ Diagnosis diagnose(const Flow& flow, RoutingView& routing, const std::vector<Cid
     d.source_route = routing.fib_match(flow.key.dst);
     uint32_t table = d.source_route ? d.source_route->table
                                     : (flow.route ? flow.route->table : kTableMain);
+    d.source_rule = selecting_rule(routing, flow, table);
     d.reason = fmt::format(
         "source {} was chosen by the route to the service IP {}, but after DNAT the packet leaves {}, "
         "whose address is {}; the backend cannot answer {}",

@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <functional>
 #include <stdexcept>
@@ -103,7 +104,9 @@ std::optional<Route> NetlinkRouting::get_route(const IpAddr& dst, bool fib_match
   auto* rtm = static_cast<rtmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(rtmsg)));
   rtm->rtm_family = dst.family;
   rtm->rtm_dst_len = dst.size() * 8;
-  rtm->rtm_flags = fib_match ? RTM_F_FIB_MATCH : 0;
+  // RTM_F_LOOKUP_TABLE: report the table the lookup really used (else the kernel says main), as
+  // `ip route get` asks too.
+  rtm->rtm_flags = RTM_F_LOOKUP_TABLE | (fib_match ? RTM_F_FIB_MATCH : 0);
   mnl_attr_put(nlh, RTA_DST, dst.size(), dst.bytes.data());
 
   std::optional<Route> out;
@@ -169,13 +172,36 @@ NetlinkMonitor::~NetlinkMonitor() {
   if (sock_) mnl_socket_close(sock_);
 }
 
-std::string format_rule(uint32_t priority, const std::string& from, const std::string& to, uint32_t table,
-                        const std::string& iif, const std::optional<uint32_t>& fwmark) {
-  std::string s = fmt::format("{}:\tfrom {}", priority, from.empty() ? "all" : from);
-  if (!to.empty()) s += " to " + to;
-  if (fwmark) s += fmt::format(" fwmark {:#x}", *fwmark);
-  if (!iif.empty()) s += " iif " + iif;
-  return s + " lookup " + table_name(table);
+static Rule parse_rule(const nlmsghdr* nlh) {
+  auto* frh = static_cast<const fib_rule_hdr*>(mnl_nlmsg_get_payload(nlh));
+  AttrTable t;  // FRA_* numbers fit the same table
+  mnl_attr_parse(nlh, sizeof(*frh), collect_attr, &t);
+  Rule r;
+  r.action = frh->action;
+  r.priority = t.at[FRA_PRIORITY] ? mnl_attr_get_u32(t.at[FRA_PRIORITY]) : 0;
+  r.table = t.at[FRA_TABLE] ? mnl_attr_get_u32(t.at[FRA_TABLE]) : frh->table;
+  if (t.at[FRA_SRC]) r.from = Cidr{attr_ip(t.at[FRA_SRC], frh->family), frh->src_len};
+  if (t.at[FRA_DST]) r.to = Cidr{attr_ip(t.at[FRA_DST], frh->family), frh->dst_len};
+  if (t.at[FRA_IIFNAME]) r.iif = mnl_attr_get_str(t.at[FRA_IIFNAME]);
+  if (t.at[FRA_FWMARK]) r.fwmark = mnl_attr_get_u32(t.at[FRA_FWMARK]);
+  return r;
+}
+
+std::vector<Rule> NetlinkRouting::rules(uint8_t family) {
+  char buf[MNL_SOCKET_BUFFER_SIZE];
+  nlmsghdr* nlh = mnl_nlmsg_put_header(buf);
+  nlh->nlmsg_type = RTM_GETRULE;
+  nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  nlh->nlmsg_seq = ++seq_;
+  auto* frh = static_cast<fib_rule_hdr*>(mnl_nlmsg_put_extra_header(nlh, sizeof(fib_rule_hdr)));
+  frh->family = family;
+  std::vector<Rule> out;
+  int err = transact(sock_, portid_, nlh, true, [&](const nlmsghdr* m) {
+    if (m->nlmsg_type == RTM_NEWRULE) out.push_back(parse_rule(m));
+  });
+  if (err) spdlog::debug("netlink: rule dump: {}", std::strerror(-err));
+  std::stable_sort(out.begin(), out.end(), [](const Rule& a, const Rule& b) { return a.priority < b.priority; });
+  return out;
 }
 
 static std::optional<RoutingChange> parse_change(const nlmsghdr* nlh, RoutingView& names) {
@@ -211,20 +237,10 @@ static std::optional<RoutingChange> parse_change(const nlmsghdr* nlh, RoutingVie
     case RTM_NEWRULE:
     case RTM_DELRULE: {
       auto* frh = static_cast<const fib_rule_hdr*>(mnl_nlmsg_get_payload(nlh));
-      AttrTable t;  // FRA_* numbers fit the same table
-      mnl_attr_parse(nlh, sizeof(*frh), collect_attr, &t);
-      auto prefix = [&](int attr, uint8_t len) -> std::string {
-        if (!t.at[attr]) return {};
-        return fmt::format("{}/{}", attr_ip(t.at[attr], frh->family).str(), len);
-      };
-      uint32_t table = t.at[FRA_TABLE] ? mnl_attr_get_u32(t.at[FRA_TABLE]) : frh->table;
-      std::optional<uint32_t> mark;
-      if (t.at[FRA_FWMARK]) mark = mnl_attr_get_u32(t.at[FRA_FWMARK]);
+      Rule r = parse_rule(nlh);
       c.kind = "rule";
-      c.covers = Cidr{t.at[FRA_DST] ? attr_ip(t.at[FRA_DST], frh->family) : IpAddr{frh->family, {}}, frh->dst_len};
-      c.what = format_rule(t.at[FRA_PRIORITY] ? mnl_attr_get_u32(t.at[FRA_PRIORITY]) : 0, prefix(FRA_SRC, frh->src_len),
-                           prefix(FRA_DST, frh->dst_len), table,
-                           t.at[FRA_IIFNAME] ? mnl_attr_get_str(t.at[FRA_IIFNAME]) : "", mark);
+      c.covers = r.to.value_or(Cidr{IpAddr{frh->family, {}}, 0});
+      c.what = format_rule(r);
       return c;
     }
     default: return std::nullopt;

@@ -92,6 +92,7 @@ json diagnosis_json(const Diagnosis& d) {
             {"egress_dev", d.egress_dev.empty() ? json(nullptr) : json(d.egress_dev)},
             {"source_route", d.source_route ? json(format_route(*d.source_route)) : json(nullptr)},
             {"source_route_table", d.source_route ? json(table_name(d.source_route->table)) : json(nullptr)},
+            {"source_rule", d.source_rule ? json(format_rule(*d.source_rule)) : json(nullptr)},
             {"expected_source", d.expected_source.is_set() ? json(d.expected_source.str()) : json(nullptr)},
             {"fix", d.fix.empty() ? json(nullptr) : json(d.fix)},
             {"reason", d.reason},
@@ -148,8 +149,9 @@ std::string human_diagnosis(const Diagnosis& d) {
   if (d.verdict == "asymmetric_source" || d.verdict == "reply_dropped") {
     if (d.verdict == "reply_dropped") s += "  " + d.reason + ".\n";
     if (d.source_route)
-      s += fmt::format("  source {} was chosen by route \"{}\" (table {}){}\n", src.str(),
+      s += fmt::format("  source {} was chosen by route \"{}\" (table {}{}){}\n", src.str(),
                        format_route(*d.source_route), table_name(d.source_route->table),
+                       d.source_rule ? ", selected by rule \"" + format_rule(*d.source_rule) + "\"" : "",
                        d.verdict == "asymmetric_source" ? "," : ".");
     else if (d.verdict == "asymmetric_source")
       s += fmt::format("  source {} was chosen by the route to {} (that route is gone now),\n", src.str(),

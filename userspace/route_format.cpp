@@ -58,6 +58,22 @@ static std::string scope_name(uint8_t scope) {
   }
 }
 
+bool Rule::selects(const IpAddr& src, const IpAddr& dst, std::optional<uint32_t> mark) const {
+  if (action != 1 /* FR_ACT_TO_TBL */) return false;
+  if (to && !to->contains(dst)) return false;
+  if (from && !from->contains(src)) return false;
+  if (fwmark && (!mark || *mark != *fwmark)) return false;
+  return iif.empty() || iif == "lo";  // a locally generated lookup has iif lo
+}
+
+std::string format_rule(const Rule& r) {
+  std::string s = fmt::format("{}:\tfrom {}", r.priority, r.from ? r.from->str() : "all");
+  if (r.to) s += " to " + r.to->str();
+  if (r.fwmark) s += fmt::format(" fwmark {:#x}", *r.fwmark);
+  if (!r.iif.empty()) s += " iif " + r.iif;
+  return s + " lookup " + table_name(r.table);
+}
+
 bool RoutingChange::concerns(const IpAddr& ip, const std::vector<std::string>& devs) const {
   if (covers && covers->contains(ip)) return true;
   return !dev.empty() && std::find(devs.begin(), devs.end(), dev) != devs.end();

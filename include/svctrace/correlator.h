@@ -39,6 +39,7 @@ struct RouteDecision {
   IpAddr prefsrc;   // the route's "src", if it has one
   IpAddr nh_saddr;  // the source the nexthop selects otherwise
   IpAddr flow_src;  // the source in the lookup's flow (set once connect() picked it)
+  uint32_t mark = 0;  // the socket's mark, which fwmark rules match
 };
 
 enum class FlowState { Pending, Answered, Refused, Unanswered, Abandoned };

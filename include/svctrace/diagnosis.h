@@ -21,6 +21,7 @@ struct Diagnosis {
   std::string egress_dev;     // the device the packet really left by
   std::string route_dev;      // the device the route to the service IP pointed at
   std::optional<Route> source_route;  // the route that chose the source (fibmatch on the service IP)
+  std::optional<Rule> source_rule;    // the policy rule that sent the lookup to source_route's table
   IpAddr expected_source;     // what the egress device would use to reach the backend
   std::vector<IpAddr> egress_addresses;
   std::string fix;            // a shell command, empty when there is nothing to fix in routing

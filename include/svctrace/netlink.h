@@ -20,6 +20,7 @@ class NetlinkRouting : public RoutingView {
   std::vector<InterfaceAddress> addresses(int ifindex) override;
   std::string interface_name(int ifindex) override;
   std::vector<Route> routes(uint32_t table) override;
+  std::vector<Rule> rules(uint8_t family) override;
 
  private:
   std::optional<Route> get_route(const IpAddr& dst, bool fib_match);
@@ -41,9 +42,5 @@ class NetlinkMonitor {
  private:
   mnl_socket* sock_ = nullptr;
 };
-
-// Formats a rule as `ip rule` prints it: "1000:\tfrom all to 10.96.0.0/12 lookup 200".
-std::string format_rule(uint32_t priority, const std::string& from, const std::string& to, uint32_t table,
-                        const std::string& iif, const std::optional<uint32_t>& fwmark);
 
 }  // namespace svctrace

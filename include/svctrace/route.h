@@ -31,6 +31,22 @@ struct Route {
   uint32_t flags = 0;      // RTNH_F_* / RTM_F_* as `ip route` prints them (onlink, linkdown)
 };
 
+// A policy routing rule that looks a table up (the only action svctrace follows).
+struct Rule {
+  uint32_t priority = 0;
+  std::optional<Cidr> from, to;  // unset: "all"
+  std::string iif;
+  std::optional<uint32_t> fwmark;
+  uint32_t table = kTableMain;
+  uint8_t action = 1;  // FR_ACT_TO_TBL
+
+  // Would a lookup for (src -> dst, with mark, from a local socket) be sent to this rule's table?
+  bool selects(const IpAddr& src, const IpAddr& dst, std::optional<uint32_t> mark) const;
+};
+
+// `ip rule` syntax: "1000:\tfrom all to 10.96.0.0/12 lookup 200".
+std::string format_rule(const Rule& r);
+
 // `ip route` syntax: "default via 10.141.13.1 dev enslf1", "10.0.0.0/24 dev enslf0 proto kernel
 // scope link src 10.0.0.12", with "table N" when the table is not main.
 std::string format_route(const Route& r);
@@ -67,6 +83,8 @@ class RoutingView {
   virtual std::string interface_name(int ifindex) = 0;
   // All routes of one table (`ip route show table N`).
   virtual std::vector<Route> routes(uint32_t table) = 0;
+  // The policy rules of one family, by priority (`ip rule`).
+  virtual std::vector<Rule> rules(uint8_t family) = 0;
 };
 
 }  // namespace svctrace

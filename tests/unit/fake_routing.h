@@ -44,6 +44,8 @@ struct FakeRouting : RoutingView {
   }
   std::vector<InterfaceAddress> addresses(int ifindex) override { return addrs[ifindex]; }
   std::string interface_name(int ifindex) override { return names[ifindex]; }
+  std::vector<Rule> rule_list;
+  std::vector<Rule> rules(uint8_t) override { return rule_list; }
   std::vector<Route> routes(uint32_t table) override {
     std::vector<Route> out;
     for (const auto& r : table_routes)

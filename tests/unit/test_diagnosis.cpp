@@ -182,3 +182,25 @@ TEST_CASE("a UDP service answered with port unreachable is refused", "[diagnosis
   CHECK(d.answered_by == "icmp type 3 code 3");
   CHECK(human_diagnosis(d).find("refused (icmp type 3 code 3)") != std::string::npos);
 }
+
+TEST_CASE("the rule that sent the lookup to a policy table is named", "[diagnosis]") {
+  FakeRouting routing;
+  routing.service_route->table = 200;
+  Rule local, policy, main_rule;
+  local.priority = 0;
+  local.table = kTableLocal;
+  policy.priority = 1000;
+  policy.to = Cidr::parse("172.24.0.0/13");
+  policy.table = 200;
+  main_rule.priority = 32766;
+  routing.rule_list = {local, policy, main_rule};
+  Diagnosis d = diagnose(incident_flow(), routing, kCidrs);
+  REQUIRE(d.source_rule);
+  CHECK(format_rule(*d.source_rule) == "1000:\tfrom all to 172.24.0.0/13 lookup 200");
+  CHECK(human_diagnosis(d).find("selected by rule \"1000:\tfrom all to 172.24.0.0/13 lookup 200\"") !=
+        std::string::npos);
+
+  // Through the default rules alone (table main), no rule is named.
+  routing.service_route->table = kTableMain;
+  CHECK_FALSE(diagnose(incident_flow(), routing, kCidrs).source_rule);
+}

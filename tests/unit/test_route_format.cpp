@@ -84,3 +84,26 @@ TEST_CASE("a routing change concerns a flow by destination or by device", "[rout
   CHECK(address.concerns(ip("172.24.0.1"), {"enslf0"}));
   CHECK_FALSE(address.concerns(ip("172.24.0.1"), {"enslf1"}));
 }
+
+TEST_CASE("rules print as `ip rule` prints them and select as the kernel would", "[route]") {
+  Rule r;
+  r.priority = 1000;
+  r.to = Cidr::parse("10.96.0.0/12");
+  r.table = 200;
+  CHECK(format_rule(r) == "1000:\tfrom all to 10.96.0.0/12 lookup 200");
+  CHECK(r.selects(ip("10.141.13.182"), ip("10.96.0.1"), std::nullopt));
+  CHECK_FALSE(r.selects(ip("10.141.13.182"), ip("172.24.0.1"), std::nullopt));
+
+  Rule marked;
+  marked.priority = 50;
+  marked.fwmark = 0x4000;
+  marked.table = kTableMain;
+  CHECK(format_rule(marked) == "50:\tfrom all fwmark 0x4000 lookup main");
+  CHECK_FALSE(marked.selects(ip("10.0.0.12"), ip("10.96.0.1"), std::nullopt));
+  CHECK(marked.selects(ip("10.0.0.12"), ip("10.96.0.1"), 0x4000u));
+
+  Rule from_pods;
+  from_pods.from = Cidr::parse("10.244.0.0/16");
+  from_pods.iif = "cni0";
+  CHECK_FALSE(from_pods.selects(ip("10.244.0.2"), ip("10.96.0.1"), std::nullopt));  // not a local lookup
+}
