@@ -105,8 +105,16 @@ void Correlator::on_route(const svc_event& ev) {
   pending_owner_[dst_only(ev.netns, key.dst)] = {ev.pid, std::string(ev.comm, strnlen(ev.comm, sizeof ev.comm))};
   if (pending_owner_.size() >= kMaxRouteMemory) pending_owner_.clear();
 
-  // connect() looks the route up again once the source port is chosen: that lookup names the flow.
-  if (auto it = flows_.find(key); it != flows_.end()) it->second.route = d;
+  // connect() looks the route up again once the source port is chosen: that lookup names the flow
+  // exactly, so concurrent connects to one service are told apart.
+  if (!key.src.is_zero() && key.sport) {
+    if (auto it = flows_.find(key); it != flows_.end()) {
+      it->second.route = d;
+    } else {
+      if (exact_.size() >= kMaxRouteMemory) exact_.clear();
+      exact_[key] = {d, {ev.pid, std::string(ev.comm, strnlen(ev.comm, sizeof ev.comm))}};
+    }
+  }
 }
 
 Flow& Correlator::flow_for(const FlowKey& k, uint64_t ts) {
@@ -116,10 +124,17 @@ Flow& Correlator::flow_for(const FlowKey& k, uint64_t ts) {
   f.key = k;
   f.first_seen_ns = ts;
   auto dk = dst_only(k.netns, k.dst);
-  if (auto r = routes_by_dst_.find(dk); r != routes_by_dst_.end()) f.route = r->second;
-  if (auto o = pending_owner_.find(dk); o != pending_owner_.end()) {
-    f.pid = o->second.pid;
-    f.comm = o->second.comm;
+  if (auto e = exact_.find(k); e != exact_.end()) {
+    f.route = e->second.first;
+    f.pid = e->second.second.pid;
+    f.comm = e->second.second.comm;
+    exact_.erase(e);
+  } else {
+    if (auto r = routes_by_dst_.find(dk); r != routes_by_dst_.end()) f.route = r->second;
+    if (auto o = pending_owner_.find(dk); o != pending_owner_.end()) {
+      f.pid = o->second.pid;
+      f.comm = o->second.comm;
+    }
   }
   order_.push_back(k);
   pending_.push_back(k);

@@ -319,6 +319,7 @@ int main(int argc, char** argv) {
   const uint64_t deadline = o.duration > 0 ? start_ns + static_cast<uint64_t>(o.duration * 1e9) : 0;
   json diagnoses = json::array();
   std::vector<RoutingChange> timeline;
+  std::map<std::string, std::pair<int, int>> groups;  // diagnosis group key -> (id, count)
   json timeline_json = json::array();
   int runtime_error = 0;
 
@@ -362,11 +363,25 @@ int main(int argc, char** argv) {
         }
         correlator.set_verdict(ch.key, d.verdict);
         json dj = diagnosis_json(d);
+        // Lost events may have taken the evidence that would have changed the verdict.
+        uint64_t lost = tracer->counters().ringbuf_drops;
+        dj["confidence"] = lost ? "low" : "high";
+        if (lost) dj["confidence_reason"] = fmt::format("{} events were lost before this verdict", lost);
+        // The same cause seen again (same verdict, service, backend, route, fix): one group, counted.
+        std::string group_key = fmt::format("{}|{}|{}|{}|{}", d.verdict, dj["flow"]["dst"].dump(),
+                                            dj["flow"]["dport"].dump(), dj["dnat"].dump(), d.fix);
+        auto [group, fresh] = groups.try_emplace(group_key, groups.size() + 1, 0);
+        int count = ++group->second.second;
+        dj["group"] = group->second.first;
+        dj["count"] = count;
         diagnoses.push_back(dj);
         if (o.json)
           print_line(dj);
-        else
+        else if (fresh)
           fmt::print("{}", human_diagnosis(d));
+        else
+          fmt::print("✗ {}:{} → {}:{}: same as above ({}×)\n", d.flow.src.str(), d.flow.sport, d.flow.dst.str(),
+                     d.flow.dport, count);
       } else if (o.json) {
         print_line(with_type("outcome", flow_json(*f, *routing)));
       } else {

@@ -143,6 +143,8 @@ class Correlator {
     std::string comm;
   };
   std::unordered_map<FlowKey, Owner, FlowKeyHash> pending_owner_;  // who last connected to a service IP
+  // Route decisions of lookups that named their whole flow (source and port chosen), until it starts.
+  std::unordered_map<FlowKey, std::pair<RouteDecision, Owner>, FlowKeyHash> exact_;
   std::deque<FlowKey> pending_;  // flows awaiting a verdict, in order of first sight
   std::deque<FlowKey> replied_;  // flows whose reply awaits its grace period
   std::vector<Change> changes_;

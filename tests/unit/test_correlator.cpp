@@ -241,3 +241,20 @@ TEST_CASE("replies and drops of unknown flows are ignored, not turned into flows
   c.on_event(drop_event(0, kOrig, kEnslf0, 16));
   CHECK(c.flows().empty());
 }
+
+TEST_CASE("concurrent connects to one service are attributed by their exact lookup", "[correlator]") {
+  Correlator c = make();
+  svc_tuple a = tuple("10.141.13.182", 1111, "172.24.0.1", 443);
+  svc_tuple b = tuple("10.141.13.182", 2222, "172.24.0.1", 443);
+  // Both processes' first lookups (no source yet), then each one's lookup with its port chosen.
+  c.on_event(route(0, tuple("0.0.0.0", 0, "172.24.0.1", 443), 254, kEnslf1, "10.141.13.1", 10, "kubelet"));
+  c.on_event(route(1, tuple("0.0.0.0", 0, "172.24.0.1", 443), 254, kEnslf1, "10.141.13.1", 20, "curl"));
+  c.on_event(route(2, a, 254, kEnslf1, "10.141.13.1", 10, "kubelet"));
+  c.on_event(route(3, b, 254, kEnslf1, "10.141.13.1", 20, "curl"));
+  c.on_event(nat(4, a, tuple("10.0.0.8", 6443, "10.141.13.182", 1111), SVC_NAT_POST_ROUTING, kEnslf0));
+  c.on_event(nat(5, b, tuple("10.0.0.8", 6443, "10.141.13.182", 2222), SVC_NAT_POST_ROUTING, kEnslf0));
+  CHECK(c.find(key_of(a))->comm == "kubelet");
+  CHECK(c.find(key_of(a))->pid == 10);
+  CHECK(c.find(key_of(b))->comm == "curl");
+  CHECK(c.find(key_of(b))->pid == 20);
+}
