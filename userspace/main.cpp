@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -102,6 +103,28 @@ std::string read_nat_rules(const std::string& rules_file) {
     if (pclose(p) != 0) spdlog::warn("`{}` failed: its rules are not checked", cmd);
   }
   return text;
+}
+
+// What the diagnoses relied on, for someone who was not there: the namespace's routes (every table),
+// rules, addresses, rp_filter settings and NAT rules, as the ip tools would print them.
+json config_snapshot(NetlinkRouting& routing) {
+  json routes = json::array(), rules = json::object(), addresses = json::array(), rp_filter = json::object();
+  for (const auto& r : routing.all_routes()) routes.push_back(format_route(r));
+  for (uint8_t family : {AF_INET, AF_INET6}) {
+    json& list = rules[family == AF_INET ? "ipv4" : "ipv6"] = json::array();
+    for (const auto& r : routing.rules(family)) list.push_back(format_rule(r));
+  }
+  for (const auto& a : routing.all_addresses())
+    addresses.push_back(fmt::format("{}/{} dev {}", a.addr.str(), a.prefix_len, routing.interface_name(a.ifindex)));
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  for (const auto& dir : fs::directory_iterator("/proc/sys/net/ipv4/conf", ec)) {
+    std::ifstream in(dir.path() / "rp_filter");
+    int v;
+    if (in >> v) rp_filter[dir.path().filename().string()] = v;
+  }
+  return {{"routes", routes}, {"rules", rules}, {"addresses", addresses}, {"rp_filter", rp_filter},
+          {"nat_rules", read_nat_rules("")}};
 }
 
 // `svctrace check`; returns true when every pair would work.
@@ -450,7 +473,7 @@ int main(int argc, char** argv) {
     json report = {{"svctrace", SVCTRACE_VERSION}, {"started_at", started_at}, {"duration_s", elapsed},
                    {"cidrs", cidr_list},           {"netns", netns_json},      {"hooks", hooks},
                    {"refused_hooks", refused},     {"flows", flows},           {"diagnoses", diagnoses},
-                   {"timeline", timeline_json},
+                   {"timeline", timeline_json},    {"config", config_snapshot(*routing)},
                    {"stats", stats}};
     try {
       write_file_atomically(o.report, report.dump(2) + "\n");

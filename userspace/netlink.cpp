@@ -121,6 +121,13 @@ std::optional<Route> NetlinkRouting::fib_match(const IpAddr& dst) { return get_r
 std::optional<Route> NetlinkRouting::route_get(const IpAddr& dst) { return get_route(dst, false); }
 
 std::vector<Route> NetlinkRouting::routes(uint32_t table) {
+  std::vector<Route> out;
+  for (auto& r : all_routes())
+    if (r.table == table) out.push_back(std::move(r));
+  return out;
+}
+
+std::vector<Route> NetlinkRouting::all_routes() {
   char buf[MNL_SOCKET_BUFFER_SIZE];
   nlmsghdr* nlh = mnl_nlmsg_put_header(buf);
   nlh->nlmsg_type = RTM_GETROUTE;
@@ -130,15 +137,20 @@ std::vector<Route> NetlinkRouting::routes(uint32_t table) {
   rtm->rtm_family = AF_UNSPEC;  // both families
   std::vector<Route> out;
   int err = transact(sock_, portid_, nlh, true, [&](const nlmsghdr* m) {
-    if (m->nlmsg_type != RTM_NEWROUTE) return;
-    Route r = parse_route(m, *this);
-    if (r.table == table) out.push_back(std::move(r));
+    if (m->nlmsg_type == RTM_NEWROUTE) out.push_back(parse_route(m, *this));
   });
   if (err) spdlog::debug("netlink: route dump: {}", std::strerror(-err));
   return out;
 }
 
 std::vector<InterfaceAddress> NetlinkRouting::addresses(int ifindex) {
+  std::vector<InterfaceAddress> out;
+  for (auto& a : all_addresses())
+    if (a.ifindex == ifindex) out.push_back(a);
+  return out;
+}
+
+std::vector<InterfaceAddress> NetlinkRouting::all_addresses() {
   char buf[MNL_SOCKET_BUFFER_SIZE];
   nlmsghdr* nlh = mnl_nlmsg_put_header(buf);
   nlh->nlmsg_type = RTM_GETADDR;
@@ -150,11 +162,10 @@ std::vector<InterfaceAddress> NetlinkRouting::addresses(int ifindex) {
   int err = transact(sock_, portid_, nlh, true, [&](const nlmsghdr* m) {
     if (m->nlmsg_type != RTM_NEWADDR) return;
     auto* a = static_cast<const ifaddrmsg*>(mnl_nlmsg_get_payload(m));
-    if (static_cast<int>(a->ifa_index) != ifindex) return;
     AttrTable t;  // IFA_* attribute numbers fit in the same table
     mnl_attr_parse(m, sizeof(*a), collect_attr, &t);
     const nlattr* addr = t.at[IFA_LOCAL] ? t.at[IFA_LOCAL] : t.at[IFA_ADDRESS];
-    if (addr) out.push_back({attr_ip(addr, a->ifa_family), a->ifa_prefixlen});
+    if (addr) out.push_back({attr_ip(addr, a->ifa_family), a->ifa_prefixlen, static_cast<int>(a->ifa_index)});
   });
   if (err) spdlog::debug("netlink: address dump: {}", std::strerror(-err));
   return out;

@@ -21,6 +21,9 @@ class NetlinkRouting : public RoutingView {
   std::string interface_name(int ifindex) override;
   std::vector<Route> routes(uint32_t table) override;
   std::vector<Rule> rules(uint8_t family) override;
+  // Everything, for the report's config snapshot.
+  std::vector<Route> all_routes();
+  std::vector<InterfaceAddress> all_addresses();
 
  private:
   std::optional<Route> get_route(const IpAddr& dst, bool fib_match);

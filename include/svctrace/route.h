@@ -68,6 +68,7 @@ struct RoutingChange {
 struct InterfaceAddress {
   IpAddr addr;
   uint8_t prefix_len = 0;
+  int ifindex = 0;
 };
 
 // Questions the diagnosis asks about the traced namespace's routing.

@@ -36,6 +36,12 @@ assert_report_json 'any(.flows[]; .flow.dst == "172.24.0.1" and .verdict == "asy
   "report has the failing flow to 172.24.0.1 with verdict asymmetric_source"
 assert_report_json '.diagnoses | type == "array" and length >= 1' "report.diagnoses"
 assert_report_json '.stats | type == "object"' "report.stats"
+# The config snapshot lets someone who was not there check the verdict.
+assert_report_json '.config.routes | index("default via 10.141.13.1 dev enslf1") != null' "report.config.routes"
+assert_report_json '.config.rules.ipv4 | index("32766:\tfrom all lookup main") != null' "report.config.rules"
+assert_report_json '.config.addresses | index("10.0.0.12/24 dev enslf0") != null' "report.config.addresses"
+assert_report_json '.config.rp_filter.enslf1 == 0' "report.config.rp_filter"
+assert_report_json '.config.nat_rules | test("--to-destination 10.0.0.8:6443")' "report.config.nat_rules"
 
 # The printed fix must actually repair the lab.
 fix=$(jq -r '.fix' <<<"$diag")
