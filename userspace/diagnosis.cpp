@@ -13,19 +13,29 @@ Cidr covering_cidr(const std::vector<Cidr>& cidrs, const IpAddr& ip) {
 }
 
 // The route to add so that connect() picks `source` for the service CIDR: the same path the
-// backend's route takes, with the source pinned, in the table that currently decides.
-static std::string synthesize_fix(const Cidr& cidr, const Route& to_backend, const IpAddr& source,
-                                  uint32_t table, RoutingView& routing) {
+// backend's route takes, with the source pinned, in the table that currently decides. Sets d.fix
+// (`replace` when that table already has a route for the prefix) and d.fix_route.
+static void synthesize_fix(Diagnosis& d, const Cidr& cidr, const Route& to_backend, uint32_t table,
+                           RoutingView& routing) {
+  Route fix;
+  fix.dst = cidr.addr;
+  fix.dst_len = cidr.prefix_len;
+  fix.gateway = to_backend.gateway;
+  fix.oif = to_backend.oif;
+  fix.dev = to_backend.dev;
+  fix.prefsrc = d.expected_source;
+  fix.table = table;
   bool exists = false;
   for (const auto& r : routing.routes(table))
     if (r.dst_len == cidr.prefix_len && (r.dst.is_set() ? r.dst == cidr.addr : cidr.addr.is_zero()))
       exists = true;
   std::string cmd = fmt::format("ip route {} {}", exists ? "replace" : "add", cidr.str());
-  if (to_backend.gateway.is_set()) cmd += " via " + to_backend.gateway.str();
-  cmd += " dev " + to_backend.dev;
-  if (source.is_set()) cmd += " src " + source.str();
+  if (fix.gateway.is_set()) cmd += " via " + fix.gateway.str();
+  cmd += " dev " + fix.dev;
+  if (fix.prefsrc.is_set()) cmd += " src " + fix.prefsrc.str();
   if (table != kTableMain) cmd += " table " + table_name(table);
-  return cmd;
+  d.fix = cmd;
+  d.fix_route = fix;
 }
 
 static std::string reason_name(const DropReasonNames& names, uint32_t reason) {
@@ -117,7 +127,7 @@ Diagnosis diagnose(const Flow& flow, RoutingView& routing, const std::vector<Cid
       d.reason += fmt::format("; it came back there because source {} belongs to {}", seen_source.str(),
                               d.drop_dev);
       if (to_backend && !to_backend->dev.empty())
-        d.fix = synthesize_fix(covering_cidr(cidrs, flow.key.dst), *to_backend, d.expected_source, table, routing);
+        synthesize_fix(d, covering_cidr(cidrs, flow.key.dst), *to_backend, table, routing);
     } else if (d.drop_reason == "IP_RPFILTER" && !d.drop_dev.empty()) {
       d.fix = fmt::format("sysctl -w net.ipv4.conf.{}.rp_filter=2", d.drop_dev);
     }
@@ -136,7 +146,7 @@ Diagnosis diagnose(const Flow& flow, RoutingView& routing, const std::vector<Cid
         seen_source.str(), flow.key.dst.str(), d.egress_dev,
         d.expected_source.is_set() ? d.expected_source.str() : "different", seen_source.str());
     if (to_backend && !to_backend->dev.empty())
-      d.fix = synthesize_fix(covering_cidr(cidrs, flow.key.dst), *to_backend, d.expected_source, table, routing);
+      synthesize_fix(d, covering_cidr(cidrs, flow.key.dst), *to_backend, table, routing);
     return d;
   }
 

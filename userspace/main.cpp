@@ -5,6 +5,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -23,6 +24,7 @@
 #include "svctrace/netns.h"
 #include "svctrace/kube_rules.h"
 #include "svctrace/output.h"
+#include "svctrace/persist.h"
 
 using namespace svctrace;
 using nlohmann::json;
@@ -343,6 +345,8 @@ int main(int argc, char** argv) {
   json diagnoses = json::array();
   std::vector<RoutingChange> timeline;
   std::map<std::string, std::pair<int, int>> groups;  // diagnosis group key -> (id, count)
+  struct stat init_ns {};
+  const bool host_netns = stat("/proc/1/ns/net", &init_ns) == 0 && init_ns.st_ino == netns_inode;
   json timeline_json = json::array();
   int runtime_error = 0;
 
@@ -383,6 +387,12 @@ int main(int argc, char** argv) {
           d.preceding_change = *it;
           d.preceding_change_s = static_cast<double>(f->first_seen_ns - it->ts_ns) / 1e9;
           break;
+        }
+        if (d.fix_route && host_netns) {
+          // Network managers configure the host's namespace only.
+          NetworkManagement nm = detect_network_management("/", d.fix_route->oif, d.fix_route->dev);
+          d.persistent_tool = nm.tool;
+          d.persistent_fix = persistent_fix(nm, *d.fix_route);
         }
         correlator.set_verdict(ch.key, d.verdict);
         json dj = diagnosis_json(d);

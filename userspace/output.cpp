@@ -95,6 +95,9 @@ json diagnosis_json(const Diagnosis& d) {
             {"source_rule", d.source_rule ? json(format_rule(*d.source_rule)) : json(nullptr)},
             {"expected_source", d.expected_source.is_set() ? json(d.expected_source.str()) : json(nullptr)},
             {"fix", d.fix.empty() ? json(nullptr) : json(d.fix)},
+            {"persistent_fix", d.persistent_fix.empty()
+                                   ? json(nullptr)
+                                   : json{{"tool", d.persistent_tool}, {"how", d.persistent_fix}}},
             {"reason", d.reason},
             {"forwarded", d.forwarded},
             {"drop_reason", d.drop_reason.empty() ? json(nullptr) : json(d.drop_reason)},
@@ -166,6 +169,13 @@ std::string human_diagnosis(const Diagnosis& d) {
     s += fmt::format("  started {:.1f} s after {} `{}` was {}.\n", d.preceding_change_s, d.preceding_change->kind,
                      d.preceding_change->what, d.preceding_change->deleted ? "deleted" : "added");
   if (!d.fix.empty()) s += "  fix: " + d.fix + "\n";
+  if (!d.persistent_fix.empty()) {
+    s += fmt::format("  to keep it across reboots ({}):\n", d.persistent_tool);
+    std::string how = d.persistent_fix;
+    if (how.back() != '\n') how += '\n';
+    for (size_t pos = 0, nl; (nl = how.find('\n', pos)) != std::string::npos; pos = nl + 1)
+      s += "    " + how.substr(pos, nl - pos) + "\n";
+  }
   return s;
 }
 

@@ -25,6 +25,9 @@ struct Diagnosis {
   IpAddr expected_source;     // what the egress device would use to reach the backend
   std::vector<IpAddr> egress_addresses;
   std::string fix;            // a shell command, empty when there is nothing to fix in routing
+  std::optional<Route> fix_route;  // the route that command adds, when it adds one
+  std::string persistent_tool;     // what manages the egress device (systemd-networkd, ...), if known
+  std::string persistent_fix;      // how to make the fix survive a reboot with that tool
   std::string reason;         // one sentence on why this verdict
   // Evidence: what was seen.
   uint32_t syns = 0;
