@@ -92,6 +92,33 @@ static Route parse_route(const nlmsghdr* nlh, RoutingView& self) {
     r.oif = static_cast<int>(mnl_attr_get_u32(t.at[RTA_OIF]));
     r.dev = self.interface_name(r.oif);
   }
+  if (const nlattr* mp = t.at[RTA_MULTIPATH]) {
+    // A sequence of struct rtnexthop, each followed by its own attributes (RTA_GATEWAY).
+    auto* p = static_cast<const uint8_t*>(mnl_attr_get_payload(mp));
+    size_t left = mnl_attr_get_payload_len(mp);
+    while (left >= sizeof(rtnexthop)) {
+      auto* nh = reinterpret_cast<const rtnexthop*>(p);
+      if (nh->rtnh_len < sizeof(rtnexthop) || nh->rtnh_len > left) break;
+      Nexthop hop;
+      hop.oif = nh->rtnh_ifindex;
+      hop.dev = self.interface_name(hop.oif);
+      hop.weight = nh->rtnh_hops + 1u;
+      hop.flags = nh->rtnh_flags;
+      size_t attrs_len = nh->rtnh_len - RTNH_ALIGN(sizeof(rtnexthop));
+      const uint8_t* attrs = p + RTNH_ALIGN(sizeof(rtnexthop));
+      for (size_t off = 0; off + sizeof(nlattr) <= attrs_len;) {
+        auto* a = reinterpret_cast<const nlattr*>(attrs + off);
+        if (a->nla_len < sizeof(nlattr) || off + a->nla_len > attrs_len) break;
+        if (mnl_attr_get_type(a) == RTA_GATEWAY) hop.gateway = attr_ip(a, rtm->rtm_family);
+        off += MNL_ALIGN(a->nla_len);
+      }
+      r.nexthops.push_back(hop);
+      size_t step = RTNH_ALIGN(nh->rtnh_len);
+      if (step >= left) break;
+      p += step;
+      left -= step;
+    }
+  }
   return r;
 }
 

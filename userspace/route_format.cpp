@@ -105,6 +105,15 @@ std::string format_route(const Route& r) {
   if (r.flags & RTNH_F_ONLINK) add("onlink");
   if (r.flags & RTNH_F_LINKDOWN) add("linkdown");
   if (r.pref) add(fmt::format("pref {}", *r.pref == 0 ? "medium" : *r.pref == 1 ? "high" : *r.pref == 3 ? "low" : "?"));
+  // Multipath: one "nexthop" line per path, tab-indented, as `ip route` prints them.
+  for (const auto& nh : r.nexthops) {
+    out += "\n\tnexthop";
+    if (nh.gateway.is_set()) out += " via " + nh.gateway.str();
+    if (!nh.dev.empty()) out += " dev " + nh.dev;
+    out += fmt::format(" weight {}", nh.weight);
+    if (nh.flags & RTNH_F_ONLINK) out += " onlink";
+    if (nh.flags & RTNH_F_LINKDOWN) out += " linkdown";
+  }
   return out;
 }
 

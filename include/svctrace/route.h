@@ -15,6 +15,14 @@ constexpr uint32_t kTableMain = 254;
 constexpr uint32_t kTableLocal = 255;
 constexpr uint32_t kTableDefault = 253;
 
+struct Nexthop {
+  IpAddr gateway;
+  int oif = 0;
+  std::string dev;
+  unsigned weight = 1;
+  uint32_t flags = 0;  // RTNH_F_*
+};
+
 struct Route {
   uint8_t type = 1;        // RTN_UNICAST
   IpAddr dst;              // unset for "default"
@@ -29,6 +37,7 @@ struct Route {
   std::optional<uint32_t> metric;
   std::optional<uint8_t> pref;  // IPv6 router preference (RTA_PREF): ICMPV6_ROUTER_PREF_*
   uint32_t flags = 0;      // RTNH_F_* / RTM_F_* as `ip route` prints them (onlink, linkdown)
+  std::vector<Nexthop> nexthops;  // a multipath route's paths (then gateway and dev are unset)
 };
 
 // A policy routing rule that looks a table up (the only action svctrace follows).

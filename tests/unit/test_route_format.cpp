@@ -107,3 +107,15 @@ TEST_CASE("rules print as `ip rule` prints them and select as the kernel would",
   from_pods.iif = "cni0";
   CHECK_FALSE(from_pods.selects(ip("10.244.0.2"), ip("10.96.0.1"), std::nullopt));  // not a local lookup
 }
+
+TEST_CASE("multipath routes print one nexthop line per path", "[route]") {
+  Route mp;
+  mp.dst = ip("172.24.0.0");
+  mp.dst_len = 13;
+  mp.protocol = RTPROT_STATIC;
+  mp.metric = 50;
+  mp.nexthops = {{ip("10.141.13.1"), 3, "enslf1", 1, 0}, {ip("10.0.0.8"), 2, "enslf0", 2, 0}};
+  CHECK(format_route(mp) ==
+        "172.24.0.0/13 proto static metric 50\n\tnexthop via 10.141.13.1 dev enslf1 weight 1"
+        "\n\tnexthop via 10.0.0.8 dev enslf0 weight 2");
+}
