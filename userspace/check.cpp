@@ -1,5 +1,9 @@
 #include "svctrace/check.h"
 
+#include <fmt/format.h>
+
+#include "svctrace/output.h"
+
 namespace svctrace {
 
 CheckResult check_pair(const ServicePair& pair, RoutingView& routing, const std::vector<Cidr>& cidrs) {
@@ -31,6 +35,28 @@ CheckResult check_pair(const ServicePair& pair, RoutingView& routing, const std:
     r.diagnosis.reason.clear();
   }
   return r;
+}
+
+void keep_fix_safe(Diagnosis& d, const std::vector<ServicePair>& pairs, RoutingView& routing) {
+  if (!d.fix_route || !d.fix_route->prefsrc.is_set()) return;
+  const Route& fix = *d.fix_route;
+  const Cidr prefix{fix.dst, fix.dst_len};
+  for (const auto& p : pairs) {
+    if (!prefix.contains(p.service_ip) || p.service_ip == d.flow.dst) continue;
+    auto to_backend = routing.route_get(p.backend_ip);
+    if (!to_backend || to_backend->prefsrc == fix.prefsrc) continue;
+    bool owned = false;
+    for (const auto& a : routing.addresses(to_backend->oif)) owned |= a.addr == fix.prefsrc;
+    if (owned) continue;
+    d.fix_would_break.push_back(fmt::format("{} {}:{} → {} (leaves {})", proto_name(p.proto), p.service_ip.str(),
+                                            p.service_port, p.backend_ip.str(), to_backend->dev));
+  }
+  if (d.fix_would_break.empty()) return;
+  Route narrow = fix;
+  narrow.dst = d.flow.dst;
+  narrow.dst_len = static_cast<uint8_t>(d.flow.dst.size() * 8);
+  d.fix = route_fix_command(narrow, routing);
+  d.fix_route = narrow;
 }
 
 }  // namespace svctrace

@@ -25,17 +25,20 @@ static void synthesize_fix(Diagnosis& d, const Cidr& cidr, const Route& to_backe
   fix.dev = to_backend.dev;
   fix.prefsrc = d.expected_source;
   fix.table = table;
+  d.fix = route_fix_command(fix, routing);
+  d.fix_route = fix;
+}
+
+std::string route_fix_command(const Route& fix, RoutingView& routing) {
   bool exists = false;
-  for (const auto& r : routing.routes(table))
-    if (r.dst_len == cidr.prefix_len && (r.dst.is_set() ? r.dst == cidr.addr : cidr.addr.is_zero()))
-      exists = true;
-  std::string cmd = fmt::format("ip route {} {}", exists ? "replace" : "add", cidr.str());
+  for (const auto& r : routing.routes(fix.table))
+    if (r.dst_len == fix.dst_len && (r.dst.is_set() ? r.dst == fix.dst : fix.dst.is_zero())) exists = true;
+  std::string cmd = fmt::format("ip route {} {}/{}", exists ? "replace" : "add", fix.dst.str(), fix.dst_len);
   if (fix.gateway.is_set()) cmd += " via " + fix.gateway.str();
   cmd += " dev " + fix.dev;
   if (fix.prefsrc.is_set()) cmd += " src " + fix.prefsrc.str();
-  if (table != kTableMain) cmd += " table " + table_name(table);
-  d.fix = cmd;
-  d.fix_route = fix;
+  if (fix.table != kTableMain) cmd += " table " + table_name(fix.table);
+  return cmd;
 }
 
 static std::string reason_name(const DropReasonNames& names, uint32_t reason) {

@@ -388,6 +388,7 @@ int main(int argc, char** argv) {
           d.preceding_change_s = static_cast<double>(f->first_seen_ns - it->ts_ns) / 1e9;
           break;
         }
+        if (d.fix_route) keep_fix_safe(d, service_pairs_from_iptables_save(read_nat_rules(""), cidrs), *routing);
         if (d.fix_route && host_netns) {
           // Network managers configure the host's namespace only.
           NetworkManagement nm = detect_network_management("/", d.fix_route->oif, d.fix_route->dev);

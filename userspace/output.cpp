@@ -95,6 +95,7 @@ json diagnosis_json(const Diagnosis& d) {
             {"source_rule", d.source_rule ? json(format_rule(*d.source_rule)) : json(nullptr)},
             {"expected_source", d.expected_source.is_set() ? json(d.expected_source.str()) : json(nullptr)},
             {"fix", d.fix.empty() ? json(nullptr) : json(d.fix)},
+            {"fix_would_break", d.fix_would_break},
             {"persistent_fix", d.persistent_fix.empty()
                                    ? json(nullptr)
                                    : json{{"tool", d.persistent_tool}, {"how", d.persistent_fix}}},
@@ -169,6 +170,9 @@ std::string human_diagnosis(const Diagnosis& d) {
     s += fmt::format("  started {:.1f} s after {} `{}` was {}.\n", d.preceding_change_s, d.preceding_change->kind,
                      d.preceding_change->what, d.preceding_change->deleted ? "deleted" : "added");
   if (!d.fix.empty()) s += "  fix: " + d.fix + "\n";
+  if (!d.fix_would_break.empty())
+    s += fmt::format("  (only this service IP: a route for the whole CIDR would break {})\n",
+                     fmt::join(d.fix_would_break, ", "));
   if (!d.persistent_fix.empty()) {
     s += fmt::format("  to keep it across reboots ({}):\n", d.persistent_tool);
     std::string how = d.persistent_fix;

@@ -23,4 +23,9 @@ struct CheckResult {
 
 CheckResult check_pair(const ServicePair& pair, RoutingView& routing, const std::vector<Cidr>& cidrs);
 
+// Never print a fix that breaks what works: when d's route fix would give its source to services of
+// the prefix whose backends leave by a device that does not own it, narrow the fix to d's service IP
+// and say which services the wide one would have broken.
+void keep_fix_safe(Diagnosis& d, const std::vector<ServicePair>& pairs, RoutingView& routing);
+
 }  // namespace svctrace

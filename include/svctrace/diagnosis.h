@@ -26,6 +26,9 @@ struct Diagnosis {
   std::vector<IpAddr> egress_addresses;
   std::string fix;            // a shell command, empty when there is nothing to fix in routing
   std::optional<Route> fix_route;  // the route that command adds, when it adds one
+  // Services that the whole-CIDR fix would break (their backends leave by another device); when there
+  // are any, the fix is narrowed to the failing service IP.
+  std::vector<std::string> fix_would_break;
   std::string persistent_tool;     // what manages the egress device (systemd-networkd, ...), if known
   std::string persistent_fix;      // how to make the fix survive a reboot with that tool
   std::string reason;         // one sentence on why this verdict
@@ -53,6 +56,9 @@ using DropReasonNames = std::unordered_map<uint32_t, std::string>;
 
 // The CIDR of `cidrs` that holds ip, or ip/32 if none does.
 Cidr covering_cidr(const std::vector<Cidr>& cidrs, const IpAddr& ip);
+
+// `ip route add|replace ...` for a fix route (`replace` when its table has a route for that prefix).
+std::string route_fix_command(const Route& fix, RoutingView& routing);
 
 // Only for flows in state Unanswered or Refused.
 // drop_reasons names the kernel's enum skb_drop_reason values (see load_drop_reason_names()).
