@@ -225,9 +225,9 @@ int BPF_PROG(route6_tp_btf, const struct net *net, const struct fib6_result *res
 
 /* ---- conntrack NAT and replies ------------------------------------------------------------------ */
 
-/* Flows to the CIDRs that have sent packets and not yet seen a reply, by conntrack entry. Lets the
- * reply path and the drop hook recognise them with one hash lookup and no CIDR test. LRU: bounded,
- * the oldest forgotten first. */
+/* Flows to the CIDRs that have sent packets and not yet seen a reply, by conntrack entry, from the
+ * first hook their first packet passed. Lets the reply path and the drop hook recognise them with one
+ * hash lookup and no CIDR test. LRU: bounded, the oldest forgotten first. */
 struct awaiting_value {
 	__u64 first_ts;
 	__u32 replied; /* the first reply was reported */
@@ -292,7 +292,9 @@ static __always_inline void record_unreplied(unsigned long nfct, __u32 netns, __
 	__u64 ts = e->ts_ns;
 	submit_event(e);
 
-	if (hook == SVC_NAT_POST_ROUTING) {
+	/* Remembered from its first hook on, so that a drop by a rule of this node (a REJECT in OUTPUT,
+	 * a DROP in FORWARD) is seen too, not only drops of replies. */
+	{
 		__u64 key = (__u64)ct;
 		struct awaiting_value v = { .first_ts = ts };
 		long err = bpf_map_update_elem(&awaiting_reply, &key, &v, BPF_NOEXIST);
@@ -420,12 +422,12 @@ int BPF_PROG(drop_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_
 	__u64 key = nfct & ~NFCT_INFOMASK;
 	if (!bpf_map_lookup_elem(&awaiting_reply, &key))
 		return 0;
-	struct net_device *dev = skb->dev;
-	__u32 netns = dev ? BPF_CORE_READ(dev, nd_net.net, ns.inum) : 0;
+	struct net_device *dev = skb->dev; /* not yet set for a packet dropped in LOCAL_OUT */
+	struct nf_conn *ct = (struct nf_conn *)key;
+	__u32 netns = BPF_CORE_READ(ct, ct_net.net, ns.inum);
 	struct svc_event *e = reserve_event(SVC_EV_DROP, netns);
 	if (!e)
 		return 0;
-	struct nf_conn *ct = (struct nf_conn *)key;
 	read_tuple(&e->tuple, &ct->tuplehash[0].tuple);
 	e->reply.ifindex = dev ? dev->ifindex : 0;
 	e->reply.ctinfo = nfct & NFCT_INFOMASK;
@@ -472,6 +474,7 @@ static __always_inline void record_tcp(const struct sock *sk, __u32 kind, int ol
 	e->tcp.old_state = oldstate;
 	e->tcp.new_state = newstate;
 	e->tcp.sk_err = sk->sk_err;
+	e->tcp.sk_err_soft = sk->sk_err_soft;
 	submit_event(e);
 }
 

@@ -200,20 +200,25 @@ void Correlator::on_nat(const svc_event& ev) {
 void Correlator::on_tcp(const svc_event& ev) {
   auto key = FlowKey::from_tuple(ev.netns, ev.tuple);
   Flow& f = flow_for(key, ev.ts_ns);
+  // An ICMP error that arrived while connect() held the socket is kept as a soft error: a local
+  // REJECT (kube-proxy's, for a service without endpoints) shows up only there.
+  int err = ev.tcp.sk_err ? ev.tcp.sk_err : ev.tcp.sk_err_soft;
+  f.sk_err = err;
   if (ev.kind == SVC_EV_TCP_RETRANS) {
     f.retransmits++;
     f.last_packet_ns = ev.ts_ns;
     // A retransmitted SYN is the kernel saying the first went unanswered for its full timeout.
-    decide(f, FlowState::Unanswered, ev.ts_ns);
+    decide(f, err == ECONNREFUSED ? FlowState::Refused : FlowState::Unanswered, ev.ts_ns);
     return;
   }
-  f.sk_err = ev.tcp.sk_err;
   if (ev.tcp.new_state == kTcpEstablished) {
     decide(f, FlowState::Answered, ev.ts_ns);
   } else if (ev.tcp.new_state == kTcpClose) {
-    if (ev.tcp.sk_err == ECONNREFUSED)
+    if (err == ECONNREFUSED || (f.drops && !f.reply_ns && ev.ts_ns - f.first_seen_ns < cfg_.unanswered_after_ns))
+      // Refused, by the backend or by a REJECT of this node: a connect() that fails at once because a
+      // local rule dropped its SYN leaves no socket error, only the drop.
       decide(f, FlowState::Refused, ev.ts_ns);
-    else if (ev.tcp.sk_err == ETIMEDOUT || ev.ts_ns - f.first_seen_ns >= cfg_.unanswered_after_ns)
+    else if (err == ETIMEDOUT || ev.ts_ns - f.first_seen_ns >= cfg_.unanswered_after_ns)
       decide(f, FlowState::Unanswered, ev.ts_ns);
     else
       decide(f, FlowState::Abandoned, ev.ts_ns);  // the client gave up before we could tell
@@ -246,9 +251,11 @@ void Correlator::on_drop(const svc_event& ev) {
   auto it = flows_.find(FlowKey::from_tuple(ev.netns, ev.tuple));
   if (it == flows_.end()) return;
   Flow& f = it->second;
-  f.drops++;
-  f.drop_reason = ev.reply.drop_reason;
-  f.drop_ifindex = ev.reply.ifindex;
+  // The first drop says why (NETFILTER_DROP, IP_RPFILTER); later ones are often the socket's cleanup.
+  if (f.drops++ == 0) {
+    f.drop_reason = ev.reply.drop_reason;
+    f.drop_ifindex = ev.reply.ifindex;
+  }
   f.last_drop_ns = ev.ts_ns;
 }
 

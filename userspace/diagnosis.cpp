@@ -93,6 +93,27 @@ Diagnosis diagnose(const Flow& flow, RoutingView& routing, const std::vector<Cid
   }
   if (to_backend) d.expected_source = to_backend->prefsrc;
 
+  if (flow.state == FlowState::Refused && !flow.dnat_ip && !flow.forwarded()) {
+    // A virtual service IP refused without being DNAT'd: a REJECT rule said no, as kube-proxy's does for a
+    // service with no ready endpoints.
+    d.verdict = "no_endpoints";
+    d.answered_by = flow.icmp_error ? fmt::format("icmp type {} code {}", flow.icmp_type, flow.icmp_code)
+                                    : (flow.sk_err ? "local error" : "rst");
+    d.reason = fmt::format("{}:{} was not DNAT'd and was refused at once: a REJECT rule answered, as kube-proxy's "
+                           "does for a service with no ready endpoints (check the Service's endpoints)",
+                           flow.key.dst.str(), flow.key.dport);
+    if (flow.drops) d.answered_by = "local reject (" + d.drop_reason + ")";
+    return d;
+  }
+  // Dropped by this node before it left, with no answer from anywhere: a filter rule, most likely.
+  bool dropped_here = flow.drops && !flow.reply_ns && !flow.icmp_error;
+  if (dropped_here && (flow.state == FlowState::Refused || flow.state == FlowState::Unanswered)) {
+    d.verdict = "dropped_here";
+    d.reason = fmt::format("this node dropped the flow's packets before they reached {}:{} ({}{}): a "
+                           "firewall rule, most likely", backend.str(), flow.backend_port(), d.drop_reason,
+                           d.drop_dev.empty() ? "" : " on " + d.drop_dev);
+    return d;
+  }
   if (flow.state == FlowState::Refused) {
     d.verdict = "refused";
     if (flow.icmp_error) {
@@ -154,6 +175,13 @@ Diagnosis diagnose(const Flow& flow, RoutingView& routing, const std::vector<Cid
   }
 
   d.verdict = "unanswered";
+  if (!flow.dnat_ip && !d.forwarded) {
+    d.verdict = "not_dnatted";
+    d.reason = fmt::format("no DNAT happened for {}:{}: its packets went to the service IP itself{}; the service's "
+                           "NAT rules (kube-proxy's) are missing in this namespace",
+                           flow.key.dst.str(), flow.key.dport, d.egress_dev.empty() ? "" : ", out " + d.egress_dev);
+    return d;
+  }
   if (d.forwarded && !source_on_egress && !flow.snat_ip)
     d.reason = fmt::format("forwarded from {} (in by {}) without SNAT: {} must route its reply to {} back "
                            "through this node, or the flow needs masquerading", seen_source.str(), d.ingress_dev,
@@ -162,10 +190,12 @@ Diagnosis diagnose(const Flow& flow, RoutingView& routing, const std::vector<Cid
     d.reason = fmt::format("no DNAT was seen for {}:{}: the service IP itself got no answer (are the "
                            "service's NAT rules in place?)", flow.key.dst.str(), flow.key.dport);
   else
-    d.reason = fmt::format("source {} belongs to {} and matches the route to the backend; {}:{} did not "
-                           "answer (backend down, or filtered on the way)",
-                           seen_source.str(), d.egress_dev.empty() ? "the egress device" : d.egress_dev,
-                           backend.str(), flow.backend_port());
+    d.reason = fmt::format("{}:{} did not answer (backend down, or filtered on the way); ruled out: the source "
+                           "({} belongs to {}), the NAT (DNAT to {} happened), drops on this node ({}), ICMP errors "
+                           "(none came back)",
+                           backend.str(), flow.backend_port(), seen_source.str(),
+                           d.egress_dev.empty() ? "the egress device" : d.egress_dev, backend.str(),
+                           flow.drops ? fmt::format("{} seen, but no reply to drop", flow.drops) : "none seen");
   return d;
 }
 

@@ -54,6 +54,7 @@ json flow_json(const Flow& f, RoutingView& names) {
             {"verdict", f.verdict.empty() ? to_string(f.state) : f.verdict},
             {"syns", f.syns()},
             {"retransmits", f.retransmits},
+            {"socket_error", f.sk_err ? json(std::strerror(f.sk_err)) : json(nullptr)},
             {"pid", f.pid},
             {"comm", f.comm}};
   if (f.route) j["route_seen"] = route_seen_json(*f.route, names.interface_name(f.route->oif));

@@ -70,8 +70,8 @@ struct Flow {
   bool icmp_error = false;
   // Packets of the flow the kernel dropped while it awaited its reply.
   uint32_t drops = 0;
-  uint32_t drop_reason = 0;        // enum skb_drop_reason of the last drop
-  int drop_ifindex = 0;
+  uint32_t drop_reason = 0;        // enum skb_drop_reason of the first drop
+  int drop_ifindex = 0;            // and its device (0: none yet, as in LOCAL_OUT)
   uint64_t last_drop_ns = 0;
   std::optional<RouteDecision> route;
   FlowState state = FlowState::Pending;

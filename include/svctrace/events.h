@@ -74,7 +74,7 @@ struct svc_tcp_info {
 	__s32 old_state; /* TCP_* */
 	__s32 new_state;
 	__s32 sk_err;    /* ECONNREFUSED after a RST, ETIMEDOUT after the SYN retries ran out */
-	__u32 _pad;
+	__s32 sk_err_soft; /* an ICMP error that came while the socket was busy (e.g. a local REJECT) */
 };
 
 struct svc_event {

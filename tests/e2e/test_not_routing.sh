@@ -13,6 +13,8 @@ ip netns exec "$NODE" iptables -t nat -A OUTPUT -d 172.24.0.2/32 -p tcp --dport 
 ip netns exec "$NODE" iptables -t nat -A OUTPUT -d 172.24.0.3/32 -p tcp --dport 443 -j DNAT --to-destination 10.0.0.99:6443
 # And a UDP service DNAT'd to a closed UDP port: the api answers with ICMP port unreachable.
 ip netns exec "$NODE" iptables -t nat -A OUTPUT -d 172.24.0.4/32 -p udp --dport 53 -j DNAT --to-destination 10.0.0.8:5399
+# A service with no endpoints (kube-proxy REJECTs it in the filter table), and one with no rules at all.
+ip netns exec "$NODE" iptables -A OUTPUT -d 172.24.0.5/32 -p tcp --dport 443 -j REJECT
 
 start_svctrace --netns "$NODE" --cidr "$CIDR" --json --report "$REPORT" --duration 60
 ip netns exec "$NODE" nc -z -w 1 172.24.0.2 443 >/dev/null 2>&1 || true
@@ -38,6 +40,26 @@ icmp=$(wait_for_line '.type == "diagnosis" and .flow.dst == "172.24.0.4"' 10) ||
 assert_json "$icmp" '.verdict == "refused" and .evidence.answered_by == "icmp type 3 code 3"' \
   "ICMP port unreachable is refused, with the ICMP type and code"
 assert_json "$icmp" '.fix == null' "ICMP refusal is not blamed on a route"
+
+ip netns exec "$NODE" nc -z -w 1 172.24.0.5 443 >/dev/null 2>&1 || true
+rejected=$(wait_for_line '.type == "diagnosis" and .flow.dst == "172.24.0.5"' 10) ||
+  fail "no diagnosis for the service without endpoints"
+assert_json "$rejected" '.verdict == "no_endpoints" and .dnat == null and .fix == null' "REJECTed service: no_endpoints"
+
+ip netns exec "$NODE" nc -z -w 2 172.24.0.6 443 >/dev/null 2>&1 || true
+bare=$(wait_for_line '.type == "diagnosis" and .flow.dst == "172.24.0.6"' 10) ||
+  fail "no diagnosis for the service without NAT rules"
+assert_json "$bare" '.verdict == "not_dnatted" and .dnat == null and .fix == null' "service without rules: not_dnatted"
+assert_json "$bare" '.reason | test("NAT rules .* are missing")' "reason says the rules are missing"
+
+# A firewall rule of the node itself dropping the DNAT'd packets.
+ip netns exec "$NODE" iptables -t nat -A OUTPUT -d 172.24.0.7/32 -p tcp --dport 443 -j DNAT --to-destination 10.0.0.8:7443
+ip netns exec "$NODE" iptables -A OUTPUT -d 10.0.0.8/32 -p tcp --dport 7443 -j DROP
+ip netns exec "$NODE" nc -z -w 2 172.24.0.7 443 >/dev/null 2>&1 || true
+dropped=$(wait_for_line '.type == "diagnosis" and .flow.dst == "172.24.0.7"' 10) ||
+  fail "no diagnosis for the flow a local rule dropped"
+assert_json "$dropped" '.verdict == "dropped_here" and .evidence.drops.reason == "NETFILTER_DROP" and .fix == null' \
+  "a local DROP rule: dropped_here, with the kernel's reason"
 
 stop_svctrace
 assert_exit 3

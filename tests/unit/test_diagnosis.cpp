@@ -88,7 +88,9 @@ TEST_CASE("a source the egress device owns is not blamed on routes", "[diagnosis
   CHECK(d.verdict == "unanswered");
   CHECK(d.fix.empty());
   CHECK_FALSE(d.source_route);
-  CHECK(d.reason.find("10.0.0.8:6443 did not answer") != std::string::npos);
+  CHECK(d.reason.find("10.0.0.8:6443 did not answer") == 0);
+  CHECK(d.reason.find("ruled out: the source (10.0.0.12 belongs to enslf0), the NAT (DNAT to 10.0.0.8 happened), "
+                      "drops on this node (none seen)") != std::string::npos);
 }
 
 TEST_CASE("a masqueraded flow is judged by the source the backend sees", "[diagnosis]") {
@@ -112,14 +114,24 @@ TEST_CASE("a refused backend is refused, with no route blamed", "[diagnosis]") {
   CHECK(d.answered_by == "rst");
 }
 
-TEST_CASE("a service IP that was never DNAT'd is unanswered and says so", "[diagnosis]") {
+TEST_CASE("a service IP that was never DNAT'd is not_dnatted; refused without DNAT is no_endpoints", "[diagnosis]") {
   FakeRouting routing;
   Flow f = incident_flow();
   f.dnat_ip.reset();
   Diagnosis d = diagnose(f, routing, kCidrs);
-  CHECK(d.verdict == "unanswered");
-  CHECK(d.reason.find("no DNAT was seen") != std::string::npos);
+  CHECK(d.verdict == "not_dnatted");
+  CHECK(d.reason.find("no DNAT happened for 172.24.0.1:443") == 0);
+  CHECK(d.fix.empty());
   CHECK(diagnosis_json(d)["dnat"].is_null());
+
+  f.state = FlowState::Refused;
+  f.icmp_error = true;
+  f.icmp_type = 3;
+  f.icmp_code = 3;
+  d = diagnose(f, routing, kCidrs);
+  CHECK(d.verdict == "no_endpoints");
+  CHECK(d.answered_by == "icmp type 3 code 3");
+  CHECK(d.reason.find("no ready endpoints") != std::string::npos);
 }
 
 TEST_CASE("the fix covers the CIDR that holds the service IP", "[diagnosis]") {
