@@ -254,7 +254,7 @@ int main(int argc, char** argv) {
     netns_inode = o.netns.empty() ? current_netns_inode() : enter_netns(o.netns);
   } catch (const NetnsError& e) {
     fmt::print(stderr, "svctrace: --netns: {}\n", e.what());
-    return kExitUsage;
+    return e.usage ? kExitUsage : kExitRuntime;
   }
 
   if (check_cmd->parsed()) {
