@@ -13,6 +13,8 @@ packages=(
   python3 dpkg-dev file groff-base
   # lab and end-to-end tests
   iproute2 iptables conntrack netcat-openbsd socat jq procps
+  # deploy test: reads deploy/daemonset.yaml
+  python3-yaml
 )
 
 missing=()

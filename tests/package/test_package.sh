@@ -80,6 +80,10 @@ for f in ./usr/sbin/svctrace ./usr/share/man/man8/svctrace.8.gz ./usr/share/bash
 done
 cmp -s "$tmp/root/usr/share/bash-completion/completions/svctrace" "$src/packaging/svctrace.bash" ||
   fail "the packaged completion is not packaging/svctrace.bash"
+# The container image runs the binary where the package puts it.
+entrypoint=$(sed -n 's/^ENTRYPOINT \["\([^"]*\)".*/\1/p' "$src/deploy/Containerfile")
+grep -qx -- ".$entrypoint" <<<"$listing" || fail "deploy/Containerfile's ENTRYPOINT '$entrypoint' is not a file of the package"
+
 # The extracted binary runs.
 out=$("$bin" --version) || fail "extracted svctrace --version exited $?"
 [[ $out == "svctrace $version" ]] || fail "extracted svctrace --version printed '$out', expected 'svctrace $version'"
