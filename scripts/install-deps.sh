@@ -9,8 +9,12 @@ packages=(
   libbpf-dev libelf-dev zlib1g-dev
   libcli11-dev libspdlog-dev libfmt-dev catch2
   nlohmann-json3-dev libmnl-dev libnetfilter-conntrack-dev
+  # man page (generated from --help), .deb (cpack runs dpkg-shlibdeps and file) and its test
+  python3 dpkg-dev file groff-base
   # lab and end-to-end tests
   iproute2 iptables conntrack netcat-openbsd socat jq procps
+  # deploy test: reads deploy/daemonset.yaml
+  python3-yaml
 )
 
 missing=()

@@ -3,12 +3,15 @@
 #include "svctrace/conntrack.h"
 
 #include <libnetfilter_conntrack/libnetfilter_conntrack.h>
+#include <linux/capability.h>
 #include <netinet/in.h>
 
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
 #include <string>
+
+#include "svctrace/caps.h"
 
 namespace svctrace {
 
@@ -73,7 +76,10 @@ std::vector<ExistingFlow> existing_flows(const std::vector<Cidr>& cidrs, uint32_
     if (nfct_query(h, NFCT_Q_DUMP, &family) < 0) {
       int err = errno;
       nfct_close(h);
-      throw std::runtime_error(std::string("cannot dump the conntrack table: ") + std::strerror(err));
+      throw std::runtime_error(std::string("cannot dump the conntrack table: ") + std::strerror(err) +
+                               (err == EPERM && !has_capability(effective_capabilities(), CAP_NET_ADMIN)
+                                    ? " (missing CAP_NET_ADMIN)"
+                                    : ""));
     }
   }
   nfct_close(h);

@@ -19,6 +19,7 @@
 #include <mutex>
 
 #include "nf_link.h"
+#include "svctrace/caps.h"
 #include "svctrace_bpf.skel.h"
 
 namespace svctrace {
@@ -123,10 +124,8 @@ std::string refused_program_name() {
   return close == std::string::npos ? std::string{} : line.substr(open, close - open);
 }
 
-std::string privilege_hint(int err) {
-  if (err == EPERM)
-    return " (svctrace needs root, or CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN)";
-  return "";
+std::string privilege_hint(int err, BpfUse use = BpfUse::Any) {
+  return err == EPERM ? bpf_privilege_hint(effective_capabilities(), use) : "";
 }
 
 }  // namespace
@@ -218,9 +217,16 @@ std::unique_ptr<Tracer> Tracer::start(const TracerOptions& opts, EventHandler on
     for (const auto& [role, list] : remaining)
       for (ProgramOf prog : list.front()->programs)
         if (refused == bpf_program__name(prog(skel.get()))) culprit = list.front();
-    if (!culprit || remaining[culprit->role].size() == 1) {
+    // What the refused program needed; a fallback is for what the kernel cannot do, not for a
+    // capability the deployment forgot to grant.
+    BpfUse use = BpfUse::Any;
+    if (bpf_program* p = refused.empty() ? nullptr : bpf_object__find_program_by_name(skel->obj, refused.c_str()))
+      use = bpf_program__type(p) == static_cast<bpf_prog_type>(kProgTypeNetfilter) ? BpfUse::Netfilter
+                                                                                     : BpfUse::Tracing;
+    bool missing_caps = e == EPERM && !missing_bpf_capabilities(effective_capabilities(), use).empty();
+    if (!culprit || remaining[culprit->role].size() == 1 || missing_caps) {
       throw TracerError(fmt::format("the kernel refused svctrace's BPF program{}: {}{}",
-                                    refused.empty() ? "s" : " " + refused, std::strerror(e), privilege_hint(e)));
+                                    refused.empty() ? "s" : " " + refused, std::strerror(e), privilege_hint(e, use)));
     }
     spdlog::debug("{} hook {} refused: {}", culprit->role, culprit->name, std::strerror(e));
     hooks.push_back({culprit->role, culprit->name, false, std::strerror(e)});

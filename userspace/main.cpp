@@ -179,25 +179,51 @@ int main(int argc, char** argv) {
       "svctrace"};
   app.footer(
       "Examples:\n"
-      "  svctrace --cidr 172.24.0.0/13                      trace the node's own namespace\n"
-      "  svctrace --cidr 10.96.0.0/12 --netns lab-node --json --report /tmp/flows.json\n"
-      "Exit codes: 0 nothing wrong found, 1 runtime error, 2 usage error, 3 a diagnosis was made.");
+      "  svctrace --cidr 10.96.0.0/12\n"
+      "      Trace connections to the Service CIDR from this network namespace until Ctrl-C: a line per\n"
+      "      new flow and, for each unanswered one, the route that chose its source and the fix.\n"
+      "  svctrace --cidr 10.96.0.0/12 --netns cni-5d1f --json --report /tmp/flows.json --duration 60\n"
+      "      One minute inside the network namespace `ip netns` calls cni-5d1f, NDJSON on stdout, and a\n"
+      "      report to hand over.\n"
+      "  svctrace --cidr 10.96.0.0/12 --hooks\n"
+      "      Can this kernel, with these privileges, trace? Print the hooks and exit.\n"
+      "  svctrace check --cidr 10.96.0.0/12\n"
+      "      No traffic needed: read the NAT rules and name the Service IPs whose connections would fail.\n"
+      "\n"
+      "Privileges:\n"
+      "  root, or CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN (plus CAP_SYS_ADMIN for --netns); the error\n"
+      "  names a missing one. Linux 6.4 or later with BTF (/sys/kernel/btf/vmlinux).\n"
+      "\n"
+      "Exit status:\n"
+      "  0   traced, nothing wrong found\n"
+      "  1   runtime error (privileges, kernel, netlink)\n"
+      "  2   usage error (one line on stderr says what)\n"
+      "  3   a diagnosis was made: a flow failed (check: a service would fail)");
   app.set_version_flag("--version", std::string("svctrace ") + SVCTRACE_VERSION);
-  app.add_option("--cidr", o.cidr_args, "Service CIDR to trace (repeatable), e.g. 172.24.0.0/13")->required();
-  app.add_option("--netns", o.netns, "Trace inside this network namespace: a name from `ip netns` or a path");
+  app.add_option("--cidr", o.cidr_args, "Service CIDR to trace (repeatable), e.g. 172.24.0.0/13")
+      ->required()
+      ->type_name("CIDR");
+  app.add_option("--netns", o.netns, "Trace inside this network namespace: a name from `ip netns` or a path")
+      ->type_name("NAME|PATH");
   app.add_flag("--json", o.json, "Write NDJSON to stdout (one object per line, each with \"type\")");
-  app.add_option("--report", o.report, "Write the JSON flow report to FILE at exit (atomically)");
+  app.add_option("--report", o.report, "Write the JSON flow report to FILE at exit (atomically)")
+      ->type_name("FILE");
   app.add_flag("--hooks", o.list_hooks,
                "Load and attach, print which hook serves each role and why others were refused, exit");
-  app.add_option("--ready-file", o.ready_file, "Create FILE once every hook is attached (for scripts)");
+  app.add_option("--ready-file", o.ready_file, "Create FILE once every hook is attached (for scripts)")
+      ->type_name("FILE");
   app.add_option("--duration", o.duration, "Stop after SEC seconds (default: until Ctrl-C/SIGTERM)")
+      ->type_name("SEC")
       ->check(CLI::PositiveNumber);
   app.add_option("--route-hook", o.route_hook, "Route hook: auto (best the kernel allows), fexit, tp_btf, raw_tp")
+      ->type_name("HOOK")
       ->check(CLI::IsMember({"auto", "fexit", "tp_btf", "raw_tp"}));
   app.add_option("--nat-hook", o.nat_hook,
                  "NAT hook: auto, netfilter (6.4+), net_dev_queue (older kernels; replies unseen)")
+      ->type_name("HOOK")
       ->check(CLI::IsMember({"auto", "netfilter", "net_dev_queue"}));
   app.add_option("--ringbuf-size", o.ringbuf_bytes, "BPF ring buffer size in bytes, a power of two (default 4 MiB)")
+      ->type_name("BYTES")
       ->check(CLI::Validator(
           [](std::string& v) {
             unsigned long n = std::stoul(v);
@@ -206,12 +232,15 @@ int main(int argc, char** argv) {
           },
           "POW2"));
   app.add_option("--stats-interval", o.stats_interval, "With --json, a stats line every SEC seconds (default 10)")
+      ->type_name("SEC")
       ->check(CLI::PositiveNumber);
   app.add_option("--unanswered-after", o.unanswered_after_ms,
                  "Call a flow unanswered after MS milliseconds without reply, if no SYN\n"
                  "retransmit said so earlier (default 1500)")
+      ->type_name("MS")
       ->check(CLI::Range(10u, 600000u));
   app.add_option("--max-flows", o.max_flows, "Flows kept in memory; the oldest are evicted (default 65536)")
+      ->type_name("N")
       ->check(CLI::Range(size_t{16}, size_t{1} << 24));
   app.add_flag("-v,--verbose", o.verbose, "More logs on stderr (-vv: libbpf's too)");
 
@@ -223,7 +252,8 @@ int main(int argc, char** argv) {
       "own. Exit 3 when any would, so it can gate node bootstrap.");
   check_cmd->fallthrough();
   check_cmd->add_option("--iptables-save", rules_file, "Read the rules from FILE (iptables-save output) instead")
-      ->check(CLI::ExistingFile);
+      ->type_name("FILE")
+      ->check(CLI::ExistingFile.description(""));
 
   std::vector<Cidr> cidrs;
   try {
@@ -254,7 +284,7 @@ int main(int argc, char** argv) {
     netns_inode = o.netns.empty() ? current_netns_inode() : enter_netns(o.netns);
   } catch (const NetnsError& e) {
     fmt::print(stderr, "svctrace: --netns: {}\n", e.what());
-    return kExitUsage;
+    return e.usage ? kExitUsage : kExitRuntime;
   }
 
   if (check_cmd->parsed()) {

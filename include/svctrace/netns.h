@@ -7,7 +7,10 @@
 namespace svctrace {
 
 struct NetnsError : std::runtime_error {
-  using std::runtime_error::runtime_error;
+  // False when the namespace is there but svctrace may not enter it: a privilege error, not a usage one.
+  bool usage;
+  explicit NetnsError(const std::string& what, bool usage_error = true)
+      : std::runtime_error(what), usage(usage_error) {}
 };
 
 // Inode number of the calling thread's network namespace (what BPF reads as net->ns.inum).
