@@ -116,6 +116,10 @@ static __always_inline void fill_task(struct svc_event *e)
 static __always_inline void record_route(__u32 tb_id, const struct flowi4 *flp,
 					 const struct fib_nh_common *nhc)
 {
+	/* An unbound TCP connect() looks the route up twice: first with no port, then again once the
+	 * port is chosen, with the whole flow. The second says everything the first does. */
+	if (BPF_CORE_READ(flp, __fl_common.flowic_proto) == IPPROTO_TCP && BPF_CORE_READ(flp, uli.ports.sport) == 0)
+		return;
 	struct net_device *dev = BPF_CORE_READ(nhc, nhc_dev);
 	__u32 netns = BPF_CORE_READ(dev, nd_net.net, ns.inum);
 	if (!wanted_netns(netns))
@@ -199,6 +203,9 @@ int BPF_PROG(route6_tp_btf, const struct net *net, const struct fib6_result *res
 	__u32 netns = net->ns.inum;
 	if (!wanted_netns(netns))
 		return 0;
+	/* As for IPv4: TCP connect()'s first lookup, without a port, is followed by a complete one. */
+	if (flp->__fl_common.flowic_proto == IPPROTO_TCP && flp->uli.ports.sport == 0)
+		return 0;
 	struct svc_event *e = reserve_event(SVC_EV_ROUTE, netns);
 	if (!e)
 		return 0;
@@ -230,8 +237,8 @@ int BPF_PROG(route6_tp_btf, const struct net *net, const struct fib6_result *res
  * hash lookup and no CIDR test. LRU: bounded, the oldest forgotten first. */
 struct awaiting_value {
 	__u64 first_ts;
-	__u32 replied; /* the first reply was reported */
-	__u32 _pad;
+	__u32 replied;        /* the first reply was reported */
+	__s32 route_ifindex;  /* LOCAL_OUT's device, for the POST_ROUTING event */
 };
 
 struct {
@@ -257,8 +264,25 @@ static __always_inline void read_tuple(struct svc_tuple *t, const struct nf_conn
 	t->dport = bpf_ntohs(BPF_CORE_READ(ct_tuple, dst.u.all));
 }
 
+/* Remembers a flow from the first hook its first packet passes; returns its entry. Remembering it
+ * before POST_ROUTING means a drop by a rule of this node (a REJECT in OUTPUT, a DROP in FORWARD) is
+ * seen too, not only drops of replies. */
+static __always_inline struct awaiting_value *remember(__u64 key, __s32 route_ifindex, bool *first)
+{
+	struct awaiting_value v = { .first_ts = bpf_ktime_get_ns(), .route_ifindex = route_ifindex };
+	long err = bpf_map_update_elem(&awaiting_reply, &key, &v, BPF_NOEXIST);
+	*first = err == 0;
+	if (err == 0)
+		count(SVC_CNT_AWAITING_INSERTS);
+	else if (err != -17 /* EEXIST: seen at an earlier hook, or a retransmit */)
+		count(SVC_CNT_MAP_UPDATE_FAILS);
+	return bpf_map_lookup_elem(&awaiting_reply, &key);
+}
+
 /* A packet of a conntrack entry that has seen no reply yet (ctinfo NEW), at a hook after NAT. Once a
- * reply is seen its packets are ESTABLISHED and cost one compare here. */
+ * reply is seen its packets are ESTABLISHED and cost one compare here. One event per packet that
+ * leaves (POST_ROUTING: the SYNs and their retransmits), one for a forwarded flow's first packet
+ * (PRE_ROUTING), none for LOCAL_OUT, whose device rides along in the POST_ROUTING event. */
 static __always_inline void record_unreplied(unsigned long nfct, __u32 netns, __u32 hook,
 					     int in_ifindex, int out_ifindex)
 {
@@ -281,6 +305,12 @@ static __always_inline void record_unreplied(unsigned long nfct, __u32 netns, __
 	if (!wanted_netns(netns))
 		return;
 
+	bool first = false;
+	struct awaiting_value *v =
+		remember((__u64)ct, hook == SVC_NAT_LOCAL_OUT ? out_ifindex : 0, &first);
+	if (hook == SVC_NAT_LOCAL_OUT || (hook == SVC_NAT_PRE_ROUTING && !first))
+		return; /* LOCAL_OUT rides along; PRE_ROUTING of a local flow is its loopback leg */
+
 	struct svc_event *e = reserve_event(SVC_EV_NAT, netns);
 	if (!e)
 		return;
@@ -289,20 +319,9 @@ static __always_inline void record_unreplied(unsigned long nfct, __u32 netns, __
 	e->nat.hook = hook;
 	e->nat.ct_status = BPF_CORE_READ(ct, status);
 	e->nat.out_ifindex = hook == SVC_NAT_PRE_ROUTING ? in_ifindex : out_ifindex;
-	__u64 ts = e->ts_ns;
+	if (v)
+		e->nat.route_ifindex = v->route_ifindex;
 	submit_event(e);
-
-	/* Remembered from its first hook on, so that a drop by a rule of this node (a REJECT in OUTPUT,
-	 * a DROP in FORWARD) is seen too, not only drops of replies. */
-	{
-		__u64 key = (__u64)ct;
-		struct awaiting_value v = { .first_ts = ts };
-		long err = bpf_map_update_elem(&awaiting_reply, &key, &v, BPF_NOEXIST);
-		if (err == 0)
-			count(SVC_CNT_AWAITING_INSERTS);
-		else if (err != -17 /* EEXIST: a retransmit */)
-			count(SVC_CNT_MAP_UPDATE_FAILS);
-	}
 }
 
 /* Reads what answered: an ICMP error's type and code, or a TCP reply's flags (a SYN-ACK or a RST).

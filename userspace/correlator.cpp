@@ -184,12 +184,13 @@ void Correlator::on_nat(const svc_event& ev) {
     f.snat_ip = reply_dst;
     f.snat_port = r.dport;
   }
-  if (ev.nat.hook == SVC_NAT_LOCAL_OUT) {
-    f.local = true;
-    f.route_ifindex = ev.nat.out_ifindex;
-  } else if (ev.nat.hook == SVC_NAT_PRE_ROUTING) {
+  if (ev.nat.hook == SVC_NAT_PRE_ROUTING) {
     if (!f.local && !f.ingress_ifindex) f.ingress_ifindex = ev.nat.out_ifindex;
   } else if (ev.nat.hook == SVC_NAT_POST_ROUTING) {
+    if (ev.nat.route_ifindex) {  // it passed LOCAL_OUT: generated on this node
+      f.local = true;
+      f.route_ifindex = ev.nat.route_ifindex;
+    }
     f.egress_ifindex = ev.nat.out_ifindex;
     f.packets_unreplied++;
     f.last_packet_ns = ev.ts_ns;
@@ -248,9 +249,9 @@ void Correlator::on_reply(const svc_event& ev) {
 }
 
 void Correlator::on_drop(const svc_event& ev) {
-  auto it = flows_.find(FlowKey::from_tuple(ev.netns, ev.tuple));
-  if (it == flows_.end()) return;
-  Flow& f = it->second;
+  // The kernel only reports drops of flows to the CIDRs; one dropped before it left (by a REJECT in
+  // OUTPUT, say) is known by its drops alone.
+  Flow& f = flow_for(FlowKey::from_tuple(ev.netns, ev.tuple), ev.ts_ns);
   // The first drop says why (NETFILTER_DROP, IP_RPFILTER); later ones are often the socket's cleanup.
   if (f.drops++ == 0) {
     f.drop_reason = ev.reply.drop_reason;

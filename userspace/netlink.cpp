@@ -306,9 +306,19 @@ std::vector<RoutingChange> NetlinkMonitor::changes(RoutingView& names) {
 }
 
 std::string NetlinkRouting::interface_name(int ifindex) {
+  if (ifindex <= 0) return "";
+  // if_indextoname() opens a socket per call and every flow line names devices: remember names
+  // for a few seconds (an interface renamed or replaced shows up after that).
+  auto now = std::chrono::steady_clock::now();
+  if (now - names_taken_ > std::chrono::seconds(5)) {
+    names_.clear();
+    names_taken_ = now;
+  }
+  if (auto it = names_.find(ifindex); it != names_.end()) return it->second;
   char name[IF_NAMESIZE] = {};
-  if (ifindex > 0 && if_indextoname(static_cast<unsigned>(ifindex), name)) return name;
-  return ifindex > 0 ? "if" + std::to_string(ifindex) : "";
+  std::string n = if_indextoname(static_cast<unsigned>(ifindex), name) ? name : "if" + std::to_string(ifindex);
+  names_[ifindex] = n;
+  return n;
 }
 
 }  // namespace svctrace

@@ -60,7 +60,7 @@ struct Flow {
   uint16_t snat_port = 0;
   int route_ifindex = 0;           // device of the route to the service IP (LOCAL_OUT)
   int egress_ifindex = 0;          // device the packet really left by (POST_ROUTING)
-  bool local = false;              // generated on this node (seen at LOCAL_OUT)
+  bool local = false;              // generated on this node (it passed LOCAL_OUT)
   int ingress_ifindex = 0;         // for a forwarded flow: the device it came in by (PRE_ROUTING)
   // The first reply, as the node received it (netfilter PRE_ROUTING).
   uint64_t reply_ns = 0;

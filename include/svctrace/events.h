@@ -30,7 +30,8 @@ enum svc_event_kind {
 	SVC_EV_DROP = 6        /* the kernel dropped a packet of a flow still awaiting its reply */
 };
 
-/* Which hook produced an SVC_EV_NAT event. */
+/* Which hook saw the packet of an SVC_EV_NAT event. LOCAL_OUT sends no event of its own: it notes the
+ * device of the route to the service IP, which the POST_ROUTING event carries (route_ifindex). */
 enum svc_nat_hook {
 	SVC_NAT_LOCAL_OUT = 1,  /* NF_INET_LOCAL_OUT, just after DNAT: device of the route to the service IP */
 	SVC_NAT_POST_ROUTING = 2,/* NF_INET_POST_ROUTING, just after SNAT: the real egress device */
@@ -54,9 +55,9 @@ struct svc_route_info {
 struct svc_nat_info {
 	struct svc_tuple reply; /* conntrack reply tuple: src is the DNAT target, dst the SNAT result */
 	__u32 hook;             /* enum svc_nat_hook */
-	__s32 out_ifindex;      /* device the packet is leaving through at this hook */
+	__s32 out_ifindex;      /* POST_ROUTING: the egress device; PRE_ROUTING: the device it came in by */
 	__u32 ct_status;        /* IPS_* bits of the conntrack entry */
-	__u32 _pad;
+	__s32 route_ifindex;    /* POST_ROUTING of a local flow: where the route to the service IP pointed */
 };
 
 /* SVC_EV_REPLY and SVC_EV_DROP: a packet of the flow's reply direction, or any packet of it dropped. */

@@ -1,6 +1,8 @@
 // RoutingView over rtnetlink (libmnl), in the network namespace the process is in when it is made.
 #pragma once
+#include <chrono>
 #include <memory>
+#include <unordered_map>
 
 #include "svctrace/route.h"
 
@@ -28,6 +30,8 @@ class NetlinkRouting : public RoutingView {
  private:
   std::optional<Route> get_route(const IpAddr& dst, bool fib_match);
   mnl_socket* sock_ = nullptr;
+  std::unordered_map<int, std::string> names_;
+  std::chrono::steady_clock::time_point names_taken_{};
   unsigned portid_ = 0;
   unsigned seq_ = 0;
 };

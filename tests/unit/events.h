@@ -54,11 +54,14 @@ inline svc_event route(uint64_t ts, const svc_tuple& t, uint32_t table, int oif,
 }
 
 // A packet of an unreplied conntrack entry at a NAT hook; reply is what conntrack expects back.
-inline svc_event nat(uint64_t ts, const svc_tuple& orig, const svc_tuple& reply, uint32_t hook, int out) {
+// route_ifindex: for POST_ROUTING of a local flow, the device LOCAL_OUT saw (the route to the service).
+inline svc_event nat(uint64_t ts, const svc_tuple& orig, const svc_tuple& reply, uint32_t hook, int out,
+                     int route_ifindex = 0) {
   svc_event e = base(SVC_EV_NAT, ts, orig);
   e.nat.reply = reply;
   e.nat.hook = hook;
   e.nat.out_ifindex = out;
+  e.nat.route_ifindex = route_ifindex;
   return e;
 }
 

@@ -15,11 +15,11 @@ constexpr int kEnslf0 = 2, kEnslf1 = 3;
 
 Correlator make(size_t max_flows = 1024) { return Correlator({max_flows, 1500 * kMs, 4242}); }
 
-// connect(): the route lookup for the service IP, then the SYN through both NAT hooks.
+// connect(): the route lookup for the whole flow, then the SYN leaving (POST_ROUTING, with the device
+// LOCAL_OUT saw).
 void connect_and_syn(Correlator& c, uint64_t t) {
-  c.on_event(route(t, tuple("0.0.0.0", 0, "172.24.0.1", 443), 254, kEnslf1, "10.141.13.1"));
-  c.on_event(nat(t + 10, kOrig, kReply, SVC_NAT_LOCAL_OUT, kEnslf1));
-  c.on_event(nat(t + 20, kOrig, kReply, SVC_NAT_POST_ROUTING, kEnslf0));
+  c.on_event(route(t, kOrig, 254, kEnslf1, "10.141.13.1"));
+  c.on_event(nat(t + 10, kOrig, kReply, SVC_NAT_POST_ROUTING, kEnslf0, kEnslf1));
 }
 
 FlowKey key_of(const svc_tuple& t) { return FlowKey::from_tuple(kNetns, t); }
@@ -32,8 +32,7 @@ TEST_CASE("a SYN that is retransmitted is unanswered, with route, DNAT and egres
   REQUIRE(changes.size() == 1);
   CHECK(changes[0].kind == Correlator::Change::NewFlow);
 
-  c.on_event(nat(2000 * kMs, kOrig, kReply, SVC_NAT_LOCAL_OUT, kEnslf1));
-  c.on_event(nat(2000 * kMs, kOrig, kReply, SVC_NAT_POST_ROUTING, kEnslf0));
+  c.on_event(nat(2000 * kMs, kOrig, kReply, SVC_NAT_POST_ROUTING, kEnslf0, kEnslf1));
   c.on_event(retransmit(2000 * kMs, kOrig));
   changes = c.tick(2001 * kMs);
   REQUIRE(changes.size() == 1);
@@ -55,7 +54,7 @@ TEST_CASE("a SYN that is retransmitted is unanswered, with route, DNAT and egres
   CHECK(f->route->gateway.str() == "10.141.13.1");
   CHECK(f->pid == 100);
   CHECK(f->comm == "curl");
-  CHECK(f->first_seen_ns == 1000 * kMs + 10);  // the first packet, at LOCAL_OUT
+  CHECK(f->first_seen_ns == 1000 * kMs + 10);  // the first packet
   CHECK(f->decided_ns == 2000 * kMs);
 }
 
@@ -218,7 +217,7 @@ TEST_CASE("an ICMP error or a RST in reply is refused", "[correlator]") {
   CHECK(c.find(key_of(kOrig))->state == FlowState::Refused);
 }
 
-TEST_CASE("a flow first seen at PRE_ROUTING is forwarded; one seen at LOCAL_OUT is local", "[correlator]") {
+TEST_CASE("a flow first seen at PRE_ROUTING is forwarded; one that passed LOCAL_OUT is local", "[correlator]") {
   Correlator c = make();
   svc_tuple pod = tuple("10.244.0.2", 5000, "172.24.0.1", 443);
   svc_tuple pod_reply = tuple("10.0.0.8", 6443, "10.244.0.2", 5000);
@@ -229,26 +228,29 @@ TEST_CASE("a flow first seen at PRE_ROUTING is forwarded; one seen at LOCAL_OUT 
   CHECK(f->forwarded());
   CHECK(f->ingress_ifindex == kCni0);
 
-  // A local flow to a local backend passes PRE_ROUTING on lo after LOCAL_OUT: still local.
-  c.on_event(nat(0, kOrig, kReply, SVC_NAT_LOCAL_OUT, kEnslf1));
-  c.on_event(nat(1, kOrig, kReply, SVC_NAT_PRE_ROUTING, 1));
+  CHECK(f->route_ifindex == 0);
+
+  c.on_event(nat(0, kOrig, kReply, SVC_NAT_POST_ROUTING, kEnslf0, kEnslf1));
   CHECK_FALSE(c.find(key_of(kOrig))->forwarded());
+  CHECK(c.find(key_of(kOrig))->local);
+  CHECK(c.find(key_of(kOrig))->route_ifindex == kEnslf1);
 }
 
-TEST_CASE("replies and drops of unknown flows are ignored, not turned into flows", "[correlator]") {
+TEST_CASE("a reply to an unknown flow is ignored; a drop makes the flow known", "[correlator]") {
   Correlator c = make();
   c.on_event(reply_event(0, kOrig, kEnslf0));
-  c.on_event(drop_event(0, kOrig, kEnslf0, 16));
   CHECK(c.flows().empty());
+  // A SYN a local REJECT dropped never reached POST_ROUTING: its drop is all there is.
+  c.on_event(drop_event(5, kOrig, 0, 3));
+  REQUIRE(c.flows().size() == 1);
+  CHECK(c.find(key_of(kOrig))->drops == 1);
 }
 
 TEST_CASE("concurrent connects to one service are attributed by their exact lookup", "[correlator]") {
   Correlator c = make();
   svc_tuple a = tuple("10.141.13.182", 1111, "172.24.0.1", 443);
   svc_tuple b = tuple("10.141.13.182", 2222, "172.24.0.1", 443);
-  // Both processes' first lookups (no source yet), then each one's lookup with its port chosen.
-  c.on_event(route(0, tuple("0.0.0.0", 0, "172.24.0.1", 443), 254, kEnslf1, "10.141.13.1", 10, "kubelet"));
-  c.on_event(route(1, tuple("0.0.0.0", 0, "172.24.0.1", 443), 254, kEnslf1, "10.141.13.1", 20, "curl"));
+  // Each process's lookup once its port is chosen (the kernel side does not send the portless first one).
   c.on_event(route(2, a, 254, kEnslf1, "10.141.13.1", 10, "kubelet"));
   c.on_event(route(3, b, 254, kEnslf1, "10.141.13.1", 20, "curl"));
   c.on_event(nat(4, a, tuple("10.0.0.8", 6443, "10.141.13.182", 1111), SVC_NAT_POST_ROUTING, kEnslf0));
