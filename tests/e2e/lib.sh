@@ -142,7 +142,7 @@ stop_svctrace() {
     echo "svctrace did not exit within 10 s of SIG$sig; sending SIGKILL" >>"$ERR"
     kill -KILL "$SVC_PID" 2>/dev/null || true
   fi
-  { wait "$SVC_PID"; } 2>/dev/null || rc=$?  # (no "Killed" job notice)
+  wait "$SVC_PID" || rc=$?
   SVC_PID=""
   SVC_RC=$rc
 }

@@ -18,7 +18,8 @@ run_until() {
   result=$(lab_connect 3) || fail "connect through the fixed lab should succeed, got: $result"
   wait_for_line '.type == "outcome" and .state == "answered"' 5 >/dev/null ||
     fail "SIG$sig run: no answered outcome within 5 s of the connect"
-  stop_svctrace "$sig"
+  # (stderr: bash's "Killed" notice for the SIGKILLed job is noise)
+  stop_svctrace "$sig" 2>/dev/null
 }
 
 for sig in INT TERM HUP; do
