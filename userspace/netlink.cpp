@@ -1,6 +1,7 @@
 // rtnetlink through libmnl: the netfilter project's minimal netlink library takes care of message
 // framing, attribute validation and multipart dumps, which is where hand-written netlink goes wrong.
 #include "svctrace/netlink.h"
+#include "svctrace/netlink_parse.h"
 
 #include <libmnl/libmnl.h>
 #include <linux/rtnetlink.h>
@@ -23,12 +24,19 @@ int dispatch(const nlmsghdr* nlh, void* data) {
   return MNL_CB_OK;
 }
 
-IpAddr attr_ip(const nlattr* a, uint8_t family) {
+// Attribute readers for parse_*_message: nullopt when the attribute does not have the size its type
+// needs (mnl_attr_type_valid() only checks the type number).
+std::optional<IpAddr> attr_ip(const nlattr* a, uint8_t family) {
   IpAddr ip;
   ip.family = family;
-  size_t n = std::min<size_t>(mnl_attr_get_payload_len(a), ip.bytes.size());
-  std::memcpy(ip.bytes.data(), mnl_attr_get_payload(a), n);
+  if ((family != AF_INET && family != AF_INET6) || mnl_attr_get_payload_len(a) != ip.size()) return std::nullopt;
+  std::memcpy(ip.bytes.data(), mnl_attr_get_payload(a), ip.size());
   return ip;
+}
+
+std::optional<uint32_t> attr_u32(const nlattr* a) {
+  if (mnl_attr_validate(a, MNL_TYPE_U32) < 0) return std::nullopt;
+  return mnl_attr_get_u32(a);
 }
 
 struct AttrTable {
@@ -68,7 +76,8 @@ static int transact(mnl_socket* sock, unsigned portid, nlmsghdr* nlh, bool dump,
   }
 }
 
-static Route parse_route(const nlmsghdr* nlh, NetlinkRouting& self) {
+std::optional<Route> parse_route_message(const nlmsghdr* nlh) {
+  if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(rtmsg))) return std::nullopt;
   auto* rtm = static_cast<const rtmsg*>(mnl_nlmsg_get_payload(nlh));
   AttrTable t;
   mnl_attr_parse(nlh, sizeof(*rtm), collect_attr, &t);
@@ -78,15 +87,45 @@ static Route parse_route(const nlmsghdr* nlh, NetlinkRouting& self) {
   r.protocol = rtm->rtm_protocol;
   r.scope = rtm->rtm_scope;
   r.flags = rtm->rtm_flags;
-  r.table = t.at[RTA_TABLE] ? mnl_attr_get_u32(t.at[RTA_TABLE]) : rtm->rtm_table;
-  if (t.at[RTA_DST]) r.dst = attr_ip(t.at[RTA_DST], rtm->rtm_family);
-  if (t.at[RTA_GATEWAY]) r.gateway = attr_ip(t.at[RTA_GATEWAY], rtm->rtm_family);
-  if (t.at[RTA_PREFSRC]) r.prefsrc = attr_ip(t.at[RTA_PREFSRC], rtm->rtm_family);
-  if (t.at[RTA_PRIORITY]) r.metric = mnl_attr_get_u32(t.at[RTA_PRIORITY]);
-  if (t.at[RTA_OIF]) {
-    r.oif = static_cast<int>(mnl_attr_get_u32(t.at[RTA_OIF]));
-    r.dev = self.interface_name(r.oif);
-  }
+  // An attribute that is there must have its type's size, or the message is not used.
+  bool ok = true;
+  auto ip = [&](int type, IpAddr& out) {
+    if (!t.at[type]) return;
+    std::optional<IpAddr> v = attr_ip(t.at[type], rtm->rtm_family);
+    if (v) out = *v;
+    ok = ok && v;
+  };
+  auto u32 = [&](int type) -> std::optional<uint32_t> {
+    if (!t.at[type]) return std::nullopt;
+    std::optional<uint32_t> v = attr_u32(t.at[type]);
+    ok = ok && v;
+    return v;
+  };
+  ip(RTA_DST, r.dst);
+  ip(RTA_GATEWAY, r.gateway);
+  ip(RTA_PREFSRC, r.prefsrc);
+  r.table = u32(RTA_TABLE).value_or(rtm->rtm_table);
+  r.metric = u32(RTA_PRIORITY);
+  r.oif = static_cast<int>(u32(RTA_OIF).value_or(0));
+  if (!ok) return std::nullopt;
+  return r;
+}
+
+std::optional<AddressMessage> parse_address_message(const nlmsghdr* nlh) {
+  if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(ifaddrmsg))) return std::nullopt;
+  auto* a = static_cast<const ifaddrmsg*>(mnl_nlmsg_get_payload(nlh));
+  AttrTable t;  // IFA_* attribute numbers fit in the same table
+  mnl_attr_parse(nlh, sizeof(*a), collect_attr, &t);
+  const nlattr* addr = t.at[IFA_LOCAL] ? t.at[IFA_LOCAL] : t.at[IFA_ADDRESS];
+  std::optional<IpAddr> ip = addr ? attr_ip(addr, a->ifa_family) : std::nullopt;
+  if (!ip) return std::nullopt;
+  return AddressMessage{static_cast<int>(a->ifa_index), {*ip, a->ifa_prefixlen}};
+}
+
+// A route message with its device named in this namespace.
+static std::optional<Route> named_route(const nlmsghdr* nlh, NetlinkRouting& self) {
+  std::optional<Route> r = parse_route_message(nlh);
+  if (r && r->oif) r->dev = self.interface_name(r->oif);
   return r;
 }
 
@@ -104,7 +143,7 @@ std::optional<Route> NetlinkRouting::get_route(const IpAddr& dst, bool fib_match
 
   std::optional<Route> out;
   int err = transact(sock_, portid_, nlh, false, [&](const nlmsghdr* m) {
-    if (m->nlmsg_type == RTM_NEWROUTE) out = parse_route(m, *this);
+    if (m->nlmsg_type == RTM_NEWROUTE) out = named_route(m, *this);
   });
   if (err) spdlog::debug("netlink: route {}{}: {}", fib_match ? "fibmatch " : "", dst.str(), std::strerror(-err));
   return out;
@@ -124,8 +163,8 @@ std::vector<Route> NetlinkRouting::routes(uint32_t table) {
   std::vector<Route> out;
   int err = transact(sock_, portid_, nlh, true, [&](const nlmsghdr* m) {
     if (m->nlmsg_type != RTM_NEWROUTE) return;
-    Route r = parse_route(m, *this);
-    if (r.table == table) out.push_back(std::move(r));
+    std::optional<Route> r = named_route(m, *this);
+    if (r && r->table == table) out.push_back(std::move(*r));
   });
   if (err) spdlog::debug("netlink: route dump: {}", std::strerror(-err));
   return out;
@@ -142,12 +181,8 @@ std::vector<InterfaceAddress> NetlinkRouting::addresses(int ifindex) {
   std::vector<InterfaceAddress> out;
   int err = transact(sock_, portid_, nlh, true, [&](const nlmsghdr* m) {
     if (m->nlmsg_type != RTM_NEWADDR) return;
-    auto* a = static_cast<const ifaddrmsg*>(mnl_nlmsg_get_payload(m));
-    if (static_cast<int>(a->ifa_index) != ifindex) return;
-    AttrTable t;  // IFA_* attribute numbers fit in the same table
-    mnl_attr_parse(m, sizeof(*a), collect_attr, &t);
-    const nlattr* addr = t.at[IFA_LOCAL] ? t.at[IFA_LOCAL] : t.at[IFA_ADDRESS];
-    if (addr) out.push_back({attr_ip(addr, a->ifa_family), a->ifa_prefixlen});
+    std::optional<AddressMessage> a = parse_address_message(m);
+    if (a && a->ifindex == ifindex) out.push_back(a->address);
   });
   if (err) spdlog::debug("netlink: address dump: {}", std::strerror(-err));
   return out;
