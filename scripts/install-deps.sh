@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything svctrace needs to build, run its lab and run its tests, from Debian's packages.
 # Idempotent: packages already present are skipped, so CI and a developer can run it every time.
+# Usage: scripts/install-deps.sh [--fuzz] [--bench]   (also what scripts/fuzz.sh / scripts/bench.sh need)
 set -euo pipefail
 
 packages=(
@@ -16,6 +17,15 @@ packages=(
   # deploy test: reads deploy/daemonset.yaml
   python3-yaml
 )
+for arg in "$@"; do
+  case $arg in
+    # libFuzzer's runtime comes with clang's compiler-rt
+    --fuzz) packages+=(clang libclang-rt-14-dev) ;;
+    # the benchmarks: Google Benchmark, and the tools a user would run instead of svctrace
+    --bench) packages+=(libbenchmark-dev tcpdump bpftrace) ;;
+    *) echo "usage: $0 [--fuzz] [--bench]" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do

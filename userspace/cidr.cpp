@@ -17,6 +17,7 @@ IpAddr IpAddr::from_bytes(uint8_t family, const uint8_t* sixteen) {
 }
 
 std::optional<IpAddr> IpAddr::parse(std::string_view text) {
+  if (text.find('\0') != std::string_view::npos) return std::nullopt;  // inet_pton would stop there
   std::string s(text);
   IpAddr ip;
   if (inet_pton(AF_INET, s.c_str(), ip.bytes.data()) == 1) {
@@ -55,23 +56,37 @@ static bool mask_host_bits(IpAddr& ip, unsigned prefix_len) {
   return had;
 }
 
+// The user's text in double quotes for an error message, control characters escaped (\n, \x01):
+// whatever was typed, the message stays one line.
+static std::string quoted(std::string_view text) {
+  std::string out = "\"";
+  for (char ch : text) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') out += fmt::format("\\{}", ch);
+    else if (c == '\n') out += "\\n";
+    else if (c < 0x20 || c == 0x7f) out += fmt::format("\\x{:02x}", c);
+    else out += ch;
+  }
+  return out + '"';
+}
+
 Cidr Cidr::parse(std::string_view text) {
   if (text.empty()) throw CidrError("empty CIDR: expected a prefix such as 172.24.0.0/13");
   auto slash = text.find('/');
   auto addr_text = text.substr(0, slash);
   auto ip = IpAddr::parse(addr_text);
-  if (!ip) throw CidrError(fmt::format("invalid CIDR \"{}\": \"{}\" is not an IP address", text, addr_text));
+  if (!ip) throw CidrError(fmt::format("invalid CIDR {}: {} is not an IP address", quoted(text), quoted(addr_text)));
 
   unsigned max_len = ip->size() * 8, len = max_len;
   if (slash != std::string_view::npos) {
     auto len_text = text.substr(slash + 1);
     auto [end, ec] = std::from_chars(len_text.data(), len_text.data() + len_text.size(), len);
     if (len_text.empty() || ec != std::errc() || end != len_text.data() + len_text.size() || len > max_len)
-      throw CidrError(fmt::format("invalid CIDR \"{}\": prefix length must be 0..{}", text, max_len));
+      throw CidrError(fmt::format("invalid CIDR {}: prefix length must be 0..{}", quoted(text), max_len));
   }
   Cidr c{*ip, static_cast<uint8_t>(len)};
   if (mask_host_bits(c.addr, len))
-    throw CidrError(fmt::format("invalid CIDR \"{}\": host bits set; did you mean {}?", text, c.str()));
+    throw CidrError(fmt::format("invalid CIDR {}: host bits set; did you mean {}?", quoted(text), c.str()));
   return c;
 }
 

@@ -1,6 +1,7 @@
 // rtnetlink through libmnl: the netfilter project's minimal netlink library takes care of message
 // framing, attribute validation and multipart dumps, which is where hand-written netlink goes wrong.
 #include "svctrace/netlink.h"
+#include "svctrace/netlink_parse.h"
 
 #include <libmnl/libmnl.h>
 #include <fmt/format.h>
@@ -27,12 +28,19 @@ int dispatch(const nlmsghdr* nlh, void* data) {
   return MNL_CB_OK;
 }
 
-IpAddr attr_ip(const nlattr* a, uint8_t family) {
+// Attribute readers for parse_*_message: nullopt when the attribute does not have the size its type
+// needs (mnl_attr_type_valid() only checks the type number).
+std::optional<IpAddr> attr_ip(const nlattr* a, uint8_t family) {
   IpAddr ip;
   ip.family = family;
-  size_t n = std::min<size_t>(mnl_attr_get_payload_len(a), ip.bytes.size());
-  std::memcpy(ip.bytes.data(), mnl_attr_get_payload(a), n);
+  if ((family != AF_INET && family != AF_INET6) || mnl_attr_get_payload_len(a) != ip.size()) return std::nullopt;
+  std::memcpy(ip.bytes.data(), mnl_attr_get_payload(a), ip.size());
   return ip;
+}
+
+std::optional<uint32_t> attr_u32(const nlattr* a) {
+  if (mnl_attr_validate(a, MNL_TYPE_U32) < 0) return std::nullopt;
+  return mnl_attr_get_u32(a);
 }
 
 struct AttrTable {
@@ -72,7 +80,8 @@ static int transact(mnl_socket* sock, unsigned portid, nlmsghdr* nlh, bool dump,
   }
 }
 
-static Route parse_route(const nlmsghdr* nlh, RoutingView& self) {
+std::optional<Route> parse_route_message(const nlmsghdr* nlh) {
+  if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(rtmsg))) return std::nullopt;
   auto* rtm = static_cast<const rtmsg*>(mnl_nlmsg_get_payload(nlh));
   AttrTable t;
   mnl_attr_parse(nlh, sizeof(*rtm), collect_attr, &t);
@@ -82,15 +91,29 @@ static Route parse_route(const nlmsghdr* nlh, RoutingView& self) {
   r.protocol = rtm->rtm_protocol;
   r.scope = rtm->rtm_scope;
   r.flags = rtm->rtm_flags;
-  r.table = t.at[RTA_TABLE] ? mnl_attr_get_u32(t.at[RTA_TABLE]) : rtm->rtm_table;
-  if (t.at[RTA_DST]) r.dst = attr_ip(t.at[RTA_DST], rtm->rtm_family);
-  if (t.at[RTA_GATEWAY]) r.gateway = attr_ip(t.at[RTA_GATEWAY], rtm->rtm_family);
-  if (t.at[RTA_PREFSRC]) r.prefsrc = attr_ip(t.at[RTA_PREFSRC], rtm->rtm_family);
-  if (t.at[RTA_PRIORITY]) r.metric = mnl_attr_get_u32(t.at[RTA_PRIORITY]);
-  if (t.at[RTA_PREF]) r.pref = mnl_attr_get_u8(t.at[RTA_PREF]);
-  if (t.at[RTA_OIF]) {
-    r.oif = static_cast<int>(mnl_attr_get_u32(t.at[RTA_OIF]));
-    r.dev = self.interface_name(r.oif);
+  // An attribute that is there must have its type's size, or the message is not used.
+  bool ok = true;
+  auto ip = [&](int type, IpAddr& out) {
+    if (!t.at[type]) return;
+    std::optional<IpAddr> v = attr_ip(t.at[type], rtm->rtm_family);
+    if (v) out = *v;
+    ok = ok && v;
+  };
+  auto u32 = [&](int type) -> std::optional<uint32_t> {
+    if (!t.at[type]) return std::nullopt;
+    std::optional<uint32_t> v = attr_u32(t.at[type]);
+    ok = ok && v;
+    return v;
+  };
+  ip(RTA_DST, r.dst);
+  ip(RTA_GATEWAY, r.gateway);
+  ip(RTA_PREFSRC, r.prefsrc);
+  r.table = u32(RTA_TABLE).value_or(rtm->rtm_table);
+  r.metric = u32(RTA_PRIORITY);
+  r.oif = static_cast<int>(u32(RTA_OIF).value_or(0));
+  if (t.at[RTA_PREF]) {
+    if (mnl_attr_validate(t.at[RTA_PREF], MNL_TYPE_U8) < 0) return std::nullopt;
+    r.pref = mnl_attr_get_u8(t.at[RTA_PREF]);
   }
   if (const nlattr* mp = t.at[RTA_MULTIPATH]) {
     // A sequence of struct rtnexthop, each followed by its own attributes (RTA_GATEWAY).
@@ -98,18 +121,21 @@ static Route parse_route(const nlmsghdr* nlh, RoutingView& self) {
     size_t left = mnl_attr_get_payload_len(mp);
     while (left >= sizeof(rtnexthop)) {
       auto* nh = reinterpret_cast<const rtnexthop*>(p);
-      if (nh->rtnh_len < sizeof(rtnexthop) || nh->rtnh_len > left) break;
+      if (nh->rtnh_len < sizeof(rtnexthop) || nh->rtnh_len > left) return std::nullopt;
       Nexthop hop;
       hop.oif = nh->rtnh_ifindex;
-      hop.dev = self.interface_name(hop.oif);
       hop.weight = nh->rtnh_hops + 1u;
       hop.flags = nh->rtnh_flags;
       size_t attrs_len = nh->rtnh_len - RTNH_ALIGN(sizeof(rtnexthop));
       const uint8_t* attrs = p + RTNH_ALIGN(sizeof(rtnexthop));
       for (size_t off = 0; off + sizeof(nlattr) <= attrs_len;) {
         auto* a = reinterpret_cast<const nlattr*>(attrs + off);
-        if (a->nla_len < sizeof(nlattr) || off + a->nla_len > attrs_len) break;
-        if (mnl_attr_get_type(a) == RTA_GATEWAY) hop.gateway = attr_ip(a, rtm->rtm_family);
+        if (a->nla_len < sizeof(nlattr) || off + a->nla_len > attrs_len) return std::nullopt;
+        if (mnl_attr_get_type(a) == RTA_GATEWAY) {
+          std::optional<IpAddr> gw = attr_ip(a, rtm->rtm_family);
+          if (!gw) return std::nullopt;
+          hop.gateway = *gw;
+        }
         off += MNL_ALIGN(a->nla_len);
       }
       r.nexthops.push_back(hop);
@@ -119,6 +145,28 @@ static Route parse_route(const nlmsghdr* nlh, RoutingView& self) {
       left -= step;
     }
   }
+  if (!ok) return std::nullopt;
+  return r;
+}
+
+std::optional<AddressMessage> parse_address_message(const nlmsghdr* nlh) {
+  if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(ifaddrmsg))) return std::nullopt;
+  auto* a = static_cast<const ifaddrmsg*>(mnl_nlmsg_get_payload(nlh));
+  AttrTable t;  // IFA_* attribute numbers fit in the same table
+  mnl_attr_parse(nlh, sizeof(*a), collect_attr, &t);
+  const nlattr* addr = t.at[IFA_LOCAL] ? t.at[IFA_LOCAL] : t.at[IFA_ADDRESS];
+  std::optional<IpAddr> ip = addr ? attr_ip(addr, a->ifa_family) : std::nullopt;
+  if (!ip) return std::nullopt;
+  int ifindex = static_cast<int>(a->ifa_index);
+  return AddressMessage{ifindex, {*ip, a->ifa_prefixlen, ifindex}};
+}
+
+// A route message with its devices named in this namespace.
+static std::optional<Route> named_route(const nlmsghdr* nlh, RoutingView& self) {
+  std::optional<Route> r = parse_route_message(nlh);
+  if (!r) return r;
+  if (r->oif) r->dev = self.interface_name(r->oif);
+  for (auto& hop : r->nexthops) hop.dev = self.interface_name(hop.oif);
   return r;
 }
 
@@ -138,7 +186,7 @@ std::optional<Route> NetlinkRouting::get_route(const IpAddr& dst, bool fib_match
 
   std::optional<Route> out;
   int err = transact(sock_, portid_, nlh, false, [&](const nlmsghdr* m) {
-    if (m->nlmsg_type == RTM_NEWROUTE) out = parse_route(m, *this);
+    if (m->nlmsg_type == RTM_NEWROUTE) out = named_route(m, *this);
   });
   if (err) spdlog::debug("netlink: route {}{}: {}", fib_match ? "fibmatch " : "", dst.str(), std::strerror(-err));
   return out;
@@ -164,7 +212,8 @@ std::vector<Route> NetlinkRouting::all_routes() {
   rtm->rtm_family = AF_UNSPEC;  // both families
   std::vector<Route> out;
   int err = transact(sock_, portid_, nlh, true, [&](const nlmsghdr* m) {
-    if (m->nlmsg_type == RTM_NEWROUTE) out.push_back(parse_route(m, *this));
+    if (m->nlmsg_type != RTM_NEWROUTE) return;
+    if (std::optional<Route> r = named_route(m, *this)) out.push_back(std::move(*r));
   });
   if (err) spdlog::debug("netlink: route dump: {}", std::strerror(-err));
   return out;
@@ -188,11 +237,7 @@ std::vector<InterfaceAddress> NetlinkRouting::all_addresses() {
   std::vector<InterfaceAddress> out;
   int err = transact(sock_, portid_, nlh, true, [&](const nlmsghdr* m) {
     if (m->nlmsg_type != RTM_NEWADDR) return;
-    auto* a = static_cast<const ifaddrmsg*>(mnl_nlmsg_get_payload(m));
-    AttrTable t;  // IFA_* attribute numbers fit in the same table
-    mnl_attr_parse(m, sizeof(*a), collect_attr, &t);
-    const nlattr* addr = t.at[IFA_LOCAL] ? t.at[IFA_LOCAL] : t.at[IFA_ADDRESS];
-    if (addr) out.push_back({attr_ip(addr, a->ifa_family), a->ifa_prefixlen, static_cast<int>(a->ifa_index)});
+    if (std::optional<AddressMessage> a = parse_address_message(m)) out.push_back(a->address);
   });
   if (err) spdlog::debug("netlink: address dump: {}", std::strerror(-err));
   return out;
@@ -210,18 +255,23 @@ NetlinkMonitor::~NetlinkMonitor() {
   if (sock_) mnl_socket_close(sock_);
 }
 
+// An RTM_NEWRULE message; fields of a malformed attribute are left at their defaults.
 static Rule parse_rule(const nlmsghdr* nlh) {
+  Rule r;
+  if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(fib_rule_hdr))) return r;
   auto* frh = static_cast<const fib_rule_hdr*>(mnl_nlmsg_get_payload(nlh));
   AttrTable t;  // FRA_* numbers fit the same table
   mnl_attr_parse(nlh, sizeof(*frh), collect_attr, &t);
-  Rule r;
   r.action = frh->action;
-  r.priority = t.at[FRA_PRIORITY] ? mnl_attr_get_u32(t.at[FRA_PRIORITY]) : 0;
-  r.table = t.at[FRA_TABLE] ? mnl_attr_get_u32(t.at[FRA_TABLE]) : frh->table;
-  if (t.at[FRA_SRC]) r.from = Cidr{attr_ip(t.at[FRA_SRC], frh->family), frh->src_len};
-  if (t.at[FRA_DST]) r.to = Cidr{attr_ip(t.at[FRA_DST], frh->family), frh->dst_len};
-  if (t.at[FRA_IIFNAME]) r.iif = mnl_attr_get_str(t.at[FRA_IIFNAME]);
-  if (t.at[FRA_FWMARK]) r.fwmark = mnl_attr_get_u32(t.at[FRA_FWMARK]);
+  r.priority = t.at[FRA_PRIORITY] ? attr_u32(t.at[FRA_PRIORITY]).value_or(0) : 0;
+  r.table = t.at[FRA_TABLE] ? attr_u32(t.at[FRA_TABLE]).value_or(frh->table) : frh->table;
+  if (t.at[FRA_SRC])
+    if (auto ip = attr_ip(t.at[FRA_SRC], frh->family)) r.from = Cidr{*ip, frh->src_len};
+  if (t.at[FRA_DST])
+    if (auto ip = attr_ip(t.at[FRA_DST], frh->family)) r.to = Cidr{*ip, frh->dst_len};
+  if (t.at[FRA_IIFNAME] && mnl_attr_validate(t.at[FRA_IIFNAME], MNL_TYPE_NUL_STRING) == 0)
+    r.iif = mnl_attr_get_str(t.at[FRA_IIFNAME]);
+  if (t.at[FRA_FWMARK]) r.fwmark = attr_u32(t.at[FRA_FWMARK]);
   return r;
 }
 
@@ -248,28 +298,24 @@ static std::optional<RoutingChange> parse_change(const nlmsghdr* nlh, RoutingVie
   switch (nlh->nlmsg_type) {
     case RTM_NEWROUTE:
     case RTM_DELROUTE: {
+      std::optional<Route> r = named_route(nlh, names);
       auto* rtm = static_cast<const rtmsg*>(mnl_nlmsg_get_payload(nlh));
-      if (rtm->rtm_flags & RTM_F_CLONED) return std::nullopt;
-      Route r = parse_route(nlh, names);
       // The kernel's own local/broadcast routes come and go with addresses: the address says it.
-      if (r.table == kTableLocal) return std::nullopt;
+      if (!r || (rtm->rtm_flags & RTM_F_CLONED) || r->table == kTableLocal) return std::nullopt;
       c.kind = "route";
-      c.what = format_route(r);
-      IpAddr base = r.dst.is_set() ? r.dst : IpAddr{rtm->rtm_family, {}};
-      c.covers = Cidr{base, r.dst_len};
-      c.dev = r.dev;
+      c.what = format_route(*r);
+      IpAddr base = r->dst.is_set() ? r->dst : IpAddr{rtm->rtm_family, {}};
+      c.covers = Cidr{base, r->dst_len};
+      c.dev = r->dev;
       return c;
     }
     case RTM_NEWADDR:
     case RTM_DELADDR: {
-      auto* a = static_cast<const ifaddrmsg*>(mnl_nlmsg_get_payload(nlh));
-      AttrTable t;
-      mnl_attr_parse(nlh, sizeof(*a), collect_attr, &t);
-      const nlattr* addr = t.at[IFA_LOCAL] ? t.at[IFA_LOCAL] : t.at[IFA_ADDRESS];
-      if (!addr) return std::nullopt;
+      std::optional<AddressMessage> a = parse_address_message(nlh);
+      if (!a) return std::nullopt;
       c.kind = "address";
-      c.dev = names.interface_name(static_cast<int>(a->ifa_index));
-      c.what = fmt::format("{}/{} dev {}", attr_ip(addr, a->ifa_family).str(), a->ifa_prefixlen, c.dev);
+      c.dev = names.interface_name(a->ifindex);
+      c.what = fmt::format("{}/{} dev {}", a->address.addr.str(), a->address.prefix_len, c.dev);
       return c;
     }
     case RTM_NEWRULE:

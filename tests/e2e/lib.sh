@@ -19,6 +19,11 @@ ERR=$WORK/stderr
 REPORT=$WORK/report.json
 SVC_PID=""
 SVC_RC=""
+SVC_WRAPPER=()   # a command svctrace is started under (e.g. unshare ... sh -c '...; exec "$@"'), or none
+SVC_BPF_IDS=""   # "prog ID" / "link ID" lines: the BPF objects the running svctrace holds
+_BPF_BEFORE=""   # "prog ID NAME" / "link ID" lines: what was in the kernel before it started
+# Names of svctrace's programs as the kernel keeps them (15 characters at most).
+SVCTRACE_PROG_NAMES='^(route_tp_btf|route_raw_tp|route_fexit|nat_local_out|nat_post_routin|nat_pre_routing|nat_dev_queue|tcp_state|tcp_retransmit|drop_kfree_skb)$'
 _REPORTED=""
 # The test's real stdout, kept on its own fd: the EXIT trap can fire while a helper's output is
 # redirected (e.g. `wait_for_line ... >/dev/null`), and its FAIL line must not vanish with it.
@@ -87,12 +92,13 @@ lab_connect() {
 # (the probes are attached). Fails the test if it dies or is not ready within 20 s.
 start_svctrace() {
   [[ -x $SVCTRACE ]] || fail "svctrace binary not found or not executable: $SVCTRACE"
-  echo "+ $SVCTRACE $*" >"$WORK/cmdline"
+  echo "+ ${SVC_WRAPPER[*]} $SVCTRACE $*" >"$WORK/cmdline"
+  _BPF_BEFORE=$(_bpf_ids_existing)
   # A background job of a non-interactive shell starts with SIGINT ignored, and an ignored SIGINT is
   # discarded before a signalfd/sigwait could see it. Reset it so SIGINT behaves like a user's Ctrl-C.
   (
     trap - INT QUIT
-    exec "$SVCTRACE" "$@"
+    exec "${SVC_WRAPPER[@]}" "$SVCTRACE" "$@"
   ) >"$OUT" 2>"$ERR" {E2E_OUT}>&- &
   SVC_PID=$!
   SVC_RC=""
@@ -104,6 +110,10 @@ start_svctrace() {
       first=$(head -n 1 "$OUT")
       assert_json "$first" '.type == "ready"' "the ready line is the first line of stdout"
       assert_json "$first" '(.hooks | type) == "array" and (.hooks | length) > 0' "ready line lists attached hooks"
+      # What this svctrace holds in the kernel, for assert_detached once it has exited.
+      SVC_BPF_IDS=$(_bpf_ids_held "$SVC_PID")
+      grep -q '^prog ' <<<"$SVC_BPF_IDS" && grep -q '^link ' <<<"$SVC_BPF_IDS" ||
+        fail "svctrace is ready but /proc/$SVC_PID/fdinfo shows no BPF program and link of it: ${SVC_BPF_IDS:-nothing}"
       return 0
     fi
     if ! kill -0 "$SVC_PID" 2>/dev/null; then
@@ -118,21 +128,21 @@ start_svctrace() {
   fail "svctrace printed no ready line within 20 s"
 }
 
-# stop_svctrace: SIGINT, up to 10 s to exit, SIGKILL as a last resort. Sets SVC_RC.
+# stop_svctrace [SIGNAL]: sends SIGNAL (default INT), gives svctrace up to 10 s to exit, SIGKILL as a
+# last resort. Sets SVC_RC.
 stop_svctrace() {
   [[ -n $SVC_PID ]] || return 0
-  local i rc=0
-  kill -INT "$SVC_PID" 2>/dev/null || true
+  local sig=${1:-INT} i rc=0
+  kill -"$sig" "$SVC_PID" 2>/dev/null || true
   for ((i = 0; i < 200; i++)); do
     kill -0 "$SVC_PID" 2>/dev/null || break
     sleep 0.05
   done
   if kill -0 "$SVC_PID" 2>/dev/null; then
-    echo "svctrace did not exit within 10 s of SIGINT; sending SIGKILL" >>"$ERR"
+    echo "svctrace did not exit within 10 s of SIG$sig; sending SIGKILL" >>"$ERR"
     kill -KILL "$SVC_PID" 2>/dev/null || true
   fi
   wait "$SVC_PID" || rc=$?
-  SVC_LAST_PID=$SVC_PID
   SVC_PID=""
   SVC_RC=$rc
 }
@@ -150,25 +160,55 @@ wait_for_count() {
   return 1
 }
 
-# assert_detached: after svctrace exits, none of its BPF programs is left in the kernel: none held by
-# the svctrace process we ran, and none held by no process at all (pinned or leaked). Programs of other
-# svctrace instances running at the same time (held by their own processes) are not ours to judge.
-# The kernel frees programs asynchronously (RCU, deferred work) after their last fd closes, so this
-# polls for up to 3 s before calling them leaked.
+# assert_detached: after svctrace exits, nothing of it is left in the kernel. Two comparisons:
+# - every BPF program and link its process held while it ran (ids read from /proc/PID/fdinfo when it
+#   was ready: Debian's bpftool 7.1 cannot name the process holding an object) is gone;
+# - of the programs and links that exist now and did not before it started, none is an svctrace
+#   program or a link that no process holds (pinned or leaked). Those of other svctrace instances
+#   running at the same time are held by their processes and not ours to judge.
+# The kernel frees programs and links asynchronously after their last fd closes, so this polls for up
+# to 3 s before calling anything leaked.
 assert_detached() {
-  local left i
-  for ((i = 0; i < 60; i++)); do
-    left=$(_svctrace_programs_left)
+  local left deadline=$((SECONDS + 3))
+  while :; do
+    left=$(_bpf_left_behind)
     [[ -z $left ]] && return 0
+    ((SECONDS < deadline)) || break
     sleep 0.05
   done
-  fail "BPF programs still loaded 3 s after svctrace exited: $left"
+  fail "3 s after svctrace exited, still in the kernel: $(paste -sd ';' <<<"$left")"
 }
-_svctrace_programs_left() {
-  bpftool -j prog show 2>/dev/null |
-    jq -r --argjson pid "${SVC_LAST_PID:-0}" '.[]
-      | select(.name | test("^(route_tp_btf|route_raw_tp|route_fexit|nat_local_out|nat_post_routin|nat_pre_routing|nat_dev_queue|tcp_state|tcp_retransmit|drop_kfree_skb)$"))
-      | select(.pids == null or any(.pids[]; .pid == $pid)) | .name' || true
+
+# _bpf_ids_existing: every program ("prog ID NAME") and link ("link ID") in the kernel.
+_bpf_ids_existing() {
+  bpftool -j prog show 2>/dev/null | jq -r '.[] | "prog \(.id) \(.name // "")"'
+  bpftool -j link show 2>/dev/null | jq -r '.[] | "link \(.id)"'
+}
+
+# _bpf_ids_held [PID...]: "prog ID" / "link ID" for each BPF fd of those processes (default: all); a
+# link's fdinfo names its program too, so a program held through a link counts as held.
+_bpf_ids_held() {
+  local p pids=("$@")
+  ((${#pids[@]})) || mapfile -t pids < <(ls /proc | grep -E '^[0-9]+$')
+  for p in "${pids[@]}"; do printf '%s\n' /proc/"$p"/fdinfo/*; done |
+    { xargs -r grep -hsE '^(prog|link)_id:' || true; } | awk '{ sub(/_id:/, "", $1); print $1, $2 }' | sort -u
+}
+
+_bpf_left_behind() {
+  local held
+  held=$(_bpf_ids_held)
+  # Three lists, then what exists now; each list ends with a "--" line.
+  printf '%s\n--\n' "$SVC_BPF_IDS" "$_BPF_BEFORE" "$held" | cat - <(_bpf_ids_existing) |
+    awk -v names="$SVCTRACE_PROG_NAMES" '
+      $0 == "--" { list++; next }
+      list == 0 { ours[$1 " " $2] = 1; next }
+      list == 1 { before[$1 " " $2] = 1; next }
+      list == 2 { held[$1 " " $2] = 1; next }
+      {
+        id = $1 " " $2
+        if (id in ours) print $0 " (held by svctrace while it ran)"
+        else if (!(id in before) && !(id in held) && ($1 == "link" || $3 ~ names)) print $0 " (new, held by no process)"
+      }'
 }
 
 wait_for_line() {

@@ -79,4 +79,20 @@ inline svc_event retransmit(uint64_t ts, const svc_tuple& t) {
   return e;
 }
 
+// The first packet of the reply direction (ctinfo 3; 4 for an ICMP error), as seen at PRE_ROUTING.
+inline svc_event reply(uint64_t ts, const svc_tuple& orig, int ifindex, uint32_t ctinfo = 3, uint8_t tcp_flags = 0x12) {
+  svc_event e = base(SVC_EV_REPLY, ts, orig);
+  e.reply.ifindex = ifindex;
+  e.reply.ctinfo = ctinfo;
+  e.reply.tcp_flags = tcp_flags;
+  return e;
+}
+
+inline svc_event drop(uint64_t ts, const svc_tuple& orig, int ifindex, uint32_t reason) {
+  svc_event e = base(SVC_EV_DROP, ts, orig);
+  e.reply.ifindex = ifindex;
+  e.reply.drop_reason = reason;
+  return e;
+}
+
 }  // namespace test

@@ -47,3 +47,21 @@ TEST_CASE("bad CIDRs are rejected with a message that helps", "[cidr]") {
   CHECK(message("fd00::/129") == "invalid CIDR \"fd00::/129\": prefix length must be 0..128");
   CHECK(message("172.24.0.0/13/1") == "invalid CIDR \"172.24.0.0/13/1\": prefix length must be 0..32");
 }
+
+// Found by fuzz/fuzz_cidr.
+TEST_CASE("whatever the text, a refusal is one line and an accepted CIDR is what it says", "[cidr]") {
+  auto message = [](std::string_view text) {
+    try {
+      Cidr::parse(text);
+    } catch (const CidrError& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  CHECK(message("172.24.0.0\n/13") == R"(invalid CIDR "172.24.0.0\n/13": "172.24.0.0\n" is not an IP address)");
+  CHECK(message("10.0.0.0/8\x01") == R"(invalid CIDR "10.0.0.0/8\x01": prefix length must be 0..32)");
+  CHECK(message("\"a\\b\"") == R"(invalid CIDR "\"a\\b\"": "\"a\\b\"" is not an IP address)");
+  // inet_pton() reads up to a NUL: the text after it must not be ignored.
+  CHECK(message(std::string_view("172.24.0.0\0/13", 14)) ==
+        R"(invalid CIDR "172.24.0.0\x00/13": "172.24.0.0\x00" is not an IP address)");
+}

@@ -148,19 +148,6 @@ TEST_CASE("the flow table is bounded and counts what it evicts", "[correlator]")
 }
 
 namespace {
-svc_event reply_event(uint64_t ts, const svc_tuple& orig, int ifindex, uint32_t ctinfo = 3, uint8_t tcp_flags = 0x12) {
-  svc_event e = base(SVC_EV_REPLY, ts, orig);
-  e.reply.ifindex = ifindex;
-  e.reply.ctinfo = ctinfo;
-  e.reply.tcp_flags = tcp_flags;
-  return e;
-}
-svc_event drop_event(uint64_t ts, const svc_tuple& orig, int ifindex, uint32_t reason) {
-  svc_event e = base(SVC_EV_DROP, ts, orig);
-  e.reply.ifindex = ifindex;
-  e.reply.drop_reason = reason;
-  return e;
-}
 const svc_tuple kUdp = tuple("10.141.13.182", 40000, "172.24.0.10", 53, IPPROTO_UDP);
 const svc_tuple kUdpReply = tuple("10.0.0.8", 5353, "10.141.13.182", 40000, IPPROTO_UDP);
 }  // namespace
@@ -168,7 +155,7 @@ const svc_tuple kUdpReply = tuple("10.0.0.8", 5353, "10.141.13.182", 40000, IPPR
 TEST_CASE("a UDP reply answers the flow once the grace period passes without a drop", "[correlator]") {
   Correlator c = make();
   c.on_event(nat(0, kUdp, kUdpReply, SVC_NAT_POST_ROUTING, kEnslf0));
-  c.on_event(reply_event(5 * kMs, kUdp, kEnslf0, 3, 0));
+  c.on_event(reply(5 * kMs, kUdp, kEnslf0, 3, 0));
   c.tick(54 * kMs);
   CHECK(c.find(key_of(kUdp))->state == FlowState::Pending);
   c.tick(56 * kMs);
@@ -188,8 +175,8 @@ TEST_CASE("a UDP query with no reply is unanswered by timeout", "[correlator]") 
 TEST_CASE("a reply the kernel drops does not answer the flow, and the drop is kept", "[correlator]") {
   Correlator c = make();
   connect_and_syn(c, 0);
-  c.on_event(reply_event(1 * kMs, kOrig, kEnslf1));
-  c.on_event(drop_event(1 * kMs + 5, kOrig, kEnslf1, 16));
+  c.on_event(reply(1 * kMs, kOrig, kEnslf1));
+  c.on_event(drop(1 * kMs + 5, kOrig, kEnslf1, 16));
   c.tick(100 * kMs);
   const Flow* f = c.find(key_of(kOrig));
   CHECK(f->state == FlowState::Pending);
@@ -203,7 +190,7 @@ TEST_CASE("a reply the kernel drops does not answer the flow, and the drop is ke
 TEST_CASE("an ICMP error or a RST in reply is refused", "[correlator]") {
   Correlator c = make();
   c.on_event(nat(0, kUdp, kUdpReply, SVC_NAT_POST_ROUTING, kEnslf0));
-  svc_event icmp = reply_event(2 * kMs, kUdp, kEnslf0, 4 /* RELATED_REPLY */, 0);
+  svc_event icmp = reply(2 * kMs, kUdp, kEnslf0, 4 /* RELATED_REPLY */, 0);
   icmp.reply.icmp_type = 3;
   icmp.reply.icmp_code = 3;
   c.on_event(icmp);
@@ -213,7 +200,7 @@ TEST_CASE("an ICMP error or a RST in reply is refused", "[correlator]") {
   CHECK(f->icmp_code == 3);
 
   c.on_event(nat(0, kOrig, kReply, SVC_NAT_POST_ROUTING, kEnslf0));
-  c.on_event(reply_event(1 * kMs, kOrig, kEnslf0, 3, 0x14 /* RST|ACK */));
+  c.on_event(reply(1 * kMs, kOrig, kEnslf0, 3, 0x14 /* RST|ACK */));
   CHECK(c.find(key_of(kOrig))->state == FlowState::Refused);
 }
 
@@ -238,10 +225,10 @@ TEST_CASE("a flow first seen at PRE_ROUTING is forwarded; one that passed LOCAL_
 
 TEST_CASE("a reply to an unknown flow is ignored; a drop makes the flow known", "[correlator]") {
   Correlator c = make();
-  c.on_event(reply_event(0, kOrig, kEnslf0));
+  c.on_event(reply(0, kOrig, kEnslf0));
   CHECK(c.flows().empty());
   // A SYN a local REJECT dropped never reached POST_ROUTING: its drop is all there is.
-  c.on_event(drop_event(5, kOrig, 0, 3));
+  c.on_event(drop(5, kOrig, 0, 3));
   REQUIRE(c.flows().size() == 1);
   CHECK(c.find(key_of(kOrig))->drops == 1);
 }
