@@ -113,12 +113,34 @@ static __always_inline void fill_task(struct svc_event *e)
 /* ---- route decision ---------------------------------------------------------------------------- */
 
 /* Shared by the fexit and tp_btf wrappers, which have already checked daddr against the CIDRs. */
+static __always_inline void read_tuple(struct svc_tuple *t, const struct nf_conntrack_tuple *ct_tuple);
+
+/* A forwarded flow's first packet, between its PRE_ROUTING hook (after DNAT) and the input route
+ * lookup that follows on the same CPU: that lookup is for the DNAT target, not a service IP, and is
+ * recognised by this slot. */
+struct forwarded_lookup {
+	__u64 ct;      /* its conntrack entry, 0 when the slot is empty */
+	__u64 ts;
+	__be32 backend;
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct forwarded_lookup);
+} forwarded_lookups SEC(".maps");
+
+/* ct: the conntrack entry of a forwarded flow whose lookup this is, or NULL for a lookup for a service
+ * IP (the flow is then the lookup's own). */
 static __always_inline void record_route(__u32 tb_id, const struct flowi4 *flp,
-					 const struct fib_nh_common *nhc)
+					 const struct fib_nh_common *nhc, struct nf_conn *ct)
 {
 	/* An unbound TCP connect() looks the route up twice: first with no port, then again once the
 	 * port is chosen, with the whole flow. The second says everything the first does. */
-	if (BPF_CORE_READ(flp, __fl_common.flowic_proto) == IPPROTO_TCP && BPF_CORE_READ(flp, uli.ports.sport) == 0)
+	if (!ct && BPF_CORE_READ(flp, __fl_common.flowic_proto) == IPPROTO_TCP &&
+	    BPF_CORE_READ(flp, uli.ports.sport) == 0)
 		return;
 	struct net_device *dev = BPF_CORE_READ(nhc, nhc_dev);
 	__u32 netns = BPF_CORE_READ(dev, nd_net.net, ns.inum);
@@ -128,13 +150,17 @@ static __always_inline void record_route(__u32 tb_id, const struct flowi4 *flp,
 	struct svc_event *e = reserve_event(SVC_EV_ROUTE, netns);
 	if (!e)
 		return;
-	fill_task(e);
-	e->tuple.family = AF_INET;
-	e->tuple.proto = BPF_CORE_READ(flp, __fl_common.flowic_proto);
-	put_v4(e->tuple.src, BPF_CORE_READ(flp, saddr));
-	put_v4(e->tuple.dst, BPF_CORE_READ(flp, daddr));
-	e->tuple.sport = bpf_ntohs(BPF_CORE_READ(flp, uli.ports.sport));
-	e->tuple.dport = bpf_ntohs(BPF_CORE_READ(flp, uli.ports.dport));
+	if (ct) {
+		read_tuple(&e->tuple, &ct->tuplehash[0].tuple);
+	} else {
+		fill_task(e);
+		e->tuple.family = AF_INET;
+		e->tuple.proto = BPF_CORE_READ(flp, __fl_common.flowic_proto);
+		put_v4(e->tuple.src, BPF_CORE_READ(flp, saddr));
+		put_v4(e->tuple.dst, BPF_CORE_READ(flp, daddr));
+		e->tuple.sport = bpf_ntohs(BPF_CORE_READ(flp, uli.ports.sport));
+		e->tuple.dport = bpf_ntohs(BPF_CORE_READ(flp, uli.ports.dport));
+	}
 
 	e->route.table = tb_id;
 	e->route.oif = BPF_CORE_READ(dev, ifindex);
@@ -155,16 +181,34 @@ static __always_inline void record_route(__u32 tb_id, const struct flowi4 *flp,
 	submit_event(e);
 }
 
+/* A lookup whose destination is not in the CIDRs may still be a forwarded service flow's, for its
+ * DNAT target: one per-CPU slot read, armed only between that flow's PRE_ROUTING and its lookup. */
+static __always_inline void route_of_forwarded(__u32 tb_id, const struct flowi4 *flp,
+					       const struct fib_nh_common *nhc, __be32 daddr)
+{
+	__u32 zero = 0;
+	struct forwarded_lookup *slot = bpf_map_lookup_elem(&forwarded_lookups, &zero);
+	if (!slot || !slot->ct || slot->backend != daddr)
+		return;
+	struct nf_conn *ct = (struct nf_conn *)slot->ct;
+	slot->ct = 0;
+	if (bpf_ktime_get_ns() - slot->ts > 1000000) /* not this packet's: it was dropped meanwhile */
+		return;
+	record_route(tb_id, flp, nhc, ct);
+}
+
 /* Preferred where the kernel allows fentry/fexit: sees the lookup's result struct. */
 SEC("fexit/fib_table_lookup")
 int BPF_PROG(route_fexit, struct fib_table *tb, const struct flowi4 *flp, struct fib_result *res,
 	     int fib_flags, int ret)
 {
-	if (ret != 0 || !in_service_cidrs_v4(flp->daddr))
-		return 0;
 	struct fib_nh_common *nhc = res->nhc;
-	if (nhc)
-		record_route(tb->tb_id, flp, nhc);
+	if (ret != 0 || !nhc)
+		return 0;
+	if (in_service_cidrs_v4(flp->daddr))
+		record_route(tb->tb_id, flp, nhc, NULL);
+	else
+		route_of_forwarded(tb->tb_id, flp, nhc, flp->daddr);
 	return 0;
 }
 
@@ -172,9 +216,12 @@ int BPF_PROG(route_fexit, struct fib_table *tb, const struct flowi4 *flp, struct
 SEC("tp_btf/fib_table_lookup")
 int BPF_PROG(route_tp_btf, u32 tb_id, const struct flowi4 *flp, const struct fib_nh_common *nhc, int err)
 {
-	if (err != 0 || !nhc || !in_service_cidrs_v4(flp->daddr))
+	if (err != 0 || !nhc)
 		return 0;
-	record_route(tb_id, flp, nhc);
+	if (in_service_cidrs_v4(flp->daddr))
+		record_route(tb_id, flp, nhc, NULL);
+	else
+		route_of_forwarded(tb_id, flp, nhc, flp->daddr);
 	return 0;
 }
 
@@ -182,9 +229,13 @@ int BPF_PROG(route_tp_btf, u32 tb_id, const struct flowi4 *flp, const struct fib
 SEC("raw_tp/fib_table_lookup")
 int BPF_PROG(route_raw_tp, u32 tb_id, const struct flowi4 *flp, const struct fib_nh_common *nhc, int err)
 {
-	if (err != 0 || !nhc || !in_service_cidrs_v4(BPF_CORE_READ(flp, daddr)))
+	if (err != 0 || !nhc)
 		return 0;
-	record_route(tb_id, flp, nhc);
+	__be32 daddr = BPF_CORE_READ(flp, daddr);
+	if (in_service_cidrs_v4(daddr))
+		record_route(tb_id, flp, nhc, NULL);
+	else
+		route_of_forwarded(tb_id, flp, nhc, daddr);
 	return 0;
 }
 
@@ -310,6 +361,16 @@ static __always_inline void record_unreplied(unsigned long nfct, __u32 netns, __
 		remember((__u64)ct, hook == SVC_NAT_LOCAL_OUT ? out_ifindex : 0, &first);
 	if (hook == SVC_NAT_LOCAL_OUT || (hook == SVC_NAT_PRE_ROUTING && !first))
 		return; /* LOCAL_OUT rides along; PRE_ROUTING of a local flow is its loopback leg */
+	if (hook == SVC_NAT_PRE_ROUTING && l3 == AF_INET) {
+		/* The input route lookup comes next, on this CPU, for the DNAT target. */
+		__u32 zero = 0;
+		struct forwarded_lookup *slot = bpf_map_lookup_elem(&forwarded_lookups, &zero);
+		if (slot) {
+			slot->backend = BPF_CORE_READ(ct, tuplehash[1].tuple.src.u3.ip);
+			slot->ts = bpf_ktime_get_ns();
+			slot->ct = (__u64)ct;
+		}
+	}
 
 	struct svc_event *e = reserve_event(SVC_EV_NAT, netns);
 	if (!e)
