@@ -162,6 +162,19 @@ std::optional<AddressMessage> parse_address_message(const nlmsghdr* nlh) {
 }
 
 // A route message with its devices named in this namespace.
+// Sends one dump request: rtmsg, ifaddrmsg and fib_rule_hdr all begin with their family byte.
+static void dump(mnl_socket* sock, unsigned portid, unsigned seq, uint16_t type, uint8_t family, size_t header_size,
+                 const MessageHandler& handle) {
+  char buf[MNL_SOCKET_BUFFER_SIZE];
+  nlmsghdr* nlh = mnl_nlmsg_put_header(buf);
+  nlh->nlmsg_type = type;
+  nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  nlh->nlmsg_seq = seq;
+  *static_cast<uint8_t*>(mnl_nlmsg_put_extra_header(nlh, header_size)) = family;
+  if (int err = transact(sock, portid, nlh, true, handle))
+    spdlog::debug("netlink: dump of message type {}: {}", type, std::strerror(-err));
+}
+
 static std::optional<Route> named_route(const nlmsghdr* nlh, RoutingView& self) {
   std::optional<Route> r = parse_route_message(nlh);
   if (!r) return r;
@@ -203,19 +216,11 @@ std::vector<Route> NetlinkRouting::routes(uint32_t table) {
 }
 
 std::vector<Route> NetlinkRouting::all_routes() {
-  char buf[MNL_SOCKET_BUFFER_SIZE];
-  nlmsghdr* nlh = mnl_nlmsg_put_header(buf);
-  nlh->nlmsg_type = RTM_GETROUTE;
-  nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  nlh->nlmsg_seq = ++seq_;
-  auto* rtm = static_cast<rtmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(rtmsg)));
-  rtm->rtm_family = AF_UNSPEC;  // both families
   std::vector<Route> out;
-  int err = transact(sock_, portid_, nlh, true, [&](const nlmsghdr* m) {
+  dump(sock_, portid_, ++seq_, RTM_GETROUTE, AF_UNSPEC, sizeof(rtmsg), [&](const nlmsghdr* m) {
     if (m->nlmsg_type != RTM_NEWROUTE) return;
     if (std::optional<Route> r = named_route(m, *this)) out.push_back(std::move(*r));
   });
-  if (err) spdlog::debug("netlink: route dump: {}", std::strerror(-err));
   return out;
 }
 
@@ -227,19 +232,11 @@ std::vector<InterfaceAddress> NetlinkRouting::addresses(int ifindex) {
 }
 
 std::vector<InterfaceAddress> NetlinkRouting::all_addresses() {
-  char buf[MNL_SOCKET_BUFFER_SIZE];
-  nlmsghdr* nlh = mnl_nlmsg_put_header(buf);
-  nlh->nlmsg_type = RTM_GETADDR;
-  nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  nlh->nlmsg_seq = ++seq_;
-  auto* ifa = static_cast<ifaddrmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifaddrmsg)));
-  ifa->ifa_family = AF_UNSPEC;  // both families
   std::vector<InterfaceAddress> out;
-  int err = transact(sock_, portid_, nlh, true, [&](const nlmsghdr* m) {
+  dump(sock_, portid_, ++seq_, RTM_GETADDR, AF_UNSPEC, sizeof(ifaddrmsg), [&](const nlmsghdr* m) {
     if (m->nlmsg_type != RTM_NEWADDR) return;
     if (std::optional<AddressMessage> a = parse_address_message(m)) out.push_back(a->address);
   });
-  if (err) spdlog::debug("netlink: address dump: {}", std::strerror(-err));
   return out;
 }
 
@@ -276,18 +273,10 @@ static Rule parse_rule(const nlmsghdr* nlh) {
 }
 
 std::vector<Rule> NetlinkRouting::rules(uint8_t family) {
-  char buf[MNL_SOCKET_BUFFER_SIZE];
-  nlmsghdr* nlh = mnl_nlmsg_put_header(buf);
-  nlh->nlmsg_type = RTM_GETRULE;
-  nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  nlh->nlmsg_seq = ++seq_;
-  auto* frh = static_cast<fib_rule_hdr*>(mnl_nlmsg_put_extra_header(nlh, sizeof(fib_rule_hdr)));
-  frh->family = family;
   std::vector<Rule> out;
-  int err = transact(sock_, portid_, nlh, true, [&](const nlmsghdr* m) {
+  dump(sock_, portid_, ++seq_, RTM_GETRULE, family, sizeof(fib_rule_hdr), [&](const nlmsghdr* m) {
     if (m->nlmsg_type == RTM_NEWRULE) out.push_back(parse_rule(m));
   });
-  if (err) spdlog::debug("netlink: rule dump: {}", std::strerror(-err));
   std::stable_sort(out.begin(), out.end(), [](const Rule& a, const Rule& b) { return a.priority < b.priority; });
   return out;
 }
