@@ -254,9 +254,7 @@ int BPF_PROG(route6_tp_btf, const struct net *net, const struct fib6_result *res
 	__u32 netns = net->ns.inum;
 	if (!wanted_netns(netns))
 		return 0;
-	/* As for IPv4: TCP connect()'s first lookup, without a port, is followed by a complete one. */
-	if (flp->__fl_common.flowic_proto == IPPROTO_TCP && flp->uli.ports.sport == 0)
-		return 0;
+	/* Unlike IPv4, tcp_v6_connect() looks the route up once, before the port is chosen: keep it. */
 	struct svc_event *e = reserve_event(SVC_EV_ROUTE, netns);
 	if (!e)
 		return 0;
