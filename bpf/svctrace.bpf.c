@@ -286,6 +286,7 @@ int BPF_PROG(route6_tp_btf, const struct net *net, const struct fib6_result *res
  * hash lookup and no CIDR test. LRU: bounded, the oldest forgotten first. */
 struct awaiting_value {
 	__u64 first_ts;
+	__u64 flow_id;        /* flow_id() of the entry it was made for: conntrack recycles addresses */
 	__u32 replied;        /* the first reply was reported */
 	__s32 route_ifindex;  /* LOCAL_OUT's device, for the POST_ROUTING event */
 };
@@ -313,18 +314,50 @@ static __always_inline void read_tuple(struct svc_tuple *t, const struct nf_conn
 	t->dport = bpf_ntohs(BPF_CORE_READ(ct_tuple, dst.u.all));
 }
 
+/* Conntrack entries come from a slab that recycles addresses as soon as a flow ends, so the address
+ * alone would let a new flow inherit a finished flow's entry (and its "replied" mark). The original
+ * source address and ports tell two flows of one address apart. */
+static __always_inline __u64 flow_id(const struct nf_conn *ct)
+{
+	const struct nf_conntrack_tuple *t = &ct->tuplehash[0].tuple;
+	__u32 src = BPF_CORE_READ(t, src.u3.all[0]) ^ BPF_CORE_READ(t, src.u3.all[3]);
+	__u16 sport = BPF_CORE_READ(t, src.u.all);
+	__u16 dport = BPF_CORE_READ(t, dst.u.all);
+	return (__u64)src << 32 | (__u32)sport << 16 | dport;
+}
+
+/* The entry of a flow still awaiting its reply, or NULL (none, or one left by a recycled address). */
+static __always_inline struct awaiting_value *awaiting(__u64 ct)
+{
+	struct awaiting_value *v = bpf_map_lookup_elem(&awaiting_reply, &ct);
+	if (v && v->flow_id != flow_id((const struct nf_conn *)ct))
+		return NULL;
+	return v;
+}
+
 /* Remembers a flow from the first hook its first packet passes; returns its entry. Remembering it
  * before POST_ROUTING means a drop by a rule of this node (a REJECT in OUTPUT, a DROP in FORWARD) is
  * seen too, not only drops of replies. */
 static __always_inline struct awaiting_value *remember(__u64 key, __s32 route_ifindex, bool *first)
 {
-	struct awaiting_value v = { .first_ts = bpf_ktime_get_ns(), .route_ifindex = route_ifindex };
-	long err = bpf_map_update_elem(&awaiting_reply, &key, &v, BPF_NOEXIST);
-	*first = err == 0;
-	if (err == 0)
-		count(SVC_CNT_AWAITING_INSERTS);
-	else if (err != -17 /* EEXIST: seen at an earlier hook, or a retransmit */)
+	__u64 id = flow_id((const struct nf_conn *)key);
+	struct awaiting_value *v = bpf_map_lookup_elem(&awaiting_reply, &key);
+	*first = false;
+	if (v && v->flow_id == id)
+		return v; /* seen at an earlier hook, or a retransmit */
+	struct awaiting_value fresh = {
+		.first_ts = bpf_ktime_get_ns(), .flow_id = id, .route_ifindex = route_ifindex
+	};
+	/* A stale entry is replaced in place, which is not an insert (inserts - size = evictions).
+	 * BPF_NOEXIST otherwise, so that of two CPUs racing on a new flow only one sees it first. */
+	long err = bpf_map_update_elem(&awaiting_reply, &key, &fresh, v ? BPF_ANY : BPF_NOEXIST);
+	if (err == 0) {
+		*first = true;
+		if (!v)
+			count(SVC_CNT_AWAITING_INSERTS);
+	} else if (err != -17 /* EEXIST: the other CPU won */) {
 		count(SVC_CNT_MAP_UPDATE_FAILS);
+	}
 	return bpf_map_lookup_elem(&awaiting_reply, &key);
 }
 
@@ -418,7 +451,7 @@ static __always_inline void record_reply(const struct sk_buff *skb, unsigned lon
 	if (ctinfo != IP_CT_ESTABLISHED_REPLY && ctinfo != IP_CT_RELATED_REPLY)
 		return;
 	__u64 key = nfct & ~NFCT_INFOMASK;
-	struct awaiting_value *v = bpf_map_lookup_elem(&awaiting_reply, &key);
+	struct awaiting_value *v = awaiting(key);
 	if (!v || v->replied)
 		return;
 	v->replied = 1;
@@ -498,7 +531,7 @@ int BPF_PROG(drop_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_
 	if (!nfct)
 		return 0;
 	__u64 key = nfct & ~NFCT_INFOMASK;
-	if (!bpf_map_lookup_elem(&awaiting_reply, &key))
+	if (!awaiting(key))
 		return 0;
 	struct net_device *dev = skb->dev; /* not yet set for a packet dropped in LOCAL_OUT */
 	struct nf_conn *ct = (struct nf_conn *)key;
