@@ -4,7 +4,7 @@
 # once a subcommand is on the line), so completion follows the binary, whatever flags it has:
 #   - flags and subcommands;
 #   - for an option whose value is listed as {a,b,c} in the help (--route-hook, --nat-hook): those;
-#   - for a FILE value (--report, --ready-file, --iptables-save): file names;
+#   - for a FILE value (--report, --ready-file, --iptables-save, --record, replay's FILE): file names;
 #   - for --netns (NAME|PATH): the names `ip netns list` prints, or paths once a / is typed.
 # Needs nothing but bash (not the bash-completion package's helpers).
 
@@ -19,7 +19,7 @@ _svctrace() {
 
   local prog=${COMP_WORDS[0]} help subcommands sub="" w
   help=$("$prog" --help 2>/dev/null) || return 0
-  subcommands=$(sed -n '/^Subcommands:$/,/^[^ ]/s/^  \([a-z][a-z0-9-]*\) .*/\1/p' <<<"$help")
+  subcommands=$(sed -n '/^Subcommands:$/,/^[^ ]/s/^  \([a-z][a-z0-9-]*\) .*/\1/p' <<<"$help" | tr '\n' ' ')
   for w in "${COMP_WORDS[@]:1:COMP_CWORD-1}"; do
     [[ -n $w && " $subcommands " == *" $w "* ]] && sub=$w
   done
@@ -47,6 +47,13 @@ _svctrace() {
       fi
       return 0
     done <<<"$spec"
+  fi
+
+  # A subcommand's FILE argument (`replay FILE`): file names.
+  if [[ -n $sub && $cur != -* ]] && grep -q '^  FILE ' <<<"$help"; then
+    compopt -o filenames 2>/dev/null
+    mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+    return 0
   fi
 
   local words

@@ -40,7 +40,7 @@ size_t IpAddr::size() const { return family == AF_INET6 ? 16 : 4; }
 std::string IpAddr::str() const {
   if (!is_set()) return "";
   char buf[INET6_ADDRSTRLEN];
-  inet_ntop(family, bytes.data(), buf, sizeof(buf));
+  if (!inet_ntop(family, bytes.data(), buf, sizeof(buf))) return "?";  // a family from a bad record
   return buf;
 }
 

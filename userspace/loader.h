@@ -12,6 +12,7 @@
 
 #include "svctrace/events.h"
 #include "svctrace/ip.h"
+#include "svctrace/session.h"
 
 namespace svctrace {
 
@@ -47,14 +48,7 @@ class Tracer {
 
   // Waits up to timeout_ms for records and delivers them; returns the number delivered or -errno.
   int poll(int timeout_ms);
-  struct Counters {
-    uint64_t events = 0;
-    uint64_t ringbuf_drops = 0;
-    uint64_t map_update_fails = 0;
-    uint64_t awaiting_size = 0;       // entries in the BPF awaiting_reply LRU map now
-    uint64_t awaiting_capacity = 0;
-    uint64_t awaiting_evicted = 0;    // pushed out by the LRU (entries are never deleted otherwise)
-  };
+  using Counters = KernelCounters;
   Counters counters() const;
   const std::vector<HookStatus>& hooks() const { return hooks_; }
   // Whether replies are seen at all (they are not with the pre-6.4 NAT fallback).

@@ -24,7 +24,10 @@
 #include "svctrace/netns.h"
 #include "svctrace/kube_rules.h"
 #include "svctrace/output.h"
+#include "svctrace/live_node.h"
 #include "svctrace/persist.h"
+#include "svctrace/record.h"
+#include "svctrace/session.h"
 
 using namespace svctrace;
 using nlohmann::json;
@@ -68,65 +71,19 @@ struct Options {
   double stats_interval = 10;
   unsigned unanswered_after_ms = 1500;
   size_t max_flows = 65536;
+  std::string record;
 };
 
-void print_line(const json& j) { fmt::print("{}\n", j.dump()); }
-
-json with_type(const char* type, json j) {
-  j["type"] = type;
-  return j;
-}
-
-// Fails early, before tracing, if the report could not be written at exit.
-void check_report_path(const std::string& path) {
+// Fails early, before tracing, if the report (or recording) could not be written at exit.
+void check_output_path(const std::string& flag, const std::string& path) {
   namespace fs = std::filesystem;
   fs::path dir = fs::path(path).parent_path();
   if (dir.empty()) dir = ".";
   std::error_code ec;
   if (!fs::is_directory(dir, ec))
-    throw CLI::ValidationError("--report", fmt::format("directory {} does not exist", dir.string()));
+    throw CLI::ValidationError(flag, fmt::format("directory {} does not exist", dir.string()));
   if (access(dir.c_str(), W_OK) != 0)
-    throw CLI::ValidationError("--report", fmt::format("directory {} is not writable", dir.string()));
-}
-
-// The NAT rules of the current namespace, as iptables-save and ip6tables-save print them.
-std::string read_nat_rules(const std::string& rules_file) {
-  if (!rules_file.empty()) {
-    std::ifstream in(rules_file);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  }
-  std::string text;
-  for (const char* cmd : {"iptables-save -t nat 2>/dev/null", "ip6tables-save -t nat 2>/dev/null"}) {
-    FILE* p = popen(cmd, "r");
-    if (!p) continue;
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, p)) > 0) text.append(buf, n);
-    if (pclose(p) != 0) spdlog::warn("`{}` failed: its rules are not checked", cmd);
-  }
-  return text;
-}
-
-// What the diagnoses relied on, for someone who was not there: the namespace's routes (every table),
-// rules, addresses, rp_filter settings and NAT rules, as the ip tools would print them.
-json config_snapshot(NetlinkRouting& routing) {
-  json routes = json::array(), rules = json::object(), addresses = json::array(), rp_filter = json::object();
-  for (const auto& r : routing.all_routes()) routes.push_back(format_route(r));
-  for (uint8_t family : {AF_INET, AF_INET6}) {
-    json& list = rules[family == AF_INET ? "ipv4" : "ipv6"] = json::array();
-    for (const auto& r : routing.rules(family)) list.push_back(format_rule(r));
-  }
-  for (const auto& a : routing.all_addresses())
-    addresses.push_back(fmt::format("{}/{} dev {}", a.addr.str(), a.prefix_len, routing.interface_name(a.ifindex)));
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  for (const auto& dir : fs::directory_iterator("/proc/sys/net/ipv4/conf", ec)) {
-    std::ifstream in(dir.path() / "rp_filter");
-    int v;
-    if (in >> v) rp_filter[dir.path().filename().string()] = v;
-  }
-  return {{"routes", routes}, {"rules", rules}, {"addresses", addresses}, {"rp_filter", rp_filter},
-          {"nat_rules", read_nat_rules("")}};
+    throw CLI::ValidationError(flag, fmt::format("directory {} is not writable", dir.string()));
 }
 
 // `svctrace check`; returns true when every pair would work.
@@ -168,6 +125,216 @@ bool run_check(const std::vector<Cidr>& cidrs, RoutingView& routing, const std::
   return all_ok;
 }
 
+// Writes the JSON report: what the session found, with what it was traced with.
+bool write_report(const std::string& path, const json& header, const json& found, const json& config) {
+  json report = header;
+  for (const char* key : {"flows", "diagnoses", "timeline", "stats"}) report[key] = found[key];
+  report["config"] = config;
+  try {
+    write_file_atomically(path, report.dump(2) + "\n");
+    spdlog::info("report written to {}", path);
+    return true;
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    return false;
+  }
+}
+
+// Traces until a signal or --duration: the live session.
+int run_trace(const Options& o, const std::vector<Cidr>& cidrs, uint32_t netns_inode) {
+  std::unique_ptr<LiveNode> node;
+  std::unique_ptr<NetlinkMonitor> monitor;
+  std::unique_ptr<Tracer> tracer;
+  std::unique_ptr<Session> session;
+  try {
+    node = std::make_unique<LiveNode>();
+    monitor = std::make_unique<NetlinkMonitor>();
+    TracerOptions topts;
+    topts.cidrs = cidrs;
+    topts.netns_inode = netns_inode;
+    topts.route_hook = o.route_hook;
+    topts.nat_hook = o.nat_hook;
+    topts.ringbuf_bytes = o.ringbuf_bytes;
+    topts.max_flows = static_cast<uint32_t>(o.max_flows);
+    // Events arrive only from poll(), once the session exists.
+    tracer = Tracer::start(topts, [&](const svc_event& ev) { session->on_event(ev); });
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "svctrace: {}\n", e.what());
+    return kExitRuntime;
+  }
+
+  if (o.list_hooks) {
+    for (const auto& h : tracer->hooks())
+      fmt::print("{:<7} {:<40} {}\n", h.role, h.name, h.live ? "live" : "refused: " + h.error);
+    return kExitOk;
+  }
+  if (!tracer->replies_seen())
+    spdlog::warn("with the {} NAT hook replies are not seen: UDP and forwarded flows can only be called unanswered",
+                 o.nat_hook);
+
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &sa, nullptr);
+
+  json hooks = json::array(), refused = json::array();
+  std::string live_names;
+  for (const auto& h : tracer->hooks()) {
+    if (h.live) {
+      hooks.push_back({{"role", h.role}, {"hook", h.name}});
+      live_names += (live_names.empty() ? "" : ", ") + h.name;
+    } else {
+      refused.push_back({{"role", h.role}, {"hook", h.name}, {"error", h.error}});
+      spdlog::debug("{} hook {} refused by the kernel ({}); using a fallback", h.role, h.name, h.error);
+    }
+  }
+  json cidr_list = json::array();
+  for (const auto& c : cidrs) cidr_list.push_back(c.str());
+  json netns_json = {{"name", o.netns.empty() ? json(nullptr) : json(o.netns)}, {"inode", netns_inode}};
+
+  SessionOptions sopts;
+  sopts.cidrs = cidrs;
+  sopts.json = o.json;
+  struct stat init_ns {};
+  sopts.host_netns = stat("/proc/1/ns/net", &init_ns) == 0 && init_ns.st_ino == netns_inode;
+  sopts.start_ns = monotonic_ns();
+  sopts.stats_interval_ns = static_cast<uint64_t>(o.stats_interval * 1e9);
+  sopts.correlator = {o.max_flows, o.unanswered_after_ms * 1'000'000ull, static_cast<uint32_t>(getpid())};
+  const DropReasonNames drop_reasons = load_drop_reason_names();
+
+  // With --record, the session asks the node through a recorder, and feeds it everything it is fed.
+  std::unique_ptr<Recorder> recorder;
+  std::unique_ptr<RecordingNode> recording_node;
+  if (!o.record.empty()) {
+    json names = json::object();
+    for (const auto& [id, name] : drop_reasons) names[std::to_string(id)] = name;
+    json header = {{"svctrace", SVCTRACE_VERSION},
+                   {"started_at", utc_now()},
+                   {"cidrs", cidr_list},
+                   {"netns", netns_json},
+                   {"hooks", hooks},
+                   {"refused_hooks", refused},
+                   {"host_netns", sopts.host_netns},
+                   {"start_ns", sopts.start_ns},
+                   {"stats_interval_ns", sopts.stats_interval_ns},
+                   {"max_flows", sopts.correlator.max_flows},
+                   {"unanswered_after_ns", sopts.correlator.unanswered_after_ns},
+                   {"self_pid", sopts.correlator.self_pid},
+                   {"drop_reasons", names}};
+    try {
+      recorder = std::make_unique<Recorder>(o.record, header);
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "svctrace: {}\n", e.what());
+      return kExitRuntime;
+    }
+    recording_node = std::make_unique<RecordingNode>(*node, *recorder);
+  }
+  Node& asked = recording_node ? static_cast<Node&>(*recording_node) : *node;
+  session = std::make_unique<Session>(sopts, asked, drop_reasons);
+  session->record_to(recorder.get());
+
+  if (o.json)
+    print_line({{"type", "ready"}, {"cidrs", cidr_list}, {"netns", netns_json}, {"hooks", hooks}, {"refused", refused}});
+  else
+    fmt::print("svctrace: tracing {} in {} (hooks: {}). Ctrl-C to stop.\n", fmt::join(o.cidr_args, ", "),
+               o.netns.empty() ? "this network namespace" : "netns " + o.netns, live_names);
+
+  if (!o.ready_file.empty()) {
+    try {
+      write_file_atomically(o.ready_file, "ready\n");
+    } catch (const std::exception& e) {
+      spdlog::error("--ready-file: {}", e.what());
+      return kExitRuntime;
+    }
+  }
+
+  // Flows that were there before the hooks: after attaching, so that none falls between the two.
+  try {
+    uint64_t now = monotonic_ns();
+    for (const auto& e : existing_flows(cidrs, netns_inode)) session->add_existing(e, now);
+  } catch (const std::exception& e) {
+    spdlog::warn("{}; flows opened before svctrace started are not known", e.what());
+  }
+
+  const std::string started_at = utc_now();
+  const uint64_t deadline = o.duration > 0 ? sopts.start_ns + static_cast<uint64_t>(o.duration * 1e9) : 0;
+  int runtime_error = 0;
+  while (!g_stop) {
+    int n = tracer->poll(100);
+    if (n < 0 && n != -EINTR) {
+      spdlog::error("reading the ring buffer failed: {}", std::strerror(-n));
+      runtime_error = 1;
+      break;
+    }
+    uint64_t now = monotonic_ns();
+    session->on_changes(monitor->changes(*node));
+    session->tick(now, tracer->counters());
+    if (deadline && now >= deadline) break;
+  }
+  tracer->poll(0);  // what the kernel had already sent
+  const KernelCounters kernel = tracer->counters();
+  session->tick(monotonic_ns(), kernel);
+  tracer.reset();  // detach before reporting: nothing of svctrace stays in the kernel
+
+  double elapsed = static_cast<double>(monotonic_ns() - sopts.start_ns) / 1e9;
+  json found = session->finish(elapsed, kernel);
+  json config = node->config_snapshot();
+  if (recorder) {
+    try {
+      recorder->finish(elapsed, config);
+      spdlog::info("recording written to {}", o.record);
+    } catch (const std::exception& e) {
+      spdlog::error("{}", e.what());
+      runtime_error = 1;
+    }
+  }
+  if (!o.report.empty()) {
+    json header = {{"svctrace", SVCTRACE_VERSION}, {"started_at", started_at}, {"duration_s", elapsed},
+                   {"cidrs", cidr_list},           {"netns", netns_json},      {"hooks", hooks},
+                   {"refused_hooks", refused}};
+    if (!write_report(o.report, header, found, config)) runtime_error = 1;
+  }
+  if (runtime_error) return kExitRuntime;
+  return session->diagnosed() ? kExitDiagnosed : kExitOk;
+}
+
+// `svctrace replay FILE`: a recorded session, run again offline.
+int run_replay(const Options& o, const std::string& file) {
+  try {
+    Recording rec = read_recording(file);
+    ReplayNode node(rec.answers);
+    Session session(session_options(rec, o.json), node, drop_reason_names(rec));
+    if (o.json) print_line({{"type", "replay"}, {"file", file}, {"recorded", rec.header}});
+    if (rec.end.is_null()) spdlog::warn("{} was cut short: flows after its last line are not in it", file);
+    KernelCounters kernel = replay(rec, session);
+    double elapsed = rec.end.is_null() ? 0.0 : rec.end.value("elapsed_s", 0.0);
+    json found = session.finish(elapsed, kernel);
+    if (node.unanswered())
+      spdlog::warn("{} questions of the diagnosis had no recorded answer: those verdicts may differ",
+                   node.unanswered());
+    if (!o.report.empty()) {
+      const json& h = rec.header;
+      json header = {{"svctrace", SVCTRACE_VERSION},
+                     {"replayed_from", file},
+                     {"recorded_by", h.value("svctrace", "")},
+                     {"started_at", h.value("started_at", "")},
+                     {"duration_s", elapsed},
+                     {"cidrs", h.at("cidrs")},
+                     {"netns", h.value("netns", json(nullptr))},
+                     {"hooks", h.value("hooks", json::array())},
+                     {"refused_hooks", h.value("refused_hooks", json::array())}};
+      json config = rec.end.is_null() ? json(nullptr) : rec.end.value("config", json(nullptr));
+      if (!write_report(o.report, header, found, config)) return kExitRuntime;
+    }
+    return session.diagnosed() ? kExitDiagnosed : kExitOk;
+  } catch (const RecordingError& e) {
+    fmt::print(stderr, "svctrace: replay: {}\n", e.what());
+    return kExitUsage;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "svctrace: replay: {}\n", e.what());
+    return kExitRuntime;
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -200,8 +367,7 @@ int main(int argc, char** argv) {
       "  2   usage error (one line on stderr says what)\n"
       "  3   a diagnosis was made: a flow failed (check: a service would fail)");
   app.set_version_flag("--version", std::string("svctrace ") + SVCTRACE_VERSION);
-  app.add_option("--cidr", o.cidr_args, "Service CIDR to trace (repeatable), e.g. 172.24.0.0/13")
-      ->required()
+  app.add_option("--cidr", o.cidr_args, "Service CIDR to trace (repeatable), e.g. 172.24.0.0/13; required")
       ->type_name("CIDR");
   app.add_option("--netns", o.netns, "Trace inside this network namespace: a name from `ip netns` or a path")
       ->type_name("NAME|PATH");
@@ -242,6 +408,10 @@ int main(int argc, char** argv) {
   app.add_option("--max-flows", o.max_flows, "Flows kept in memory; the oldest are evicted (default 65536)")
       ->type_name("N")
       ->check(CLI::Range(size_t{16}, size_t{1} << 24));
+  app.add_option("--record", o.record,
+                 "Save the raw events, with what svctrace asked the node, to FILE at exit, for\n"
+                 "`svctrace replay FILE` elsewhere (written atomically)")
+      ->type_name("FILE");
   app.add_flag("-v,--verbose", o.verbose, "More logs on stderr (-vv: libbpf's too)");
 
   std::string rules_file;
@@ -255,11 +425,23 @@ int main(int argc, char** argv) {
       ->type_name("FILE")
       ->check(CLI::ExistingFile.description(""));
 
+  std::string replay_file;
+  CLI::App* replay_cmd = app.add_subcommand(
+      "replay",
+      "Run a recording made with --record through the same correlator and diagnosis, offline, and print\n"
+      "the same verdicts: a capture someone who was not there can examine. Takes --json and --report.");
+  replay_cmd->fallthrough();
+  replay_cmd->add_option("FILE", replay_file, "The recording")
+      ->required()
+      ->check(CLI::ExistingFile.description(""));
+
   std::vector<Cidr> cidrs;
   try {
     app.parse(argc, argv);
+    if (o.cidr_args.empty() && !replay_cmd->parsed()) throw CLI::RequiredError("--cidr");
     for (const auto& a : o.cidr_args) cidrs.push_back(Cidr::parse(a));
-    if (!o.report.empty()) check_report_path(o.report);
+    if (!o.report.empty()) check_output_path("--report", o.report);
+    if (!o.record.empty()) check_output_path("--record", o.record);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForVersion& e) {
@@ -279,6 +461,8 @@ int main(int argc, char** argv) {
   route_libbpf_log_to_spdlog();
   setvbuf(stdout, nullptr, _IOLBF, 0);
 
+  if (replay_cmd->parsed()) return run_replay(o, replay_file);
+
   uint32_t netns_inode = 0;
   try {
     netns_inode = o.netns.empty() ? current_netns_inode() : enter_netns(o.netns);
@@ -296,234 +480,5 @@ int main(int argc, char** argv) {
       return kExitRuntime;
     }
   }
-
-  std::unique_ptr<NetlinkRouting> routing;
-  std::unique_ptr<NetlinkMonitor> monitor;
-  std::unique_ptr<Tracer> tracer;
-  Correlator correlator({o.max_flows, o.unanswered_after_ms * 1'000'000ull, static_cast<uint32_t>(getpid())});
-  try {
-    routing = std::make_unique<NetlinkRouting>();
-    monitor = std::make_unique<NetlinkMonitor>();
-    TracerOptions topts;
-    topts.cidrs = cidrs;
-    topts.netns_inode = netns_inode;
-    topts.route_hook = o.route_hook;
-    topts.nat_hook = o.nat_hook;
-    topts.ringbuf_bytes = o.ringbuf_bytes;
-    topts.max_flows = static_cast<uint32_t>(o.max_flows);
-    tracer = Tracer::start(topts, [&](const svc_event& ev) { correlator.on_event(ev); });
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "svctrace: {}\n", e.what());
-    return kExitRuntime;
-  }
-
-  if (o.list_hooks) {
-    for (const auto& h : tracer->hooks())
-      fmt::print("{:<7} {:<40} {}\n", h.role, h.name, h.live ? "live" : "refused: " + h.error);
-    return kExitOk;
-  }
-  const DropReasonNames drop_reasons = load_drop_reason_names();
-  if (!tracer->replies_seen())
-    spdlog::warn("with the {} NAT hook replies are not seen: UDP and forwarded flows can only be called unanswered",
-                 o.nat_hook);
-
-  struct sigaction sa {};
-  sa.sa_handler = on_signal;
-  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &sa, nullptr);
-
-  json hooks = json::array(), refused = json::array();
-  std::string live_names;
-  for (const auto& h : tracer->hooks()) {
-    if (h.live) {
-      hooks.push_back({{"role", h.role}, {"hook", h.name}});
-      live_names += (live_names.empty() ? "" : ", ") + h.name;
-    } else {
-      refused.push_back({{"role", h.role}, {"hook", h.name}, {"error", h.error}});
-      spdlog::debug("{} hook {} refused by the kernel ({}); using a fallback", h.role, h.name, h.error);
-    }
-  }
-  json cidr_list = json::array();
-  for (const auto& c : cidrs) cidr_list.push_back(c.str());
-  json netns_json = {{"name", o.netns.empty() ? json(nullptr) : json(o.netns)}, {"inode", netns_inode}};
-  if (o.json)
-    print_line({{"type", "ready"}, {"cidrs", cidr_list}, {"netns", netns_json}, {"hooks", hooks}, {"refused", refused}});
-  else
-    fmt::print("svctrace: tracing {} in {} (hooks: {}). Ctrl-C to stop.\n", fmt::join(o.cidr_args, ", "),
-               o.netns.empty() ? "this network namespace" : "netns " + o.netns, live_names);
-
-  if (!o.ready_file.empty()) {
-    try {
-      write_file_atomically(o.ready_file, "ready\n");
-    } catch (const std::exception& e) {
-      spdlog::error("--ready-file: {}", e.what());
-      return kExitRuntime;
-    }
-  }
-
-  // Flows that were there before the hooks: after attaching, so that none falls between the two.
-  try {
-    uint64_t now = monotonic_ns();
-    for (const auto& e : existing_flows(cidrs, netns_inode))
-      correlator.add_existing(e.key, e.dnat_ip, e.dnat_port, e.snat_ip, e.snat_port, e.replied, now);
-  } catch (const std::exception& e) {
-    spdlog::warn("{}; flows opened before svctrace started are not known", e.what());
-  }
-
-  const std::string started_at = utc_now();
-  const uint64_t start_ns = monotonic_ns();
-  const uint64_t deadline = o.duration > 0 ? start_ns + static_cast<uint64_t>(o.duration * 1e9) : 0;
-  json diagnoses = json::array();
-  std::vector<RoutingChange> timeline;
-  std::map<std::string, std::pair<int, int>> groups;  // diagnosis group key -> (id, count)
-  struct stat init_ns {};
-  const bool host_netns = stat("/proc/1/ns/net", &init_ns) == 0 && init_ns.st_ino == netns_inode;
-  json timeline_json = json::array();
-  int runtime_error = 0;
-
-  // Route, rule and address changes while tracing: printed as they happen, kept for the report and
-  // for the diagnoses of flows that start after them.
-  auto watch_routing = [&]() {
-    for (auto& c : monitor->changes(*routing)) {
-      double at = static_cast<double>(c.ts_ns - start_ns) / 1e9;
-      json j = {{"type", "change"}, {"kind", c.kind}, {"what", c.what}, {"deleted", c.deleted}, {"at_s", at}};
-      timeline_json.push_back(j);
-      if (o.json)
-        print_line(j);
-      else
-        fmt::print("⟳ {} {}: {}\n", c.kind, c.deleted ? "deleted" : "added", c.what);
-      timeline.push_back(std::move(c));
-    }
-  };
-
-  auto handle_changes = [&](uint64_t now) {
-    for (const auto& ch : correlator.tick(now)) {
-      const Flow* f = correlator.find(ch.key);
-      if (!f) continue;
-      if (ch.kind == Correlator::Change::NewFlow) {
-        if (o.json)
-          print_line(with_type("flow", flow_json(*f, *routing)));
-        else
-          fmt::print("{}\n", human_flow(*f, *routing));
-        continue;
-      }
-      if (f->state == FlowState::Unanswered || f->state == FlowState::Refused) {
-        Diagnosis d = diagnose(*f, *routing, cidrs, drop_reasons);
-        // The last change before the flow's first packet that concerns its service IP, its backend or
-        // the devices it went by.
-        const std::vector<std::string> devs = {d.egress_dev, d.route_dev};
-        for (auto it = timeline.rbegin(); it != timeline.rend(); ++it) {
-          if (it->ts_ns > f->first_seen_ns) continue;
-          if (!it->concerns(f->key.dst, devs) && !it->concerns(f->backend_ip(), devs)) continue;
-          d.preceding_change = *it;
-          d.preceding_change_s = static_cast<double>(f->first_seen_ns - it->ts_ns) / 1e9;
-          break;
-        }
-        if (d.fix_route) keep_fix_safe(d, service_pairs_from_iptables_save(read_nat_rules(""), cidrs), *routing);
-        if (d.fix_route && host_netns) {
-          // Network managers configure the host's namespace only.
-          NetworkManagement nm = detect_network_management("/", d.fix_route->oif, d.fix_route->dev);
-          d.persistent_tool = nm.tool;
-          d.persistent_fix = persistent_fix(nm, *d.fix_route);
-        }
-        correlator.set_verdict(ch.key, d.verdict);
-        json dj = diagnosis_json(d);
-        // Lost events may have taken the evidence that would have changed the verdict.
-        uint64_t lost = tracer->counters().ringbuf_drops;
-        dj["confidence"] = lost ? "low" : "high";
-        if (lost) dj["confidence_reason"] = fmt::format("{} events were lost before this verdict", lost);
-        // The same cause seen again (same verdict, service, backend, route, fix): one group, counted.
-        std::string group_key = fmt::format("{}|{}|{}|{}|{}", d.verdict, dj["flow"]["dst"].dump(),
-                                            dj["flow"]["dport"].dump(), dj["dnat"].dump(), d.fix);
-        auto [group, fresh] = groups.try_emplace(group_key, groups.size() + 1, 0);
-        int count = ++group->second.second;
-        dj["group"] = group->second.first;
-        dj["count"] = count;
-        diagnoses.push_back(dj);
-        if (o.json)
-          print_line(dj);
-        else if (fresh)
-          fmt::print("{}", human_diagnosis(d));
-        else
-          fmt::print("✗ {}:{} → {}:{}: same as above ({}×)\n", d.flow.src.str(), d.flow.sport, d.flow.dst.str(),
-                     d.flow.dport, count);
-      } else if (o.json) {
-        print_line(with_type("outcome", flow_json(*f, *routing)));
-      } else {
-        fmt::print("{}\n", human_outcome(*f));
-      }
-    }
-  };
-
-  auto stats_json = [&]() {
-    Tracer::Counters c = tracer->counters();
-    return json{{"events", correlator.events()},
-                {"events_sent_by_kernel", c.events},
-                {"ringbuf_drops", c.ringbuf_drops},
-                {"map_update_fails", c.map_update_fails},
-                {"bpf_flows", c.awaiting_size},
-                {"bpf_flows_capacity", c.awaiting_capacity},
-                {"bpf_flows_evicted", c.awaiting_evicted},
-                {"flows", correlator.flow_count()},
-                {"flows_evicted", correlator.evicted()}};
-  };
-  uint64_t next_stats = start_ns + static_cast<uint64_t>(o.stats_interval * 1e9);
-
-  while (!g_stop) {
-    int n = tracer->poll(100);
-    if (n < 0 && n != -EINTR) {
-      spdlog::error("reading the ring buffer failed: {}", std::strerror(-n));
-      runtime_error = 1;
-      break;
-    }
-    uint64_t now = monotonic_ns();
-    watch_routing();
-    handle_changes(now);
-    if (o.json && now >= next_stats) {
-      print_line(with_type("stats", stats_json()));
-      next_stats = now + static_cast<uint64_t>(o.stats_interval * 1e9);
-    }
-    if (deadline && now >= deadline) break;
-  }
-  tracer->poll(0);  // what the kernel had already sent
-  handle_changes(monotonic_ns());
-  json stats = stats_json();
-  const uint64_t ringbuf_drops = stats["ringbuf_drops"];
-  tracer.reset();  // detach before reporting: nothing of svctrace stays in the kernel
-
-  std::map<std::string, int> by_state;
-  json flows = json::array();
-  for (const Flow* f : correlator.flows()) {
-    by_state[to_string(f->state)]++;
-    flows.push_back(flow_json(*f, *routing));
-  }
-  if (ringbuf_drops)
-    spdlog::warn("{} events were lost (ring buffer full): verdicts may be incomplete", ringbuf_drops);
-  double elapsed = static_cast<double>(monotonic_ns() - start_ns) / 1e9;
-  if (o.json) {
-    print_line({{"type", "summary"}, {"duration_s", elapsed}, {"by_state", by_state},
-                {"diagnoses", diagnoses.size()}, {"stats", stats}});
-  } else {
-    std::string states;
-    for (const auto& [s, n] : by_state) states += fmt::format("{}{} {}", states.empty() ? "" : ", ", n, s);
-    fmt::print("svctrace: {:.1f} s, {} flows{}{}; {} diagnoses; {} events, {} lost, {} flows evicted\n", elapsed,
-               flows.size(), states.empty() ? "" : ": ", states, diagnoses.size(), correlator.events(),
-               ringbuf_drops, correlator.evicted());
-  }
-
-  if (!o.report.empty()) {
-    json report = {{"svctrace", SVCTRACE_VERSION}, {"started_at", started_at}, {"duration_s", elapsed},
-                   {"cidrs", cidr_list},           {"netns", netns_json},      {"hooks", hooks},
-                   {"refused_hooks", refused},     {"flows", flows},           {"diagnoses", diagnoses},
-                   {"timeline", timeline_json},    {"config", config_snapshot(*routing)},
-                   {"stats", stats}};
-    try {
-      write_file_atomically(o.report, report.dump(2) + "\n");
-      spdlog::info("report written to {}", o.report);
-    } catch (const std::exception& e) {
-      spdlog::error("{}", e.what());
-      return kExitRuntime;
-    }
-  }
-  if (runtime_error) return kExitRuntime;
-  return diagnoses.empty() ? kExitOk : kExitDiagnosed;
+  return run_trace(o, cidrs, netns_inode);
 }

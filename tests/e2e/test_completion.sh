@@ -41,6 +41,8 @@ expect "long flags" "$main_flags" --
 expect "long flags after check" "$( ("$SVCTRACE" --help; "$SVCTRACE" check --help) | long_flags)" check --
 expect "a flag prefix" "--route-hook" --ro
 expect "subcommands" "check" ch
+expect "the replay subcommand" "replay" rep
+expect "replay's recording: file names" "$WORK/report-target.json" replay "$WORK/report-t"
 expect "check's own flag" "--iptables-save" --cidr 10.96.0.0/12 check --ipt
 expect "--route-hook values" "auto fexit tp_btf raw_tp" --route-hook ""
 expect "--route-hook value prefix" "tp_btf" --cidr 10.96.0.0/12 --route-hook t

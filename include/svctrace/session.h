@@ -1,0 +1,88 @@
+// One tracing session, live or replayed: feeds the kernel's events to the correlator, diagnoses the
+// flows it decides, prints flows, outcomes and diagnoses, and builds the report. Everything it asks
+// the node goes through Node, and everything it is fed goes through its own methods, so a recorded
+// session (record.h) replays offline to the same verdicts.
+#pragma once
+#include <nlohmann/json.hpp>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "svctrace/conntrack.h"
+#include "svctrace/correlator.h"
+#include "svctrace/diagnosis.h"
+#include "svctrace/persist.h"
+#include "svctrace/route.h"
+
+namespace svctrace {
+
+class Recorder;
+
+// The kernel side's counters, as the loader reads them (per-CPU values summed).
+struct KernelCounters {
+  uint64_t events = 0;
+  uint64_t ringbuf_drops = 0;
+  uint64_t map_update_fails = 0;
+  uint64_t awaiting_size = 0;       // entries in the BPF awaiting_reply LRU map now
+  uint64_t awaiting_capacity = 0;
+  uint64_t awaiting_evicted = 0;    // pushed out by the LRU (entries are never deleted otherwise)
+};
+
+// What a session asks the node besides its events.
+class Node : public RoutingView {
+ public:
+  // The namespace's NAT rules as iptables-save and ip6tables-save print them.
+  virtual std::string nat_rules() = 0;
+  // What manages device `dev` (host namespace), for the persistent form of a fix.
+  virtual NetworkManagement network_management(int ifindex, const std::string& dev) = 0;
+};
+
+struct SessionOptions {
+  std::vector<Cidr> cidrs;
+  bool json = false;               // NDJSON on stdout, else lines for a person
+  bool host_netns = false;         // tracing the host's namespace: persistent fixes make sense
+  uint64_t start_ns = 0;           // CLOCK_MONOTONIC at the start, for the timeline's offsets
+  uint64_t stats_interval_ns = 10'000'000'000ull;  // a "stats" line this often (json only)
+  CorrelatorConfig correlator;
+};
+
+class Session {
+ public:
+  Session(SessionOptions opts, Node& node, DropReasonNames drop_reasons);
+
+  // Everything the session is fed is also written to the recorder, if one is set.
+  void record_to(Recorder* recorder) { recorder_ = recorder; }
+
+  void on_event(const svc_event& ev);
+  void add_existing(const ExistingFlow& e, uint64_t now_ns);
+  // Route, rule and address changes: printed, kept for the report and for the diagnoses of the
+  // flows that start after them.
+  void on_changes(std::vector<RoutingChange> changes);
+  // Decides what is due at now_ns: prints new flows, outcomes and diagnoses, and a stats line when
+  // one is due. `kernel` says how many events were lost, which lowers the diagnoses' confidence.
+  void tick(uint64_t now_ns, const KernelCounters& kernel);
+
+  nlohmann::json stats(const KernelCounters& kernel) const;
+  // Prints the closing summary; returns the report's "flows", "diagnoses", "timeline" and "stats".
+  nlohmann::json finish(double elapsed_s, const KernelCounters& kernel);
+  bool diagnosed() const { return !diagnoses_.empty(); }
+
+ private:
+  void diagnose_flow(const Flow& f, const KernelCounters& kernel);
+
+  SessionOptions opts_;
+  Node& node_;
+  DropReasonNames drop_reasons_;
+  Correlator correlator_;
+  Recorder* recorder_ = nullptr;
+  nlohmann::json diagnoses_ = nlohmann::json::array();
+  nlohmann::json timeline_json_ = nlohmann::json::array();
+  std::vector<RoutingChange> timeline_;
+  std::map<std::string, std::pair<int, int>> groups_;  // diagnosis group key -> (id, count)
+  uint64_t next_stats_ns_ = 0;
+};
+
+// One NDJSON line on stdout.
+void print_line(const nlohmann::json& j);
+
+}  // namespace svctrace

@@ -1,0 +1,151 @@
+#include <catch2/catch.hpp>
+#include <netinet/in.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <linux/rtnetlink.h>
+
+#include "fake_routing.h"
+#include "svctrace/record.h"
+
+using namespace svctrace;
+using test::ip;
+
+namespace {
+
+// The incident's node, as a session asks it.
+struct FakeNode : Node {
+  test::FakeRouting routing;
+  std::optional<Route> fib_match(const IpAddr& d) override { return routing.fib_match(d); }
+  std::optional<Route> route_get(const IpAddr& d) override { return routing.route_get(d); }
+  std::vector<InterfaceAddress> addresses(int i) override { return routing.addresses(i); }
+  std::string interface_name(int i) override { return routing.interface_name(i); }
+  std::vector<Route> routes(uint32_t t) override { return routing.routes(t); }
+  std::vector<Rule> rules(uint8_t f) override { return routing.rules(f); }
+  std::string nat_rules() override { return "*nat\n-A OUTPUT -d 172.24.0.1/32 -j DNAT\nCOMMIT\n"; }
+  NetworkManagement network_management(int, const std::string& dev) override {
+    return {"systemd-networkd", "/run/systemd/network/10-" + dev + ".network"};
+  }
+};
+
+std::string temp_path() {
+  char tmpl[] = "/tmp/svctrace-unit-record.XXXXXX";
+  int fd = mkstemp(tmpl);
+  close(fd);
+  return tmpl;
+}
+
+const nlohmann::json kHeader = {{"cidrs", {"172.24.0.0/13"}}, {"host_netns", false}, {"start_ns", 1000},
+                                {"max_flows", 64},             {"unanswered_after_ns", 1500000000},
+                                {"self_pid", 1},               {"drop_reasons", {{"16", "IP_RPFILTER"}}}};
+
+std::string header_line() {
+  nlohmann::json h = kHeader;
+  h["type"] = "header";
+  h["version"] = kRecordVersion;
+  return h.dump() + "\n";
+}
+
+}  // namespace
+
+TEST_CASE("a recording answers the replay exactly as the node answered the live run") {
+  FakeNode node;
+  Route multipath;
+  multipath.dst = ip("172.24.0.0");
+  multipath.dst_len = 13;
+  multipath.table = 200;
+  multipath.metric = 100;
+  multipath.nexthops = {{ip("10.0.0.1"), 2, "enslf0", 2, RTNH_F_ONLINK}, {ip("10.141.13.1"), 3, "enslf1", 1, 0}};
+  node.routing.service_route = multipath;
+  Rule rule;
+  rule.priority = 1000;
+  rule.to = Cidr::parse("172.24.0.0/13");
+  rule.fwmark = 0x4000;
+  rule.table = 200;
+  node.routing.rule_list = {rule};
+  node.routing.backend_route.reset();  // "no route" must replay as no route
+
+  std::string path = temp_path();
+  {
+    Recorder rec(path, kHeader);
+    RecordingNode asked(node, rec);
+    asked.fib_match(ip("172.24.0.1"));
+    asked.route_get(ip("10.0.0.8"));
+    asked.rules(AF_INET);
+    asked.addresses(2);
+    asked.interface_name(3);
+    asked.nat_rules();
+    asked.network_management(2, "enslf0");
+    rec.finish(1.5, {{"routes", {"default via 10.141.13.1 dev enslf1"}}});
+  }
+  Recording rec = read_recording(path);
+  std::remove(path.c_str());
+  CHECK(rec.end.at("elapsed_s") == 1.5);
+  ReplayNode replayed(rec.answers);
+
+  auto got = replayed.fib_match(ip("172.24.0.1"));
+  REQUIRE(got);
+  CHECK(format_route(*got) == format_route(multipath));
+  CHECK(got->metric == multipath.metric);
+  REQUIRE(got->nexthops.size() == 2);
+  CHECK(got->nexthops[0].flags == RTNH_F_ONLINK);
+  CHECK(got->nexthops[0].weight == 2);
+  CHECK_FALSE(replayed.route_get(ip("10.0.0.8")));
+  auto rules = replayed.rules(AF_INET);
+  REQUIRE(rules.size() == 1);
+  CHECK(format_rule(rules[0]) == format_rule(rule));
+  auto addrs = replayed.addresses(2);
+  REQUIRE(addrs.size() == 1);
+  CHECK(addrs[0].addr == ip("10.0.0.12"));
+  CHECK(addrs[0].prefix_len == 24);
+  CHECK(replayed.interface_name(3) == "enslf1");
+  CHECK(replayed.nat_rules() == node.nat_rules());
+  CHECK(replayed.network_management(2, "enslf0").network_file == "/run/systemd/network/10-enslf0.network");
+  CHECK(replayed.unanswered() == 0);
+  // Asked again: the same answer. Asked something never recorded: counted, and a neutral answer.
+  CHECK(replayed.interface_name(3) == "enslf1");
+  CHECK_FALSE(replayed.fib_match(ip("172.24.0.9")));
+  CHECK(replayed.unanswered() == 1);
+}
+
+TEST_CASE("the header states the session's options") {
+  Recording rec = parse_recording(header_line(), "r");
+  SessionOptions o = session_options(rec, true);
+  CHECK(o.cidrs == std::vector<Cidr>{Cidr::parse("172.24.0.0/13")});
+  CHECK(o.correlator.max_flows == 64);
+  CHECK(o.correlator.unanswered_after_ns == 1500000000);
+  CHECK(drop_reason_names(rec).at(16) == "IP_RPFILTER");
+  CHECK(rec.end.is_null());  // cut short: no end line
+}
+
+TEST_CASE("a bad recording is refused with the line that is wrong") {
+  std::string event(2 * sizeof(svc_event), '0');
+  auto error_of = [](const std::string& text) {
+    try {
+      parse_recording(text, "cap");
+    } catch (const RecordingError& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  CHECK_THAT(error_of(""), Catch::Contains("empty"));
+  CHECK_THAT(error_of("{\"type\":\"event\"}\n"), Catch::Contains("line 1: not an svctrace recording"));
+  CHECK_THAT(error_of("not json\n"), Catch::Contains("cap: line 1"));
+  CHECK_THAT(error_of(R"({"type":"header","version":99})" "\n"), Catch::Contains("recording format 99"));
+  CHECK_THAT(error_of(header_line() + R"({"type":"event","hex":"00"})" "\n"), Catch::Contains("line 2: an event has 2 hex digits"));
+  // A kind the kernel never sends; then a known kind with an address family that is neither v4 nor v6.
+  CHECK_THAT(error_of(header_line() + R"({"type":"event","hex":")" + event + "\"}\n"),
+             Catch::Contains("unknown event kind 0"));
+  svc_event ev{};
+  ev.kind = SVC_EV_TCP_STATE;
+  ev.tuple.family = 99;
+  std::string hex;
+  for (size_t i = 0; i < sizeof ev; i++) hex += fmt::format("{:02x}", reinterpret_cast<uint8_t*>(&ev)[i]);
+  CHECK_THAT(error_of(header_line() + R"({"type":"event","hex":")" + hex + "\"}\n"), Catch::Contains("unknown family"));
+  CHECK_THAT(error_of(header_line() + R"({"type":"gossip"})" "\n"), Catch::Contains("unknown record type \"gossip\""));
+  CHECK_THAT(error_of(header_line() + R"({"type":"end","elapsed_s":1})" "\n" R"({"type":"tick"})" "\n"),
+             Catch::Contains("line 3: a line after the end record"));
+  CHECK_THAT(error_of(header_line() + R"({"type":"tick","now_ns":"soon"})" "\n"), Catch::Contains("line 2"));
+}

@@ -1,0 +1,56 @@
+#include "svctrace/live_node.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+namespace svctrace {
+
+using nlohmann::json;
+
+std::string read_nat_rules(const std::string& rules_file) {
+  if (!rules_file.empty()) {
+    std::ifstream in(rules_file);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  std::string text;
+  for (const char* cmd : {"iptables-save -t nat 2>/dev/null", "ip6tables-save -t nat 2>/dev/null"}) {
+    FILE* p = popen(cmd, "r");
+    if (!p) continue;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) text.append(buf, n);
+    if (pclose(p) != 0) spdlog::warn("`{}` failed: its rules are not checked", cmd);
+  }
+  return text;
+}
+
+NetworkManagement LiveNode::network_management(int ifindex, const std::string& dev) {
+  return detect_network_management("/", ifindex, dev);
+}
+
+json LiveNode::config_snapshot() {
+  json routes = json::array(), rules = json::object(), addresses = json::array(), rp_filter = json::object();
+  for (const auto& r : routing_.all_routes()) routes.push_back(format_route(r));
+  for (uint8_t family : {AF_INET, AF_INET6}) {
+    json& list = rules[family == AF_INET ? "ipv4" : "ipv6"] = json::array();
+    for (const auto& r : routing_.rules(family)) list.push_back(format_rule(r));
+  }
+  for (const auto& a : routing_.all_addresses())
+    addresses.push_back(fmt::format("{}/{} dev {}", a.addr.str(), a.prefix_len, routing_.interface_name(a.ifindex)));
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  for (const auto& dir : fs::directory_iterator("/proc/sys/net/ipv4/conf", ec)) {
+    std::ifstream in(dir.path() / "rp_filter");
+    int v;
+    if (in >> v) rp_filter[dir.path().filename().string()] = v;
+  }
+  return {{"routes", routes}, {"rules", rules}, {"addresses", addresses}, {"rp_filter", rp_filter},
+          {"nat_rules", read_nat_rules()}};
+}
+
+}  // namespace svctrace

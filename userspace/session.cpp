@@ -1,0 +1,158 @@
+// One tracing session: the correlator's decisions turned into lines, diagnoses and the report.
+#include "svctrace/session.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "svctrace/check.h"
+#include "svctrace/kube_rules.h"
+#include "svctrace/output.h"
+#include "svctrace/record.h"
+
+namespace svctrace {
+
+using nlohmann::json;
+
+void print_line(const json& j) { fmt::print("{}\n", j.dump()); }
+
+namespace {
+json with_type(const char* type, json j) {
+  j["type"] = type;
+  return j;
+}
+}  // namespace
+
+Session::Session(SessionOptions opts, Node& node, DropReasonNames drop_reasons)
+    : opts_(std::move(opts)),
+      node_(node),
+      drop_reasons_(std::move(drop_reasons)),
+      correlator_(opts_.correlator),
+      next_stats_ns_(opts_.start_ns + opts_.stats_interval_ns) {}
+
+void Session::on_event(const svc_event& ev) {
+  if (recorder_) recorder_->event(ev);
+  correlator_.on_event(ev);
+}
+
+void Session::add_existing(const ExistingFlow& e, uint64_t now_ns) {
+  if (recorder_) recorder_->existing(e, now_ns);
+  correlator_.add_existing(e.key, e.dnat_ip, e.dnat_port, e.snat_ip, e.snat_port, e.replied, now_ns);
+}
+
+void Session::on_changes(std::vector<RoutingChange> changes) {
+  if (changes.empty()) return;
+  if (recorder_) recorder_->changes(changes);
+  for (auto& c : changes) {
+    double at = static_cast<double>(c.ts_ns - opts_.start_ns) / 1e9;
+    json j = {{"type", "change"}, {"kind", c.kind}, {"what", c.what}, {"deleted", c.deleted}, {"at_s", at}};
+    timeline_json_.push_back(j);
+    if (opts_.json)
+      print_line(j);
+    else
+      fmt::print("⟳ {} {}: {}\n", c.kind, c.deleted ? "deleted" : "added", c.what);
+    timeline_.push_back(std::move(c));
+  }
+}
+
+void Session::tick(uint64_t now_ns, const KernelCounters& kernel) {
+  if (recorder_) recorder_->tick(now_ns, kernel);
+  for (const auto& ch : correlator_.tick(now_ns)) {
+    const Flow* f = correlator_.find(ch.key);
+    if (!f) continue;
+    if (ch.kind == Correlator::Change::NewFlow) {
+      if (opts_.json)
+        print_line(with_type("flow", flow_json(*f, node_)));
+      else
+        fmt::print("{}\n", human_flow(*f, node_));
+    } else if (f->state == FlowState::Unanswered || f->state == FlowState::Refused) {
+      diagnose_flow(*f, kernel);
+    } else if (opts_.json) {
+      print_line(with_type("outcome", flow_json(*f, node_)));
+    } else {
+      fmt::print("{}\n", human_outcome(*f));
+    }
+  }
+  if (opts_.json && now_ns >= next_stats_ns_) {
+    print_line(with_type("stats", stats(kernel)));
+    next_stats_ns_ = now_ns + opts_.stats_interval_ns;
+  }
+}
+
+void Session::diagnose_flow(const Flow& f, const KernelCounters& kernel) {
+  Diagnosis d = diagnose(f, node_, opts_.cidrs, drop_reasons_);
+  // The last change before the flow's first packet that concerns its service IP, its backend or the
+  // devices it went by.
+  const std::vector<std::string> devs = {d.egress_dev, d.route_dev};
+  for (auto it = timeline_.rbegin(); it != timeline_.rend(); ++it) {
+    if (it->ts_ns > f.first_seen_ns) continue;
+    if (!it->concerns(f.key.dst, devs) && !it->concerns(f.backend_ip(), devs)) continue;
+    d.preceding_change = *it;
+    d.preceding_change_s = static_cast<double>(f.first_seen_ns - it->ts_ns) / 1e9;
+    break;
+  }
+  if (d.fix_route) keep_fix_safe(d, service_pairs_from_iptables_save(node_.nat_rules(), opts_.cidrs), node_);
+  if (d.fix_route && opts_.host_netns) {
+    // Network managers configure the host's namespace only.
+    NetworkManagement nm = node_.network_management(d.fix_route->oif, d.fix_route->dev);
+    d.persistent_tool = nm.tool;
+    d.persistent_fix = persistent_fix(nm, *d.fix_route);
+  }
+  correlator_.set_verdict(f.key, d.verdict);
+  json dj = diagnosis_json(d);
+  // Lost events may have taken the evidence that would have changed the verdict.
+  dj["confidence"] = kernel.ringbuf_drops ? "low" : "high";
+  if (kernel.ringbuf_drops)
+    dj["confidence_reason"] = fmt::format("{} events were lost before this verdict", kernel.ringbuf_drops);
+  // The same cause seen again (same verdict, service, backend, route, fix): one group, counted.
+  std::string group_key = fmt::format("{}|{}|{}|{}|{}", d.verdict, dj["flow"]["dst"].dump(),
+                                      dj["flow"]["dport"].dump(), dj["dnat"].dump(), d.fix);
+  auto [group, fresh] = groups_.try_emplace(group_key, groups_.size() + 1, 0);
+  int count = ++group->second.second;
+  dj["group"] = group->second.first;
+  dj["count"] = count;
+  diagnoses_.push_back(dj);
+  if (opts_.json)
+    print_line(dj);
+  else if (fresh)
+    fmt::print("{}", human_diagnosis(d));
+  else
+    fmt::print("✗ {}:{} → {}:{}: same as above ({}×)\n", d.flow.src.str(), d.flow.sport, d.flow.dst.str(),
+               d.flow.dport, count);
+}
+
+json Session::stats(const KernelCounters& c) const {
+  return json{{"events", correlator_.events()},
+              {"events_sent_by_kernel", c.events},
+              {"ringbuf_drops", c.ringbuf_drops},
+              {"map_update_fails", c.map_update_fails},
+              {"bpf_flows", c.awaiting_size},
+              {"bpf_flows_capacity", c.awaiting_capacity},
+              {"bpf_flows_evicted", c.awaiting_evicted},
+              {"flows", correlator_.flow_count()},
+              {"flows_evicted", correlator_.evicted()}};
+}
+
+json Session::finish(double elapsed_s, const KernelCounters& kernel) {
+  json st = stats(kernel);
+  std::map<std::string, int> by_state;
+  json flows = json::array();
+  for (const Flow* f : correlator_.flows()) {
+    by_state[to_string(f->state)]++;
+    flows.push_back(flow_json(*f, node_));
+  }
+  if (kernel.ringbuf_drops)
+    spdlog::warn("{} events were lost (ring buffer full): verdicts may be incomplete", kernel.ringbuf_drops);
+  if (opts_.json) {
+    print_line({{"type", "summary"}, {"duration_s", elapsed_s}, {"by_state", by_state},
+                {"diagnoses", diagnoses_.size()}, {"stats", st}});
+  } else {
+    std::string states;
+    for (const auto& [s, n] : by_state) states += fmt::format("{}{} {}", states.empty() ? "" : ", ", n, s);
+    fmt::print("svctrace: {:.1f} s, {} flows{}{}; {} diagnoses; {} events, {} lost, {} flows evicted\n", elapsed_s,
+               flows.size(), states.empty() ? "" : ": ", states, diagnoses_.size(), correlator_.events(),
+               kernel.ringbuf_drops, correlator_.evicted());
+  }
+  return {{"flows", flows}, {"diagnoses", diagnoses_}, {"timeline", timeline_json_}, {"stats", st}};
+}
+
+}  // namespace svctrace
