@@ -295,6 +295,10 @@ void Correlator::set_verdict(const FlowKey& k, std::string verdict) {
   if (auto it = flows_.find(k); it != flows_.end()) it->second.verdict = std::move(verdict);
 }
 
+void Correlator::set_container(const FlowKey& k, Container c) {
+  if (auto it = flows_.find(k); it != flows_.end()) it->second.container = std::move(c);
+}
+
 std::vector<const Flow*> Correlator::flows() const {
   std::vector<const Flow*> out;
   out.reserve(flows_.size());

@@ -73,6 +73,7 @@ Diagnosis diagnose(const Flow& flow, RoutingView& routing, const std::vector<Cid
   d.route_seen = flow.route;
   d.pid = flow.pid;
   d.comm = flow.comm;
+  d.container = flow.container;
   if (flow.route) d.route_seen_dev = routing.interface_name(flow.route->oif);
   if (flow.route_ifindex) d.route_dev = routing.interface_name(flow.route_ifindex);
   d.forwarded = flow.forwarded();

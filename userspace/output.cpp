@@ -43,6 +43,11 @@ static json route_seen_json(const RouteDecision& r, const std::string& dev) {
   return j;
 }
 
+static json container_json(const Container& c) {
+  if (c.id.empty() && c.pod_uid.empty()) return nullptr;
+  return {{"id", c.id.empty() ? json(nullptr) : json(c.id)}, {"pod_uid", c.pod_uid.empty() ? json(nullptr) : json(c.pod_uid)}};
+}
+
 json flow_json(const Flow& f, RoutingView& names) {
   json j = {{"flow", tuple_json(f.key)},
             {"netns", f.key.netns},
@@ -56,7 +61,8 @@ json flow_json(const Flow& f, RoutingView& names) {
             {"retransmits", f.retransmits},
             {"socket_error", f.sk_err ? json(std::strerror(f.sk_err)) : json(nullptr)},
             {"pid", f.pid},
-            {"comm", f.comm}};
+            {"comm", f.comm},
+            {"container", container_json(f.container)}};
   if (f.route) j["route_seen"] = route_seen_json(*f.route, names.interface_name(f.route->oif));
   j["forwarded"] = f.forwarded();
   j["preexisting"] = f.preexisting;
@@ -106,6 +112,7 @@ json diagnosis_json(const Diagnosis& d) {
             {"reply_dev", d.reply_dev.empty() ? json(nullptr) : json(d.reply_dev)},
             {"pid", d.pid},
             {"comm", d.comm},
+            {"container", container_json(d.container)},
             {"evidence", evidence}};
   return j;
 }
@@ -121,14 +128,17 @@ static std::string endpoints(const FlowKey& k, const std::optional<IpAddr>& dnat
   return s;
 }
 
-static std::string owner(uint32_t pid, const std::string& comm) {
-  return pid ? fmt::format("  [{} {}]", comm, pid) : "";
+// "  [kubelet 812]", "  [nc 4242 container 0123456789ab]": the short id, as `crictl ps` prints it.
+static std::string owner(uint32_t pid, const std::string& comm, const Container& c) {
+  if (!pid) return "";
+  if (c.id.empty()) return fmt::format("  [{} {}]", comm, pid);
+  return fmt::format("  [{} {} container {}]", comm, pid, c.id.substr(0, 12));
 }
 
 std::string human_flow(const Flow& f, RoutingView& names) {
   std::string s = fmt::format("→ {} {}", proto_name(f.key.proto), endpoints(f.key, f.dnat_ip, f.dnat_port));
   if (f.egress_ifindex) s += " out " + names.interface_name(f.egress_ifindex);
-  return s + owner(f.pid, f.comm);
+  return s + owner(f.pid, f.comm, f.container);
 }
 
 std::string human_outcome(const Flow& f) {
@@ -149,7 +159,7 @@ std::string human_diagnosis(const Diagnosis& d) {
   else
     s += fmt::format(": no {} after {} {}{} ({:.0f} ms)", tcp ? "SYN-ACK" : "reply", d.syns, tcp ? "SYN" : "packet",
                      d.syns == 1 ? "" : "s", ms(d.waited_ns));
-  s += owner(d.pid, d.comm) + "\n";
+  s += owner(d.pid, d.comm, d.container) + "\n";
   IpAddr src = d.flow.src;
   if (d.verdict == "asymmetric_source" || d.verdict == "reply_dropped") {
     if (d.verdict == "reply_dropped") s += "  " + d.reason + ".\n";

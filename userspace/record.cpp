@@ -43,6 +43,7 @@ void from_json(const json& j, Cidr& c) {
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Nexthop, gateway, oif, dev, weight, flags)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(InterfaceAddress, addr, prefix_len, ifindex)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(NetworkManagement, tool, network_file)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Container, id, pod_uid)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(KernelCounters, events, ringbuf_drops, map_update_fails, awaiting_size,
                                    awaiting_capacity, awaiting_evicted)
 
@@ -276,6 +277,10 @@ NetworkManagement RecordingNode::network_management(int ifindex, const std::stri
   return recorded(rec_, "network_management", json{ifindex, dev}, inner_.network_management(ifindex, dev));
 }
 
+Container RecordingNode::container_of(uint32_t pid, const std::string& comm) {
+  return recorded(rec_, "container_of", json{pid, comm}, inner_.container_of(pid, comm));
+}
+
 // ---- reading ---------------------------------------------------------------------------------------
 
 Recording parse_recording(const std::string& text, const std::string& name) {
@@ -392,6 +397,10 @@ std::vector<Rule> ReplayNode::rules(uint8_t family) {
 std::string ReplayNode::nat_rules() { return answer_as<std::string>(next("nat_rules", nullptr)).value_or(""); }
 NetworkManagement ReplayNode::network_management(int ifindex, const std::string& dev) {
   return answer_as<NetworkManagement>(next("network_management", json{ifindex, dev})).value_or(NetworkManagement{});
+}
+
+Container ReplayNode::container_of(uint32_t pid, const std::string& comm) {
+  return answer_as<Container>(next("container_of", json{pid, comm})).value_or(Container{});
 }
 
 // ---- replaying -------------------------------------------------------------------------------------

@@ -60,6 +60,8 @@ void Session::tick(uint64_t now_ns, const KernelCounters& kernel) {
     const Flow* f = correlator_.find(ch.key);
     if (!f) continue;
     if (ch.kind == Correlator::Change::NewFlow) {
+      // Read now, while the process that opened the flow most likely still runs.
+      if (f->pid) correlator_.set_container(ch.key, node_.container_of(f->pid, f->comm));
       if (opts_.json)
         print_line(with_type("flow", flow_json(*f, node_)));
       else

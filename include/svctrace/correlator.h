@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "svctrace/container.h"
 #include "svctrace/events.h"
 #include "svctrace/ip.h"
 
@@ -49,6 +50,7 @@ struct Flow {
   FlowKey key;
   uint32_t pid = 0;
   std::string comm;
+  Container container;              // the process's container, when it runs in one
   uint64_t first_seen_ns = 0;
   uint64_t last_packet_ns = 0;
   uint64_t decided_ns = 0;
@@ -117,6 +119,7 @@ class Correlator {
   const Flow* find(const FlowKey& k) const;
   // Records the diagnosis' verdict on the flow, for the report.
   void set_verdict(const FlowKey& k, std::string verdict);
+  void set_container(const FlowKey& k, Container c);
   std::vector<const Flow*> flows() const;  // in order of first sight
   size_t flow_count() const { return flows_.size(); }
   uint64_t evicted() const { return evicted_; }

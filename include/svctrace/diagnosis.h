@@ -40,6 +40,7 @@ struct Diagnosis {
   std::string route_seen_dev;
   uint32_t pid = 0;
   std::string comm;
+  Container container;
   bool forwarded = false;     // the flow came through this node (a pod's), not from it
   std::string ingress_dev;
   std::string reply_dev;      // where the reply arrived, if one did

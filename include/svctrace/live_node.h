@@ -24,6 +24,7 @@ class LiveNode : public Node {
   std::vector<Rule> rules(uint8_t family) override { return routing_.rules(family); }
   std::string nat_rules() override { return read_nat_rules(); }
   NetworkManagement network_management(int ifindex, const std::string& dev) override;
+  Container container_of(uint32_t pid, const std::string& comm) override { return container_of_pid(pid, comm); }
 
   NetlinkRouting& netlink() { return routing_; }
   // What the diagnoses relied on, for someone who was not there: the namespace's routes (every

@@ -66,6 +66,7 @@ class RecordingNode : public Node {
   std::vector<Rule> rules(uint8_t family) override;
   std::string nat_rules() override;
   NetworkManagement network_management(int ifindex, const std::string& dev) override;
+  Container container_of(uint32_t pid, const std::string& comm) override;
 
  private:
   Node& inner_;
@@ -95,6 +96,7 @@ class ReplayNode : public Node {
   std::vector<Rule> rules(uint8_t family) override;
   std::string nat_rules() override;
   NetworkManagement network_management(int ifindex, const std::string& dev) override;
+  Container container_of(uint32_t pid, const std::string& comm) override;
   // Questions the recording held no answer for (a different svctrace version asked differently).
   size_t unanswered() const { return unanswered_; }
 

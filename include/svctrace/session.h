@@ -35,6 +35,8 @@ class Node : public RoutingView {
   virtual std::string nat_rules() = 0;
   // What manages device `dev` (host namespace), for the persistent form of a fix.
   virtual NetworkManagement network_management(int ifindex, const std::string& dev) = 0;
+  // The container process `pid` (named `comm`) runs in, if any.
+  virtual Container container_of(uint32_t pid, const std::string& comm) = 0;
 };
 
 struct SessionOptions {

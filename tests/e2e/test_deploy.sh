@@ -46,7 +46,7 @@ fact() { awk -v k="$1" '$1 == k {print $2}' <<<"$facts"; }
 
 assert_eq "$(fact command)" unset "container command (the image's ENTRYPOINT runs svctrace)"
 assert_eq "$(fact hostNetwork)" True "hostNetwork"
-assert_eq "$(fact hostPID)" False "hostPID"
+assert_eq "$(fact hostPID)" True "hostPID (to name each flow's container)"
 assert_eq "$(fact privileged)" False "privileged"
 assert_eq "$(fact runAsUser)" 0 "runAsUser"
 assert_eq "$(fact drop)" ALL "capabilities.drop"

@@ -28,6 +28,7 @@ struct FakeNode : Node {
   NetworkManagement network_management(int, const std::string& dev) override {
     return {"systemd-networkd", "/run/systemd/network/10-" + dev + ".network"};
   }
+  Container container_of(uint32_t, const std::string&) override { return {std::string(64, 'a'), ""}; }
 };
 
 std::string temp_path() {
