@@ -13,7 +13,9 @@ packages=(
   # man page (generated from --help), .deb (cpack runs dpkg-shlibdeps and file) and its test
   python3 dpkg-dev file groff-base
   # lab and end-to-end tests
-  iproute2 iptables conntrack netcat-openbsd socat jq procps
+  iproute2 iptables conntrack netcat-openbsd socat jq procps util-linux
+  # the terminal test drives svctrace on a real terminal
+  tmux
   # deploy test: reads deploy/daemonset.yaml
   python3-yaml
 )

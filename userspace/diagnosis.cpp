@@ -161,6 +161,22 @@ Diagnosis diagnose(const Flow& flow, RoutingView& routing, const std::vector<Cid
 
   if (asymmetric) {
     d.verdict = "asymmetric_source";
+    // The routing may have changed between the flow's first packet and now (someone applied the fix):
+    // then the route that chose this source is no longer the one the service IP gets, and neither
+    // naming today's route nor a fix would be right.
+    auto service_now = routing.route_get(flow.key.dst);
+    const IpAddr source_now = service_now ? service_now->prefsrc : IpAddr{};
+    if (source_now.is_set() && source_now != flow.key.src &&
+        (source_now == d.expected_source ||
+         std::find(d.egress_addresses.begin(), d.egress_addresses.end(), source_now) != d.egress_addresses.end())) {
+      d.reason = fmt::format(
+          "source {} was chosen by the route to the service IP {} when the flow started, but after DNAT the "
+          "packet left {}, whose address is {}; the routing has changed since: connections to {} now get "
+          "source {}, so new ones should be answered",
+          flow.key.src.str(), flow.key.dst.str(), d.egress_dev, source_now.str(), flow.key.dst.str(),
+          source_now.str());
+      return d;
+    }
     d.source_route = routing.fib_match(flow.key.dst);
     uint32_t table = d.source_route ? d.source_route->table
                                     : (flow.route ? flow.route->table : kTableMain);

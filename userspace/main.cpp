@@ -28,6 +28,7 @@
 #include "svctrace/persist.h"
 #include "svctrace/record.h"
 #include "svctrace/session.h"
+#include "svctrace/terminal.h"
 
 using namespace svctrace;
 using nlohmann::json;
@@ -72,6 +73,7 @@ struct Options {
   unsigned unanswered_after_ms = 1500;
   size_t max_flows = 65536;
   std::string record;
+  std::string color = "auto";
 };
 
 // Fails early, before tracing, if the report (or recording) could not be written at exit.
@@ -125,13 +127,17 @@ bool run_check(const std::vector<Cidr>& cidrs, RoutingView& routing, const std::
   return all_ok;
 }
 
+ColorMode color_mode(const std::string& when) {
+  return when == "always" ? ColorMode::Always : when == "never" ? ColorMode::Never : ColorMode::Auto;
+}
+
 // Writes the JSON report: what the session found, with what it was traced with.
 bool write_report(const std::string& path, const json& header, const json& found, const json& config) {
   json report = header;
   for (const char* key : {"flows", "diagnoses", "timeline", "stats"}) report[key] = found[key];
   report["config"] = config;
   try {
-    write_file_atomically(path, report.dump(2) + "\n");
+    write_file_atomically(path, json_text(report, 2) + "\n");
     spdlog::info("report written to {}", path);
     return true;
   } catch (const std::exception& e) {
@@ -177,11 +183,9 @@ int run_trace(const Options& o, const std::vector<Cidr>& cidrs, uint32_t netns_i
   for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &sa, nullptr);
 
   json hooks = json::array(), refused = json::array();
-  std::string live_names;
   for (const auto& h : tracer->hooks()) {
     if (h.live) {
       hooks.push_back({{"role", h.role}, {"hook", h.name}});
-      live_names += (live_names.empty() ? "" : ", ") + h.name;
     } else {
       refused.push_back({{"role", h.role}, {"hook", h.name}, {"error", h.error}});
       spdlog::debug("{} hook {} refused by the kernel ({}); using a fallback", h.role, h.name, h.error);
@@ -194,6 +198,10 @@ int run_trace(const Options& o, const std::vector<Cidr>& cidrs, uint32_t netns_i
   SessionOptions sopts;
   sopts.cidrs = cidrs;
   sopts.json = o.json;
+  sopts.color = !o.json && use_color(color_mode(o.color), STDOUT_FILENO);
+  // While tracing, a status line on stderr when it is a terminal: what is going on, at a glance.
+  StatusLine status(isatty(STDERR_FILENO) != 0);
+  sopts.before_output = [&status] { status.clear(); };
   struct stat init_ns {};
   sopts.host_netns = stat("/proc/1/ns/net", &init_ns) == 0 && init_ns.st_ino == netns_inode;
   sopts.start_ns = monotonic_ns();
@@ -235,8 +243,9 @@ int run_trace(const Options& o, const std::vector<Cidr>& cidrs, uint32_t netns_i
   if (o.json)
     print_line({{"type", "ready"}, {"cidrs", cidr_list}, {"netns", netns_json}, {"hooks", hooks}, {"refused", refused}});
   else
-    fmt::print("svctrace: tracing {} in {} (hooks: {}). Ctrl-C to stop.\n", fmt::join(o.cidr_args, ", "),
-               o.netns.empty() ? "this network namespace" : "netns " + o.netns, live_names);
+    fmt::print("svctrace: tracing {} in {} ({} hooks); Ctrl-C stops\n",
+               fmt::join(o.cidr_args, ", "), o.netns.empty() ? "this network namespace" : "netns " + o.netns,
+               hooks.size());
 
   if (!o.ready_file.empty()) {
     try {
@@ -258,6 +267,7 @@ int run_trace(const Options& o, const std::vector<Cidr>& cidrs, uint32_t netns_i
   const std::string started_at = utc_now();
   const uint64_t deadline = o.duration > 0 ? sopts.start_ns + static_cast<uint64_t>(o.duration * 1e9) : 0;
   int runtime_error = 0;
+  uint64_t next_status = 0, status_at = sopts.start_ns, status_events = 0;
   while (!g_stop) {
     int n = tracer->poll(100);
     if (n < 0 && n != -EINTR) {
@@ -266,10 +276,22 @@ int run_trace(const Options& o, const std::vector<Cidr>& cidrs, uint32_t netns_i
       break;
     }
     uint64_t now = monotonic_ns();
+    const KernelCounters counters = tracer->counters();
     session->on_changes(monitor->changes(*node));
-    session->tick(now, tracer->counters());
+    session->tick(now, counters);
+    if (status.enabled() && now >= next_status) {
+      uint64_t events = session->events();
+      double rate = static_cast<double>(events - status_events) / (static_cast<double>(now - status_at) / 1e9);
+      status.show(fmt::format("svctrace {:.0f} s · {} flows · {:.0f} events/s · {} lost · {} hooks live",
+                              static_cast<double>(now - sopts.start_ns) / 1e9, session->flow_count(), rate,
+                              counters.ringbuf_drops, hooks.size()));
+      status_events = events;
+      status_at = now;
+      next_status = now + 500'000'000ull;
+    }
     if (deadline && now >= deadline) break;
   }
+  status.clear();
   tracer->poll(0);  // what the kernel had already sent
   const KernelCounters kernel = tracer->counters();
   session->tick(monotonic_ns(), kernel);
@@ -302,7 +324,9 @@ int run_replay(const Options& o, const std::string& file) {
   try {
     Recording rec = read_recording(file);
     ReplayNode node(rec.answers);
-    Session session(session_options(rec, o.json), node, drop_reason_names(rec));
+    SessionOptions sopts = session_options(rec, o.json);
+    sopts.color = !o.json && use_color(color_mode(o.color), STDOUT_FILENO);
+    Session session(sopts, node, drop_reason_names(rec));
     if (o.json) print_line({{"type", "replay"}, {"file", file}, {"recorded", rec.header}});
     if (rec.end.is_null()) spdlog::warn("{} was cut short: flows after its last line are not in it", file);
     KernelCounters kernel = replay(rec, session);
@@ -412,6 +436,10 @@ int main(int argc, char** argv) {
                  "Save the raw events, with what svctrace asked the node, to FILE at exit, for\n"
                  "`svctrace replay FILE` elsewhere (written atomically)")
       ->type_name("FILE");
+  app.add_option("--color", o.color, "Colour the human output: auto (when stdout is a terminal and NO_COLOR\n"
+                 "is unset), always, never")
+      ->type_name("WHEN")
+      ->check(CLI::IsMember({"auto", "always", "never"}));
   app.add_flag("-v,--verbose", o.verbose, "More logs on stderr (-vv: libbpf's too)");
 
   std::string rules_file;

@@ -48,6 +48,10 @@ static json container_json(const Container& c) {
   return {{"id", c.id.empty() ? json(nullptr) : json(c.id)}, {"pod_uid", c.pod_uid.empty() ? json(nullptr) : json(c.pod_uid)}};
 }
 
+std::string json_text(const json& j, int indent) {
+  return j.dump(indent, ' ', false, json::error_handler_t::replace);
+}
+
 json flow_json(const Flow& f, RoutingView& names) {
   json j = {{"flow", tuple_json(f.key)},
             {"netns", f.key.netns},
@@ -128,16 +132,20 @@ static std::string endpoints(const FlowKey& k, const std::optional<IpAddr>& dnat
   return s;
 }
 
-// "  [kubelet 812]", "  [nc 4242 container 0123456789ab]": the short id, as `crictl ps` prints it.
+// " [kubelet 812]", " [nc 4242 container 0123456789ab]": the short id, as `crictl ps` prints it.
 static std::string owner(uint32_t pid, const std::string& comm, const Container& c) {
   if (!pid) return "";
-  if (c.id.empty()) return fmt::format("  [{} {}]", comm, pid);
-  return fmt::format("  [{} {} container {}]", comm, pid, c.id.substr(0, 12));
+  if (c.id.empty()) return fmt::format(" [{} {}]", comm, pid);
+  return fmt::format(" [{} {} container {}]", comm, pid, c.id.substr(0, 12));
 }
 
+// One short line per new flow (80 columns for the usual IPv4 flow): the arrows read as "connected to
+// the service, DNAT'd to the backend", then the device it left by and who opened it.
 std::string human_flow(const Flow& f, RoutingView& names) {
-  std::string s = fmt::format("→ {} {}", proto_name(f.key.proto), endpoints(f.key, f.dnat_ip, f.dnat_port));
-  if (f.egress_ifindex) s += " out " + names.interface_name(f.egress_ifindex);
+  std::string s = fmt::format("→ {} {} → {}", proto_name(f.key.proto), endpoint(f.key.src, f.key.sport),
+                              endpoint(f.key.dst, f.key.dport));
+  if (f.dnat_ip) s += " → " + endpoint(*f.dnat_ip, f.dnat_port);
+  if (f.egress_ifindex) s += " " + names.interface_name(f.egress_ifindex);
   return s + owner(f.pid, f.comm, f.container);
 }
 
@@ -169,9 +177,8 @@ std::string human_diagnosis(const Diagnosis& d) {
                        d.source_rule ? ", selected by rule \"" + format_rule(*d.source_rule) + "\"" : "",
                        d.verdict == "asymmetric_source" ? "," : ".");
     else if (d.verdict == "asymmetric_source")
-      s += fmt::format("  source {} was chosen by the route to {} (that route is gone now),\n", src.str(),
-                       d.flow.dst.str());
-    if (d.verdict == "asymmetric_source")
+      s += "  " + d.reason + ".\n";  // the route that chose the source is gone, or has changed since
+    if (d.verdict == "asymmetric_source" && d.source_route)
       s += fmt::format("  but after DNAT the packet leaves {}, whose address is {}; the backend cannot answer {}.\n",
                        d.egress_dev, d.expected_source.is_set() ? d.expected_source.str() : "another", src.str());
   } else {

@@ -1,6 +1,8 @@
 // Recording a session to NDJSON and reading it back for replay (see record.h for the format).
 #include "svctrace/record.h"
 
+#include "svctrace/output.h"
+
 #include <fmt/format.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -208,7 +210,7 @@ Recorder::~Recorder() {
 }
 
 void Recorder::line(const json& j) {
-  std::string s = j.dump();
+  std::string s = json_text(j);
   s += '\n';
   if (fwrite(s.data(), 1, s.size(), out_) != s.size()) failed_ = true;
 }

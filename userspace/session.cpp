@@ -8,12 +8,18 @@
 #include "svctrace/kube_rules.h"
 #include "svctrace/output.h"
 #include "svctrace/record.h"
+#include "svctrace/terminal.h"
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <tuple>
 
 namespace svctrace {
 
 using nlohmann::json;
 
-void print_line(const json& j) { fmt::print("{}\n", j.dump()); }
+void print_line(const json& j) { fmt::print("{}\n", json_text(j)); }
 
 namespace {
 json with_type(const char* type, json j) {
@@ -47,9 +53,9 @@ void Session::on_changes(std::vector<RoutingChange> changes) {
     json j = {{"type", "change"}, {"kind", c.kind}, {"what", c.what}, {"deleted", c.deleted}, {"at_s", at}};
     timeline_json_.push_back(j);
     if (opts_.json)
-      print_line(j);
+      emit(j);
     else
-      fmt::print("⟳ {} {}: {}\n", c.kind, c.deleted ? "deleted" : "added", c.what);
+      say(fmt::format("⟳ {} {}: {}", c.kind, c.deleted ? "deleted" : "added", c.what));
     timeline_.push_back(std::move(c));
   }
 }
@@ -63,19 +69,19 @@ void Session::tick(uint64_t now_ns, const KernelCounters& kernel) {
       // Read now, while the process that opened the flow most likely still runs.
       if (f->pid) correlator_.set_container(ch.key, node_.container_of(f->pid, f->comm));
       if (opts_.json)
-        print_line(with_type("flow", flow_json(*f, node_)));
+        emit(with_type("flow", flow_json(*f, node_)));
       else
-        fmt::print("{}\n", human_flow(*f, node_));
+        say(human_flow(*f, node_));
     } else if (f->state == FlowState::Unanswered || f->state == FlowState::Refused) {
       diagnose_flow(*f, kernel);
     } else if (opts_.json) {
-      print_line(with_type("outcome", flow_json(*f, node_)));
+      emit(with_type("outcome", flow_json(*f, node_)));
     } else {
-      fmt::print("{}\n", human_outcome(*f));
+      say(human_outcome(*f));
     }
   }
   if (opts_.json && now_ns >= next_stats_ns_) {
-    print_line(with_type("stats", stats(kernel)));
+    emit(with_type("stats", stats(kernel)));
     next_stats_ns_ = now_ns + opts_.stats_interval_ns;
   }
 }
@@ -114,12 +120,83 @@ void Session::diagnose_flow(const Flow& f, const KernelCounters& kernel) {
   dj["count"] = count;
   diagnoses_.push_back(dj);
   if (opts_.json)
-    print_line(dj);
+    emit(dj);
   else if (fresh)
-    fmt::print("{}", human_diagnosis(d));
+    say(human_diagnosis(d));
   else
-    fmt::print("✗ {}:{} → {}:{}: same as above ({}×)\n", d.flow.src.str(), d.flow.sport, d.flow.dst.str(),
-               d.flow.dport, count);
+    say(fmt::format("✗ {}:{} → {}:{}: same as above ({}×)", d.flow.src.str(), d.flow.sport, d.flow.dst.str(),
+                    d.flow.dport, count));
+}
+
+void Session::emit(const json& line) {
+  if (opts_.before_output) opts_.before_output();
+  print_line(line);
+}
+
+void Session::say(const std::string& lines) {
+  if (opts_.before_output) opts_.before_output();
+  std::string text = opts_.color ? paint(lines) : lines;
+  if (text.empty() || text.back() != '\n') text += '\n';
+  fmt::print("{}", text);
+}
+
+// One row per service IP:port -> backend -> egress device: how many flows, how many answered, how
+// many failed, and the verdict most of the failures got.
+json Session::by_service() const {
+  struct Row {
+    int flows = 0, answered = 0, failed = 0;
+    std::map<std::string, int> verdicts;
+  };
+  std::map<std::tuple<std::string, std::string, std::string>, Row> rows;
+  for (const Flow* f : correlator_.flows()) {
+    auto hostport = [](const IpAddr& ip, uint16_t port) {
+      return ip.family == AF_INET6 ? fmt::format("[{}]:{}", ip.str(), port) : fmt::format("{}:{}", ip.str(), port);
+    };
+    std::string egress = f->egress_ifindex ? node_.interface_name(f->egress_ifindex) : "";
+    Row& r = rows[{hostport(f->key.dst, f->key.dport), hostport(f->backend_ip(), f->backend_port()), egress}];
+    r.flows++;
+    if (f->state == FlowState::Answered) r.answered++;
+    if (f->state == FlowState::Unanswered || f->state == FlowState::Refused) {
+      r.failed++;
+      r.verdicts[f->verdict.empty() ? to_string(f->state) : f->verdict]++;
+    }
+  }
+  json out = json::array();
+  for (const auto& [key, r] : rows) {
+    std::string verdict = r.failed ? std::max_element(r.verdicts.begin(), r.verdicts.end(), [](auto& a, auto& b) {
+                                       return a.second < b.second;
+                                     })->first
+                                   : (r.answered ? "answered" : "");
+    out.push_back({{"service", std::get<0>(key)}, {"backend", std::get<1>(key)}, {"egress_dev", std::get<2>(key)},
+                   {"flows", r.flows}, {"answered", r.answered}, {"failed", r.failed}, {"verdict", verdict}});
+  }
+  return out;
+}
+
+// Columns as wide as their widest cell, so that the usual rows fit an 80-column terminal.
+void Session::print_service_table(const json& services) {
+  if (services.empty()) return;
+  std::vector<std::vector<std::string>> cells = {{"service", "backend", "egress", "flows", "ok", "fail", "verdict"}};
+  for (const auto& row : services)
+    cells.push_back({row["service"], row["backend"], row["egress_dev"], std::to_string(row["flows"].get<int>()),
+                     std::to_string(row["answered"].get<int>()), std::to_string(row["failed"].get<int>()),
+                     row["verdict"]});
+  std::vector<size_t> width(cells[0].size(), 0);
+  for (const auto& line : cells)
+    for (size_t i = 0; i < line.size(); i++) width[i] = std::max(width[i], line[i].size());
+  std::string table;
+  for (size_t r = 0; r < cells.size(); r++) {
+    // Rows with failures start with the failure mark, so they are coloured as failures.
+    bool failed = r > 0 && services[r - 1]["failed"].get<int>() > 0;
+    std::string line = failed ? "✗" : " ";
+    for (size_t i = 0; i < cells[r].size(); i++) {
+      bool number = i >= 3 && i <= 5;
+      line += " " + (number ? fmt::format("{:>{}}", cells[r][i], width[i]) : fmt::format("{:<{}}", cells[r][i], width[i]));
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    table += line + "\n";
+  }
+  say(table);
 }
 
 json Session::stats(const KernelCounters& c) const {
@@ -144,15 +221,17 @@ json Session::finish(double elapsed_s, const KernelCounters& kernel) {
   }
   if (kernel.ringbuf_drops)
     spdlog::warn("{} events were lost (ring buffer full): verdicts may be incomplete", kernel.ringbuf_drops);
+  json services = by_service();
   if (opts_.json) {
-    print_line({{"type", "summary"}, {"duration_s", elapsed_s}, {"by_state", by_state},
-                {"diagnoses", diagnoses_.size()}, {"stats", st}});
+    emit({{"type", "summary"}, {"duration_s", elapsed_s}, {"by_state", by_state}, {"diagnoses", diagnoses_.size()},
+          {"services", services}, {"stats", st}});
   } else {
     std::string states;
     for (const auto& [s, n] : by_state) states += fmt::format("{}{} {}", states.empty() ? "" : ", ", n, s);
-    fmt::print("svctrace: {:.1f} s, {} flows{}{}; {} diagnoses; {} events, {} lost, {} flows evicted\n", elapsed_s,
-               flows.size(), states.empty() ? "" : ": ", states, diagnoses_.size(), correlator_.events(),
-               kernel.ringbuf_drops, correlator_.evicted());
+    print_service_table(services);
+    say(fmt::format("done in {:.1f} s: {} flows{}{}{}, {} diagnoses; {} events, {} lost, {} evicted", elapsed_s,
+                    flows.size(), states.empty() ? "" : " (", states, states.empty() ? "" : ")",
+                    diagnoses_.size(), correlator_.events(), kernel.ringbuf_drops, correlator_.evicted()));
   }
   return {{"flows", flows}, {"diagnoses", diagnoses_}, {"timeline", timeline_json_}, {"stats", st}};
 }

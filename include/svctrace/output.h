@@ -20,6 +20,10 @@ std::string human_flow(const Flow& f, RoutingView& names);     // a new flow
 std::string human_outcome(const Flow& f);                      // answered / refused / abandoned
 std::string human_diagnosis(const Diagnosis& d);               // several lines, ends with the fix
 
+// JSON text of j. Strings from outside (a process's comm, set with prctl; interface names) need not
+// be UTF-8: invalid bytes become U+FFFD instead of an exception that would end the trace.
+std::string json_text(const nlohmann::json& j, int indent = -1);
+
 // Writes to a temporary file beside `path`, then renames it over `path`: a reader sees the old
 // report or the new one, never half of one. Throws std::runtime_error naming the path.
 void write_file_atomically(const std::string& path, const std::string& content);

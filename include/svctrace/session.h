@@ -4,6 +4,7 @@
 // session (record.h) replays offline to the same verdicts.
 #pragma once
 #include <nlohmann/json.hpp>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -42,6 +43,8 @@ class Node : public RoutingView {
 struct SessionOptions {
   std::vector<Cidr> cidrs;
   bool json = false;               // NDJSON on stdout, else lines for a person
+  bool color = false;              // colour the lines for a person (terminal.h)
+  std::function<void()> before_output;  // e.g. clears the status line before a line is printed
   bool host_netns = false;         // tracing the host's namespace: persistent fixes make sense
   uint64_t start_ns = 0;           // CLOCK_MONOTONIC at the start, for the timeline's offsets
   uint64_t stats_interval_ns = 10'000'000'000ull;  // a "stats" line this often (json only)
@@ -68,9 +71,15 @@ class Session {
   // Prints the closing summary; returns the report's "flows", "diagnoses", "timeline" and "stats".
   nlohmann::json finish(double elapsed_s, const KernelCounters& kernel);
   bool diagnosed() const { return !diagnoses_.empty(); }
+  uint64_t events() const { return correlator_.events(); }
+  size_t flow_count() const { return correlator_.flow_count(); }
 
  private:
   void diagnose_flow(const Flow& f, const KernelCounters& kernel);
+  void say(const std::string& lines);          // human output, coloured if asked
+  void emit(const nlohmann::json& line);       // one NDJSON line
+  nlohmann::json by_service() const;           // flows per service -> backend -> egress
+  void print_service_table(const nlohmann::json& services);
 
   SessionOptions opts_;
   Node& node_;

@@ -35,6 +35,12 @@ struct FakeRouting : RoutingView {
     get.prefsrc = ip("10.0.0.12");
     backend_route = get;
     table_routes = {def};
+    // `ip route get 172.24.0.1`: the default route, and the source it selects.
+    Route service_get = def;
+    service_get.dst = ip("172.24.0.1");
+    service_get.dst_len = 32;
+    service_get.prefsrc = ip("10.141.13.182");
+    route_get_by_ip["172.24.0.1"] = service_get;
   }
   std::optional<Route> fib_match(const IpAddr&) override { return service_route; }
   std::map<std::string, Route> route_get_by_ip;  // route get answers for other addresses

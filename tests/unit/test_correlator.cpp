@@ -3,6 +3,8 @@
 
 #include "events.h"
 #include "svctrace/correlator.h"
+#include "fake_routing.h"
+#include "svctrace/output.h"
 
 using namespace svctrace;
 using namespace test;
@@ -246,4 +248,14 @@ TEST_CASE("concurrent connects to one service are attributed by their exact look
   CHECK(c.find(key_of(a))->pid == 10);
   CHECK(c.find(key_of(b))->comm == "curl");
   CHECK(c.find(key_of(b))->pid == 20);
+}
+
+TEST_CASE("a comm that is not UTF-8 is printed, not thrown on", "[output]") {
+  test::FakeRouting names;
+  Flow f;
+  f.key = FlowKey::from_tuple(1, test::tuple("10.0.0.12", 40000, "172.24.0.1", 443));
+  f.comm = "bad\xff\xfe";  // prctl(PR_SET_NAME) takes any bytes
+  std::string text;
+  REQUIRE_NOTHROW(text = json_text(flow_json(f, names)));
+  CHECK_THAT(text, Catch::Contains("bad\xef\xbf\xbd"));  // U+FFFD
 }

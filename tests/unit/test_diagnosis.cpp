@@ -216,3 +216,26 @@ TEST_CASE("the rule that sent the lookup to a policy table is named", "[diagnosi
   routing.service_route->table = kTableMain;
   CHECK_FALSE(diagnose(incident_flow(), routing, kCidrs).source_rule);
 }
+
+TEST_CASE("a flow that failed before the fix was applied is not given today's route or a fix", "[diagnosis]") {
+  FakeRouting routing;
+  // The fix route is in place by the time the verdict is due: the service IP now gets 10.0.0.12.
+  Route fixed;
+  fixed.dst = ip("172.24.0.0");
+  fixed.dst_len = 13;
+  fixed.oif = 2;
+  fixed.dev = "enslf0";
+  fixed.scope = RT_SCOPE_LINK;
+  fixed.prefsrc = ip("10.0.0.12");
+  routing.service_route = fixed;
+  Route now = fixed;
+  now.dst = ip("172.24.0.1");
+  now.dst_len = 32;
+  routing.route_get_by_ip["172.24.0.1"] = now;
+  Diagnosis d = diagnose(incident_flow(), routing, kCidrs);
+  CHECK(d.verdict == "asymmetric_source");
+  CHECK_FALSE(d.source_route);
+  CHECK(d.fix.empty());
+  CHECK_THAT(d.reason, Catch::Contains("the routing has changed since") && Catch::Contains("now get source 10.0.0.12"));
+  CHECK_THAT(human_diagnosis(d), Catch::Contains("the routing has changed since") && !Catch::Contains("fix:"));
+}
