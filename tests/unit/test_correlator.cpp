@@ -247,3 +247,19 @@ TEST_CASE("concurrent connects to one service are attributed by their exact look
   CHECK(c.find(key_of(b))->comm == "curl");
   CHECK(c.find(key_of(b))->pid == 20);
 }
+
+TEST_CASE("a flow keeps the times of its first kMaxFlowTimes packets and retransmits, and counts on", "[correlator]") {
+  Correlator c = make();
+  for (uint64_t i = 0; i < kMaxFlowTimes + 5; i++) {
+    c.on_event(nat(1000 * kMs + i * kMs, kOrig, kReply, SVC_NAT_POST_ROUTING, kEnslf0, kEnslf1));
+    c.on_event(retransmit(1000 * kMs + i * kMs, kOrig));
+  }
+  const Flow* f = c.find(key_of(kOrig));
+  REQUIRE(f);
+  CHECK(f->packet_ns.size() == kMaxFlowTimes);
+  CHECK(f->retransmit_ns.size() == kMaxFlowTimes);
+  CHECK(f->packet_ns.front() == 1000 * kMs);
+  CHECK(f->packet_ns.back() == 1000 * kMs + (kMaxFlowTimes - 1) * kMs);
+  CHECK(f->retransmits == kMaxFlowTimes + 5);
+  CHECK(f->packets_unreplied == kMaxFlowTimes + 5);
+}
