@@ -14,6 +14,8 @@ packages=(
   python3 dpkg-dev file groff-base
   # lab and end-to-end tests
   iproute2 iptables conntrack netcat-openbsd socat jq procps
+  # the HTML report's test opens the page in a real browser, headless
+  chromium
   # deploy test: reads deploy/daemonset.yaml
   python3-yaml
 )

@@ -25,6 +25,7 @@
 #include "svctrace/kube_rules.h"
 #include "svctrace/output.h"
 #include "svctrace/persist.h"
+#include "svctrace/report_html.h"
 
 using namespace svctrace;
 using nlohmann::json;
@@ -57,7 +58,7 @@ struct Options {
   std::vector<std::string> cidr_args;
   std::string netns;
   bool json = false;
-  std::string report;
+  std::vector<std::string> reports;
   std::string ready_file;
   bool list_hooks = false;
   double duration = 0;
@@ -206,8 +207,11 @@ int main(int argc, char** argv) {
   app.add_option("--netns", o.netns, "Trace inside this network namespace: a name from `ip netns` or a path")
       ->type_name("NAME|PATH");
   app.add_flag("--json", o.json, "Write NDJSON to stdout (one object per line, each with \"type\")");
-  app.add_option("--report", o.report, "Write the JSON flow report to FILE at exit (atomically)")
-      ->type_name("FILE");
+  app.add_option("--report", o.reports,
+                 "Write the report to FILE at exit (atomically): an HTML page if FILE\n"
+                 "ends in .html, JSON otherwise; repeat for both")
+      ->type_name("FILE")
+      ->allow_extra_args(false);
   app.add_flag("--hooks", o.list_hooks,
                "Load and attach, print which hook serves each role and why others were refused, exit");
   app.add_option("--ready-file", o.ready_file, "Create FILE once every hook is attached (for scripts)")
@@ -259,7 +263,7 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
     for (const auto& a : o.cidr_args) cidrs.push_back(Cidr::parse(a));
-    if (!o.report.empty()) check_report_path(o.report);
+    for (const auto& path : o.reports) check_report_path(path);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForVersion& e) {
@@ -494,7 +498,7 @@ int main(int argc, char** argv) {
   json flows = json::array();
   for (const Flow* f : correlator.flows()) {
     by_state[to_string(f->state)]++;
-    flows.push_back(flow_json(*f, *routing));
+    flows.push_back(flow_json(*f, *routing, start_ns));
   }
   if (ringbuf_drops)
     spdlog::warn("{} events were lost (ring buffer full): verdicts may be incomplete", ringbuf_drops);
@@ -510,15 +514,17 @@ int main(int argc, char** argv) {
                ringbuf_drops, correlator.evicted());
   }
 
-  if (!o.report.empty()) {
+  if (!o.reports.empty()) {
     json report = {{"svctrace", SVCTRACE_VERSION}, {"started_at", started_at}, {"duration_s", elapsed},
                    {"cidrs", cidr_list},           {"netns", netns_json},      {"hooks", hooks},
                    {"refused_hooks", refused},     {"flows", flows},           {"diagnoses", diagnoses},
                    {"timeline", timeline_json},    {"config", config_snapshot(*routing)},
                    {"stats", stats}};
     try {
-      write_file_atomically(o.report, report.dump(2) + "\n");
-      spdlog::info("report written to {}", o.report);
+      for (const auto& path : o.reports) {
+        write_file_atomically(path, render_report(path, report));
+        spdlog::info("report written to {}", path);
+      }
     } catch (const std::exception& e) {
       spdlog::error("{}", e.what());
       return kExitRuntime;
