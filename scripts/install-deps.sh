@@ -16,6 +16,8 @@ packages=(
   iproute2 iptables conntrack netcat-openbsd socat jq procps util-linux
   # the terminal test drives svctrace on a real terminal
   tmux
+  # the HTML report's test opens the page in a real browser, headless
+  chromium
   # deploy test: reads deploy/daemonset.yaml
   python3-yaml
 )

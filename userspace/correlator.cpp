@@ -12,6 +12,10 @@ constexpr int kTcpEstablished = 1;  // TCP_ESTABLISHED
 constexpr int kTcpClose = 7;        // TCP_CLOSE
 constexpr size_t kMaxRouteMemory = 4096;
 
+void note_time(std::vector<uint64_t>& times, uint64_t ts) {
+  if (times.size() < kMaxFlowTimes) times.push_back(ts);
+}
+
 // Key under which the latest route decision for a service IP is remembered.
 FlowKey dst_only(uint32_t netns, const IpAddr& dst) {
   FlowKey k;
@@ -193,6 +197,7 @@ void Correlator::on_nat(const svc_event& ev) {
     }
     f.egress_ifindex = ev.nat.out_ifindex;
     f.packets_unreplied++;
+    note_time(f.packet_ns, ev.ts_ns);
     f.last_packet_ns = ev.ts_ns;
     announce(f);
   }
@@ -207,6 +212,7 @@ void Correlator::on_tcp(const svc_event& ev) {
   f.sk_err = err;
   if (ev.kind == SVC_EV_TCP_RETRANS) {
     f.retransmits++;
+    note_time(f.retransmit_ns, ev.ts_ns);
     f.last_packet_ns = ev.ts_ns;
     // A retransmitted SYN is the kernel saying the first went unanswered for its full timeout.
     decide(f, err == ECONNREFUSED ? FlowState::Refused : FlowState::Unanswered, ev.ts_ns);

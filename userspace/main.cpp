@@ -27,6 +27,7 @@
 #include "svctrace/live_node.h"
 #include "svctrace/persist.h"
 #include "svctrace/record.h"
+#include "svctrace/report_html.h"
 #include "svctrace/session.h"
 #include "svctrace/terminal.h"
 
@@ -61,7 +62,7 @@ struct Options {
   std::vector<std::string> cidr_args;
   std::string netns;
   bool json = false;
-  std::string report;
+  std::vector<std::string> reports;
   std::string ready_file;
   bool list_hooks = false;
   double duration = 0;
@@ -131,14 +132,17 @@ ColorMode color_mode(const std::string& when) {
   return when == "always" ? ColorMode::Always : when == "never" ? ColorMode::Never : ColorMode::Auto;
 }
 
-// Writes the JSON report: what the session found, with what it was traced with.
-bool write_report(const std::string& path, const json& header, const json& found, const json& config) {
+// Writes each report (JSON, or the HTML page for a .html path): what the session found, with what it
+// was traced with.
+bool write_reports(const std::vector<std::string>& paths, const json& header, const json& found, const json& config) {
   json report = header;
   for (const char* key : {"flows", "diagnoses", "timeline", "stats"}) report[key] = found[key];
   report["config"] = config;
   try {
-    write_file_atomically(path, json_text(report, 2) + "\n");
-    spdlog::info("report written to {}", path);
+    for (const auto& path : paths) {
+      write_file_atomically(path, render_report(path, report));
+      spdlog::info("report written to {}", path);
+    }
     return true;
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());
@@ -309,11 +313,11 @@ int run_trace(const Options& o, const std::vector<Cidr>& cidrs, uint32_t netns_i
       runtime_error = 1;
     }
   }
-  if (!o.report.empty()) {
+  if (!o.reports.empty()) {
     json header = {{"svctrace", SVCTRACE_VERSION}, {"started_at", started_at}, {"duration_s", elapsed},
                    {"cidrs", cidr_list},           {"netns", netns_json},      {"hooks", hooks},
                    {"refused_hooks", refused}};
-    if (!write_report(o.report, header, found, config)) runtime_error = 1;
+    if (!write_reports(o.reports, header, found, config)) runtime_error = 1;
   }
   if (runtime_error) return kExitRuntime;
   return session->diagnosed() ? kExitDiagnosed : kExitOk;
@@ -335,7 +339,7 @@ int run_replay(const Options& o, const std::string& file) {
     if (node.unanswered())
       spdlog::warn("{} questions of the diagnosis had no recorded answer: those verdicts may differ",
                    node.unanswered());
-    if (!o.report.empty()) {
+    if (!o.reports.empty()) {
       const json& h = rec.header;
       json header = {{"svctrace", SVCTRACE_VERSION},
                      {"replayed_from", file},
@@ -347,7 +351,7 @@ int run_replay(const Options& o, const std::string& file) {
                      {"hooks", h.value("hooks", json::array())},
                      {"refused_hooks", h.value("refused_hooks", json::array())}};
       json config = rec.end.is_null() ? json(nullptr) : rec.end.value("config", json(nullptr));
-      if (!write_report(o.report, header, found, config)) return kExitRuntime;
+      if (!write_reports(o.reports, header, found, config)) return kExitRuntime;
     }
     return session.diagnosed() ? kExitDiagnosed : kExitOk;
   } catch (const RecordingError& e) {
@@ -396,8 +400,11 @@ int main(int argc, char** argv) {
   app.add_option("--netns", o.netns, "Trace inside this network namespace: a name from `ip netns` or a path")
       ->type_name("NAME|PATH");
   app.add_flag("--json", o.json, "Write NDJSON to stdout (one object per line, each with \"type\")");
-  app.add_option("--report", o.report, "Write the JSON flow report to FILE at exit (atomically)")
-      ->type_name("FILE");
+  app.add_option("--report", o.reports,
+                 "Write the report to FILE at exit (atomically): an HTML page if FILE\n"
+                 "ends in .html, JSON otherwise; repeat for both")
+      ->type_name("FILE")
+      ->allow_extra_args(false);
   app.add_flag("--hooks", o.list_hooks,
                "Load and attach, print which hook serves each role and why others were refused, exit");
   app.add_option("--ready-file", o.ready_file, "Create FILE once every hook is attached (for scripts)")
@@ -468,7 +475,7 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
     if (o.cidr_args.empty() && !replay_cmd->parsed()) throw CLI::RequiredError("--cidr");
     for (const auto& a : o.cidr_args) cidrs.push_back(Cidr::parse(a));
-    if (!o.report.empty()) check_output_path("--report", o.report);
+    for (const auto& path : o.reports) check_output_path("--report", path);
     if (!o.record.empty()) check_output_path("--record", o.record);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);

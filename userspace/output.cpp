@@ -24,6 +24,8 @@ const char* proto_name(uint8_t proto) {
 }
 
 static double ms(uint64_t ns) { return static_cast<double>(ns / 1000) / 1000.0; }
+// From one timestamp to another, either way round, in ms to the microsecond.
+static double ms_between(uint64_t from, uint64_t to) { return to >= from ? ms(to - from) : -ms(from - to); }
 
 json tuple_json(const FlowKey& k) {
   return {{"proto", proto_name(k.proto)}, {"src", k.src.str()}, {"sport", k.sport},
@@ -52,7 +54,8 @@ std::string json_text(const json& j, int indent) {
   return j.dump(indent, ' ', false, json::error_handler_t::replace);
 }
 
-json flow_json(const Flow& f, RoutingView& names) {
+json flow_json(const Flow& f, RoutingView& names, uint64_t origin_ns) {
+
   json j = {{"flow", tuple_json(f.key)},
             {"netns", f.key.netns},
             {"dnat", endpoint_or_null(f.dnat_ip, f.dnat_port)},
@@ -75,6 +78,12 @@ json flow_json(const Flow& f, RoutingView& names) {
     j["reply"] = {{"dev", names.interface_name(f.reply_ifindex)}, {"after_ms", ms(f.reply_ns - f.first_seen_ns)}};
   if (f.drops) j["drops"] = {{"count", f.drops}, {"reason_code", f.drop_reason}, {"dev", names.interface_name(f.drop_ifindex)}};
   if (f.state != FlowState::Pending) j["decided_after_ms"] = ms(f.decided_ns - f.first_seen_ns);
+  // When, for a timeline: the flow against the trace's start, its packets against the flow's start.
+  if (origin_ns) j["first_seen_s"] = ms_between(origin_ns, f.first_seen_ns) / 1000.0;
+  json& packets = j["packet_after_ms"] = json::array();
+  for (uint64_t t : f.packet_ns) packets.push_back(ms_between(f.first_seen_ns, t));
+  json& retransmits = j["retransmit_after_ms"] = json::array();
+  for (uint64_t t : f.retransmit_ns) retransmits.push_back(ms_between(f.first_seen_ns, t));
   return j;
 }
 

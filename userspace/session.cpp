@@ -217,7 +217,7 @@ json Session::finish(double elapsed_s, const KernelCounters& kernel) {
   json flows = json::array();
   for (const Flow* f : correlator_.flows()) {
     by_state[to_string(f->state)]++;
-    flows.push_back(flow_json(*f, node_));
+    flows.push_back(flow_json(*f, node_, opts_.start_ns));
   }
   if (kernel.ringbuf_drops)
     spdlog::warn("{} events were lost (ring buffer full): verdicts may be incomplete", kernel.ringbuf_drops);

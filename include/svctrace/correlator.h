@@ -44,6 +44,9 @@ struct RouteDecision {
 };
 
 enum class FlowState { Pending, Answered, Refused, Unanswered, Abandoned };
+
+// How many packet and retransmit times a flow keeps for the report's timeline (the counts go on).
+constexpr size_t kMaxFlowTimes = 16;
 const char* to_string(FlowState s);
 
 struct Flow {
@@ -56,6 +59,8 @@ struct Flow {
   uint64_t decided_ns = 0;
   uint32_t packets_unreplied = 0;  // packets that left (POST_ROUTING) before any reply: the SYNs
   uint32_t retransmits = 0;
+  // When they happened (the first kMaxFlowTimes of each): what the report's timeline draws.
+  std::vector<uint64_t> packet_ns, retransmit_ns;
   std::optional<IpAddr> dnat_ip;   // set when conntrack rewrote the destination
   uint16_t dnat_port = 0;
   std::optional<IpAddr> snat_ip;   // set when conntrack rewrote the source

@@ -13,7 +13,8 @@ namespace svctrace {
 const char* proto_name(uint8_t proto);
 
 nlohmann::json tuple_json(const FlowKey& k);
-nlohmann::json flow_json(const Flow& f, RoutingView& names);
+// origin_ns (CLOCK_MONOTONIC, when tracing started), when given, adds `first_seen_s` against it.
+nlohmann::json flow_json(const Flow& f, RoutingView& names, uint64_t origin_ns = 0);
 nlohmann::json diagnosis_json(const Diagnosis& d);
 
 std::string human_flow(const Flow& f, RoutingView& names);     // a new flow

@@ -259,3 +259,19 @@ TEST_CASE("a comm that is not UTF-8 is printed, not thrown on", "[output]") {
   REQUIRE_NOTHROW(text = json_text(flow_json(f, names)));
   CHECK_THAT(text, Catch::Contains("bad\xef\xbf\xbd"));  // U+FFFD
 }
+
+TEST_CASE("a flow keeps the times of its first kMaxFlowTimes packets and retransmits, and counts on", "[correlator]") {
+  Correlator c = make();
+  for (uint64_t i = 0; i < kMaxFlowTimes + 5; i++) {
+    c.on_event(nat(1000 * kMs + i * kMs, kOrig, kReply, SVC_NAT_POST_ROUTING, kEnslf0, kEnslf1));
+    c.on_event(retransmit(1000 * kMs + i * kMs, kOrig));
+  }
+  const Flow* f = c.find(key_of(kOrig));
+  REQUIRE(f);
+  CHECK(f->packet_ns.size() == kMaxFlowTimes);
+  CHECK(f->retransmit_ns.size() == kMaxFlowTimes);
+  CHECK(f->packet_ns.front() == 1000 * kMs);
+  CHECK(f->packet_ns.back() == 1000 * kMs + (kMaxFlowTimes - 1) * kMs);
+  CHECK(f->retransmits == kMaxFlowTimes + 5);
+  CHECK(f->packets_unreplied == kMaxFlowTimes + 5);
+}
