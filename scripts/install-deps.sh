@@ -9,11 +9,15 @@ packages=(
   cmake make g++ pkg-config clang llvm bpftool
   libbpf-dev libelf-dev zlib1g-dev
   libcli11-dev libspdlog-dev libfmt-dev catch2
+  # --metrics: the HTTP server (see CMakeLists.txt)
+  libcpp-httplib-dev
   nlohmann-json3-dev libmnl-dev libnetfilter-conntrack-dev
   # man page (generated from --help), .deb (cpack runs dpkg-shlibdeps and file) and its test
   python3 dpkg-dev file groff-base
   # lab and end-to-end tests
   iproute2 iptables conntrack netcat-openbsd socat jq procps
+  # metrics test: scrapes with curl, parses with the Prometheus Python client's parser
+  curl python3-prometheus-client
   # deploy test: reads deploy/daemonset.yaml
   python3-yaml
 )

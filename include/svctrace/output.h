@@ -11,6 +11,8 @@
 namespace svctrace {
 
 const char* proto_name(uint8_t proto);
+// "10.0.0.8:6443", "[fd00::8]:6443"
+std::string endpoint(const IpAddr& ip, uint16_t port);
 
 nlohmann::json tuple_json(const FlowKey& k);
 nlohmann::json flow_json(const Flow& f, RoutingView& names);
