@@ -23,6 +23,7 @@
 #include "svctrace/netlink.h"
 #include "svctrace/netns.h"
 #include "svctrace/kube_rules.h"
+#include "svctrace/metrics.h"
 #include "svctrace/output.h"
 #include "svctrace/persist.h"
 
@@ -68,6 +69,7 @@ struct Options {
   double stats_interval = 10;
   unsigned unanswered_after_ms = 1500;
   size_t max_flows = 65536;
+  std::string metrics;
 };
 
 void print_line(const json& j) { fmt::print("{}\n", j.dump()); }
@@ -196,7 +198,7 @@ int main(int argc, char** argv) {
       "\n"
       "Exit status:\n"
       "  0   traced, nothing wrong found\n"
-      "  1   runtime error (privileges, kernel, netlink)\n"
+      "  1   runtime error (privileges, kernel, netlink, a --metrics address that cannot be bound)\n"
       "  2   usage error (one line on stderr says what)\n"
       "  3   a diagnosis was made: a flow failed (check: a service would fail)");
   app.set_version_flag("--version", std::string("svctrace ") + SVCTRACE_VERSION);
@@ -242,6 +244,12 @@ int main(int argc, char** argv) {
   app.add_option("--max-flows", o.max_flows, "Flows kept in memory; the oldest are evicted (default 65536)")
       ->type_name("N")
       ->check(CLI::Range(size_t{16}, size_t{1} << 24));
+  app.add_option("--metrics", o.metrics,
+                 "Serve Prometheus metrics at http://ADDR:PORT/metrics while tracing, e.g.\n"
+                 "127.0.0.1:9100 or [::1]:9100; bound in the namespace svctrace started in,\n"
+                 "not the --netns one")
+      ->type_name("ADDR:PORT")
+      ->check(CLI::Validator(listen_address_error, ""));
   app.add_flag("-v,--verbose", o.verbose, "More logs on stderr (-vv: libbpf's too)");
 
   std::string rules_file;
@@ -260,6 +268,8 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
     for (const auto& a : o.cidr_args) cidrs.push_back(Cidr::parse(a));
     if (!o.report.empty()) check_report_path(o.report);
+    if (!o.metrics.empty() && (check_cmd->parsed() || o.list_hooks))
+      throw CLI::ValidationError("--metrics", "serves metrics while tracing, not with check or --hooks");
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForVersion& e) {
@@ -278,6 +288,16 @@ int main(int argc, char** argv) {
   spdlog::set_level(o.verbose >= 2 ? spdlog::level::trace : o.verbose ? spdlog::level::debug : spdlog::level::info);
   route_libbpf_log_to_spdlog();
   setvbuf(stdout, nullptr, _IOLBF, 0);
+
+  // Bound before --netns moves svctrace: it listens in the namespace svctrace was started in, where
+  // the node's scraper is, and before the ready line.
+  std::unique_ptr<SvctraceMetrics> metrics;
+  try {
+    if (!o.metrics.empty()) metrics = SvctraceMetrics::serve(parse_listen_address(o.metrics), SVCTRACE_VERSION);
+  } catch (const MetricsError& e) {
+    fmt::print(stderr, "svctrace: --metrics: {}\n", e.what());
+    return kExitRuntime;
+  }
 
   uint32_t netns_inode = 0;
   try {
@@ -342,6 +362,7 @@ int main(int argc, char** argv) {
       spdlog::debug("{} hook {} refused by the kernel ({}); using a fallback", h.role, h.name, h.error);
     }
   }
+  if (metrics) metrics->set_hooks(hooks, refused);
   json cidr_list = json::array();
   for (const auto& c : cidrs) cidr_list.push_back(c.str());
   json netns_json = {{"name", o.netns.empty() ? json(nullptr) : json(o.netns)}, {"inode", netns_inode}};
@@ -426,6 +447,7 @@ int main(int argc, char** argv) {
           d.persistent_fix = persistent_fix(nm, *d.fix_route);
         }
         correlator.set_verdict(ch.key, d.verdict);
+        if (metrics) metrics->on_diagnosis(*f, d);
         json dj = diagnosis_json(d);
         // Lost events may have taken the evidence that would have changed the verdict.
         uint64_t lost = tracer->counters().ringbuf_drops;
@@ -446,10 +468,12 @@ int main(int argc, char** argv) {
         else
           fmt::print("✗ {}:{} → {}:{}: same as above ({}×)\n", d.flow.src.str(), d.flow.sport, d.flow.dst.str(),
                      d.flow.dport, count);
-      } else if (o.json) {
-        print_line(with_type("outcome", flow_json(*f, *routing)));
       } else {
-        fmt::print("{}\n", human_outcome(*f));
+        if (metrics) metrics->on_outcome(*f);
+        if (o.json)
+          print_line(with_type("outcome", flow_json(*f, *routing)));
+        else
+          fmt::print("{}\n", human_outcome(*f));
       }
     }
   };
@@ -482,11 +506,13 @@ int main(int argc, char** argv) {
       print_line(with_type("stats", stats_json()));
       next_stats = now + static_cast<uint64_t>(o.stats_interval * 1e9);
     }
+    if (metrics && metrics->stats_due(now)) metrics->set_stats(stats_json());
     if (deadline && now >= deadline) break;
   }
   tracer->poll(0);  // what the kernel had already sent
   handle_changes(monotonic_ns());
   json stats = stats_json();
+  if (metrics) metrics->set_stats(stats);
   const uint64_t ringbuf_drops = stats["ringbuf_drops"];
   tracer.reset();  // detach before reporting: nothing of svctrace stays in the kernel
 
