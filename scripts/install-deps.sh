@@ -9,6 +9,8 @@ packages=(
   cmake make g++ pkg-config clang llvm bpftool
   libbpf-dev libelf-dev zlib1g-dev
   libcli11-dev libspdlog-dev libfmt-dev catch2
+  # --metrics: the HTTP server (see CMakeLists.txt)
+  libcpp-httplib-dev
   nlohmann-json3-dev libmnl-dev libnetfilter-conntrack-dev
   # man page (generated from --help), .deb (cpack runs dpkg-shlibdeps and file) and its test
   python3 dpkg-dev file groff-base
@@ -18,6 +20,8 @@ packages=(
   tmux
   # the HTML report's test opens the page in a real browser, headless
   chromium
+  # metrics test: scrapes with curl, parses with the Prometheus Python client's parser
+  curl python3-prometheus-client
   # deploy test: reads deploy/daemonset.yaml
   python3-yaml
 )

@@ -25,6 +25,7 @@
 #include "svctrace/kube_rules.h"
 #include "svctrace/output.h"
 #include "svctrace/live_node.h"
+#include "svctrace/metrics.h"
 #include "svctrace/persist.h"
 #include "svctrace/record.h"
 #include "svctrace/report_html.h"
@@ -75,6 +76,7 @@ struct Options {
   size_t max_flows = 65536;
   std::string record;
   std::string color = "auto";
+  std::string metrics;
 };
 
 // Fails early, before tracing, if the report (or recording) could not be written at exit.
@@ -151,7 +153,7 @@ bool write_reports(const std::vector<std::string>& paths, const json& header, co
 }
 
 // Traces until a signal or --duration: the live session.
-int run_trace(const Options& o, const std::vector<Cidr>& cidrs, uint32_t netns_inode) {
+int run_trace(const Options& o, const std::vector<Cidr>& cidrs, uint32_t netns_inode, SvctraceMetrics* metrics) {
   std::unique_ptr<LiveNode> node;
   std::unique_ptr<NetlinkMonitor> monitor;
   std::unique_ptr<Tracer> tracer;
@@ -200,6 +202,11 @@ int run_trace(const Options& o, const std::vector<Cidr>& cidrs, uint32_t netns_i
   json netns_json = {{"name", o.netns.empty() ? json(nullptr) : json(o.netns)}, {"inode", netns_inode}};
 
   SessionOptions sopts;
+  if (metrics) {
+    metrics->set_hooks(hooks, refused);
+    sopts.on_diagnosis = [metrics](const Flow& f, const Diagnosis& d) { metrics->on_diagnosis(f, d); };
+    sopts.on_outcome = [metrics](const Flow& f) { metrics->on_outcome(f); };
+  }
   sopts.cidrs = cidrs;
   sopts.json = o.json;
   sopts.color = !o.json && use_color(color_mode(o.color), STDOUT_FILENO);
@@ -283,6 +290,7 @@ int run_trace(const Options& o, const std::vector<Cidr>& cidrs, uint32_t netns_i
     const KernelCounters counters = tracer->counters();
     session->on_changes(monitor->changes(*node));
     session->tick(now, counters);
+    if (metrics && metrics->stats_due(now)) metrics->set_stats(session->stats(counters));
     if (status.enabled() && now >= next_status) {
       uint64_t events = session->events();
       double rate = static_cast<double>(events - status_events) / (static_cast<double>(now - status_at) / 1e9);
@@ -303,6 +311,7 @@ int run_trace(const Options& o, const std::vector<Cidr>& cidrs, uint32_t netns_i
 
   double elapsed = static_cast<double>(monotonic_ns() - sopts.start_ns) / 1e9;
   json found = session->finish(elapsed, kernel);
+  if (metrics) metrics->set_stats(found["stats"]);
   json config = node->config_snapshot();
   if (recorder) {
     try {
@@ -391,7 +400,7 @@ int main(int argc, char** argv) {
       "\n"
       "Exit status:\n"
       "  0   traced, nothing wrong found\n"
-      "  1   runtime error (privileges, kernel, netlink)\n"
+      "  1   runtime error (privileges, kernel, netlink, a --metrics address that cannot be bound)\n"
       "  2   usage error (one line on stderr says what)\n"
       "  3   a diagnosis was made: a flow failed (check: a service would fail)");
   app.set_version_flag("--version", std::string("svctrace ") + SVCTRACE_VERSION);
@@ -443,6 +452,12 @@ int main(int argc, char** argv) {
                  "Save the raw events, with what svctrace asked the node, to FILE at exit, for\n"
                  "`svctrace replay FILE` elsewhere (written atomically)")
       ->type_name("FILE");
+  app.add_option("--metrics", o.metrics,
+                 "Serve Prometheus metrics at http://ADDR:PORT/metrics while tracing, e.g.\n"
+                 "127.0.0.1:9100 or [::1]:9100; bound in the namespace svctrace started in,\n"
+                 "not the --netns one")
+      ->type_name("ADDR:PORT")
+      ->check(CLI::Validator(listen_address_error, ""));
   app.add_option("--color", o.color, "Colour the human output: auto (when stdout is a terminal and NO_COLOR\n"
                  "is unset), always, never")
       ->type_name("WHEN")
@@ -477,6 +492,8 @@ int main(int argc, char** argv) {
     for (const auto& a : o.cidr_args) cidrs.push_back(Cidr::parse(a));
     for (const auto& path : o.reports) check_output_path("--report", path);
     if (!o.record.empty()) check_output_path("--record", o.record);
+    if (!o.metrics.empty() && (check_cmd->parsed() || replay_cmd->parsed() || o.list_hooks))
+      throw CLI::ValidationError("--metrics", "serves metrics while tracing, not with check, replay or --hooks");
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForVersion& e) {
@@ -498,6 +515,16 @@ int main(int argc, char** argv) {
 
   if (replay_cmd->parsed()) return run_replay(o, replay_file);
 
+  // Bound before --netns moves svctrace: it listens in the namespace svctrace was started in, where
+  // the node's scraper is, and before the ready line.
+  std::unique_ptr<SvctraceMetrics> metrics;
+  try {
+    if (!o.metrics.empty()) metrics = SvctraceMetrics::serve(parse_listen_address(o.metrics), SVCTRACE_VERSION);
+  } catch (const MetricsError& e) {
+    fmt::print(stderr, "svctrace: --metrics: {}\n", e.what());
+    return kExitRuntime;
+  }
+
   uint32_t netns_inode = 0;
   try {
     netns_inode = o.netns.empty() ? current_netns_inode() : enter_netns(o.netns);
@@ -515,5 +542,5 @@ int main(int argc, char** argv) {
       return kExitRuntime;
     }
   }
-  return run_trace(o, cidrs, netns_inode);
+  return run_trace(o, cidrs, netns_inode, metrics.get());
 }

@@ -130,8 +130,7 @@ json diagnosis_json(const Diagnosis& d) {
   return j;
 }
 
-// "10.0.0.8:6443", "[fd00::8]:6443"
-static std::string endpoint(const IpAddr& ip, uint16_t port) {
+std::string endpoint(const IpAddr& ip, uint16_t port) {
   return ip.family == AF_INET6 ? fmt::format("[{}]:{}", ip.str(), port) : fmt::format("{}:{}", ip.str(), port);
 }
 

@@ -74,10 +74,12 @@ void Session::tick(uint64_t now_ns, const KernelCounters& kernel) {
         say(human_flow(*f, node_));
     } else if (f->state == FlowState::Unanswered || f->state == FlowState::Refused) {
       diagnose_flow(*f, kernel);
-    } else if (opts_.json) {
-      emit(with_type("outcome", flow_json(*f, node_)));
     } else {
-      say(human_outcome(*f));
+      if (opts_.on_outcome) opts_.on_outcome(*f);
+      if (opts_.json)
+        emit(with_type("outcome", flow_json(*f, node_)));
+      else
+        say(human_outcome(*f));
     }
   }
   if (opts_.json && now_ns >= next_stats_ns_) {
@@ -106,6 +108,7 @@ void Session::diagnose_flow(const Flow& f, const KernelCounters& kernel) {
     d.persistent_fix = persistent_fix(nm, *d.fix_route);
   }
   correlator_.set_verdict(f.key, d.verdict);
+  if (opts_.on_diagnosis) opts_.on_diagnosis(f, d);
   json dj = diagnosis_json(d);
   // Lost events may have taken the evidence that would have changed the verdict.
   dj["confidence"] = kernel.ringbuf_drops ? "low" : "high";

@@ -11,6 +11,8 @@
 namespace svctrace {
 
 const char* proto_name(uint8_t proto);
+// "10.0.0.8:6443", "[fd00::8]:6443"
+std::string endpoint(const IpAddr& ip, uint16_t port);
 
 nlohmann::json tuple_json(const FlowKey& k);
 // origin_ns (CLOCK_MONOTONIC, when tracing started), when given, adds `first_seen_s` against it.

@@ -45,6 +45,9 @@ struct SessionOptions {
   bool json = false;               // NDJSON on stdout, else lines for a person
   bool color = false;              // colour the lines for a person (terminal.h)
   std::function<void()> before_output;  // e.g. clears the status line before a line is printed
+  // Told of every decided flow (e.g. the metrics): with its diagnosis, or without one.
+  std::function<void(const Flow&, const Diagnosis&)> on_diagnosis;
+  std::function<void(const Flow&)> on_outcome;
   bool host_netns = false;         // tracing the host's namespace: persistent fixes make sense
   uint64_t start_ns = 0;           // CLOCK_MONOTONIC at the start, for the timeline's offsets
   uint64_t stats_interval_ns = 10'000'000'000ull;  // a "stats" line this often (json only)

@@ -21,6 +21,12 @@ cases=(
   "--cidr 172.24.0.0/13 --report /nonexistent-dir/r.json|2|directory /nonexistent-dir does not exist"
   "--cidr 172.24.0.0/13 --report $WORK/keep.json/r.json|2|does not exist"
   "--cidr 172.24.0.0/13 --route-hook kprobe|2|--route-hook"
+  "--cidr 172.24.0.0/13 --metrics 9100|2|--metrics: \"9100\" is not ADDR:PORT"
+  "--cidr 172.24.0.0/13 --metrics localhost:9100|2|names are not resolved"
+  "--cidr 172.24.0.0/13 --metrics ::1:9100|2|an IPv6 address goes in brackets: [::1]:9100"
+  "--cidr 172.24.0.0/13 --metrics 127.0.0.1:0|2|port \"0\" is not a number in 1..65535"
+  "--cidr 172.24.0.0/13 --hooks --metrics 127.0.0.1:9100|2|--metrics: serves metrics while tracing"
+  "check --cidr 172.24.0.0/13 --metrics 127.0.0.1:9100|2|not with check, replay or --hooks"
 )
 for c in "${cases[@]}"; do
   IFS='|' read -r args want_rc want_text <<<"$c"
