@@ -289,6 +289,8 @@ struct awaiting_value {
 	__u64 flow_id;        /* flow_id() of the entry it was made for: conntrack recycles addresses */
 	__u32 replied;        /* the first reply was reported */
 	__s32 route_ifindex;  /* LOCAL_OUT's device, for the POST_ROUTING event */
+	__u32 reply_indexed;  /* in awaiting_by_reply */
+	__u32 _pad;
 };
 
 struct {
@@ -297,6 +299,16 @@ struct {
 	__type(key, __u64);         /* struct nf_conn address */
 	__type(value, struct awaiting_value);
 } awaiting_reply SEC(".maps");
+
+/* The same flows, by the tuple their replies carry on the wire (conntrack's reply tuple, after NAT).
+ * A reply that conntrack calls INVALID (out of window, impossible flags) loses its conntrack entry
+ * and reaches the drop hook with none: only its headers can say which flow it answers. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536); /* resized by userspace before load, as awaiting_reply */
+	__type(key, struct svc_tuple);
+	__type(value, __u64);       /* struct nf_conn address, the key of awaiting_reply */
+} awaiting_by_reply SEC(".maps");
 
 static __always_inline void read_tuple(struct svc_tuple *t, const struct nf_conntrack_tuple *ct_tuple)
 {
@@ -401,6 +413,15 @@ static __always_inline void record_unreplied(unsigned long nfct, __u32 netns, __
 			slot->ts = bpf_ktime_get_ns();
 			slot->ct = (__u64)ct;
 		}
+	}
+
+	if (hook == SVC_NAT_POST_ROUTING && v && !v->reply_indexed) {
+		/* After SNAT: the reply tuple is final. */
+		struct svc_tuple reply = {};
+		__u64 ct_key = (__u64)ct;
+		read_tuple(&reply, &ct->tuplehash[1].tuple);
+		if (bpf_map_update_elem(&awaiting_by_reply, &reply, &ct_key, BPF_ANY) == 0)
+			v->reply_indexed = 1;
 	}
 
 	struct svc_event *e = reserve_event(SVC_EV_NAT, netns);
@@ -524,14 +545,55 @@ int BPF_PROG(nat_dev_queue, struct sk_buff *skb)
  * The reason is the kernel's enum skb_drop_reason, named by userspace from the running kernel's BTF.
  * The tracepoint gained its reason argument in 5.17 ("net: skb: introduce kfree_skb_reason()"); on
  * older kernels this program fails to load and userspace runs without it (role "drop", optional). */
+/* The flow a packet with no conntrack entry answers, by its headers (the reply tuple), or 0. */
+static __always_inline __u64 flow_of_untracked_reply(const struct sk_buff *skb)
+{
+	unsigned char *head = BPF_CORE_READ(skb, head);
+	__u16 nh = BPF_CORE_READ(skb, network_header);
+	__u8 ip[40] = {};
+	if (bpf_probe_read_kernel(ip, sizeof(ip), head + nh))
+		return 0;
+	struct svc_tuple t = {};
+	unsigned char *l4;
+	if ((ip[0] >> 4) == 4) {
+		t.family = AF_INET;
+		t.proto = ip[9];
+		__builtin_memcpy(t.src, ip + 12, 4);
+		__builtin_memcpy(t.dst, ip + 16, 4);
+		l4 = head + nh + (ip[0] & 0xf) * 4;
+	} else if ((ip[0] >> 4) == 6) {
+		t.family = AF_INET6;
+		t.proto = ip[6]; /* no extension headers expected on a reply */
+		__builtin_memcpy(t.src, ip + 8, 16);
+		if (bpf_probe_read_kernel(t.dst, 16, head + nh + 24))
+			return 0;
+		l4 = head + nh + 40;
+	} else {
+		return 0;
+	}
+	if (t.proto != IPPROTO_TCP && t.proto != IPPROTO_UDP)
+		return 0;
+	__be16 ports[2] = {};
+	if (bpf_probe_read_kernel(ports, sizeof(ports), l4))
+		return 0;
+	t.sport = bpf_ntohs(ports[0]);
+	t.dport = bpf_ntohs(ports[1]);
+	__u64 *ct = bpf_map_lookup_elem(&awaiting_by_reply, &t);
+	return ct ? *ct : 0;
+}
+
 SEC("tp_btf/kfree_skb")
 int BPF_PROG(drop_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_reason reason)
 {
 	unsigned long nfct = skb->_nfct;
-	if (!nfct)
-		return 0;
+	__u32 ctinfo = nfct & NFCT_INFOMASK;
 	__u64 key = nfct & ~NFCT_INFOMASK;
-	if (!awaiting(key))
+	if (!nfct) {
+		/* No conntrack entry: conntrack found the packet INVALID (or never saw it). */
+		key = flow_of_untracked_reply(skb);
+		ctinfo = SVC_CTINFO_INVALID;
+	}
+	if (!key || !awaiting(key))
 		return 0;
 	struct net_device *dev = skb->dev; /* not yet set for a packet dropped in LOCAL_OUT */
 	struct nf_conn *ct = (struct nf_conn *)key;
@@ -541,7 +603,7 @@ int BPF_PROG(drop_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_
 		return 0;
 	read_tuple(&e->tuple, &ct->tuplehash[0].tuple);
 	e->reply.ifindex = dev ? dev->ifindex : 0;
-	e->reply.ctinfo = nfct & NFCT_INFOMASK;
+	e->reply.ctinfo = ctinfo;
 	e->reply.drop_reason = reason;
 	submit_event(e);
 	return 0;

@@ -263,6 +263,11 @@ void Correlator::on_drop(const svc_event& ev) {
     f.drop_reason = ev.reply.drop_reason;
     f.drop_ifindex = ev.reply.ifindex;
   }
+  if (ev.reply.ctinfo == SVC_CTINFO_INVALID) {
+    f.reply_invalid = true;  // whatever was dropped first, the reply's own drop names the cause
+    f.drop_reason = ev.reply.drop_reason;
+    f.drop_ifindex = ev.reply.ifindex;
+  }
   f.last_drop_ns = ev.ts_ns;
 }
 

@@ -106,6 +106,18 @@ Diagnosis diagnose(const Flow& flow, RoutingView& routing, const std::vector<Cid
     if (flow.drops) d.answered_by = "local reject (" + d.drop_reason + ")";
     return d;
   }
+  // A reply came, and conntrack found it fit no state of the flow: it had no entry when it was dropped.
+  if (flow.reply_invalid) {
+    d.verdict = "reply_invalid";
+    d.reply_dev = d.drop_dev;
+    d.reason = fmt::format("a reply from {}:{} arrived on {} and conntrack found it INVALID (it fits no state of the "
+                           "flow: a sequence number out of the window, impossible TCP flags, or a middlebox "
+                           "rewriting them), and the kernel dropped it ({}): `conntrack -S` counts it under "
+                           "invalid",
+                           backend.str(), flow.backend_port(), d.drop_dev.empty() ? "this node" : d.drop_dev,
+                           d.drop_reason);
+    return d;
+  }
   // Dropped by this node before it left, with no answer from anywhere: a filter rule, most likely.
   bool dropped_here = flow.drops && !flow.reply_ns && !flow.icmp_error;
   if (dropped_here && (flow.state == FlowState::Refused || flow.state == FlowState::Unanswered)) {

@@ -205,6 +205,7 @@ std::unique_ptr<Tracer> Tracer::start(const TracerOptions& opts, EventHandler on
     skel->rodata->target_netns = opts.netns_inode;
     bpf_map__set_max_entries(skel->maps.events, opts.ringbuf_bytes);
     bpf_map__set_max_entries(skel->maps.awaiting_reply, opts.max_flows);
+    bpf_map__set_max_entries(skel->maps.awaiting_by_reply, opts.max_flows);
 
     int err = svctrace_bpf__load(skel.get());
     if (err == 0) {

@@ -170,6 +170,8 @@ std::string human_diagnosis(const Diagnosis& d) {
   bool tcp = d.flow.proto == IPPROTO_TCP;
   if (d.verdict == "refused")
     s += fmt::format(": refused ({})", d.answered_by == "rst" ? "RST" : d.answered_by);
+  else if (d.verdict == "reply_invalid")
+    s += fmt::format(": reply INVALID to conntrack, dropped on {}", d.drop_dev);
   else if (d.verdict == "reply_dropped")
     s += fmt::format(": reply dropped on {} ({})", d.drop_dev, d.drop_reason);
   else

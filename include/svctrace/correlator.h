@@ -80,6 +80,7 @@ struct Flow {
   uint32_t drop_reason = 0;        // enum skb_drop_reason of the first drop
   int drop_ifindex = 0;            // and its device (0: none yet, as in LOCAL_OUT)
   uint64_t last_drop_ns = 0;
+  bool reply_invalid = false;      // a reply was dropped with no conntrack entry: conntrack found it INVALID
   std::optional<RouteDecision> route;
   FlowState state = FlowState::Pending;
   bool preexisting = false;        // already in the conntrack table when svctrace started

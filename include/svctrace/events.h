@@ -63,7 +63,8 @@ struct svc_nat_info {
 /* SVC_EV_REPLY and SVC_EV_DROP: a packet of the flow's reply direction, or any packet of it dropped. */
 struct svc_reply_info {
 	__s32 ifindex;     /* device the packet arrived on (reply) or was on when dropped */
-	__u32 ctinfo;      /* enum ip_conntrack_info: 3 = reply, 4 = related reply (an ICMP error) */
+	__u32 ctinfo;      /* enum ip_conntrack_info: 3 = reply, 4 = related reply (an ICMP error);
+	                      SVC_CTINFO_INVALID for a dropped packet conntrack called INVALID */
 	__u32 drop_reason; /* enum skb_drop_reason; names come from the running kernel's BTF */
 	__u8 icmp_type;    /* for an ICMP error: its type and code */
 	__u8 icmp_code;
@@ -93,6 +94,10 @@ struct svc_event {
 		struct svc_reply_info reply;
 	};
 };
+
+/* svc_reply_info.ctinfo of a drop: the packet had no conntrack entry (conntrack found it INVALID),
+ * and its headers named the flow it answers. */
+#define SVC_CTINFO_INVALID 255
 
 /* Per-CPU counters the BPF side keeps; userspace sums them. */
 enum svc_counter {

@@ -275,3 +275,17 @@ TEST_CASE("a flow keeps the times of its first kMaxFlowTimes packets and retrans
   CHECK(f->retransmits == kMaxFlowTimes + 5);
   CHECK(f->packets_unreplied == kMaxFlowTimes + 5);
 }
+
+TEST_CASE("a drop of an INVALID reply marks the flow, and its drop names the cause", "[correlator]") {
+  Correlator c = make();
+  connect_and_syn(c, 0);
+  c.on_event(drop(1 * kMs, kOrig, 0, 77));  // an earlier drop of something else
+  svc_event invalid = drop(2 * kMs, kOrig, kEnslf0, 5);
+  invalid.reply.ctinfo = SVC_CTINFO_INVALID;
+  c.on_event(invalid);
+  const Flow* f = c.find(key_of(kOrig));
+  CHECK(f->reply_invalid);
+  CHECK(f->drops == 2);
+  CHECK(f->drop_reason == 5);
+  CHECK(f->drop_ifindex == kEnslf0);
+}

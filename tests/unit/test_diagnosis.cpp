@@ -239,3 +239,19 @@ TEST_CASE("a flow that failed before the fix was applied is not given today's ro
   CHECK_THAT(d.reason, Catch::Contains("the routing has changed since") && Catch::Contains("now get source 10.0.0.12"));
   CHECK_THAT(human_diagnosis(d), Catch::Contains("the routing has changed since") && !Catch::Contains("fix:"));
 }
+
+TEST_CASE("a reply conntrack found INVALID is named so, not blamed on routes or on this node's rules", "[diagnosis]") {
+  FakeRouting routing;
+  Flow f = incident_flow();
+  f.key = FlowKey::from_tuple(kNetns, tuple("10.0.0.12", 52946, "172.24.0.1", 443));  // the right source
+  f.drops = 2;
+  f.drop_reason = 5;
+  f.drop_ifindex = 2;
+  f.reply_invalid = true;
+  Diagnosis d = diagnose(f, routing, kCidrs, {{5, "NETFILTER_DROP"}});
+  CHECK(d.verdict == "reply_invalid");
+  CHECK(d.fix.empty());
+  CHECK(d.reply_dev == "enslf0");
+  CHECK_THAT(d.reason, Catch::Contains("conntrack found it INVALID") && Catch::Contains("NETFILTER_DROP"));
+  CHECK_THAT(human_diagnosis(d), Catch::Contains("reply INVALID to conntrack, dropped on enslf0"));
+}
