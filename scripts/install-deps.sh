@@ -12,8 +12,8 @@ packages=(
   nlohmann-json3-dev libmnl-dev libnetfilter-conntrack-dev
   # man page (generated from --help), .deb (cpack runs dpkg-shlibdeps and file) and its test
   python3 dpkg-dev file groff-base
-  # lab and end-to-end tests
-  iproute2 iptables conntrack netcat-openbsd socat jq procps
+  # lab and end-to-end tests (nftables: `nft`, which `svctrace check` runs, and the lab's --nat nft)
+  iproute2 iptables nftables conntrack netcat-openbsd socat jq procps
   # deploy test: reads deploy/daemonset.yaml
   python3-yaml
 )

@@ -23,6 +23,7 @@
 #include "svctrace/netlink.h"
 #include "svctrace/netns.h"
 #include "svctrace/kube_rules.h"
+#include "svctrace/nat_rules.h"
 #include "svctrace/output.h"
 #include "svctrace/persist.h"
 
@@ -89,27 +90,9 @@ void check_report_path(const std::string& path) {
     throw CLI::ValidationError("--report", fmt::format("directory {} is not writable", dir.string()));
 }
 
-// The NAT rules of the current namespace, as iptables-save and ip6tables-save print them.
-std::string read_nat_rules(const std::string& rules_file) {
-  if (!rules_file.empty()) {
-    std::ifstream in(rules_file);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  }
-  std::string text;
-  for (const char* cmd : {"iptables-save -t nat 2>/dev/null", "ip6tables-save -t nat 2>/dev/null"}) {
-    FILE* p = popen(cmd, "r");
-    if (!p) continue;
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, p)) > 0) text.append(buf, n);
-    if (pclose(p) != 0) spdlog::warn("`{}` failed: its rules are not checked", cmd);
-  }
-  return text;
-}
-
 // What the diagnoses relied on, for someone who was not there: the namespace's routes (every table),
-// rules, addresses, rp_filter settings and NAT rules, as the ip tools would print them.
-json config_snapshot(NetlinkRouting& routing) {
+// rules, addresses, rp_filter settings, as the ip tools would print them, and NAT rules (nat_rules.h).
+json config_snapshot(NetlinkRouting& routing, const std::vector<Cidr>& cidrs) {
   json routes = json::array(), rules = json::object(), addresses = json::array(), rp_filter = json::object();
   for (const auto& r : routing.all_routes()) routes.push_back(format_route(r));
   for (uint8_t family : {AF_INET, AF_INET6}) {
@@ -125,13 +108,15 @@ json config_snapshot(NetlinkRouting& routing) {
     int v;
     if (in >> v) rp_filter[dir.path().filename().string()] = v;
   }
-  return {{"routes", routes}, {"rules", rules}, {"addresses", addresses}, {"rp_filter", rp_filter},
-          {"nat_rules", read_nat_rules("")}};
+  json config = {{"routes", routes}, {"rules", rules}, {"addresses", addresses}, {"rp_filter", rp_filter}};
+  config.update(nat_rules_config(read_nat_rules(), cidrs));
+  return config;
 }
 
 // `svctrace check`; returns true when every pair would work.
-bool run_check(const std::vector<Cidr>& cidrs, RoutingView& routing, const std::string& rules_file, bool as_json) {
-  auto pairs = service_pairs_from_iptables_save(read_nat_rules(rules_file), cidrs);
+bool run_check(const std::vector<Cidr>& cidrs, RoutingView& routing, const std::string& rules_file,
+               const std::string& nft_file, bool as_json) {
+  auto pairs = service_pairs(read_nat_rules(rules_file, nft_file, spdlog::level::info), cidrs);
   if (pairs.empty()) spdlog::warn("no DNAT rule on an address of the CIDRs was found: nothing to check");
   bool all_ok = true;
   for (const auto& p : pairs) {
@@ -143,16 +128,14 @@ bool run_check(const std::vector<Cidr>& cidrs, RoutingView& routing, const std::
       json j = diagnosis_json(d);
       j["type"] = "check";
       j["ok"] = r.ok();
-      j["service"] = {{"proto", proto_name(p.proto)}, {"ip", p.service_ip.str()}, {"port", p.service_port}};
-      j["backend"] = {{"ip", p.backend_ip.str()}, {"port", backend_port}};
-      j["chain"] = p.chain;
+      j.update(service_pair_json(p));
       j["source"] = r.source.is_set() ? json(r.source.str()) : json(nullptr);
       for (const char* traffic_only : {"evidence", "pid", "comm", "flow", "dnat"}) j.erase(traffic_only);
       print_line(j);
       continue;
     }
     std::string pair_text = fmt::format("{} {}:{} → {}:{} ({})", proto_name(p.proto), p.service_ip.str(),
-                                        p.service_port, p.backend_ip.str(), backend_port, p.chain);
+                                        p.service_port, p.backend_ip.str(), backend_port, found_in_text(p));
     if (r.ok()) {
       fmt::print("✓ {}: source {} out {}\n", pair_text, r.source.str(), d.egress_dev);
     } else if (d.verdict == "no_route") {
@@ -244,16 +227,23 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(size_t{16}, size_t{1} << 24));
   app.add_flag("-v,--verbose", o.verbose, "More logs on stderr (-vv: libbpf's too)");
 
-  std::string rules_file;
+  std::string rules_file, nft_file;
   CLI::App* check_cmd = app.add_subcommand(
       "check",
       "Before an outage, without traffic: for each service IP -> endpoint pair in the namespace's NAT rules\n"
-      "(iptables-save), say whether its connections would leave with a source their egress device does not\n"
-      "own. Exit 3 when any would, so it can gate node bootstrap.");
+      "(iptables-save and nft -j list ruleset), say whether its connections would leave with a source their\n"
+      "egress device does not own. Exit 3 when any would, so it can gate node bootstrap.");
   check_cmd->fallthrough();
-  check_cmd->add_option("--iptables-save", rules_file, "Read the rules from FILE (iptables-save output) instead")
+  check_cmd
+      ->add_option("--iptables-save", rules_file, "Read the rules from FILE (iptables-save output), not the namespace's")
       ->type_name("FILE")
-      ->check(CLI::ExistingFile.description(""));
+      ->check(CLI::ExistingFile.description(""))
+      ->check(CLI::Validator([](std::string& f) { return iptables_save_file_error(f); }, ""));
+  check_cmd
+      ->add_option("--nft-json", nft_file, "Read the rules from FILE (nft -j list ruleset output), not the namespace's")
+      ->type_name("FILE")
+      ->check(CLI::ExistingFile.description(""))
+      ->check(CLI::Validator([](std::string& f) { return nft_json_file_error(f); }, ""));
 
   std::vector<Cidr> cidrs;
   try {
@@ -290,7 +280,7 @@ int main(int argc, char** argv) {
   if (check_cmd->parsed()) {
     try {
       NetlinkRouting routing;
-      return run_check(cidrs, routing, rules_file, o.json) ? kExitOk : kExitDiagnosed;
+      return run_check(cidrs, routing, rules_file, nft_file, o.json) ? kExitOk : kExitDiagnosed;
     } catch (const std::exception& e) {
       fmt::print(stderr, "svctrace: check: {}\n", e.what());
       return kExitRuntime;
@@ -418,7 +408,7 @@ int main(int argc, char** argv) {
           d.preceding_change_s = static_cast<double>(f->first_seen_ns - it->ts_ns) / 1e9;
           break;
         }
-        if (d.fix_route) keep_fix_safe(d, service_pairs_from_iptables_save(read_nat_rules(""), cidrs), *routing);
+        if (d.fix_route) keep_fix_safe(d, service_pairs(read_nat_rules(), cidrs), *routing);
         if (d.fix_route && host_netns) {
           // Network managers configure the host's namespace only.
           NetworkManagement nm = detect_network_management("/", d.fix_route->oif, d.fix_route->dev);
@@ -514,7 +504,7 @@ int main(int argc, char** argv) {
     json report = {{"svctrace", SVCTRACE_VERSION}, {"started_at", started_at}, {"duration_s", elapsed},
                    {"cidrs", cidr_list},           {"netns", netns_json},      {"hooks", hooks},
                    {"refused_hooks", refused},     {"flows", flows},           {"diagnoses", diagnoses},
-                   {"timeline", timeline_json},    {"config", config_snapshot(*routing)},
+                   {"timeline", timeline_json},    {"config", config_snapshot(*routing, cidrs)},
                    {"stats", stats}};
     try {
       write_file_atomically(o.report, report.dump(2) + "\n");
