@@ -135,6 +135,7 @@ std::vector<ServicePair> service_pairs_from_iptables_save(std::string_view text,
     p.found_in = {{"iptables-save", r.chain}};
     if (seen.insert(pair_key(p)).second) out.push_back(p);
   };
+  std::map<std::tuple<std::string, uint8_t, IpAddr, uint16_t>, int> walked;  // chain and service -> depth
   // From a rule on a service IP, through the jumps (KUBE-SVC-*, KUBE-SEP-*), to every DNAT reachable.
   std::function<void(const ServicePair&, const Rule&, int)> follow = [&](const ServicePair& base, const Rule& r,
                                                                           int depth) {
@@ -144,6 +145,14 @@ std::vector<ServicePair> service_pairs_from_iptables_save(std::string_view text,
     }
     auto it = chains.find(r.jump);
     if (it == chains.end() || depth > 8) return;
+    // A chain reached again for the same service leads to the same DNATs; without this, chains that
+    // jump on in several rules multiply the paths (found by fuzz/fuzz_iptables_save.cpp: a chain
+    // with a few rules jumping to itself took minutes).
+    auto [seen, added] = walked.try_emplace({r.jump, base.proto, base.service_ip, base.service_port}, depth);
+    if (!added) {
+      if (seen->second <= depth) return;
+      seen->second = depth;
+    }
     for (const Rule& next : it->second) follow(base, next, depth + 1);
   };
 
