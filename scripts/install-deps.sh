@@ -14,8 +14,8 @@ packages=(
   nlohmann-json3-dev libmnl-dev libnetfilter-conntrack-dev
   # man page (generated from --help), .deb (cpack runs dpkg-shlibdeps and file) and its test
   python3 dpkg-dev file groff-base
-  # lab and end-to-end tests
-  iproute2 iptables conntrack netcat-openbsd socat jq procps util-linux
+  # lab and end-to-end tests (nftables: `nft`, which `svctrace check` runs, and the lab's --nat nft)
+  iproute2 iptables nftables conntrack netcat-openbsd socat jq procps util-linux
   # the terminal test drives svctrace on a real terminal
   tmux
   # the HTML report's test opens the page in a real browser, headless

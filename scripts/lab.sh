@@ -9,6 +9,12 @@
 # DNATed to 10.0.0.8 and leaves enslf0 with that source; the api cannot reply, so the SYNs go unanswered.
 # `fix` adds the Service-CIDR route that makes the source 10.0.0.12.
 #
+# `up --nat nft` expresses the service DNAT with nftables instead of iptables: the API service as
+# kube-proxy's nftables mode lays it out (table ip kube-proxy: the service-ips verdict map -> a
+# service chain -> an endpoint chain that DNATs, on the output and prerouting hooks), the DNS-like
+# service as a hand-written rule in a table of its own. The variants that add DNAT (pod-up, ipv6)
+# follow the mode `up` chose.
+#
 # Variants, on top of `up`:
 #   udp          one UDP query from ${P}-node to the DNS-like service 172.24.0.10:53 (DNAT 10.0.0.8:5353)
 #   pod-up       a ${P}-pod namespace (10.244.0.2, behind cni0 10.244.0.1 in ${P}-node) whose connects
@@ -23,13 +29,13 @@
 #                rp_filter strict: the SYN-ACK now comes back on enslf1 and is dropped there
 #
 # Usage: scripts/lab.sh up|down|fix|unfix|connect|udp|pod-up|masquerade|pod-connect|rpfilter|ipv6|fix6|connect6
-#                       [--prefix P] [--timeout N]
+#                       [--prefix P] [--timeout N] [--nat iptables|nft]
 # All traffic starts inside the namespaces and goes only to their addresses; nothing is sent from the
 # root namespace.
 set -euo pipefail
 
 usage() {
-  echo "usage: $0 up|down|fix|unfix|connect|udp|pod-up|masquerade|pod-connect|rpfilter|ipv6|fix6|connect6 [--prefix P] [--timeout N]   (prefix default \$LAB_PREFIX or svct)" >&2
+  echo "usage: $0 up|down|fix|unfix|connect|udp|pod-up|masquerade|pod-connect|rpfilter|ipv6|fix6|connect6 [--prefix P] [--timeout N] [--nat iptables|nft]   (prefix default \$LAB_PREFIX or svct; --nat with up)" >&2
   exit 2
 }
 
@@ -38,13 +44,17 @@ cmd=$1
 shift
 prefix=${LAB_PREFIX:-svct}
 timeout=3
+nat=""
 while (($#)); do
   case $1 in
     --prefix) (($# >= 2)) || usage; prefix=$2; shift 2 ;;
     --timeout) (($# >= 2)) || usage; timeout=$2; shift 2 ;;
+    --nat) (($# >= 2)) || usage; nat=$2; shift 2 ;;
     *) usage ;;
   esac
 done
+[[ -z $nat || ($cmd == up && ($nat == iptables || $nat == nft)) ]] ||
+  { echo "lab: --nat iptables|nft goes with up (got '$nat' with $cmd)" >&2; exit 2; }
 [[ $prefix =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]*$ ]] || { echo "lab: bad prefix '$prefix'" >&2; exit 2; }
 if ! [[ $timeout =~ ^[1-9][0-9]*$ ]]; then echo "lab: bad timeout '$timeout'" >&2; exit 2; fi
 ((EUID == 0)) || { echo "lab: must run as root" >&2; exit 1; }
@@ -111,10 +121,15 @@ lab_up() {
   in_ns "$NODE" ip link set enslf1 up
   # The morning's change: the default route now leaves through the network the platform doesn't use.
   in_ns "$NODE" ip route add default via 10.141.13.1 dev enslf1
-  # kube-proxy's rule, reduced to the one endpoint.
-  in_ns "$NODE" iptables -t nat -A OUTPUT -d "$SVC_IP/32" -p tcp --dport 443 -j DNAT --to-destination 10.0.0.8:6443
-  # A DNS-like UDP service, answered by a UDP echo in the api namespace.
-  in_ns "$NODE" iptables -t nat -A OUTPUT -d "$DNS_IP/32" -p udp --dport 53 -j DNAT --to-destination 10.0.0.8:5353
+  echo "${nat:-iptables}" >"$STATE/nat"
+  if [[ $nat == nft ]]; then
+    nft_services
+  else
+    # kube-proxy's rule, reduced to the one endpoint.
+    in_ns "$NODE" iptables -t nat -A OUTPUT -d "$SVC_IP/32" -p tcp --dport 443 -j DNAT --to-destination 10.0.0.8:6443
+    # A DNS-like UDP service, answered by a UDP echo in the api namespace.
+    in_ns "$NODE" iptables -t nat -A OUTPUT -d "$DNS_IP/32" -p udp --dport 53 -j DNAT --to-destination 10.0.0.8:5353
+  fi
 
   # api: only the connected 10.0.0.0/24 route, so a SYN from 10.141.13.182 cannot be answered.
   in_ns "$API" ip addr add 10.0.0.8/24 dev eth0
@@ -150,6 +165,42 @@ lab_up() {
   return 1
 }
 
+# The NAT mode `up` chose: iptables or nft.
+nat_mode() { cat "$STATE/nat" 2>/dev/null || echo iptables; }
+
+# kube-proxy's nftables mode for one family, reduced to the one service with one endpoint: FAMILY
+# (ip/ip6), the address type, the daddr match, the service IP, and the endpoint (address as nft
+# writes it in dnat, and as kube-proxy writes it in chain names, where ':' cannot go).
+nft_kube_proxy() {
+  local family=$1 type=$2 daddr=$3 svc=$4 ep=$5 ep_name=$6
+  local svc_chain=service-NPX46M4P-default/kubernetes/tcp/https
+  local ep_chain=endpoint-K3PWAY5L-default/kubernetes/tcp/https__$ep_name/6443
+  in_ns "$NODE" nft -f - <<EOF
+table $family kube-proxy {
+	comment "rules for kube-proxy"
+	map service-ips {
+		type $type . inet_proto . inet_service : verdict
+		comment "ClusterIP, ExternalIP and LoadBalancer IP traffic"
+	}
+	chain nat-output { type nat hook output priority -100; policy accept; jump services; }
+	chain nat-prerouting { type nat hook prerouting priority dstnat; policy accept; jump services; }
+	chain services { $daddr . meta l4proto . th dport vmap @service-ips; }
+	chain $svc_chain { numgen random mod 1 vmap { 0 : goto $ep_chain }; }
+	chain $ep_chain { meta l4proto tcp dnat to $ep:6443; }
+}
+add element $family kube-proxy service-ips { $svc . tcp . 443 : goto $svc_chain }
+EOF
+}
+
+nft_services() {
+  nft_kube_proxy ip ipv4_addr "ip daddr" "$SVC_IP" 10.0.0.8 10.0.0.8
+  in_ns "$NODE" nft -f - <<EOF
+table ip lab-dns {
+	chain output { type nat hook output priority -100; policy accept; ip daddr $DNS_IP udp dport 53 dnat to 10.0.0.8:5353; }
+}
+EOF
+}
+
 pod_up() {
   need_up
   ip netns add "$POD"
@@ -162,8 +213,11 @@ pod_up() {
   in_ns "$POD" ip link set eth0 up
   in_ns "$POD" ip route add default via 10.244.0.1
   in_ns "$NODE" sysctl -qw net.ipv4.ip_forward=1
-  # kube-proxy's rule for traffic that comes in from pods.
-  in_ns "$NODE" iptables -t nat -A PREROUTING -d "$SVC_IP/32" -p tcp --dport 443 -j DNAT --to-destination 10.0.0.8:6443
+  # kube-proxy's rule for traffic that comes in from pods (its nftables table has the prerouting
+  # chain already).
+  if [[ $(nat_mode) == iptables ]]; then
+    in_ns "$NODE" iptables -t nat -A PREROUTING -d "$SVC_IP/32" -p tcp --dport 443 -j DNAT --to-destination 10.0.0.8:6443
+  fi
   echo "lab '$prefix': pod $POD 10.244.0.2 behind cni0"
 }
 
@@ -199,7 +253,11 @@ ipv6() {
   in_ns "$API" ip -6 addr add fd00:0:0:1::8/64 dev eth0 nodad
   in_ns "$GW" ip -6 addr add fd00:141::1/64 dev eth0 nodad
   in_ns "$NODE" ip -6 route add default via fd00:141::1 dev enslf1
-  in_ns "$NODE" ip6tables -t nat -A OUTPUT -d fd00:10:96::1/128 -p tcp --dport 443 -j DNAT --to-destination '[fd00:0:0:1::8]:6443'
+  if [[ $(nat_mode) == nft ]]; then
+    nft_kube_proxy ip6 ipv6_addr "ip6 daddr" fd00:10:96::1 '[fd00:0:0:1::8]' fd00.0.0.1..8
+  else
+    in_ns "$NODE" ip6tables -t nat -A OUTPUT -d fd00:10:96::1/128 -p tcp --dport 443 -j DNAT --to-destination '[fd00:0:0:1::8]:6443'
+  fi
   setsid ip netns exec "$API" socat TCP6-LISTEN:6443,fork,reuseaddr,ipv6only=1 EXEC:/bin/cat \
     </dev/null >"$STATE/listener6.log" 2>&1 &
   local i

@@ -1,5 +1,6 @@
 #include "svctrace/kube_rules.h"
 
+#include <fmt/format.h>
 #include <netinet/in.h>
 
 #include <algorithm>
@@ -123,7 +124,7 @@ std::vector<ServicePair> service_pairs_from_iptables_save(std::string_view text,
   }
 
   std::vector<ServicePair> out;
-  std::set<std::tuple<uint8_t, std::string, std::string>> seen;
+  std::set<PairKey> seen;
   auto add_dnat = [&](const ServicePair& base, const Rule& r) {
     auto target = parse_target(r.to_destination);
     if (!target || target->first.family != base.service_ip.family) return;
@@ -131,10 +132,10 @@ std::vector<ServicePair> service_pairs_from_iptables_save(std::string_view text,
     p.backend_ip = target->first;
     p.backend_port = target->second;
     p.chain = r.chain;
-    auto key = std::tuple{p.proto, p.service_ip.str() + ":" + std::to_string(p.service_port),
-                          p.backend_ip.str() + ":" + std::to_string(p.backend_port)};
-    if (seen.insert(key).second) out.push_back(p);
+    p.found_in = {{"iptables-save", r.chain}};
+    if (seen.insert(pair_key(p)).second) out.push_back(p);
   };
+  std::map<std::tuple<std::string, uint8_t, IpAddr, uint16_t>, int> walked;  // chain and service -> depth
   // From a rule on a service IP, through the jumps (KUBE-SVC-*, KUBE-SEP-*), to every DNAT reachable.
   std::function<void(const ServicePair&, const Rule&, int)> follow = [&](const ServicePair& base, const Rule& r,
                                                                           int depth) {
@@ -144,6 +145,14 @@ std::vector<ServicePair> service_pairs_from_iptables_save(std::string_view text,
     }
     auto it = chains.find(r.jump);
     if (it == chains.end() || depth > 8) return;
+    // A chain reached again for the same service leads to the same DNATs; without this, chains that
+    // jump on in several rules multiply the paths (found by fuzz/fuzz_iptables_save.cpp: a chain
+    // with a few rules jumping to itself took minutes).
+    auto [seen, added] = walked.try_emplace({r.jump, base.proto, base.service_ip, base.service_port}, depth);
+    if (!added) {
+      if (seen->second <= depth) return;
+      seen->second = depth;
+    }
     for (const Rule& next : it->second) follow(base, next, depth + 1);
   };
 
@@ -157,6 +166,46 @@ std::vector<ServicePair> service_pairs_from_iptables_save(std::string_view text,
       base.proto = proto_number(r.proto);
       base.service_port = port(r.dport).value_or(0);
       follow(base, r, 0);
+    }
+  }
+  return out;
+}
+
+void validate_iptables_save(std::string_view text) {
+  size_t pos = 0, number = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    std::string_view line = text.substr(pos, end == std::string_view::npos ? std::string_view::npos : end - pos);
+    pos = end == std::string_view::npos ? text.size() : end + 1;
+    number++;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty() || line[0] == '#' || line[0] == '*' || line[0] == ':' || line.starts_with("-A ") ||
+        line == "COMMIT")
+      continue;
+    std::string shown;
+    for (char c : line.substr(0, 40)) shown += (c >= 0x20 && c < 0x7f) ? c : '?';
+    throw RulesError(fmt::format("not iptables-save output: line {} is `{}{}`", number, shown,
+                                 line.size() > 40 ? "..." : ""));
+  }
+}
+
+PairKey pair_key(const ServicePair& p) {
+  return {p.proto, p.service_ip, p.service_port, p.backend_ip, p.backend_port ? p.backend_port : p.service_port};
+}
+
+std::vector<ServicePair> merge_service_pairs(const std::vector<std::vector<ServicePair>>& sources) {
+  std::vector<ServicePair> out;
+  std::map<PairKey, size_t> index;
+  for (const auto& pairs : sources) {
+    for (const ServicePair& p : pairs) {
+      auto [it, added] = index.try_emplace(pair_key(p), out.size());
+      if (added) {
+        out.push_back(p);
+        continue;
+      }
+      auto& found = out[it->second].found_in;
+      for (const RuleOrigin& o : p.found_in)
+        if (std::find(found.begin(), found.end(), o) == found.end()) found.push_back(o);
     }
   }
   return out;

@@ -1,10 +1,11 @@
 #include "svctrace/live_node.h"
 
+#include "svctrace/nat_rules.h"
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 
@@ -12,28 +13,15 @@ namespace svctrace {
 
 using nlohmann::json;
 
-std::string read_nat_rules(const std::string& rules_file) {
-  if (!rules_file.empty()) {
-    std::ifstream in(rules_file);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  }
-  std::string text;
-  for (const char* cmd : {"iptables-save -t nat 2>/dev/null", "ip6tables-save -t nat 2>/dev/null"}) {
-    FILE* p = popen(cmd, "r");
-    if (!p) continue;
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, p)) > 0) text.append(buf, n);
-    if (pclose(p) != 0) spdlog::warn("`{}` failed: its rules are not checked", cmd);
-  }
-  return text;
+std::vector<ServicePair> LiveNode::service_pairs(const std::vector<Cidr>& cidrs) {
+  return svctrace::service_pairs(read_nat_rules(), cidrs);
 }
 
 NetworkManagement LiveNode::network_management(int ifindex, const std::string& dev) {
   return detect_network_management("/", ifindex, dev);
 }
 
-json LiveNode::config_snapshot() {
+json LiveNode::config_snapshot(const std::vector<Cidr>& cidrs) {
   json routes = json::array(), rules = json::object(), addresses = json::array(), rp_filter = json::object();
   for (const auto& r : routing_.all_routes()) routes.push_back(format_route(r));
   for (uint8_t family : {AF_INET, AF_INET6}) {
@@ -49,8 +37,9 @@ json LiveNode::config_snapshot() {
     int v;
     if (in >> v) rp_filter[dir.path().filename().string()] = v;
   }
-  return {{"routes", routes}, {"rules", rules}, {"addresses", addresses}, {"rp_filter", rp_filter},
-          {"nat_rules", read_nat_rules()}};
+  json config = {{"routes", routes}, {"rules", rules}, {"addresses", addresses}, {"rp_filter", rp_filter}};
+  config.update(nat_rules_config(read_nat_rules(), cidrs));
+  return config;
 }
 
 }  // namespace svctrace

@@ -26,6 +26,7 @@
 #include "svctrace/output.h"
 #include "svctrace/live_node.h"
 #include "svctrace/metrics.h"
+#include "svctrace/nat_rules.h"
 #include "svctrace/persist.h"
 #include "svctrace/record.h"
 #include "svctrace/report_html.h"
@@ -92,8 +93,9 @@ void check_output_path(const std::string& flag, const std::string& path) {
 }
 
 // `svctrace check`; returns true when every pair would work.
-bool run_check(const std::vector<Cidr>& cidrs, RoutingView& routing, const std::string& rules_file, bool as_json) {
-  auto pairs = service_pairs_from_iptables_save(read_nat_rules(rules_file), cidrs);
+bool run_check(const std::vector<Cidr>& cidrs, RoutingView& routing, const std::string& rules_file,
+               const std::string& nft_file, bool as_json) {
+  auto pairs = service_pairs(read_nat_rules(rules_file, nft_file, spdlog::level::info), cidrs);
   if (pairs.empty()) spdlog::warn("no DNAT rule on an address of the CIDRs was found: nothing to check");
   bool all_ok = true;
   for (const auto& p : pairs) {
@@ -105,16 +107,14 @@ bool run_check(const std::vector<Cidr>& cidrs, RoutingView& routing, const std::
       json j = diagnosis_json(d);
       j["type"] = "check";
       j["ok"] = r.ok();
-      j["service"] = {{"proto", proto_name(p.proto)}, {"ip", p.service_ip.str()}, {"port", p.service_port}};
-      j["backend"] = {{"ip", p.backend_ip.str()}, {"port", backend_port}};
-      j["chain"] = p.chain;
+      j.update(service_pair_json(p));
       j["source"] = r.source.is_set() ? json(r.source.str()) : json(nullptr);
       for (const char* traffic_only : {"evidence", "pid", "comm", "flow", "dnat"}) j.erase(traffic_only);
       print_line(j);
       continue;
     }
     std::string pair_text = fmt::format("{} {}:{} → {}:{} ({})", proto_name(p.proto), p.service_ip.str(),
-                                        p.service_port, p.backend_ip.str(), backend_port, p.chain);
+                                        p.service_port, p.backend_ip.str(), backend_port, found_in_text(p));
     if (r.ok()) {
       fmt::print("✓ {}: source {} out {}\n", pair_text, r.source.str(), d.egress_dev);
     } else if (d.verdict == "no_route") {
@@ -312,7 +312,7 @@ int run_trace(const Options& o, const std::vector<Cidr>& cidrs, uint32_t netns_i
   double elapsed = static_cast<double>(monotonic_ns() - sopts.start_ns) / 1e9;
   json found = session->finish(elapsed, kernel);
   if (metrics) metrics->set_stats(found["stats"]);
-  json config = node->config_snapshot();
+  json config = node->config_snapshot(cidrs);
   if (recorder) {
     try {
       recorder->finish(elapsed, config);
@@ -464,16 +464,23 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "always", "never"}));
   app.add_flag("-v,--verbose", o.verbose, "More logs on stderr (-vv: libbpf's too)");
 
-  std::string rules_file;
+  std::string rules_file, nft_file;
   CLI::App* check_cmd = app.add_subcommand(
       "check",
       "Before an outage, without traffic: for each service IP -> endpoint pair in the namespace's NAT rules\n"
-      "(iptables-save), say whether its connections would leave with a source their egress device does not\n"
-      "own. Exit 3 when any would, so it can gate node bootstrap.");
+      "(iptables-save and nft -j list ruleset), say whether its connections would leave with a source their\n"
+      "egress device does not own. Exit 3 when any would, so it can gate node bootstrap.");
   check_cmd->fallthrough();
-  check_cmd->add_option("--iptables-save", rules_file, "Read the rules from FILE (iptables-save output) instead")
+  check_cmd
+      ->add_option("--iptables-save", rules_file, "Read the rules from FILE (iptables-save output), not the namespace's")
       ->type_name("FILE")
-      ->check(CLI::ExistingFile.description(""));
+      ->check(CLI::ExistingFile.description(""))
+      ->check(CLI::Validator([](std::string& f) { return iptables_save_file_error(f); }, ""));
+  check_cmd
+      ->add_option("--nft-json", nft_file, "Read the rules from FILE (nft -j list ruleset output), not the namespace's")
+      ->type_name("FILE")
+      ->check(CLI::ExistingFile.description(""))
+      ->check(CLI::Validator([](std::string& f) { return nft_json_file_error(f); }, ""));
 
   std::string replay_file;
   CLI::App* replay_cmd = app.add_subcommand(
@@ -536,7 +543,7 @@ int main(int argc, char** argv) {
   if (check_cmd->parsed()) {
     try {
       NetlinkRouting routing;
-      return run_check(cidrs, routing, rules_file, o.json) ? kExitOk : kExitDiagnosed;
+      return run_check(cidrs, routing, rules_file, nft_file, o.json) ? kExitOk : kExitDiagnosed;
     } catch (const std::exception& e) {
       fmt::print(stderr, "svctrace: check: {}\n", e.what());
       return kExitRuntime;

@@ -46,6 +46,9 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Nexthop, gateway, oif, dev, weight, flags)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(InterfaceAddress, addr, prefix_len, ifindex)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(NetworkManagement, tool, network_file)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Container, id, pod_uid)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RuleOrigin, rules, chain)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ServicePair, proto, service_ip, service_port, backend_ip, backend_port, chain,
+                                   found_in)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(KernelCounters, events, ringbuf_drops, map_update_fails, awaiting_size,
                                    awaiting_capacity, awaiting_evicted)
 
@@ -274,7 +277,9 @@ std::vector<Route> RecordingNode::routes(uint32_t table) {
 std::vector<Rule> RecordingNode::rules(uint8_t family) {
   return recorded(rec_, "rules", family, inner_.rules(family));
 }
-std::string RecordingNode::nat_rules() { return recorded(rec_, "nat_rules", nullptr, inner_.nat_rules()); }
+std::vector<ServicePair> RecordingNode::service_pairs(const std::vector<Cidr>& cidrs) {
+  return recorded(rec_, "service_pairs", cidrs, inner_.service_pairs(cidrs));
+}
 NetworkManagement RecordingNode::network_management(int ifindex, const std::string& dev) {
   return recorded(rec_, "network_management", json{ifindex, dev}, inner_.network_management(ifindex, dev));
 }
@@ -396,7 +401,9 @@ std::vector<Route> ReplayNode::routes(uint32_t table) {
 std::vector<Rule> ReplayNode::rules(uint8_t family) {
   return answer_as<std::vector<Rule>>(next("rules", family)).value_or(std::vector<Rule>{});
 }
-std::string ReplayNode::nat_rules() { return answer_as<std::string>(next("nat_rules", nullptr)).value_or(""); }
+std::vector<ServicePair> ReplayNode::service_pairs(const std::vector<Cidr>& cidrs) {
+  return answer_as<std::vector<ServicePair>>(next("service_pairs", cidrs)).value_or(std::vector<ServicePair>{});
+}
 NetworkManagement ReplayNode::network_management(int ifindex, const std::string& dev) {
   return answer_as<NetworkManagement>(next("network_management", json{ifindex, dev})).value_or(NetworkManagement{});
 }

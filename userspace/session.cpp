@@ -100,7 +100,7 @@ void Session::diagnose_flow(const Flow& f, const KernelCounters& kernel) {
     d.preceding_change_s = static_cast<double>(f.first_seen_ns - it->ts_ns) / 1e9;
     break;
   }
-  if (d.fix_route) keep_fix_safe(d, service_pairs_from_iptables_save(node_.nat_rules(), opts_.cidrs), node_);
+  if (d.fix_route) keep_fix_safe(d, node_.service_pairs(opts_.cidrs), node_);
   if (d.fix_route && opts_.host_netns) {
     // Network managers configure the host's namespace only.
     NetworkManagement nm = node_.network_management(d.fix_route->oif, d.fix_route->dev);

@@ -9,10 +9,6 @@
 
 namespace svctrace {
 
-// The NAT rules of the current namespace as iptables-save and ip6tables-save print them, or the
-// contents of rules_file when one is given.
-std::string read_nat_rules(const std::string& rules_file = "");
-
 class LiveNode : public Node {
  public:
   LiveNode() = default;  // throws std::runtime_error when netlink cannot be opened
@@ -22,14 +18,15 @@ class LiveNode : public Node {
   std::string interface_name(int ifindex) override { return routing_.interface_name(ifindex); }
   std::vector<Route> routes(uint32_t table) override { return routing_.routes(table); }
   std::vector<Rule> rules(uint8_t family) override { return routing_.rules(family); }
-  std::string nat_rules() override { return read_nat_rules(); }
+  std::vector<ServicePair> service_pairs(const std::vector<Cidr>& cidrs) override;
   NetworkManagement network_management(int ifindex, const std::string& dev) override;
   Container container_of(uint32_t pid, const std::string& comm) override { return container_of_pid(pid, comm); }
 
   NetlinkRouting& netlink() { return routing_; }
   // What the diagnoses relied on, for someone who was not there: the namespace's routes (every
-  // table), rules, addresses, rp_filter settings and NAT rules, as the ip tools would print them.
-  nlohmann::json config_snapshot();
+  // table), rules, addresses, rp_filter settings, as the ip tools would print them, and its NAT
+  // rules with the service pairs in cidrs (nat_rules.h).
+  nlohmann::json config_snapshot(const std::vector<Cidr>& cidrs);
 
  private:
   NetlinkRouting routing_;

@@ -7,7 +7,7 @@
 //   tick      one pass of the main loop: the time and the kernel's counters
 //   changes   route, rule and address changes seen
 //   existing  a flow found in the conntrack table at start
-//   answer    what the node answered the session (a route lookup, an interface name, the NAT rules...)
+//   answer    what the node answered the session (a route lookup, an interface name, service pairs...)
 //   end       the last line: the duration and the config snapshot for the report
 // Replaying feeds the same inputs in the same order and answers each question with the recorded
 // answer, so nothing of the replaying machine is consulted.
@@ -64,7 +64,7 @@ class RecordingNode : public Node {
   std::string interface_name(int ifindex) override;
   std::vector<Route> routes(uint32_t table) override;
   std::vector<Rule> rules(uint8_t family) override;
-  std::string nat_rules() override;
+  std::vector<ServicePair> service_pairs(const std::vector<Cidr>& cidrs) override;
   NetworkManagement network_management(int ifindex, const std::string& dev) override;
   Container container_of(uint32_t pid, const std::string& comm) override;
 
@@ -94,7 +94,7 @@ class ReplayNode : public Node {
   std::string interface_name(int ifindex) override;
   std::vector<Route> routes(uint32_t table) override;
   std::vector<Rule> rules(uint8_t family) override;
-  std::string nat_rules() override;
+  std::vector<ServicePair> service_pairs(const std::vector<Cidr>& cidrs) override;
   NetworkManagement network_management(int ifindex, const std::string& dev) override;
   Container container_of(uint32_t pid, const std::string& comm) override;
   // Questions the recording held no answer for (a different svctrace version asked differently).

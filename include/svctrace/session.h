@@ -12,6 +12,7 @@
 #include "svctrace/conntrack.h"
 #include "svctrace/correlator.h"
 #include "svctrace/diagnosis.h"
+#include "svctrace/kube_rules.h"
 #include "svctrace/persist.h"
 #include "svctrace/route.h"
 
@@ -32,8 +33,8 @@ struct KernelCounters {
 // What a session asks the node besides its events.
 class Node : public RoutingView {
  public:
-  // The namespace's NAT rules as iptables-save and ip6tables-save print them.
-  virtual std::string nat_rules() = 0;
+  // The service IP -> endpoint pairs of the namespace's NAT rules (iptables-save and nft), in cidrs.
+  virtual std::vector<ServicePair> service_pairs(const std::vector<Cidr>& cidrs) = 0;
   // What manages device `dev` (host namespace), for the persistent form of a fix.
   virtual NetworkManagement network_management(int ifindex, const std::string& dev) = 0;
   // The container process `pid` (named `comm`) runs in, if any.

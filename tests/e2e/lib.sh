@@ -128,6 +128,15 @@ start_svctrace() {
   fail "svctrace printed no ready line within 20 s"
 }
 
+# run_check RC ARGS...: `svctrace check ARGS` to completion, stdout to $OUT and stderr to $ERR; fails
+# the test unless it exits RC.
+run_check() {
+  local want=$1 rc=0
+  shift
+  "$SVCTRACE" check "$@" >"$OUT" 2>"$ERR" {E2E_OUT}>&- || rc=$?
+  [[ $rc == "$want" ]] || fail "svctrace check $*: exit $rc, expected $want; stdout: $(head -c 3000 "$OUT")"
+}
+
 # stop_svctrace [SIGNAL]: sends SIGNAL (default INT), gives svctrace up to 10 s to exit, SIGKILL as a
 # last resort. Sets SVC_RC.
 stop_svctrace() {

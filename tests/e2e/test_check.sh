@@ -8,9 +8,7 @@ source "$(dirname "$0")/lib.sh"
 lab up >/dev/null
 lab pod-up >/dev/null
 before=$(ip netns exec "$NODE" conntrack -C 2>/dev/null || echo 0)
-rc=0
-"$SVCTRACE" check --netns "$NODE" --cidr "$CIDR" --json >"$OUT" 2>"$ERR" || rc=$?
-[[ $rc == 3 ]] || fail "check on the broken lab: exit $rc, expected 3"
+run_check 3 --netns "$NODE" --cidr "$CIDR" --json
 assert_ndjson
 tcp=$(jq -c 'select(.chain == "OUTPUT" and .service.proto == "tcp")' "$OUT")
 assert_json "$tcp" '.ok == false and .verdict == "asymmetric_source"' "the API service pair fails"
@@ -25,9 +23,7 @@ after=$(ip netns exec "$NODE" conntrack -C 2>/dev/null || echo 0)
 [[ $before == "$after" ]] || fail "check sent traffic: conntrack count went from $before to $after"
 
 lab fix >/dev/null
-rc=0
-"$SVCTRACE" check --netns "$NODE" --cidr "$CIDR" >"$OUT" 2>"$ERR" || rc=$?
-[[ $rc == 0 ]] || fail "check on the fixed lab: exit $rc, expected 0: $(cat "$OUT")"
-grep -q '^✓ tcp 172.24.0.1:443 → 10.0.0.8:6443 (OUTPUT): source 10.0.0.12 out enslf0$' "$OUT" ||
+run_check 0 --netns "$NODE" --cidr "$CIDR"
+grep -q '^✓ tcp 172.24.0.1:443 → 10.0.0.8:6443 (iptables-save OUTPUT): source 10.0.0.12 out enslf0$' "$OUT" ||
   fail "fixed lab: expected a ✓ line for the API service, got: $(cat "$OUT")"
 pass

@@ -75,6 +75,16 @@ COMMIT
   CHECK(pairs[2].backend_port == 6443);
 }
 
+TEST_CASE("chains that jump on in many rules are followed once per service", "[rules]") {
+  // 12 rules jumping back into their own chain, 9 levels deep: 12^9 paths if each were followed.
+  std::string rules = "*nat\n-A OUTPUT -d 172.24.0.1/32 -p tcp --dport 443 -j LOOP\n";
+  for (int i = 0; i < 12; i++) rules += "-A LOOP -j LOOP\n";
+  rules += "-A LOOP -p tcp -j DNAT --to-destination 10.0.0.8:6443\nCOMMIT\n";
+  auto pairs = service_pairs_from_iptables_save(rules, kCidrs);
+  REQUIRE(pairs.size() == 1);
+  CHECK(pairs[0].chain == "LOOP");
+}
+
 TEST_CASE("check finds the incident without traffic, and passes once fixed", "[check]") {
   test::FakeRouting routing;
   Route svc_get;  // `ip route get 172.24.0.1`: out enslf1, source 10.141.13.182
@@ -85,7 +95,7 @@ TEST_CASE("check finds the incident without traffic, and passes once fixed", "[c
   svc_get.dev = "enslf1";
   svc_get.prefsrc = ip("10.141.13.182");
   routing.route_get_by_ip["172.24.0.1"] = svc_get;
-  ServicePair pair{IPPROTO_TCP, ip("172.24.0.1"), 443, ip("10.0.0.8"), 6443, "KUBE-SEP-A"};
+  ServicePair pair{IPPROTO_TCP, ip("172.24.0.1"), 443, ip("10.0.0.8"), 6443, "KUBE-SEP-A", {}};
 
   CheckResult r = check_pair(pair, routing, kCidrs);
   CHECK_FALSE(r.ok());
@@ -125,8 +135,8 @@ TEST_CASE("a fix for the whole CIDR that would break another service is narrowed
   Diagnosis d = diagnose(f, routing, kCidrs);
   REQUIRE(d.fix == "ip route add 172.24.0.0/13 dev enslf0 src 10.0.0.12");
 
-  std::vector<ServicePair> pairs = {{IPPROTO_TCP, ip("172.24.0.1"), 443, ip("10.0.0.8"), 6443, "KUBE-SEP-A"},
-                                    {IPPROTO_TCP, ip("172.24.0.50"), 80, ip("10.141.13.50"), 8080, "KUBE-SEP-C"}};
+  std::vector<ServicePair> pairs = {{IPPROTO_TCP, ip("172.24.0.1"), 443, ip("10.0.0.8"), 6443, "KUBE-SEP-A", {}},
+                                    {IPPROTO_TCP, ip("172.24.0.50"), 80, ip("10.141.13.50"), 8080, "KUBE-SEP-C", {}}};
   Diagnosis safe = d;
   keep_fix_safe(safe, pairs, routing);
   CHECK(safe.fix == "ip route add 172.24.0.1/32 dev enslf0 src 10.0.0.12");

@@ -24,7 +24,17 @@ struct FakeNode : Node {
   std::string interface_name(int i) override { return routing.interface_name(i); }
   std::vector<Route> routes(uint32_t t) override { return routing.routes(t); }
   std::vector<Rule> rules(uint8_t f) override { return routing.rules(f); }
-  std::string nat_rules() override { return "*nat\n-A OUTPUT -d 172.24.0.1/32 -j DNAT\nCOMMIT\n"; }
+  std::vector<ServicePair> service_pairs(const std::vector<Cidr>&) override {
+    ServicePair p;
+    p.proto = 6;
+    p.service_ip = ip("172.24.0.1");
+    p.service_port = 443;
+    p.backend_ip = ip("10.0.0.8");
+    p.backend_port = 6443;
+    p.chain = "KUBE-SEP-A";
+    p.found_in = {{"iptables-save", "KUBE-SEP-A"}, {"nft", "ip kube-proxy endpoint-a"}};
+    return {p};
+  }
   NetworkManagement network_management(int, const std::string& dev) override {
     return {"systemd-networkd", "/run/systemd/network/10-" + dev + ".network"};
   }
@@ -77,7 +87,7 @@ TEST_CASE("a recording answers the replay exactly as the node answered the live 
     asked.rules(AF_INET);
     asked.addresses(2);
     asked.interface_name(3);
-    asked.nat_rules();
+    asked.service_pairs({Cidr::parse("172.24.0.0/13")});
     asked.network_management(2, "enslf0");
     rec.finish(1.5, {{"routes", {"default via 10.141.13.1 dev enslf1"}}});
   }
@@ -102,7 +112,10 @@ TEST_CASE("a recording answers the replay exactly as the node answered the live 
   CHECK(addrs[0].addr == ip("10.0.0.12"));
   CHECK(addrs[0].prefix_len == 24);
   CHECK(replayed.interface_name(3) == "enslf1");
-  CHECK(replayed.nat_rules() == node.nat_rules());
+  auto pairs = replayed.service_pairs({Cidr::parse("172.24.0.0/13")});
+  REQUIRE(pairs.size() == 1);
+  CHECK(pair_key(pairs[0]) == pair_key(node.service_pairs({})[0]));
+  CHECK(pairs[0].found_in == node.service_pairs({})[0].found_in);
   CHECK(replayed.network_management(2, "enslf0").network_file == "/run/systemd/network/10-enslf0.network");
   CHECK(replayed.unanswered() == 0);
   // Asked again: the same answer. Asked something never recorded: counted, and a neutral answer.
