@@ -14,7 +14,13 @@ namespace svctrace {
 using nlohmann::json;
 
 std::vector<ServicePair> LiveNode::service_pairs(const std::vector<Cidr>& cidrs) {
-  return svctrace::service_pairs(read_nat_rules(), cidrs);
+  auto now = std::chrono::steady_clock::now();
+  if (cidrs != pairs_cidrs_ || now - pairs_taken_ > std::chrono::seconds(5)) {
+    pairs_ = svctrace::service_pairs(read_nat_rules(), cidrs);
+    pairs_cidrs_ = cidrs;
+    pairs_taken_ = now;
+  }
+  return pairs_;
 }
 
 NetworkManagement LiveNode::network_management(int ifindex, const std::string& dev) {

@@ -2,6 +2,7 @@
 // rules, the filesystem for what manages the network. Lives in the namespace it was made in.
 #pragma once
 #include <nlohmann/json.hpp>
+#include <chrono>
 #include <string>
 
 #include "svctrace/netlink.h"
@@ -18,6 +19,8 @@ class LiveNode : public Node {
   std::string interface_name(int ifindex) override { return routing_.interface_name(ifindex); }
   std::vector<Route> routes(uint32_t table) override { return routing_.routes(table); }
   std::vector<Rule> rules(uint8_t family) override { return routing_.rules(family); }
+  // Read at most every 5 s: each diagnosis with a fix asks, and on a large cluster running
+  // iptables-save and nft and parsing their output takes seconds.
   std::vector<ServicePair> service_pairs(const std::vector<Cidr>& cidrs) override;
   NetworkManagement network_management(int ifindex, const std::string& dev) override;
   Container container_of(uint32_t pid, const std::string& comm) override { return container_of_pid(pid, comm); }
@@ -30,6 +33,9 @@ class LiveNode : public Node {
 
  private:
   NetlinkRouting routing_;
+  std::vector<Cidr> pairs_cidrs_;
+  std::vector<ServicePair> pairs_;
+  std::chrono::steady_clock::time_point pairs_taken_{};
 };
 
 }  // namespace svctrace
