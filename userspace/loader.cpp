@@ -277,13 +277,27 @@ std::unique_ptr<Tracer> Tracer::start(const TracerOptions& opts, EventHandler on
         {"netfilter ipv6 POST_ROUTING prio 101", skel->progs.nat_post_routing, NF_INET_POST_ROUTING, 101, NFPROTO_IPV6},
         {"netfilter ipv6 PRE_ROUTING prio -99", skel->progs.nat_pre_routing, NF_INET_PRE_ROUTING, -99, NFPROTO_IPV6},
     };
+    // The kernel lets one BPF program hold each priority of a hook (EBUSY otherwise): a second svctrace
+    // in the same namespace (a DaemonSet's and an engineer's) takes the next free one. Nothing else sits
+    // between these priorities and the next hooks (filter at 0, conntrack helpers at 300).
+    constexpr int kPrioritiesTried = 8;
     for (const auto& h : nf_hooks) {
       if (h.pf == NFPROTO_IPV6 && !trace_v6) continue;
-      int fd = create_netfilter_link(bpf_program__fd(h.prog), h.pf, h.hooknum, h.priority);
+      int fd = -EBUSY, priority = h.priority;
+      for (int i = 0; i < kPrioritiesTried && fd == -EBUSY; i++) {
+        priority = h.priority + i;
+        fd = create_netfilter_link(bpf_program__fd(h.prog), h.pf, h.hooknum, priority);
+      }
+      if (fd == -EBUSY)
+        throw TracerError(fmt::format("cannot attach {}: priorities {} to {} are all held by other BPF programs "
+                                      "(other svctrace instances in this namespace? `bpftool link` lists them)",
+                                      h.name, h.priority, priority));
       if (fd < 0)
         throw TracerError(fmt::format("cannot attach {}: {}{}", h.name, std::strerror(-fd), privilege_hint(-fd)));
       impl->nf_links.emplace_back(fd);
-      hooks.push_back({"nat", h.name, true, ""});
+      std::string name = h.name;
+      if (priority != h.priority) name.replace(name.rfind(' ') + 1, std::string::npos, std::to_string(priority));
+      hooks.push_back({"nat", name, true, ""});
     }
   }
 
