@@ -52,10 +52,16 @@ fail() {
   exit 1
 }
 
+# Background processes of the test's own (a second svctrace, a replier in a lab namespace) that the
+# EXIT trap must end: a process keeps a deleted namespace alive, so `lab down` alone does not stop it.
+_KILL_ON_EXIT=()
+kill_on_exit() { _KILL_ON_EXIT+=("$@"); }
+
 _cleanup() {
   local rc=$?
   set +e
   [[ -n $SVC_PID ]] && stop_svctrace >/dev/null 2>&1
+  ((${#_KILL_ON_EXIT[@]})) && kill -TERM "${_KILL_ON_EXIT[@]}" 2>/dev/null
   "$LAB" down --prefix "$PREFIX" >/dev/null 2>&1 {E2E_OUT}>&-
   if [[ -z $_REPORTED && $rc -ne 0 ]]; then
     echo "FAIL $TEST_NAME: unexpected exit (status $rc) at: ${BASH_COMMAND}" >&"$E2E_OUT"

@@ -17,6 +17,7 @@ ip netns exec "$API" iptables -A INPUT -p tcp --dport 7000 -j DROP
 replier_out=$WORK/replier.out
 ip netns exec "$API" /usr/bin/python3 "$E2E_ROOT/tests/e2e/tools/invalid_replier.py" eth0 7000 4 30 >"$replier_out" 2>&1 {E2E_OUT}>&- &
 replier=$!
+kill_on_exit "$replier"
 for ((i = 0; i < 200; i++)); do grep -qs ready "$replier_out" && break; sleep 0.05; done
 grep -q ready "$replier_out" || fail "the replier did not start: $(cat "$replier_out")"
 

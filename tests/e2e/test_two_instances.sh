@@ -8,8 +8,7 @@ source "$(dirname "$0")/lib.sh"
 lab up >/dev/null
 start_svctrace --netns "$NODE" --cidr "$CIDR" --json --report "$REPORT" --duration 60
 FIRST_PID=$SVC_PID FIRST_OUT=$OUT FIRST_ERR=$ERR FIRST_REPORT=$REPORT
-# The EXIT trap stops the instance in SVC_PID; this one is stopped here.
-trap 'rc=$?; set +e; kill -INT "$FIRST_PID" 2>/dev/null; (exit $rc); _cleanup' EXIT
+kill_on_exit "$FIRST_PID"  # the EXIT trap stops the one in SVC_PID only
 
 OUT=$WORK/second.ndjson ERR=$WORK/second.err REPORT=$WORK/second-report.json
 start_svctrace --netns "$NODE" --cidr "$CIDR" --json --report "$REPORT" --duration 60
