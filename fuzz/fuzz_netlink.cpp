@@ -1,6 +1,6 @@
 // Fuzz target: rtnetlink replies as NetlinkRouting receives them. The input is one receive buffer of
-// messages; each RTM_NEWROUTE and RTM_NEWADDR in it is decoded (svctrace/netlink_parse.h), and the
-// route printed as a diagnosis prints it.
+// messages; each RTM_NEWROUTE, RTM_NEWADDR, RTM_NEWRULE and RTM_NEWLINK in it is decoded
+// (svctrace/netlink_parse.h), and routes and rules printed as a diagnosis prints them.
 #include <linux/rtnetlink.h>
 
 #include <cstddef>
@@ -21,6 +21,10 @@ static void on_message(const nlmsghdr* nlh) {
     }
   } else if (nlh->nlmsg_type == RTM_NEWADDR) {
     if (std::optional<AddressMessage> a = parse_address_message(nlh)) (void)a->address.addr.str();
+  } else if (nlh->nlmsg_type == RTM_NEWRULE) {
+    if (std::optional<Rule> r = parse_rule_message(nlh)) (void)format_rule(*r);
+  } else if (nlh->nlmsg_type == RTM_NEWLINK) {
+    if (std::optional<LinkMessage> l = parse_link_message(nlh)) (void)vrfs_of({*l});
   }
 }
 

@@ -7,7 +7,8 @@
 # Usage: scripts/fuzz.sh [-t SECONDS_EACH] [TARGET...]   (default: 20 s, or $FUZZ_SECONDS; every target)
 #
 # The netlink corpus holds real kernel replies, recorded in a lab namespace with a route dump, an
-# address dump and `route get [fibmatch]` requests (the questions svctrace asks).
+# address dump, a rule dump (with the l3mdev rule), a link dump and `route get [fibmatch]` requests
+# (the questions svctrace asks).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -9,9 +9,9 @@ namespace svctrace {
 CheckResult check_pair(const ServicePair& pair, RoutingView& routing, const std::vector<Cidr>& cidrs) {
   CheckResult r;
   r.pair = pair;
-  r.source_route_get = routing.route_get(pair.service_ip);
+  r.source_route_get = routing.route_get(pair.service_ip, 0);
   if (r.source_route_get) r.source = r.source_route_get->prefsrc;
-  auto to_backend = routing.route_get(pair.backend_ip);
+  auto to_backend = routing.route_get(pair.backend_ip, 0);
   if (!r.source_route_get || !r.source.is_set()) {
     r.diagnosis.verdict = "no_route";
     r.diagnosis.reason = "the service IP has no route: connect() fails at once (ENETUNREACH)";
@@ -41,9 +41,11 @@ void keep_fix_safe(Diagnosis& d, const std::vector<ServicePair>& pairs, RoutingV
   if (!d.fix_route || !d.fix_route->prefsrc.is_set()) return;
   const Route& fix = *d.fix_route;
   const Cidr prefix{fix.dst, fix.dst_len};
+  // The fix is for the lookups of d's VRF (if any): the other services as a socket there reaches them.
+  const int vrf = d.vrf ? d.vrf->ifindex : 0;
   for (const auto& p : pairs) {
     if (!prefix.contains(p.service_ip) || p.service_ip == d.flow.dst) continue;
-    auto to_backend = routing.route_get(p.backend_ip);
+    auto to_backend = routing.route_get(p.backend_ip, vrf);
     if (!to_backend || to_backend->prefsrc == fix.prefsrc) continue;
     bool owned = false;
     for (const auto& a : routing.addresses(to_backend->oif)) owned |= a.addr == fix.prefsrc;

@@ -46,19 +46,70 @@ static std::string reason_name(const DropReasonNames& names, uint32_t reason) {
   return it != names.end() ? it->second : fmt::format("reason {}", reason);
 }
 
-// The first rule, by priority, that sends a lookup for src -> dst to `table`; none when the lookup
-// went there through the default rules alone (local, main, default).
-static std::optional<Rule> selecting_rule(RoutingView& routing, const Flow& flow, uint32_t table) {
+static bool default_table(uint32_t table) {
+  return table == kTableLocal || table == kTableMain || table == kTableDefault;
+}
+
+// How policy routing sent the lookup for the flow's service IP to `table`.
+struct Selection {
+  std::optional<Rule> rule;    // the first rule, by priority, that sends the lookup there; none when
+                               // the default rules alone did (local, main, default)
+  std::optional<Rule> missed;  // an l3mdev rule consulted before it: the VRF's table had no route
+};
+
+static Selection selecting_rule(RoutingView& routing, const Flow& flow, uint32_t table,
+                                const std::optional<Vrf>& vrf) {
   std::optional<uint32_t> mark;
   if (flow.route && flow.route->mark) mark = flow.route->mark;
+  const uint32_t vrf_table = vrf ? vrf->table : 0;
+  Selection s;
   for (const Rule& r : routing.rules(flow.key.dst.family)) {
-    if (!r.selects(flow.key.src, flow.key.dst, mark)) continue;
-    bool default_rule = !r.from && !r.to && !r.fwmark && r.iif.empty() &&
-                        (r.table == kTableLocal || r.table == kTableMain || r.table == kTableDefault);
-    if (r.table != table) continue;
-    return default_rule ? std::nullopt : std::optional<Rule>(r);
+    if (!r.selects(flow.key.src, flow.key.dst, mark, vrf_table)) continue;
+    if (r.table_for(vrf_table) != table) {
+      if (r.l3mdev && !s.missed) s.missed = r;
+      continue;
+    }
+    bool default_rule = !r.from && !r.to && !r.fwmark && r.iif.empty() && !r.l3mdev && default_table(r.table);
+    if (!default_rule) s.rule = r;
+    return s;
+  }
+  s.missed.reset();
+  return s;
+}
+
+std::optional<Vrf> flow_vrf(const Flow& flow, RoutingView& routing) {
+  if (flow.forwarded()) return std::nullopt;
+  std::vector<Vrf> vrfs = routing.vrfs();
+  if (vrfs.empty()) return std::nullopt;
+  if (flow.route)
+    for (const auto& v : vrfs)
+      if (v.table == flow.route->table) return v;
+  // The lookup fell through the VRF's table (to main, say): the route hook saw main. After DNAT the
+  // kernel routes the packet again, in the socket's VRF; a device of the VRF that a lookup outside
+  // it does not lead to says the socket is in that VRF.
+  if (!flow.egress_ifindex || !flow.dnat_ip) return std::nullopt;
+  for (const auto& v : vrfs) {
+    bool member = flow.egress_ifindex == v.ifindex ||
+                  std::find(v.members.begin(), v.members.end(), flow.egress_ifindex) != v.members.end();
+    if (!member) continue;
+    std::optional<Route> outside = routing.route_get(*flow.dnat_ip, 0);
+    if (outside && outside->oif == flow.egress_ifindex) return std::nullopt;  // a route leaks there: can't tell
+    return v;
   }
   return std::nullopt;
+}
+
+// Names the route that chose the flow's source and the rule that selected its table (d.source_route,
+// d.source_rule, d.vrf_table_missed); returns the table a fix belongs in: that table, or the VRF's
+// when the lookup fell through it.
+static uint32_t name_source_route(Diagnosis& d, const Flow& flow, RoutingView& routing) {
+  const int vrf = d.vrf ? d.vrf->ifindex : 0;
+  d.source_route = routing.fib_match(flow.key.dst, vrf);
+  uint32_t table = d.source_route ? d.source_route->table : (flow.route ? flow.route->table : kTableMain);
+  Selection sel = selecting_rule(routing, flow, table, d.vrf);
+  d.source_rule = sel.rule;
+  d.vrf_table_missed = d.vrf && sel.missed && !sel.rule && default_table(table);
+  return d.vrf_table_missed ? d.vrf->table : table;
 }
 
 Diagnosis diagnose(const Flow& flow, RoutingView& routing, const std::vector<Cidr>& cidrs,
@@ -86,8 +137,13 @@ Diagnosis diagnose(const Flow& flow, RoutingView& routing, const std::vector<Cid
   }
 
   const IpAddr backend = flow.backend_ip();
-  auto to_backend = routing.route_get(backend);
+  d.vrf = flow_vrf(flow, routing);
+  const int vrf = d.vrf ? d.vrf->ifindex : 0;
+  auto to_backend = routing.route_get(backend, vrf);
   int egress = flow.egress_ifindex ? flow.egress_ifindex : (to_backend ? to_backend->oif : 0);
+  // The VRF driver runs netfilter's output hooks on the VRF device before the real one: that is not
+  // where the packet left.
+  if (d.vrf && egress == d.vrf->ifindex && to_backend) egress = to_backend->oif;
   if (egress) {
     d.egress_dev = routing.interface_name(egress);
     for (const auto& a : routing.addresses(egress)) d.egress_addresses.push_back(a.addr);
@@ -159,8 +215,7 @@ Diagnosis diagnose(const Flow& flow, RoutingView& routing, const std::vector<Cid
     if (d.drop_reason == "IP_RPFILTER")
       d.reason += fmt::format(": rp_filter on {} expects {} on another device", d.drop_dev, backend.str());
     if (asymmetric) {
-      d.source_route = routing.fib_match(flow.key.dst);
-      uint32_t table = d.source_route ? d.source_route->table : kTableMain;
+      uint32_t table = name_source_route(d, flow, routing);
       d.reason += fmt::format("; it came back there because source {} belongs to {}", seen_source.str(),
                               d.drop_dev);
       if (to_backend && !to_backend->dev.empty())
@@ -176,7 +231,7 @@ Diagnosis diagnose(const Flow& flow, RoutingView& routing, const std::vector<Cid
     // The routing may have changed between the flow's first packet and now (someone applied the fix):
     // then the route that chose this source is no longer the one the service IP gets, and neither
     // naming today's route nor a fix would be right.
-    auto service_now = routing.route_get(flow.key.dst);
+    auto service_now = routing.route_get(flow.key.dst, vrf);
     const IpAddr source_now = service_now ? service_now->prefsrc : IpAddr{};
     if (source_now.is_set() && source_now != flow.key.src &&
         (source_now == d.expected_source ||
@@ -189,15 +244,16 @@ Diagnosis diagnose(const Flow& flow, RoutingView& routing, const std::vector<Cid
           source_now.str());
       return d;
     }
-    d.source_route = routing.fib_match(flow.key.dst);
-    uint32_t table = d.source_route ? d.source_route->table
-                                    : (flow.route ? flow.route->table : kTableMain);
-    d.source_rule = selecting_rule(routing, flow, table);
+    uint32_t table = name_source_route(d, flow, routing);
     d.reason = fmt::format(
-        "source {} was chosen by the route to the service IP {}, but after DNAT the packet leaves {}, "
+        "{}source {} was chosen by the route to the service IP {}, but after DNAT the packet leaves {}, "
         "whose address is {}; the backend cannot answer {}",
-        seen_source.str(), flow.key.dst.str(), d.egress_dev,
-        d.expected_source.is_set() ? d.expected_source.str() : "different", seen_source.str());
+        d.vrf ? fmt::format("in VRF {} (table {}): ", d.vrf->name, table_name(d.vrf->table)) : "", seen_source.str(),
+        flow.key.dst.str(), d.egress_dev, d.expected_source.is_set() ? d.expected_source.str() : "different",
+        seen_source.str());
+    if (d.vrf_table_missed && d.source_route)
+      d.reason += fmt::format("; the VRF's table {} has no route for {}, so the lookup fell through to table {}",
+                              table_name(d.vrf->table), flow.key.dst.str(), table_name(d.source_route->table));
     if (to_backend && !to_backend->dev.empty())
       synthesize_fix(d, covering_cidr(cidrs, flow.key.dst), *to_backend, table, routing);
     return d;

@@ -34,6 +34,12 @@ json LiveNode::config_snapshot(const std::vector<Cidr>& cidrs) {
     json& list = rules[family == AF_INET ? "ipv4" : "ipv6"] = json::array();
     for (const auto& r : routing_.rules(family)) list.push_back(format_rule(r));
   }
+  json vrfs = json::array();
+  for (const auto& v : routing_.vrfs()) {  // "vrf-blue table 10: enslf0 enslf1"
+    std::string line = fmt::format("{} table {}:", v.name, table_name(v.table));
+    for (int m : v.members) line += " " + routing_.interface_name(m);
+    vrfs.push_back(line);
+  }
   for (const auto& a : routing_.all_addresses())
     addresses.push_back(fmt::format("{}/{} dev {}", a.addr.str(), a.prefix_len, routing_.interface_name(a.ifindex)));
   namespace fs = std::filesystem;
@@ -43,7 +49,8 @@ json LiveNode::config_snapshot(const std::vector<Cidr>& cidrs) {
     int v;
     if (in >> v) rp_filter[dir.path().filename().string()] = v;
   }
-  json config = {{"routes", routes}, {"rules", rules}, {"addresses", addresses}, {"rp_filter", rp_filter}};
+  json config = {{"routes", routes},       {"rules", rules},        {"vrfs", vrfs},
+                 {"addresses", addresses}, {"rp_filter", rp_filter}};
   config.update(nat_rules_config(read_nat_rules(), cidrs));
   return config;
 }

@@ -6,6 +6,7 @@
 #include <libmnl/libmnl.h>
 #include <fmt/format.h>
 #include <linux/fib_rules.h>
+#include <linux/if_link.h>
 #include <linux/rtnetlink.h>
 #include <time.h>
 #include <net/if.h>
@@ -162,7 +163,7 @@ std::optional<AddressMessage> parse_address_message(const nlmsghdr* nlh) {
 }
 
 // A route message with its devices named in this namespace.
-// Sends one dump request: rtmsg, ifaddrmsg and fib_rule_hdr all begin with their family byte.
+// Sends one dump request: rtmsg, ifaddrmsg, ifinfomsg and fib_rule_hdr all begin with their family byte.
 static void dump(mnl_socket* sock, unsigned portid, unsigned seq, uint16_t type, uint8_t family, size_t header_size,
                  const MessageHandler& handle) {
   char buf[MNL_SOCKET_BUFFER_SIZE];
@@ -183,7 +184,7 @@ static std::optional<Route> named_route(const nlmsghdr* nlh, RoutingView& self) 
   return r;
 }
 
-std::optional<Route> NetlinkRouting::get_route(const IpAddr& dst, bool fib_match) {
+std::optional<Route> NetlinkRouting::get_route(const IpAddr& dst, int vrf, bool fib_match) {
   char buf[MNL_SOCKET_BUFFER_SIZE];
   nlmsghdr* nlh = mnl_nlmsg_put_header(buf);
   nlh->nlmsg_type = RTM_GETROUTE;
@@ -196,17 +197,32 @@ std::optional<Route> NetlinkRouting::get_route(const IpAddr& dst, bool fib_match
   // `ip route get` asks too.
   rtm->rtm_flags = RTM_F_LOOKUP_TABLE | (fib_match ? RTM_F_FIB_MATCH : 0);
   mnl_attr_put(nlh, RTA_DST, dst.size(), dst.bytes.data());
+  // In a VRF: the VRF device as the output device, as `ip route get ... vrf NAME` sends it. The kernel
+  // sets the lookup's l3mdev from it (l3mdev_update_flow()), so the l3mdev rule sends it to the VRF's
+  // table, as it does a socket bound to the VRF.
+  if (vrf > 0) mnl_attr_put_u32(nlh, RTA_OIF, static_cast<uint32_t>(vrf));
 
   std::optional<Route> out;
   int err = transact(sock_, portid_, nlh, false, [&](const nlmsghdr* m) {
     if (m->nlmsg_type == RTM_NEWROUTE) out = named_route(m, *this);
   });
-  if (err) spdlog::debug("netlink: route {}{}: {}", fib_match ? "fibmatch " : "", dst.str(), std::strerror(-err));
+  if (err)
+    spdlog::debug("netlink: route {}{}{}: {}", fib_match ? "fibmatch " : "", dst.str(),
+                  vrf > 0 ? " vrf " + interface_name(vrf) : "", std::strerror(-err));
   return out;
 }
 
-std::optional<Route> NetlinkRouting::fib_match(const IpAddr& dst) { return get_route(dst, true); }
-std::optional<Route> NetlinkRouting::route_get(const IpAddr& dst) { return get_route(dst, false); }
+std::optional<Route> NetlinkRouting::fib_match(const IpAddr& dst, int vrf) { return get_route(dst, vrf, true); }
+std::optional<Route> NetlinkRouting::route_get(const IpAddr& dst, int vrf) { return get_route(dst, vrf, false); }
+
+std::vector<Vrf> NetlinkRouting::vrfs() {
+  std::vector<LinkMessage> links;
+  dump(sock_, portid_, ++seq_, RTM_GETLINK, AF_UNSPEC, sizeof(ifinfomsg), [&](const nlmsghdr* m) {
+    if (m->nlmsg_type != RTM_NEWLINK) return;
+    if (std::optional<LinkMessage> l = parse_link_message(m)) links.push_back(std::move(*l));
+  });
+  return vrfs_of(links);
+}
 
 std::vector<Route> NetlinkRouting::routes(uint32_t table) {
   std::vector<Route> out;
@@ -252,30 +268,98 @@ NetlinkMonitor::~NetlinkMonitor() {
   if (sock_) mnl_socket_close(sock_);
 }
 
-// An RTM_NEWRULE message; fields of a malformed attribute are left at their defaults.
-static Rule parse_rule(const nlmsghdr* nlh) {
-  Rule r;
-  if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(fib_rule_hdr))) return r;
+std::optional<Rule> parse_rule_message(const nlmsghdr* nlh) {
+  if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(fib_rule_hdr))) return std::nullopt;
   auto* frh = static_cast<const fib_rule_hdr*>(mnl_nlmsg_get_payload(nlh));
   AttrTable t;  // FRA_* numbers fit the same table
   mnl_attr_parse(nlh, sizeof(*frh), collect_attr, &t);
+  Rule r;
   r.action = frh->action;
-  r.priority = t.at[FRA_PRIORITY] ? attr_u32(t.at[FRA_PRIORITY]).value_or(0) : 0;
-  r.table = t.at[FRA_TABLE] ? attr_u32(t.at[FRA_TABLE]).value_or(frh->table) : frh->table;
-  if (t.at[FRA_SRC])
-    if (auto ip = attr_ip(t.at[FRA_SRC], frh->family)) r.from = Cidr{*ip, frh->src_len};
-  if (t.at[FRA_DST])
-    if (auto ip = attr_ip(t.at[FRA_DST], frh->family)) r.to = Cidr{*ip, frh->dst_len};
-  if (t.at[FRA_IIFNAME] && mnl_attr_validate(t.at[FRA_IIFNAME], MNL_TYPE_NUL_STRING) == 0)
-    r.iif = mnl_attr_get_str(t.at[FRA_IIFNAME]);
-  if (t.at[FRA_FWMARK]) r.fwmark = attr_u32(t.at[FRA_FWMARK]);
+  bool ok = true;
+  auto u32 = [&](int type) -> std::optional<uint32_t> {
+    if (!t.at[type]) return std::nullopt;
+    std::optional<uint32_t> v = attr_u32(t.at[type]);
+    ok = ok && v;
+    return v;
+  };
+  auto cidr = [&](int type, uint8_t len) -> std::optional<Cidr> {
+    if (!t.at[type]) return std::nullopt;
+    std::optional<IpAddr> ip = attr_ip(t.at[type], frh->family);
+    ok = ok && ip;
+    return ip ? std::optional<Cidr>(Cidr{*ip, len}) : std::nullopt;
+  };
+  r.priority = u32(FRA_PRIORITY).value_or(0);
+  r.table = u32(FRA_TABLE).value_or(frh->table);
+  r.from = cidr(FRA_SRC, frh->src_len);
+  r.to = cidr(FRA_DST, frh->dst_len);
+  r.fwmark = u32(FRA_FWMARK);
+  r.goto_target = u32(FRA_GOTO).value_or(0);
+  if (t.at[FRA_IIFNAME]) {
+    ok = ok && mnl_attr_validate(t.at[FRA_IIFNAME], MNL_TYPE_NUL_STRING) == 0;
+    if (ok) r.iif = mnl_attr_get_str(t.at[FRA_IIFNAME]);
+  }
+  if (t.at[FRA_L3MDEV]) {
+    ok = ok && mnl_attr_validate(t.at[FRA_L3MDEV], MNL_TYPE_U8) == 0;
+    if (ok) r.l3mdev = mnl_attr_get_u8(t.at[FRA_L3MDEV]) != 0;
+  }
+  if (!ok) return std::nullopt;
   return r;
+}
+
+std::optional<LinkMessage> parse_link_message(const nlmsghdr* nlh) {
+  if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(ifinfomsg))) return std::nullopt;
+  auto* ifi = static_cast<const ifinfomsg*>(mnl_nlmsg_get_payload(nlh));
+  AttrTable t;  // IFLA_IFNAME, IFLA_MASTER and IFLA_LINKINFO fit the same table
+  mnl_attr_parse(nlh, sizeof(*ifi), collect_attr, &t);
+  LinkMessage l;
+  l.ifindex = ifi->ifi_index;
+  if (t.at[IFLA_IFNAME]) {
+    if (mnl_attr_validate(t.at[IFLA_IFNAME], MNL_TYPE_NUL_STRING) < 0) return std::nullopt;
+    l.name = mnl_attr_get_str(t.at[IFLA_IFNAME]);
+  }
+  if (t.at[IFLA_MASTER]) {
+    std::optional<uint32_t> m = attr_u32(t.at[IFLA_MASTER]);
+    if (!m) return std::nullopt;
+    l.master = static_cast<int>(*m);
+  }
+  if (const nlattr* info = t.at[IFLA_LINKINFO]) {
+    if (mnl_attr_validate(info, MNL_TYPE_NESTED) < 0) return std::nullopt;
+    AttrTable li;
+    mnl_attr_parse_nested(info, collect_attr, &li);
+    if (li.at[IFLA_INFO_KIND]) {
+      if (mnl_attr_validate(li.at[IFLA_INFO_KIND], MNL_TYPE_STRING) < 0) return std::nullopt;
+      // Not NUL-terminated by every sender: take the payload's bytes up to the first NUL.
+      const char* k = static_cast<const char*>(mnl_attr_get_payload(li.at[IFLA_INFO_KIND]));
+      l.kind.assign(k, strnlen(k, mnl_attr_get_payload_len(li.at[IFLA_INFO_KIND])));
+    }
+    if (l.kind == "vrf" && li.at[IFLA_INFO_DATA]) {
+      if (mnl_attr_validate(li.at[IFLA_INFO_DATA], MNL_TYPE_NESTED) < 0) return std::nullopt;
+      AttrTable data;
+      mnl_attr_parse_nested(li.at[IFLA_INFO_DATA], collect_attr, &data);
+      if (data.at[IFLA_VRF_TABLE]) {
+        l.vrf_table = attr_u32(data.at[IFLA_VRF_TABLE]);
+        if (!l.vrf_table) return std::nullopt;
+      }
+    }
+  }
+  return l;
+}
+
+std::vector<Vrf> vrfs_of(const std::vector<LinkMessage>& links) {
+  std::vector<Vrf> out;
+  for (const auto& l : links)
+    if (l.kind == "vrf" && l.vrf_table) out.push_back({l.ifindex, l.name, *l.vrf_table, {}});
+  for (const auto& l : links)
+    for (auto& v : out)
+      if (l.master == v.ifindex) v.members.push_back(l.ifindex);
+  return out;
 }
 
 std::vector<Rule> NetlinkRouting::rules(uint8_t family) {
   std::vector<Rule> out;
   dump(sock_, portid_, ++seq_, RTM_GETRULE, family, sizeof(fib_rule_hdr), [&](const nlmsghdr* m) {
-    if (m->nlmsg_type == RTM_NEWRULE) out.push_back(parse_rule(m));
+    if (m->nlmsg_type != RTM_NEWRULE) return;
+    if (std::optional<Rule> r = parse_rule_message(m)) out.push_back(std::move(*r));
   });
   std::stable_sort(out.begin(), out.end(), [](const Rule& a, const Rule& b) { return a.priority < b.priority; });
   return out;
@@ -309,11 +393,12 @@ static std::optional<RoutingChange> parse_change(const nlmsghdr* nlh, RoutingVie
     }
     case RTM_NEWRULE:
     case RTM_DELRULE: {
+      std::optional<Rule> r = parse_rule_message(nlh);
+      if (!r) return std::nullopt;
       auto* frh = static_cast<const fib_rule_hdr*>(mnl_nlmsg_get_payload(nlh));
-      Rule r = parse_rule(nlh);
       c.kind = "rule";
-      c.covers = r.to.value_or(Cidr{IpAddr{frh->family, {}}, 0});
-      c.what = format_rule(r);
+      c.covers = r->to.value_or(Cidr{IpAddr{frh->family, {}}, 0});
+      c.what = format_rule(*r);
       return c;
     }
     default: return std::nullopt;

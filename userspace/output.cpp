@@ -113,6 +113,9 @@ json diagnosis_json(const Diagnosis& d) {
             {"source_route", d.source_route ? json(format_route(*d.source_route)) : json(nullptr)},
             {"source_route_table", d.source_route ? json(table_name(d.source_route->table)) : json(nullptr)},
             {"source_rule", d.source_rule ? json(format_rule(*d.source_rule)) : json(nullptr)},
+            {"vrf", d.vrf ? json{{"name", d.vrf->name}, {"table", table_name(d.vrf->table)},
+                                 {"table_missed", d.vrf_table_missed}}
+                          : json(nullptr)},
             {"expected_source", d.expected_source.is_set() ? json(d.expected_source.str()) : json(nullptr)},
             {"fix", d.fix.empty() ? json(nullptr) : json(d.fix)},
             {"fix_would_break", d.fix_would_break},
@@ -181,11 +184,18 @@ std::string human_diagnosis(const Diagnosis& d) {
   IpAddr src = d.flow.src;
   if (d.verdict == "asymmetric_source" || d.verdict == "reply_dropped") {
     if (d.verdict == "reply_dropped") s += "  " + d.reason + ".\n";
-    if (d.source_route)
-      s += fmt::format("  source {} was chosen by route \"{}\" (table {}{}){}\n", src.str(),
-                       format_route(*d.source_route), table_name(d.source_route->table),
+    if (d.source_route) {
+      const uint32_t table = d.source_route->table;
+      std::string in_vrf;
+      if (d.vrf && d.vrf->table == table) in_vrf = " of VRF " + d.vrf->name;
+      if (d.vrf && d.vrf_table_missed)
+        in_vrf = fmt::format(", after VRF {}'s table {} had no route for {}", d.vrf->name, table_name(d.vrf->table),
+                             d.flow.dst.str());
+      s += fmt::format("  source {} was chosen by route \"{}\" (table {}{}{}){}\n", src.str(),
+                       format_route(*d.source_route), table_name(table), in_vrf,
                        d.source_rule ? ", selected by rule \"" + format_rule(*d.source_rule) + "\"" : "",
                        d.verdict == "asymmetric_source" ? "," : ".");
+    }
     else if (d.verdict == "asymmetric_source")
       s += "  " + d.reason + ".\n";  // the route that chose the source is gone, or has changed since
     if (d.verdict == "asymmetric_source" && d.source_route)

@@ -44,6 +44,7 @@ void from_json(const json& j, Cidr& c) {
 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Nexthop, gateway, oif, dev, weight, flags)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(InterfaceAddress, addr, prefix_len, ifindex)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Vrf, ifindex, name, table, members)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(NetworkManagement, tool, network_file)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Container, id, pod_uid)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RuleOrigin, rules, chain)
@@ -90,7 +91,7 @@ void from_json(const json& j, Route& r) {
 void to_json(json& j, const Rule& r) {
   j = {{"priority", r.priority}, {"from", optional_json(r.from)},     {"to", optional_json(r.to)},
        {"iif", r.iif},           {"fwmark", optional_json(r.fwmark)}, {"table", r.table},
-       {"action", r.action}};
+       {"l3mdev", r.l3mdev},     {"action", r.action},                {"goto", r.goto_target}};
 }
 void from_json(const json& j, Rule& r) {
   j.at("priority").get_to(r.priority);
@@ -99,7 +100,9 @@ void from_json(const json& j, Rule& r) {
   j.at("iif").get_to(r.iif);
   read_optional(j, "fwmark", r.fwmark);
   j.at("table").get_to(r.table);
+  r.l3mdev = j.value("l3mdev", false);  // not in recordings made before VRFs were followed
   j.at("action").get_to(r.action);
+  r.goto_target = j.value("goto", 0u);
 }
 
 void to_json(json& j, const RoutingChange& c) {
@@ -259,11 +262,15 @@ static std::optional<Route> recorded(Recorder& rec, const std::string& question,
   return answer;
 }
 
-std::optional<Route> RecordingNode::fib_match(const IpAddr& dst) {
-  return recorded(rec_, "fib_match", dst, inner_.fib_match(dst));
+// A lookup's question: its destination, and the VRF only when there is one, so that recordings made
+// before VRFs were followed still answer the lookups made outside any.
+static json lookup_arg(const IpAddr& dst, int vrf) { return vrf > 0 ? json::array({dst, vrf}) : json(dst); }
+
+std::optional<Route> RecordingNode::fib_match(const IpAddr& dst, int vrf) {
+  return recorded(rec_, "fib_match", lookup_arg(dst, vrf), inner_.fib_match(dst, vrf));
 }
-std::optional<Route> RecordingNode::route_get(const IpAddr& dst) {
-  return recorded(rec_, "route_get", dst, inner_.route_get(dst));
+std::optional<Route> RecordingNode::route_get(const IpAddr& dst, int vrf) {
+  return recorded(rec_, "route_get", lookup_arg(dst, vrf), inner_.route_get(dst, vrf));
 }
 std::vector<InterfaceAddress> RecordingNode::addresses(int ifindex) {
   return recorded(rec_, "addresses", ifindex, inner_.addresses(ifindex));
@@ -280,6 +287,7 @@ std::vector<Rule> RecordingNode::rules(uint8_t family) {
 std::vector<ServicePair> RecordingNode::service_pairs(const std::vector<Cidr>& cidrs) {
   return recorded(rec_, "service_pairs", cidrs, inner_.service_pairs(cidrs));
 }
+std::vector<Vrf> RecordingNode::vrfs() { return recorded(rec_, "vrfs", nullptr, inner_.vrfs()); }
 NetworkManagement RecordingNode::network_management(int ifindex, const std::string& dev) {
   return recorded(rec_, "network_management", json{ifindex, dev}, inner_.network_management(ifindex, dev));
 }
@@ -387,8 +395,12 @@ static std::optional<T> answer_as(const json& j) {
   }
 }
 
-std::optional<Route> ReplayNode::fib_match(const IpAddr& dst) { return answer_as<Route>(next("fib_match", dst)); }
-std::optional<Route> ReplayNode::route_get(const IpAddr& dst) { return answer_as<Route>(next("route_get", dst)); }
+std::optional<Route> ReplayNode::fib_match(const IpAddr& dst, int vrf) {
+  return answer_as<Route>(next("fib_match", lookup_arg(dst, vrf)));
+}
+std::optional<Route> ReplayNode::route_get(const IpAddr& dst, int vrf) {
+  return answer_as<Route>(next("route_get", lookup_arg(dst, vrf)));
+}
 std::vector<InterfaceAddress> ReplayNode::addresses(int ifindex) {
   return answer_as<std::vector<InterfaceAddress>>(next("addresses", ifindex)).value_or(std::vector<InterfaceAddress>{});
 }
@@ -403,6 +415,9 @@ std::vector<Rule> ReplayNode::rules(uint8_t family) {
 }
 std::vector<ServicePair> ReplayNode::service_pairs(const std::vector<Cidr>& cidrs) {
   return answer_as<std::vector<ServicePair>>(next("service_pairs", cidrs)).value_or(std::vector<ServicePair>{});
+}
+std::vector<Vrf> ReplayNode::vrfs() {
+  return answer_as<std::vector<Vrf>>(next("vrfs", nullptr)).value_or(std::vector<Vrf>{});
 }
 NetworkManagement ReplayNode::network_management(int ifindex, const std::string& dev) {
   return answer_as<NetworkManagement>(next("network_management", json{ifindex, dev})).value_or(NetworkManagement{});

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <linux/fib_rules.h>
 #include <linux/rtnetlink.h>
 
 #include "svctrace/route.h"
@@ -58,20 +59,33 @@ static std::string scope_name(uint8_t scope) {
   }
 }
 
-bool Rule::selects(const IpAddr& src, const IpAddr& dst, std::optional<uint32_t> mark) const {
-  if (action != 1 /* FR_ACT_TO_TBL */) return false;
+bool Rule::selects(const IpAddr& src, const IpAddr& dst, std::optional<uint32_t> mark, uint32_t vrf_table) const {
+  if (action != FR_ACT_TO_TBL) return false;
+  if (l3mdev && !vrf_table) return false;  // the kernel's l3mdev_fib_rule_match(): no VRF, no match
   if (to && !to->contains(dst)) return false;
   if (from && !from->contains(src)) return false;
   if (fwmark && (!mark || *mark != *fwmark)) return false;
   return iif.empty() || iif == "lo";  // a locally generated lookup has iif lo
 }
 
+// In iproute2's order: selectors, then what the rule looks up, then an action other than a lookup.
 std::string format_rule(const Rule& r) {
   std::string s = fmt::format("{}:\tfrom {}", r.priority, r.from ? r.from->str() : "all");
   if (r.to) s += " to " + r.to->str();
   if (r.fwmark) s += fmt::format(" fwmark {:#x}", *r.fwmark);
   if (!r.iif.empty()) s += " iif " + r.iif;
-  return s + " lookup " + table_name(r.table);
+  if (r.l3mdev) s += " lookup [l3mdev-table]";
+  if (r.table) s += " lookup " + table_name(r.table);
+  switch (r.action) {
+    case FR_ACT_TO_TBL: break;
+    case FR_ACT_GOTO: s += r.goto_target ? fmt::format(" goto {}", r.goto_target) : " goto none"; break;
+    case FR_ACT_NOP: s += " nop"; break;
+    default: {
+      const char* t = type_name(r.action);  // FR_ACT_BLACKHOLE.. share the RTN_* numbers, as `ip rule` prints them
+      s += " " + (t ? std::string(t) : std::to_string(r.action));
+    }
+  }
+  return s;
 }
 
 bool RoutingChange::concerns(const IpAddr& ip, const std::vector<std::string>& devs) const {

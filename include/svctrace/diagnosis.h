@@ -22,6 +22,11 @@ struct Diagnosis {
   std::string route_dev;      // the device the route to the service IP pointed at
   std::optional<Route> source_route;  // the route that chose the source (fibmatch on the service IP)
   std::optional<Rule> source_rule;    // the policy rule that sent the lookup to source_route's table
+  // The VRF the flow's socket is bound to, when it is in one: its lookups, and the fix, are the VRF's.
+  std::optional<Vrf> vrf;
+  // In a VRF whose table has no route for the service IP: the lookup fell through to source_route's
+  // table after the l3mdev rule sent it to the VRF's table.
+  bool vrf_table_missed = false;
   IpAddr expected_source;     // what the egress device would use to reach the backend
   std::vector<IpAddr> egress_addresses;
   std::string fix;            // a shell command, empty when there is nothing to fix in routing
@@ -57,6 +62,11 @@ using DropReasonNames = std::unordered_map<uint32_t, std::string>;
 
 // The CIDR of `cidrs` that holds ip, or ip/32 if none does.
 Cidr covering_cidr(const std::vector<Cidr>& cidrs, const IpAddr& ip);
+
+// The VRF a flow's socket was bound to, if any: the VRF whose table the route hook saw the service
+// IP's lookup match in; or, when that lookup fell through the VRF's table, the VRF of the device the
+// DNAT'd packet left by, if only a lookup in that VRF leads there. nullopt outside any VRF.
+std::optional<Vrf> flow_vrf(const Flow& flow, RoutingView& routing);
 
 // `ip route add|replace ...` for a fix route (`replace` when its table has a route for that prefix).
 std::string route_fix_command(const Route& fix, RoutingView& routing);

@@ -17,18 +17,19 @@ class NetlinkRouting : public RoutingView {
   NetlinkRouting(const NetlinkRouting&) = delete;
   NetlinkRouting& operator=(const NetlinkRouting&) = delete;
 
-  std::optional<Route> fib_match(const IpAddr& dst) override;
-  std::optional<Route> route_get(const IpAddr& dst) override;
+  std::optional<Route> fib_match(const IpAddr& dst, int vrf) override;
+  std::optional<Route> route_get(const IpAddr& dst, int vrf) override;
   std::vector<InterfaceAddress> addresses(int ifindex) override;
   std::string interface_name(int ifindex) override;
   std::vector<Route> routes(uint32_t table) override;
   std::vector<Rule> rules(uint8_t family) override;
+  std::vector<Vrf> vrfs() override;
   // Everything, for the report's config snapshot.
   std::vector<Route> all_routes();
   std::vector<InterfaceAddress> all_addresses();
 
  private:
-  std::optional<Route> get_route(const IpAddr& dst, bool fib_match);
+  std::optional<Route> get_route(const IpAddr& dst, int vrf, bool fib_match);
   mnl_socket* sock_ = nullptr;
   std::unordered_map<int, std::string> names_;
   std::chrono::steady_clock::time_point names_taken_{};

@@ -3,6 +3,8 @@
 // Framing is the caller's: `nlh` must point at nlmsg_len readable bytes (as libmnl's mnl_cb_run checks).
 #pragma once
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "svctrace/route.h"
 
@@ -22,5 +24,23 @@ struct AddressMessage {
   InterfaceAddress address;
 };
 std::optional<AddressMessage> parse_address_message(const nlmsghdr* nlh);
+
+// An RTM_NEWRULE message as `ip rule` reads it, FRA_L3MDEV ("lookup [l3mdev-table]") included;
+// nullopt when malformed as above (an FRA_L3MDEV that is not a u8).
+std::optional<Rule> parse_rule_message(const nlmsghdr* nlh);
+
+// An RTM_NEWLINK message: the device, its master (IFLA_MASTER), and for a VRF device
+// (IFLA_INFO_KIND "vrf") its table (IFLA_VRF_TABLE). nullopt when malformed as above.
+struct LinkMessage {
+  int ifindex = 0;
+  std::string name;
+  int master = 0;
+  std::string kind;                    // IFLA_INFO_KIND: "vrf", "veth", ...; empty when not given
+  std::optional<uint32_t> vrf_table;
+};
+std::optional<LinkMessage> parse_link_message(const nlmsghdr* nlh);
+
+// The VRF devices among the links of a namespace, each with its members.
+std::vector<Vrf> vrfs_of(const std::vector<LinkMessage>& links);
 
 }  // namespace svctrace

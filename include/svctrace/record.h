@@ -58,13 +58,14 @@ class Recorder {
 class RecordingNode : public Node {
  public:
   RecordingNode(Node& inner, Recorder& rec) : inner_(inner), rec_(rec) {}
-  std::optional<Route> fib_match(const IpAddr& dst) override;
-  std::optional<Route> route_get(const IpAddr& dst) override;
+  std::optional<Route> fib_match(const IpAddr& dst, int vrf) override;
+  std::optional<Route> route_get(const IpAddr& dst, int vrf) override;
   std::vector<InterfaceAddress> addresses(int ifindex) override;
   std::string interface_name(int ifindex) override;
   std::vector<Route> routes(uint32_t table) override;
   std::vector<Rule> rules(uint8_t family) override;
   std::vector<ServicePair> service_pairs(const std::vector<Cidr>& cidrs) override;
+  std::vector<Vrf> vrfs() override;
   NetworkManagement network_management(int ifindex, const std::string& dev) override;
   Container container_of(uint32_t pid, const std::string& comm) override;
 
@@ -88,13 +89,14 @@ Recording read_recording(const std::string& path);
 class ReplayNode : public Node {
  public:
   explicit ReplayNode(const std::vector<nlohmann::json>& answers);
-  std::optional<Route> fib_match(const IpAddr& dst) override;
-  std::optional<Route> route_get(const IpAddr& dst) override;
+  std::optional<Route> fib_match(const IpAddr& dst, int vrf) override;
+  std::optional<Route> route_get(const IpAddr& dst, int vrf) override;
   std::vector<InterfaceAddress> addresses(int ifindex) override;
   std::string interface_name(int ifindex) override;
   std::vector<Route> routes(uint32_t table) override;
   std::vector<Rule> rules(uint8_t family) override;
   std::vector<ServicePair> service_pairs(const std::vector<Cidr>& cidrs) override;
+  std::vector<Vrf> vrfs() override;
   NetworkManagement network_management(int ifindex, const std::string& dev) override;
   Container container_of(uint32_t pid, const std::string& comm) override;
   // Questions the recording held no answer for (a different svctrace version asked differently).

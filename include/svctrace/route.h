@@ -40,21 +40,38 @@ struct Route {
   std::vector<Nexthop> nexthops;  // a multipath route's paths (then gateway and dev are unset)
 };
 
-// A policy routing rule that looks a table up (the only action svctrace follows).
+// A policy routing rule. svctrace follows the ones that look a table up (FR_ACT_TO_TBL); it prints all.
 struct Rule {
   uint32_t priority = 0;
   std::optional<Cidr> from, to;  // unset: "all"
   std::string iif;
   std::optional<uint32_t> fwmark;
-  uint32_t table = kTableMain;
-  uint8_t action = 1;  // FR_ACT_TO_TBL
+  uint32_t table = kTableMain;   // 0 for an l3mdev rule
+  // "lookup [l3mdev-table]" (FRA_L3MDEV): the table of the VRF whose device the lookup is bound to, or
+  // arrived on; the kernel adds this rule (priority 1000) with the first VRF device.
+  bool l3mdev = false;
+  uint8_t action = 1;  // FR_ACT_TO_TBL; FR_ACT_GOTO, NOP, BLACKHOLE, UNREACHABLE, PROHIBIT
+  uint32_t goto_target = 0;  // FRA_GOTO, for FR_ACT_GOTO
 
   // Would a lookup for (src -> dst, with mark, from a local socket) be sent to this rule's table?
-  bool selects(const IpAddr& src, const IpAddr& dst, std::optional<uint32_t> mark) const;
+  // vrf_table: the table of the VRF the lookup is made in (a socket bound to a VRF device), 0 if none;
+  // an l3mdev rule selects only such a lookup.
+  bool selects(const IpAddr& src, const IpAddr& dst, std::optional<uint32_t> mark, uint32_t vrf_table = 0) const;
+  // The table the rule sends a lookup made in the VRF with table vrf_table (0: none) to.
+  uint32_t table_for(uint32_t vrf_table) const { return l3mdev ? vrf_table : table; }
 };
 
-// `ip rule` syntax: "1000:\tfrom all to 10.96.0.0/12 lookup 200".
+// `ip rule` syntax: "1000:\tfrom all to 10.96.0.0/12 lookup 200", "1000:\tfrom all lookup [l3mdev-table]".
 std::string format_rule(const Rule& r);
+
+// A VRF: an l3mdev device (`ip link add vrf-blue type vrf table 10`) and the devices enslaved to it
+// (`ip link set enslf0 master vrf-blue`), whose routes live in its table.
+struct Vrf {
+  int ifindex = 0;
+  std::string name;
+  uint32_t table = 0;
+  std::vector<int> members;  // ifindexes of the enslaved devices
+};
 
 // `ip route` syntax: "default via 10.141.13.1 dev enslf1", "10.0.0.0/24 dev enslf0 proto kernel
 // scope link src 10.0.0.12", with "table N" when the table is not main.
@@ -84,17 +101,21 @@ struct InterfaceAddress {
 class RoutingView {
  public:
   virtual ~RoutingView() = default;
+  // Route lookups are made as a local socket's: vrf is the ifindex of the VRF device the socket is
+  // bound to (`ip route get ... vrf NAME`), 0 for none.
   // The route that matches dst (`ip route get fibmatch dst`).
-  virtual std::optional<Route> fib_match(const IpAddr& dst) = 0;
+  virtual std::optional<Route> fib_match(const IpAddr& dst, int vrf) = 0;
   // The resolved output route for dst, with the source the kernel would select in prefsrc
   // (`ip route get dst`).
-  virtual std::optional<Route> route_get(const IpAddr& dst) = 0;
+  virtual std::optional<Route> route_get(const IpAddr& dst, int vrf) = 0;
   virtual std::vector<InterfaceAddress> addresses(int ifindex) = 0;
   virtual std::string interface_name(int ifindex) = 0;
   // All routes of one table (`ip route show table N`).
   virtual std::vector<Route> routes(uint32_t table) = 0;
   // The policy rules of one family, by priority (`ip rule`).
   virtual std::vector<Rule> rules(uint8_t family) = 0;
+  // The namespace's VRF devices (`ip -d link show type vrf`).
+  virtual std::vector<Vrf> vrfs() = 0;
 };
 
 }  // namespace svctrace

@@ -38,6 +38,14 @@ pass() {
   exit 0
 }
 
+# skip REASON: this kernel cannot run the test (a missing feature, named in REASON). run.sh counts it
+# as skipped, never as passed.
+skip() {
+  _REPORTED=1
+  echo "SKIP $TEST_NAME: $*" >&"$E2E_OUT"
+  exit 0
+}
+
 # fail REASON: prints the reason plus svctrace's stderr tail, keeps the work dir for inspection.
 fail() {
   _REPORTED=1

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every tests/e2e/test_*.sh one after another (each builds its own lab), prints each test's
-# output and a final "N passed, M failed" line. Exits non-zero if any test failed.
+# output and a final "N passed, M failed, K skipped" line. Exits non-zero if any test failed.
 set -uo pipefail
 
 if ((EUID != 0)); then
@@ -11,6 +11,7 @@ fi
 dir=$(cd "$(dirname "$0")" && pwd)
 passed=0
 failed=0
+skipped=0
 for t in "$dir"/test_*.sh; do
   name=$(basename "$t" .sh)
   # Bounded (E2E_TIMEOUT seconds, default 120): a hung test is killed (its trap still tears the lab down on SIGTERM).
@@ -19,6 +20,8 @@ for t in "$dir"/test_*.sh; do
   [[ -n $out ]] && echo "$out"
   if ((rc == 0)) && grep -qx "PASS $name" <<<"$out"; then
     passed=$((passed + 1))
+  elif ((rc == 0)) && grep -q "^SKIP $name: " <<<"$out"; then
+    skipped=$((skipped + 1))
   else
     # Make sure every failure has a FAIL line, even if the test died without printing one.
     ((rc == 124)) && echo "($name timed out after ${E2E_TIMEOUT:-120} s)"
@@ -26,5 +29,5 @@ for t in "$dir"/test_*.sh; do
     failed=$((failed + 1))
   fi
 done
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed, $skipped skipped (see their SKIP lines)"
 ((failed == 0))

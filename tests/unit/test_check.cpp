@@ -116,32 +116,42 @@ TEST_CASE("check finds the incident without traffic, and passes once fixed", "[c
   CHECK(check_pair(pair, routing, kCidrs).diagnosis.verdict == "no_route");
 }
 
-TEST_CASE("a fix for the whole CIDR that would break another service is narrowed to the failing IP", "[check]") {
-  test::FakeRouting routing;
-  Route other;  // another service's backend, on enslf1's network
-  other.dst = ip("10.141.13.50");
-  other.dst_len = 32;
-  other.oif = 3;
-  other.dev = "enslf1";
-  other.prefsrc = ip("10.141.13.182");
-  routing.route_get_by_ip["10.141.13.50"] = other;
+namespace {
 
+// The incident's unanswered flow, as the correlator decides it.
+Flow unanswered_flow() {
   Flow f;
   f.key = FlowKey{0, IPPROTO_TCP, ip("10.141.13.182"), ip("172.24.0.1"), 52946, 443};
   f.dnat_ip = ip("10.0.0.8");
   f.dnat_port = 6443;
   f.egress_ifindex = 2;
   f.state = FlowState::Unanswered;
-  Diagnosis d = diagnose(f, routing, kCidrs);
-  REQUIRE(d.fix == "ip route add 172.24.0.0/13 dev enslf0 src 10.0.0.12");
+  return f;
+}
 
-  std::vector<ServicePair> pairs = {{IPPROTO_TCP, ip("172.24.0.1"), 443, ip("10.0.0.8"), 6443, "KUBE-SEP-A", {}},
-                                    {IPPROTO_TCP, ip("172.24.0.50"), 80, ip("10.141.13.50"), 8080, "KUBE-SEP-C", {}}};
-  Diagnosis safe = d;
-  keep_fix_safe(safe, pairs, routing);
-  CHECK(safe.fix == "ip route add 172.24.0.1/32 dev enslf0 src 10.0.0.12");
-  REQUIRE(safe.fix_would_break.size() == 1);
-  CHECK(safe.fix_would_break[0] == "tcp 172.24.0.50:80 → 10.141.13.50 (leaves enslf1)");
+// The failing service, and another of the CIDR whose backend is on enslf1's network.
+std::vector<ServicePair> two_services() {
+  return {{IPPROTO_TCP, ip("172.24.0.1"), 443, ip("10.0.0.8"), 6443, "KUBE-SEP-A", {}},
+          {IPPROTO_TCP, ip("172.24.0.50"), 80, ip("10.141.13.50"), 8080, "KUBE-SEP-C", {}}};
+}
+
+// keep_fix_safe narrows d's fix to the failing service IP, naming the other service it would break.
+void check_narrowed(Diagnosis d, std::vector<ServicePair> pairs, RoutingView& routing, const std::string& fix) {
+  keep_fix_safe(d, pairs, routing);
+  CHECK(d.fix == fix);
+  REQUIRE(d.fix_would_break.size() == 1);
+  CHECK(d.fix_would_break[0] == "tcp 172.24.0.50:80 → 10.141.13.50 (leaves enslf1)");
+}
+
+}  // namespace
+
+TEST_CASE("a fix for the whole CIDR that would break another service is narrowed to the failing IP", "[check]") {
+  test::FakeRouting routing;
+  routing.route_get_by_ip["10.141.13.50"] = test::host_route("10.141.13.50", 3, "enslf1", "10.141.13.182");
+  Diagnosis d = diagnose(unanswered_flow(), routing, kCidrs);
+  REQUIRE(d.fix == "ip route add 172.24.0.0/13 dev enslf0 src 10.0.0.12");
+  std::vector<ServicePair> pairs = two_services();
+  check_narrowed(d, pairs, routing, "ip route add 172.24.0.1/32 dev enslf0 src 10.0.0.12");
 
   // Services whose backends are on the fix's side keep the wide fix.
   pairs[1].backend_ip = ip("10.0.0.9");
@@ -149,4 +159,18 @@ TEST_CASE("a fix for the whole CIDR that would break another service is narrowed
   keep_fix_safe(wide, pairs, routing);
   CHECK(wide.fix == "ip route add 172.24.0.0/13 dev enslf0 src 10.0.0.12");
   CHECK(wide.fix_would_break.empty());
+}
+
+TEST_CASE("a VRF's fix is checked against the services as a socket in the VRF reaches them", "[check][vrf]") {
+  test::FakeRouting routing;
+  test::put_in_vrf(routing);
+  // In the VRF the other service's backend leaves enslf1; outside it nothing has a route.
+  routing.vrf_route_get[7]["10.141.13.50"] = test::host_route("10.141.13.50", 3, "enslf1", "10.141.13.182", 10);
+  Flow f = unanswered_flow();
+  f.route = RouteDecision{};
+  f.route->table = 10;
+  f.route->oif = 3;
+  Diagnosis d = diagnose(f, routing, kCidrs);
+  REQUIRE(d.fix == "ip route add 172.24.0.0/13 dev enslf0 src 10.0.0.12 table 10");
+  check_narrowed(d, two_services(), routing, "ip route add 172.24.0.1/32 dev enslf0 src 10.0.0.12 table 10");
 }

@@ -255,3 +255,112 @@ TEST_CASE("a reply conntrack found INVALID is named so, not blamed on routes or 
   CHECK_THAT(d.reason, Catch::Contains("conntrack found it INVALID") && Catch::Contains("NETFILTER_DROP"));
   CHECK_THAT(human_diagnosis(d), Catch::Contains("reply INVALID to conntrack, dropped on enslf0"));
 }
+
+namespace {
+
+// The incident's flow from a socket bound to vrf-blue: the route hook saw the lookup match in table 10.
+Flow vrf_flow(uint32_t table = 10) {
+  Flow f = incident_flow();
+  RouteDecision r;
+  r.table = table;
+  r.oif = 3;
+  r.gateway = ip("10.141.13.1");
+  r.nh_saddr = ip("10.141.13.182");
+  f.route = r;
+  return f;
+}
+
+}  // namespace
+
+TEST_CASE("in a VRF: the route of the VRF's table, the l3mdev rule, and a fix in that table", "[diagnosis][vrf]") {
+  FakeRouting routing;
+  put_in_vrf(routing);
+  Diagnosis d = diagnose(vrf_flow(), routing, kCidrs);
+  CHECK(d.verdict == "asymmetric_source");
+  REQUIRE(d.vrf);
+  CHECK(d.vrf->name == "vrf-blue");
+  CHECK_FALSE(d.vrf_table_missed);
+  REQUIRE(d.source_route);
+  CHECK(format_route(*d.source_route) == "default via 10.141.13.1 dev enslf1 table 10");
+  REQUIRE(d.source_rule);
+  CHECK(format_rule(*d.source_rule) == "1000:\tfrom all lookup [l3mdev-table]");
+  // Asked in the VRF: outside it the backend has no route at all, and no source to expect.
+  CHECK(d.expected_source.str() == "10.0.0.12");
+  CHECK(d.fix == "ip route add 172.24.0.0/13 dev enslf0 src 10.0.0.12 table 10");
+  CHECK_THAT(d.reason, Catch::StartsWith("in VRF vrf-blue (table 10): source 10.141.13.182 was chosen"));
+
+  auto j = diagnosis_json(d);
+  CHECK(j["vrf"]["name"] == "vrf-blue");
+  CHECK(j["vrf"]["table"] == "10");
+  CHECK(j["source_rule"] == "1000:\tfrom all lookup [l3mdev-table]");
+  CHECK(j["source_route_table"] == "10");
+  CHECK_THAT(human_diagnosis(d),
+             Catch::Contains("source 10.141.13.182 was chosen by route \"default via 10.141.13.1 dev enslf1 table 10\" "
+                             "(table 10 of VRF vrf-blue, selected by rule \"1000:\tfrom all lookup [l3mdev-table]\")") &&
+                 Catch::Contains("fix: ip route add 172.24.0.0/13 dev enslf0 src 10.0.0.12 table 10\n"));
+
+  // A route for the prefix already in the VRF's table: replaced there.
+  Route prefix = routing.table_routes[0];
+  prefix.dst = ip("172.24.0.0");
+  prefix.dst_len = 13;
+  routing.table_routes.push_back(prefix);
+  CHECK(diagnose(vrf_flow(), routing, kCidrs).fix == "ip route replace 172.24.0.0/13 dev enslf0 src 10.0.0.12 table 10");
+}
+
+TEST_CASE("without the VRF's view the same flow gets no fix: svctrace must ask in the VRF", "[diagnosis][vrf]") {
+  FakeRouting routing;
+  put_in_vrf(routing);
+  routing.vrf_list.clear();  // as svctrace saw it before it followed VRFs
+  Diagnosis d = diagnose(vrf_flow(), routing, kCidrs);
+  CHECK(d.verdict == "asymmetric_source");
+  CHECK_FALSE(d.vrf);
+  CHECK_FALSE(d.source_route);
+  CHECK(d.fix.empty());
+}
+
+TEST_CASE("in a VRF whose table has no route for the service, the lookup fell through: fix the VRF's table",
+          "[diagnosis][vrf]") {
+  FakeRouting routing;
+  // Only enslf0 is in vrf-blue; the default route is main's, and table 10 has only enslf0's network.
+  routing.vrf_list = {{7, "vrf-blue", 10, {2}}};
+  routing.names[7] = "vrf-blue";
+  routing.rule_list = vrf_rules();
+  routing.backend_route = routing.route_get_by_ip["172.24.0.1"];  // outside the VRF 10.0.0.8 is behind the default route
+  routing.backend_route->dst = ip("10.0.0.8");
+  routing.vrf_service_route[7] = *routing.service_route;  // the VRF's lookup ends in main
+  routing.vrf_route_get[7]["10.0.0.8"] = host_route("10.0.0.8", 2, "enslf0", "10.0.0.12", 10);
+  routing.vrf_route_get[7]["172.24.0.1"] = routing.route_get_by_ip["172.24.0.1"];
+
+  Diagnosis d = diagnose(vrf_flow(kTableMain), routing, kCidrs);
+  CHECK(d.verdict == "asymmetric_source");
+  REQUIRE(d.vrf);
+  CHECK(d.vrf_table_missed);
+  CHECK(format_route(*d.source_route) == "default via 10.141.13.1 dev enslf1");
+  CHECK_FALSE(d.source_rule);
+  CHECK(d.fix == "ip route add 172.24.0.0/13 dev enslf0 src 10.0.0.12 table 10");
+  CHECK_THAT(d.reason, Catch::EndsWith("the VRF's table 10 has no route for 172.24.0.1, so the lookup fell through to "
+                                       "table main"));
+  CHECK_THAT(human_diagnosis(d), Catch::Contains("(table main, after VRF vrf-blue's table 10 had no route for 172.24.0.1)"));
+
+  // A route outside the VRF leaks to enslf0 as well: a socket outside the VRF would have left there too,
+  // so nothing says this one was in the VRF. The fix stays where the lookup went.
+  routing.backend_route->gateway = {};
+  routing.backend_route->oif = 2;
+  routing.backend_route->dev = "enslf0";
+  routing.backend_route->prefsrc = ip("10.0.0.12");
+  Diagnosis leak = diagnose(vrf_flow(kTableMain), routing, kCidrs);
+  CHECK_FALSE(leak.vrf);
+  CHECK(leak.fix == "ip route add 172.24.0.0/13 dev enslf0 src 10.0.0.12");
+}
+
+TEST_CASE("an l3mdev rule and a VRF on the node do not touch a flow outside the VRF", "[diagnosis][vrf]") {
+  FakeRouting routing;
+  routing.names[7] = "vrf-blue";
+  routing.vrf_list = {{7, "vrf-blue", 10, {9}}};  // another NIC's VRF
+  routing.rule_list = vrf_rules();
+  Diagnosis d = diagnose(vrf_flow(kTableMain), routing, kCidrs);
+  CHECK_FALSE(d.vrf);
+  CHECK_FALSE(d.source_rule);  // the l3mdev rule selects no lookup outside a VRF
+  CHECK(format_route(*d.source_route) == "default via 10.141.13.1 dev enslf1");
+  CHECK(d.fix == "ip route add 172.24.0.0/13 dev enslf0 src 10.0.0.12");
+}

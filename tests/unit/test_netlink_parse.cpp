@@ -1,5 +1,7 @@
 #include <arpa/inet.h>
 #include <libmnl/libmnl.h>
+#include <linux/fib_rules.h>
+#include <linux/if_link.h>
 #include <linux/rtnetlink.h>
 
 #include <catch2/catch.hpp>
@@ -127,4 +129,122 @@ TEST_CASE("an RTM_NEWADDR message gives its interface and local address", "[netl
   shorter.header<ifaddrmsg>(RTM_NEWADDR);
   shorter.nlh->nlmsg_len = mnl_nlmsg_size(sizeof(ifaddrmsg) - 1);
   CHECK_FALSE(parse_address_message(shorter.nlh));
+}
+
+TEST_CASE("an RTM_NEWRULE with FRA_L3MDEV is the l3mdev rule `ip rule` shows", "[netlink][vrf]") {
+  // As the kernel's VRF driver adds it (vrf_fib_rule()): FRA_L3MDEV 1, priority 1000, no table.
+  Message m;
+  auto* frh = m.header<fib_rule_hdr>(RTM_NEWRULE);
+  frh->family = AF_INET;
+  frh->action = FR_ACT_TO_TBL;
+  mnl_attr_put_u32(m.nlh, FRA_TABLE, 0);
+  mnl_attr_put_u32(m.nlh, FRA_PRIORITY, 1000);
+  mnl_attr_put_u8(m.nlh, FRA_L3MDEV, 1);
+  mnl_attr_put_u8(m.nlh, FRA_PROTOCOL, RTPROT_KERNEL);
+  std::optional<Rule> r = parse_rule_message(m.nlh);
+  REQUIRE(r);
+  CHECK(r->l3mdev);
+  CHECK(r->table == 0);
+  CHECK(r->priority == 1000);
+  CHECK(format_rule(*r) == "1000:\tfrom all lookup [l3mdev-table]");
+
+  // `ip rule add pref 1001 l3mdev unreachable`: VRF lookups that miss their table stop there.
+  frh->action = FR_ACT_UNREACHABLE;
+  r = parse_rule_message(m.nlh);
+  REQUIRE(r);
+  CHECK(format_rule(*r) == "1000:\tfrom all lookup [l3mdev-table] unreachable");
+}
+
+TEST_CASE("an ordinary rule message: selectors, table, and no l3mdev", "[netlink]") {
+  Message m;
+  auto* frh = m.header<fib_rule_hdr>(RTM_NEWRULE);
+  frh->family = AF_INET;
+  frh->dst_len = 13;
+  frh->table = RT_TABLE_COMPAT;
+  frh->action = FR_ACT_TO_TBL;
+  m.ip(FRA_DST, "172.24.0.0");
+  mnl_attr_put_u32(m.nlh, FRA_TABLE, 200);
+  mnl_attr_put_u32(m.nlh, FRA_PRIORITY, 900);
+  mnl_attr_put_u32(m.nlh, FRA_FWMARK, 0x4000);
+  mnl_attr_put_strz(m.nlh, FRA_IIFNAME, "lo");
+  std::optional<Rule> r = parse_rule_message(m.nlh);
+  REQUIRE(r);
+  CHECK_FALSE(r->l3mdev);
+  CHECK(format_rule(*r) == "900:\tfrom all to 172.24.0.0/13 fwmark 0x4000 iif lo lookup 200");
+}
+
+TEST_CASE("malformed rule messages are not used", "[netlink]") {
+  Message shorter;
+  shorter.header<fib_rule_hdr>(RTM_NEWRULE);
+  shorter.nlh->nlmsg_len = mnl_nlmsg_size(sizeof(fib_rule_hdr) - 1);
+  CHECK_FALSE(parse_rule_message(shorter.nlh));
+  // An attribute without the size of its type: an FRA_L3MDEV without its byte, a priority of two bytes.
+  for (auto put : {+[](nlmsghdr* n) { mnl_attr_put(n, FRA_L3MDEV, 0, nullptr); },
+                   +[](nlmsghdr* n) { mnl_attr_put_u16(n, FRA_PRIORITY, 1000); }}) {
+    Message m;
+    m.header<fib_rule_hdr>(RTM_NEWRULE)->family = AF_INET;
+    put(m.nlh);
+    CHECK_FALSE(parse_rule_message(m.nlh));
+  }
+}
+
+namespace {
+
+// An RTM_NEWLINK as the kernel sends it for `ip link add NAME type KIND [table T]`, enslaved to master.
+Message link(int ifindex, const char* name, const char* kind, int master = 0, uint32_t vrf_table = 0) {
+  Message m;
+  auto* ifi = m.header<ifinfomsg>(RTM_NEWLINK);
+  ifi->ifi_index = ifindex;
+  mnl_attr_put_strz(m.nlh, IFLA_IFNAME, name);
+  if (master) mnl_attr_put_u32(m.nlh, IFLA_MASTER, static_cast<uint32_t>(master));
+  nlattr* info = mnl_attr_nest_start(m.nlh, IFLA_LINKINFO);
+  mnl_attr_put_str(m.nlh, IFLA_INFO_KIND, kind);
+  if (vrf_table) {
+    nlattr* data = mnl_attr_nest_start(m.nlh, IFLA_INFO_DATA);
+    mnl_attr_put_u32(m.nlh, IFLA_VRF_TABLE, vrf_table);
+    mnl_attr_nest_end(m.nlh, data);
+  }
+  mnl_attr_nest_end(m.nlh, info);
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("RTM_NEWLINK messages name the VRF devices, their tables and their members", "[netlink][vrf]") {
+  Message vrf = link(7, "vrf-blue", "vrf", 0, 10);
+  Message enslf0 = link(2, "enslf0", "veth", 7);
+  Message enslf1 = link(3, "enslf1", "veth");
+  std::vector<LinkMessage> links;
+  for (Message* m : {&vrf, &enslf0, &enslf1}) {
+    std::optional<LinkMessage> l = parse_link_message(m->nlh);
+    REQUIRE(l);
+    links.push_back(*l);
+  }
+  CHECK(links[0].kind == "vrf");
+  CHECK(links[0].vrf_table == 10u);
+  CHECK(links[1].master == 7);
+  CHECK(links[1].name == "enslf0");
+  CHECK_FALSE(links[2].vrf_table);
+
+  std::vector<Vrf> vrfs = vrfs_of(links);
+  REQUIRE(vrfs.size() == 1);
+  CHECK(vrfs[0].name == "vrf-blue");
+  CHECK(vrfs[0].ifindex == 7);
+  CHECK(vrfs[0].table == 10);
+  CHECK(vrfs[0].members == std::vector<int>{2});
+
+  // Malformed: a master of two bytes; a VRF table of two bytes.
+  Message bad_master;
+  bad_master.header<ifinfomsg>(RTM_NEWLINK)->ifi_index = 2;
+  mnl_attr_put_u16(bad_master.nlh, IFLA_MASTER, 7);
+  CHECK_FALSE(parse_link_message(bad_master.nlh));
+  Message bad_table;
+  bad_table.header<ifinfomsg>(RTM_NEWLINK)->ifi_index = 7;
+  nlattr* info = mnl_attr_nest_start(bad_table.nlh, IFLA_LINKINFO);
+  mnl_attr_put_strz(bad_table.nlh, IFLA_INFO_KIND, "vrf");
+  nlattr* data = mnl_attr_nest_start(bad_table.nlh, IFLA_INFO_DATA);
+  mnl_attr_put_u16(bad_table.nlh, IFLA_VRF_TABLE, 10);
+  mnl_attr_nest_end(bad_table.nlh, data);
+  mnl_attr_nest_end(bad_table.nlh, info);
+  CHECK_FALSE(parse_link_message(bad_table.nlh));
 }

@@ -18,8 +18,8 @@ namespace {
 // The incident's node, as a session asks it.
 struct FakeNode : Node {
   test::FakeRouting routing;
-  std::optional<Route> fib_match(const IpAddr& d) override { return routing.fib_match(d); }
-  std::optional<Route> route_get(const IpAddr& d) override { return routing.route_get(d); }
+  std::optional<Route> fib_match(const IpAddr& d, int vrf) override { return routing.fib_match(d, vrf); }
+  std::optional<Route> route_get(const IpAddr& d, int vrf) override { return routing.route_get(d, vrf); }
   std::vector<InterfaceAddress> addresses(int i) override { return routing.addresses(i); }
   std::string interface_name(int i) override { return routing.interface_name(i); }
   std::vector<Route> routes(uint32_t t) override { return routing.routes(t); }
@@ -35,6 +35,7 @@ struct FakeNode : Node {
     p.found_in = {{"iptables-save", "KUBE-SEP-A"}, {"nft", "ip kube-proxy endpoint-a"}};
     return {p};
   }
+  std::vector<Vrf> vrfs() override { return routing.vrfs(); }
   NetworkManagement network_management(int, const std::string& dev) override {
     return {"systemd-networkd", "/run/systemd/network/10-" + dev + ".network"};
   }
@@ -75,16 +76,21 @@ TEST_CASE("a recording answers the replay exactly as the node answered the live 
   rule.to = Cidr::parse("172.24.0.0/13");
   rule.fwmark = 0x4000;
   rule.table = 200;
-  node.routing.rule_list = {rule};
+  node.routing.rule_list = {rule, test::vrf_rules()[1]};  // and the l3mdev rule
   node.routing.backend_route.reset();  // "no route" must replay as no route
+  // In VRF vrf-blue (ifindex 7, table 10) the backend has a route.
+  node.routing.vrf_list = {{7, "vrf-blue", 10, {2}}};
+  node.routing.vrf_route_get[7]["10.0.0.8"] = test::host_route("10.0.0.8", 2, "enslf0", "10.0.0.12", 10);
 
   std::string path = temp_path();
   {
     Recorder rec(path, kHeader);
     RecordingNode asked(node, rec);
-    asked.fib_match(ip("172.24.0.1"));
-    asked.route_get(ip("10.0.0.8"));
+    asked.fib_match(ip("172.24.0.1"), 0);
+    asked.route_get(ip("10.0.0.8"), 0);
+    asked.route_get(ip("10.0.0.8"), 7);
     asked.rules(AF_INET);
+    asked.vrfs();
     asked.addresses(2);
     asked.interface_name(3);
     asked.service_pairs({Cidr::parse("172.24.0.0/13")});
@@ -96,17 +102,27 @@ TEST_CASE("a recording answers the replay exactly as the node answered the live 
   CHECK(rec.end.at("elapsed_s") == 1.5);
   ReplayNode replayed(rec.answers);
 
-  auto got = replayed.fib_match(ip("172.24.0.1"));
+  auto got = replayed.fib_match(ip("172.24.0.1"), 0);
   REQUIRE(got);
   CHECK(format_route(*got) == format_route(multipath));
   CHECK(got->metric == multipath.metric);
   REQUIRE(got->nexthops.size() == 2);
   CHECK(got->nexthops[0].flags == RTNH_F_ONLINK);
   CHECK(got->nexthops[0].weight == 2);
-  CHECK_FALSE(replayed.route_get(ip("10.0.0.8")));
+  CHECK_FALSE(replayed.route_get(ip("10.0.0.8"), 0));
+  // The same destination in the VRF is another question, with its own answer.
+  auto vrf_got = replayed.route_get(ip("10.0.0.8"), 7);
+  REQUIRE(vrf_got);
+  CHECK(format_route(*vrf_got) == "10.0.0.8 dev enslf0 table 10 src 10.0.0.12");
   auto rules = replayed.rules(AF_INET);
-  REQUIRE(rules.size() == 1);
+  REQUIRE(rules.size() == 2);
   CHECK(format_rule(rules[0]) == format_rule(rule));
+  CHECK(format_rule(rules[1]) == "1000:\tfrom all lookup [l3mdev-table]");
+  auto vrfs = replayed.vrfs();
+  REQUIRE(vrfs.size() == 1);
+  CHECK(vrfs[0].name == "vrf-blue");
+  CHECK(vrfs[0].table == 10);
+  CHECK(vrfs[0].members == std::vector<int>{2});
   auto addrs = replayed.addresses(2);
   REQUIRE(addrs.size() == 1);
   CHECK(addrs[0].addr == ip("10.0.0.12"));
@@ -120,7 +136,7 @@ TEST_CASE("a recording answers the replay exactly as the node answered the live 
   CHECK(replayed.unanswered() == 0);
   // Asked again: the same answer. Asked something never recorded: counted, and a neutral answer.
   CHECK(replayed.interface_name(3) == "enslf1");
-  CHECK_FALSE(replayed.fib_match(ip("172.24.0.9")));
+  CHECK_FALSE(replayed.fib_match(ip("172.24.0.9"), 0));
   CHECK(replayed.unanswered() == 1);
 }
 
@@ -162,4 +178,19 @@ TEST_CASE("a bad recording is refused with the line that is wrong") {
   CHECK_THAT(error_of(header_line() + R"({"type":"end","elapsed_s":1})" "\n" R"({"type":"tick"})" "\n"),
              Catch::Contains("line 3: a line after the end record"));
   CHECK_THAT(error_of(header_line() + R"({"type":"tick","now_ns":"soon"})" "\n"), Catch::Contains("line 2"));
+}
+
+TEST_CASE("a recording made before VRFs were followed still answers its lookups and rules") {
+  std::string text = header_line() +
+                     R"({"type":"answer","q":"route_get","arg":"10.0.0.8","a":null})" "\n"
+                     R"({"type":"answer","q":"rules","arg":2,"a":[{"priority":1000,"from":null,"to":"172.24.0.0/13",)"
+                     R"("iif":"","fwmark":null,"table":200,"action":1}]})" "\n";
+  Recording rec = parse_recording(text, "old");
+  ReplayNode replayed(rec.answers);
+  CHECK_FALSE(replayed.route_get(ip("10.0.0.8"), 0));
+  auto rules = replayed.rules(AF_INET);
+  REQUIRE(rules.size() == 1);
+  CHECK_FALSE(rules[0].l3mdev);
+  CHECK(format_rule(rules[0]) == "1000:\tfrom all to 172.24.0.0/13 lookup 200");
+  CHECK(replayed.unanswered() == 0);
 }

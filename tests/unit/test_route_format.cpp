@@ -1,4 +1,5 @@
 #include <catch2/catch.hpp>
+#include <linux/fib_rules.h>
 #include <linux/rtnetlink.h>
 
 #include "svctrace/route.h"
@@ -106,6 +107,42 @@ TEST_CASE("rules print as `ip rule` prints them and select as the kernel would",
   from_pods.from = Cidr::parse("10.244.0.0/16");
   from_pods.iif = "cni0";
   CHECK_FALSE(from_pods.selects(ip("10.244.0.2"), ip("10.96.0.1"), std::nullopt));  // not a local lookup
+}
+
+TEST_CASE("the l3mdev rule selects only lookups made in a VRF, and sends them to its table", "[route][vrf]") {
+  Rule l3mdev;
+  l3mdev.priority = 1000;
+  l3mdev.l3mdev = true;
+  l3mdev.table = 0;
+  CHECK(format_rule(l3mdev) == "1000:\tfrom all lookup [l3mdev-table]");
+  CHECK_FALSE(l3mdev.selects(ip("10.141.13.182"), ip("172.24.0.1"), std::nullopt));
+  CHECK(l3mdev.selects(ip("10.141.13.182"), ip("172.24.0.1"), std::nullopt, 10));
+  CHECK(l3mdev.table_for(10) == 10);
+
+  Rule from_vrf_nets = l3mdev;  // `ip rule add from 10.1.0.0/16 l3mdev`
+  from_vrf_nets.from = Cidr::parse("10.1.0.0/16");
+  CHECK(format_rule(from_vrf_nets) == "1000:\tfrom 10.1.0.0/16 lookup [l3mdev-table]");
+  CHECK_FALSE(from_vrf_nets.selects(ip("10.141.13.182"), ip("172.24.0.1"), std::nullopt, 10));
+
+  Rule table200;
+  table200.table = 200;
+  CHECK(table200.selects(ip("10.141.13.182"), ip("172.24.0.1"), std::nullopt, 10));  // VRF or not
+  CHECK(table200.table_for(10) == 200);
+}
+
+TEST_CASE("rules that do not look a table up print their action, as `ip rule` does", "[route]") {
+  Rule r;
+  r.priority = 1001;
+  r.table = 0;
+  r.goto_target = 32766;
+  const std::pair<uint8_t, const char*> printed[] = {{FR_ACT_UNREACHABLE, "unreachable"}, {FR_ACT_BLACKHOLE, "blackhole"},
+                                                      {FR_ACT_PROHIBIT, "prohibit"},       {FR_ACT_NOP, "nop"},
+                                                      {FR_ACT_GOTO, "goto 32766"}};
+  for (auto [action, text] : printed) {
+    r.action = action;
+    CHECK(format_rule(r) == std::string("1001:\tfrom all ") + text);
+    CHECK_FALSE(r.selects(ip("10.0.0.12"), ip("172.24.0.1"), std::nullopt));
+  }
 }
 
 TEST_CASE("multipath routes print one nexthop line per path", "[route]") {
