@@ -231,7 +231,8 @@ json Session::stats(const KernelCounters& c) const {
               {"flows", correlator_.flow_count()},
               {"flows_evicted", correlator_.evicted()},
               {"diagnoses", diagnoses_made_},
-              {"diagnoses_not_in_report", diagnoses_made_ - diagnoses_.size()}};
+              {"diagnoses_not_in_report", diagnoses_made_ - diagnoses_.size()},
+              {"flows_not_in_report", correlator_.flow_count() - std::min(correlator_.flow_count(), kKeptFlows)}};
 }
 
 json Session::finish(double elapsed_s, const KernelCounters& kernel) {
@@ -239,9 +240,10 @@ json Session::finish(double elapsed_s, const KernelCounters& kernel) {
   json st = stats(kernel);
   std::map<std::string, int> by_state;
   json flows = json::array();
-  for (const Flow* f : correlator_.flows()) {
-    by_state[to_string(f->state)]++;
-    flows.push_back(flow_json(*f, node_, opts_.start_ns));
+  const std::vector<const Flow*> all = correlator_.flows();  // in order of first sight
+  for (size_t i = 0; i < all.size(); i++) {
+    by_state[to_string(all[i]->state)]++;
+    if (i + kKeptFlows >= all.size()) flows.push_back(flow_json(*all[i], node_, opts_.start_ns));
   }
   if (kernel.ringbuf_drops)
     spdlog::warn("{} events were lost (ring buffer full): verdicts may be incomplete", kernel.ringbuf_drops);

@@ -71,3 +71,25 @@ TEST_CASE("a flood of one failure keeps the report bounded and every diagnosis c
   CHECK(report["stats"]["diagnoses"] == kFlows);
   CHECK(report["stats"]["diagnoses_not_in_report"] == kFlows - 64);
 }
+
+TEST_CASE("the report keeps the flows seen last of a full table, and counts the others") {
+  CountingNode node;
+  SessionOptions opts;
+  opts.cidrs = {Cidr::parse("172.24.0.0/13")};
+  opts.json = true;
+  opts.correlator.max_flows = 8192;
+  Session session(opts, node, {});
+  constexpr uint16_t kFlows = 5000;
+  for (uint16_t i = 0; i < kFlows; i++) {
+    const svc_tuple orig = tuple("10.0.0.12", static_cast<uint16_t>(20000 + i), "172.24.0.1", 443);
+    const svc_tuple rep = tuple("10.0.0.8", 6443, "10.0.0.12", static_cast<uint16_t>(20000 + i));
+    session.on_event(nat(i + 1, orig, rep, SVC_NAT_POST_ROUTING, 2, 2));
+  }
+  nlohmann::json report = session.finish(1.0, {});
+  const auto& flows = report["flows"];
+  REQUIRE(flows.size() == Session::kKeptFlows);
+  CHECK(flows.back()["flow"]["sport"] == 20000 + kFlows - 1);
+  CHECK(flows.front()["flow"]["sport"] == 20000 + kFlows - Session::kKeptFlows);
+  CHECK(report["stats"]["flows"] == kFlows);
+  CHECK(report["stats"]["flows_not_in_report"] == kFlows - Session::kKeptFlows);
+}
