@@ -2,7 +2,7 @@
 // by time, always.
 //
 //   connload server --listen IP:PORT --seconds N          accept and close, until N seconds passed
-//   connload client --connect IP:PORT --seconds N [--max COUNT] [--threads T]
+//   connload client --connect IP:PORT --seconds N [--max COUNT] [--threads T] [--rate PER_S]
 //
 // The client connects, and closes at once with a reset (SO_LINGER 0): a full handshake per connection,
 // and no TIME_WAIT to run the port range dry over a long run. It prints one JSON line:
@@ -32,7 +32,7 @@ using Clock = std::chrono::steady_clock;
 [[noreturn]] void usage() {
   std::fprintf(stderr,
                "usage: connload server --listen IP:PORT --seconds N\n"
-               "       connload client --connect IP:PORT --seconds N [--max COUNT] [--threads T]\n");
+               "       connload client --connect IP:PORT --seconds N [--max COUNT] [--threads T] [--rate PER_S]\n");
   std::exit(2);
 }
 
@@ -52,6 +52,7 @@ struct Args {
   double seconds = 0;
   long max = 0;  // 0: no limit but time
   int threads = 1;
+  double rate = 0;  // 0: as fast as it goes; else paced to PER_S connections a second in all
 };
 
 Args parse(int argc, char** argv) {
@@ -66,10 +67,11 @@ Args parse(int argc, char** argv) {
     else if (k == "--seconds") a.seconds = std::strtod(v, nullptr);
     else if (k == "--max") a.max = std::strtol(v, nullptr, 10);
     else if (k == "--threads") a.threads = static_cast<int>(std::strtol(v, nullptr, 10));
+    else if (k == "--rate") a.rate = std::strtod(v, nullptr);
     else usage();
   }
   if ((a.mode != "server" && a.mode != "client") || a.endpoint.empty() || a.seconds <= 0 || a.seconds > 3600 ||
-      a.max < 0 || a.threads < 1 || a.threads > 64)
+      a.max < 0 || a.threads < 1 || a.threads > 64 || a.rate < 0)
     usage();
   return a;
 }
@@ -112,6 +114,12 @@ int client(const Args& a) {
     const linger rst{1, 0};
     const timeval connect_timeout{1, 0};  // connect() honours SO_SNDTIMEO: no wait past the deadline
     while (Clock::now() < deadline && (a.max == 0 || done.load(std::memory_order_relaxed) < a.max)) {
+      if (a.rate > 0) {  // paced: the next connection is due once done / rate seconds have passed
+        auto due = start + std::chrono::duration_cast<Clock::duration>(
+                               std::chrono::duration<double>(static_cast<double>(done.load()) / a.rate));
+        if (due >= deadline) break;
+        if (due > Clock::now()) std::this_thread::sleep_until(due);
+      }
       int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
       if (s >= 0) setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &connect_timeout, sizeof connect_timeout);
       if (s < 0 || connect(s, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {

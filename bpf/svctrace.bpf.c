@@ -29,6 +29,11 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* Set by userspace between open and load. 0 = every network namespace. */
 const volatile __u32 target_netns = 0;
+/* Wake the reader only as this much more is waiting in the ring buffer (0: at every record, the
+ * kernel's default). Userspace polls with a short timeout and reads whatever is there, so a record
+ * never waits longer than that; a wakeup per record cost a context switch per event, and the
+ * producer an irq_work (an IPI, a VM exit in a guest). */
+const volatile __u32 wakeup_bytes = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -57,8 +62,28 @@ static __always_inline void count(__u32 which)
 		(*c)++;
 }
 
+/* The CIDRs as constants (set by userspace before load, so the verifier knows them and prunes the
+ * unused slots): n_v4 <= SVC_INLINE_V4 prefixes are tested inline, more than that means "ask the
+ * trie". Same for IPv6, as four words. Network byte order throughout. */
+const volatile __u32 n_v4 = SVC_INLINE_V4 + 1;
+const volatile __u32 v4_net[SVC_INLINE_V4] = {};
+const volatile __u32 v4_mask[SVC_INLINE_V4] = {};
+const volatile __u32 n_v6 = SVC_INLINE_V6 + 1;
+const volatile __u32 v6_net[SVC_INLINE_V6][4] = {};
+const volatile __u32 v6_mask[SVC_INLINE_V6][4] = {};
+
 static __always_inline bool in_service_cidrs_v4(__be32 daddr)
 {
+	if (n_v4 <= SVC_INLINE_V4) {
+#pragma unroll
+		for (int i = 0; i < SVC_INLINE_V4; i++) {
+			if (i >= n_v4)
+				return false;
+			if ((daddr & v4_mask[i]) == v4_net[i])
+				return true;
+		}
+		return false;
+	}
 	struct svc_cidr_key key = { .prefixlen = 128 };
 	key.addr[10] = 0xff;
 	key.addr[11] = 0xff;
@@ -68,6 +93,23 @@ static __always_inline bool in_service_cidrs_v4(__be32 daddr)
 
 static __always_inline bool in_service_cidrs_v6(const struct in6_addr *daddr)
 {
+	__u32 w[4];
+	__builtin_memcpy(w, daddr, 16);
+	/* An IPv4-mapped address (an IPv6 socket connecting to IPv4) matches the IPv4 CIDRs too, as in
+	 * the trie, where they are kept mapped. */
+	if (w[0] == 0 && w[1] == 0 && w[2] == bpf_htonl(0xffff) && in_service_cidrs_v4(w[3]))
+		return true;
+	if (n_v6 <= SVC_INLINE_V6) {
+#pragma unroll
+		for (int i = 0; i < SVC_INLINE_V6; i++) {
+			if (i >= n_v6)
+				return false;
+			if ((w[0] & v6_mask[i][0]) == v6_net[i][0] && (w[1] & v6_mask[i][1]) == v6_net[i][1] &&
+			    (w[2] & v6_mask[i][2]) == v6_net[i][2] && (w[3] & v6_mask[i][3]) == v6_net[i][3])
+				return true;
+		}
+		return false;
+	}
 	struct svc_cidr_key key = { .prefixlen = 128 };
 	__builtin_memcpy(key.addr, daddr, 16);
 	return bpf_map_lookup_elem(&service_cidrs, &key) != NULL;
@@ -100,7 +142,16 @@ static __always_inline struct svc_event *reserve_event(__u32 kind, __u32 netns)
 
 static __always_inline void submit_event(struct svc_event *e)
 {
-	bpf_ringbuf_submit(e, 0);
+	__u64 flags = 0;
+	if (wakeup_bytes) {
+		/* Wake the reader each time what waits crosses a multiple of wakeup_bytes: one wakeup per
+		 * wakeup_bytes of records at most, and a crossing missed in a race with another CPU is made
+		 * up at the next one (or by the reader's poll timeout). */
+		__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+		__u64 before = avail > sizeof(*e) ? avail - sizeof(*e) : 0;
+		flags = avail / wakeup_bytes != before / wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	}
+	bpf_ringbuf_submit(e, flags);
 	count(SVC_CNT_EVENTS);
 }
 
@@ -310,6 +361,10 @@ struct {
 	__type(value, __u64);       /* struct nf_conn address, the key of awaiting_reply */
 } awaiting_by_reply SEC(".maps");
 
+/* Set once the first flow is remembered: until then, replies and drops need no map lookup (a
+ * tracer whose CIDRs match nothing costs the node's replies one load). */
+__u32 awaiting_any = 0;
+
 static __always_inline void read_tuple(struct svc_tuple *t, const struct nf_conntrack_tuple *ct_tuple)
 {
 	t->family = BPF_CORE_READ(ct_tuple, src.l3num);
@@ -365,6 +420,8 @@ static __always_inline struct awaiting_value *remember(__u64 key, __s32 route_if
 	long err = bpf_map_update_elem(&awaiting_reply, &key, &fresh, v ? BPF_ANY : BPF_NOEXIST);
 	if (err == 0) {
 		*first = true;
+		if (!awaiting_any)
+			awaiting_any = 1;
 		if (!v)
 			count(SVC_CNT_AWAITING_INSERTS);
 	} else if (err != -17 /* EEXIST: the other CPU won */) {
@@ -490,16 +547,21 @@ static __always_inline void record_reply(const struct sk_buff *skb, unsigned lon
 
 static __always_inline int netfilter_hook(struct bpf_nf_ctx *ctx, __u32 hook)
 {
+	/* Cheapest rejections first: most packets are untracked, or of flows that were answered long ago
+	 * (ESTABLISHED, original direction), or replies while no service flow was ever remembered. */
 	unsigned long nfct = ctx->skb->_nfct;
+	__u32 ctinfo = nfct & NFCT_INFOMASK;
 	if (!nfct)
 		return NF_ACCEPT; /* untracked: nothing to join */
 	const struct nf_hook_state *state = ctx->state;
-	__u32 netns = state->net->ns.inum;
-	int in = state->in ? state->in->ifindex : 0;
-	int out = state->out ? state->out->ifindex : 0;
-	if (hook == SVC_NAT_PRE_ROUTING)
-		record_reply(ctx->skb, nfct, netns, in);
-	record_unreplied(nfct, netns, hook, in, out);
+	if (ctinfo == IP_CT_NEW) {
+		int in = state->in ? state->in->ifindex : 0;
+		int out = state->out ? state->out->ifindex : 0;
+		record_unreplied(nfct, state->net->ns.inum, hook, in, out);
+	} else if (hook == SVC_NAT_PRE_ROUTING && awaiting_any &&
+		   (ctinfo == IP_CT_ESTABLISHED_REPLY || ctinfo == IP_CT_RELATED_REPLY)) {
+		record_reply(ctx->skb, nfct, state->net->ns.inum, state->in ? state->in->ifindex : 0);
+	}
 	return NF_ACCEPT;
 }
 
@@ -586,6 +648,8 @@ SEC("tp_btf/kfree_skb")
 int BPF_PROG(drop_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_reason reason)
 {
 	unsigned long nfct = skb->_nfct;
+	if (!awaiting_any)
+		return 0;
 	__u32 ctinfo = nfct & NFCT_INFOMASK;
 	__u64 key = nfct & ~NFCT_INFOMASK;
 	if (!nfct) {

@@ -30,7 +30,7 @@ for arg in "$@"; do
     # libFuzzer's runtime comes with clang's compiler-rt
     --fuzz) packages+=(clang libclang-rt-14-dev) ;;
     # the benchmarks: Google Benchmark, and the tools a user would run instead of svctrace
-    --bench) packages+=(libbenchmark-dev tcpdump bpftrace) ;;
+    --bench) packages+=(libbenchmark-dev tcpdump bpftrace time) ;;
     *) echo "usage: $0 [--fuzz] [--bench]" >&2; exit 2 ;;
   esac
 done

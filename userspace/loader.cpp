@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cstdarg>
 #include <cstring>
+#include <ctime>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -138,12 +139,75 @@ struct Tracer::Impl {
   std::vector<Fd> nf_links;
   std::unique_ptr<ring_buffer, RingDeleter> ring;
   EventHandler on_event;
+  uint64_t awaiting_size = 0;     // the last walk's count of awaiting_reply entries
+  uint64_t awaiting_walked_ns = 0;  // CLOCK_MONOTONIC of that walk (0: never)
 };
+
+namespace {
+uint64_t monotonic_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// Entries in a hash map, counted with batched lookups (a few syscalls for the whole map) where the
+// kernel has them (5.6+), else key by key.
+uint64_t count_entries(int fd, uint32_t max_entries) {
+  constexpr uint32_t kChunk = 4096;
+  std::vector<uint64_t> keys(kChunk);
+  std::vector<uint8_t> values(static_cast<size_t>(kChunk) * 64);  // >= the value size, 24 bytes
+  uint64_t total = 0, batch = 0;
+  bool first = true;
+  LIBBPF_OPTS(bpf_map_batch_opts, opts);
+  for (;;) {
+    uint32_t n = kChunk;
+    int err = bpf_map_lookup_batch(fd, first ? nullptr : &batch, &batch, keys.data(), values.data(), &n, &opts);
+    first = false;
+    if (err != 0 && errno != ENOENT) break;  // EINVAL/ENOTSUPP on old kernels: walk key by key
+    total += n;
+    if (err != 0) return total;  // ENOENT: that was the last chunk
+    if (total > max_entries) break;
+  }
+  total = 0;
+  uint64_t key = 0, next = 0;
+  const void* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0 && total <= max_entries) {
+    total++;
+    key = next;
+    prev = &key;
+  }
+  return total;
+}
+}  // namespace
 
 Tracer::Tracer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 // Members are destroyed in reverse order: the ring buffer, then links, then the object.
 Tracer::~Tracer() = default;
+
+// The CIDRs as the BPF side's constants, when few enough to be tested inline (it asks the trie,
+// filled by fill_cidrs, otherwise). Network byte order: the bytes as they are.
+static void set_inline_cidrs(svctrace_bpf* skel, const std::vector<Cidr>& cidrs) {
+  auto mask_of = [](const Cidr& c, uint32_t* net, uint32_t* mask, size_t words) {
+    uint8_t m[16] = {}, n[16] = {};
+    for (size_t bit = 0; bit < c.prefix_len && bit < words * 32; bit++) m[bit / 8] |= static_cast<uint8_t>(0x80 >> (bit % 8));
+    for (size_t i = 0; i < words * 4; i++) n[i] = c.addr.bytes[i] & m[i];
+    std::memcpy(mask, m, words * 4);
+    std::memcpy(net, n, words * 4);
+  };
+  uint32_t n4 = 0, n6 = 0;
+  for (const auto& c : cidrs) {
+    if (c.addr.family == AF_INET6) {
+      if (n6 < SVC_INLINE_V6) mask_of(c, skel->rodata->v6_net[n6], skel->rodata->v6_mask[n6], 4);
+      n6++;
+    } else {
+      if (n4 < SVC_INLINE_V4) mask_of(c, &skel->rodata->v4_net[n4], &skel->rodata->v4_mask[n4], 1);
+      n4++;
+    }
+  }
+  skel->rodata->n_v4 = std::min<uint32_t>(n4, SVC_INLINE_V4 + 1);
+  skel->rodata->n_v6 = std::min<uint32_t>(n6, SVC_INLINE_V6 + 1);
+}
 
 static void fill_cidrs(svctrace_bpf* skel, const std::vector<Cidr>& cidrs) {
   int fd = bpf_map__fd(skel->maps.service_cidrs);
@@ -203,6 +267,9 @@ std::unique_ptr<Tracer> Tracer::start(const TracerOptions& opts, EventHandler on
       bpf_program__set_expected_attach_type(p, static_cast<bpf_attach_type>(kAttachNetfilter));
     }
     skel->rodata->target_netns = opts.netns_inode;
+    set_inline_cidrs(skel.get(), opts.cidrs);
+    // A wakeup when a sixteenth of the ring is waiting; otherwise poll()'s timeout collects them.
+    skel->rodata->wakeup_bytes = opts.ringbuf_bytes / 16;
     bpf_map__set_max_entries(skel->maps.events, opts.ringbuf_bytes);
     bpf_map__set_max_entries(skel->maps.awaiting_reply, opts.max_flows);
     bpf_map__set_max_entries(skel->maps.awaiting_by_reply, opts.max_flows);
@@ -315,9 +382,16 @@ std::unique_ptr<Tracer> Tracer::start(const TracerOptions& opts, EventHandler on
   return t;
 }
 
-int Tracer::poll(int timeout_ms) { return ring_buffer__poll(impl_->ring.get(), timeout_ms); }
+// The kernel side wakes the reader only when the ring fills up (wakeup_bytes): after the wait, read
+// whatever is there, woken or not.
+int Tracer::poll(int timeout_ms) {
+  int n = ring_buffer__poll(impl_->ring.get(), timeout_ms);
+  if (n < 0) return n;
+  int more = ring_buffer__consume(impl_->ring.get());
+  return more < 0 ? more : n + more;
+}
 
-Tracer::Counters Tracer::counters() const {
+Tracer::Counters Tracer::counters(unsigned occupancy_max_age_ms) {
   int ncpu = libbpf_num_possible_cpus();
   std::vector<uint64_t> per_cpu(ncpu > 0 ? ncpu : 1);
   auto sum = [&](uint32_t idx) {
@@ -327,16 +401,14 @@ Tracer::Counters Tracer::counters() const {
     return total;
   };
   Counters c{sum(SVC_CNT_EVENTS), sum(SVC_CNT_RINGBUF_DROPS), sum(SVC_CNT_MAP_UPDATE_FAILS)};
-  // Occupancy by walking the keys: at most --max-flows of them, once per stats line.
-  int fd = bpf_map__fd(impl_->skel->maps.awaiting_reply);
-  uint64_t key = 0, next = 0;
-  const void* prev = nullptr;
-  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-    c.awaiting_size++;
-    key = next;
-    prev = &key;
-  }
   c.awaiting_capacity = bpf_map__max_entries(impl_->skel->maps.awaiting_reply);
+  uint64_t now = monotonic_ns();
+  if (!impl_->awaiting_walked_ns || now - impl_->awaiting_walked_ns >= occupancy_max_age_ms * 1'000'000ull) {
+    impl_->awaiting_size = count_entries(bpf_map__fd(impl_->skel->maps.awaiting_reply),
+                                         static_cast<uint32_t>(c.awaiting_capacity));
+    impl_->awaiting_walked_ns = now;
+  }
+  c.awaiting_size = impl_->awaiting_size;
   uint64_t inserts = sum(SVC_CNT_AWAITING_INSERTS);
   c.awaiting_evicted = inserts > c.awaiting_size ? inserts - c.awaiting_size : 0;
   return c;

@@ -47,9 +47,14 @@ class Tracer {
   Tracer& operator=(const Tracer&) = delete;
 
   // Waits up to timeout_ms for records and delivers them; returns the number delivered or -errno.
+  // Records arrive within timeout_ms even when the kernel does not wake the reader (it wakes it
+  // only once a sixteenth of the ring buffer is waiting).
   int poll(int timeout_ms);
   using Counters = KernelCounters;
-  Counters counters() const;
+  // The kernel counters (cheap: one per-CPU array read each). The BPF flow map's occupancy takes a
+  // walk of the map, so it is refreshed at most every occupancy_max_age_ms (0: now); the main loop
+  // calls this after every poll, and a walk per wakeup would cost more than the events.
+  Counters counters(unsigned occupancy_max_age_ms = 1000);
   const std::vector<HookStatus>& hooks() const { return hooks_; }
   // Whether replies are seen at all (they are not with the pre-6.4 NAT fallback).
   bool replies_seen() const { return replies_seen_; }

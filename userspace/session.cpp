@@ -6,6 +6,7 @@
 
 #include "svctrace/check.h"
 #include "svctrace/kube_rules.h"
+#include "svctrace/node_cache.h"
 #include "svctrace/output.h"
 #include "svctrace/record.h"
 #include "svctrace/terminal.h"
@@ -30,10 +31,13 @@ json with_type(const char* type, json j) {
 
 Session::Session(SessionOptions opts, Node& node, DropReasonNames drop_reasons)
     : opts_(std::move(opts)),
-      node_(node),
+      node_cache_(std::make_unique<NodeCache>(node)),
+      node_(*node_cache_),
       drop_reasons_(std::move(drop_reasons)),
       correlator_(opts_.correlator),
       next_stats_ns_(opts_.start_ns + opts_.stats_interval_ns) {}
+
+Session::~Session() = default;
 
 void Session::on_event(const svc_event& ev) {
   if (recorder_) recorder_->event(ev);
@@ -47,6 +51,7 @@ void Session::add_existing(const ExistingFlow& e, uint64_t now_ns) {
 
 void Session::on_changes(std::vector<RoutingChange> changes) {
   if (changes.empty()) return;
+  node_cache_->clear();  // what it remembers may be what just changed
   if (recorder_) recorder_->changes(changes);
   for (auto& c : changes) {
     double at = static_cast<double>(c.ts_ns - opts_.start_ns) / 1e9;
@@ -61,6 +66,7 @@ void Session::on_changes(std::vector<RoutingChange> changes) {
 }
 
 void Session::tick(uint64_t now_ns, const KernelCounters& kernel) {
+  node_cache_->clear();
   if (recorder_) recorder_->tick(now_ns, kernel);
   for (const auto& ch : correlator_.tick(now_ns)) {
     const Flow* f = correlator_.find(ch.key);
@@ -117,11 +123,23 @@ void Session::diagnose_flow(const Flow& f, const KernelCounters& kernel) {
   // The same cause seen again (same verdict, service, backend, route, fix): one group, counted.
   std::string group_key = fmt::format("{}|{}|{}|{}|{}", d.verdict, dj["flow"]["dst"].dump(),
                                       dj["flow"]["dport"].dump(), dj["dnat"].dump(), d.fix);
-  auto [group, fresh] = groups_.try_emplace(group_key, groups_.size() + 1, 0);
-  int count = ++group->second.second;
-  dj["group"] = group->second.first;
+  auto it = groups_.find(group_key);
+  bool fresh = it == groups_.end();
+  Group lone;  // past kMaxGroups causes, a new one is not remembered
+  Group& group = !fresh ? it->second
+                        : groups_.size() < kMaxGroups ? groups_.emplace(group_key, Group{}).first->second : lone;
+  if (fresh) group.id = ++next_group_;
+  int count = ++group.count;
+  dj["group"] = group.id;
   dj["count"] = count;
-  diagnoses_.push_back(dj);
+  diagnoses_made_++;
+  if (group.kept < kKeptPerGroup && diagnoses_.size() < kKeptDiagnoses) {
+    group.last_kept = diagnoses_.size();
+    group.kept++;
+    diagnoses_.push_back(dj);
+  } else if (group.kept) {
+    diagnoses_[group.last_kept]["count"] = count;
+  }
   if (opts_.json)
     emit(dj);
   else if (fresh)
@@ -211,22 +229,27 @@ json Session::stats(const KernelCounters& c) const {
               {"bpf_flows_capacity", c.awaiting_capacity},
               {"bpf_flows_evicted", c.awaiting_evicted},
               {"flows", correlator_.flow_count()},
-              {"flows_evicted", correlator_.evicted()}};
+              {"flows_evicted", correlator_.evicted()},
+              {"diagnoses", diagnoses_made_},
+              {"diagnoses_not_in_report", diagnoses_made_ - diagnoses_.size()},
+              {"flows_not_in_report", correlator_.flow_count() - std::min(correlator_.flow_count(), kKeptFlows)}};
 }
 
 json Session::finish(double elapsed_s, const KernelCounters& kernel) {
+  node_cache_->clear();
   json st = stats(kernel);
   std::map<std::string, int> by_state;
   json flows = json::array();
-  for (const Flow* f : correlator_.flows()) {
-    by_state[to_string(f->state)]++;
-    flows.push_back(flow_json(*f, node_, opts_.start_ns));
+  const std::vector<const Flow*> all = correlator_.flows();  // in order of first sight
+  for (size_t i = 0; i < all.size(); i++) {
+    by_state[to_string(all[i]->state)]++;
+    if (i + kKeptFlows >= all.size()) flows.push_back(flow_json(*all[i], node_, opts_.start_ns));
   }
   if (kernel.ringbuf_drops)
     spdlog::warn("{} events were lost (ring buffer full): verdicts may be incomplete", kernel.ringbuf_drops);
   json services = by_service();
   if (opts_.json) {
-    emit({{"type", "summary"}, {"duration_s", elapsed_s}, {"by_state", by_state}, {"diagnoses", diagnoses_.size()},
+    emit({{"type", "summary"}, {"duration_s", elapsed_s}, {"by_state", by_state}, {"diagnoses", diagnoses_made_},
           {"services", services}, {"stats", st}});
   } else {
     std::string states;
@@ -234,7 +257,7 @@ json Session::finish(double elapsed_s, const KernelCounters& kernel) {
     print_service_table(services);
     say(fmt::format("done in {:.1f} s: {} flows{}{}{}, {} diagnoses; {} events, {} lost, {} evicted", elapsed_s,
                     flows.size(), states.empty() ? "" : " (", states, states.empty() ? "" : ")",
-                    diagnoses_.size(), correlator_.events(), kernel.ringbuf_drops, correlator_.evicted()));
+                    diagnoses_made_, correlator_.events(), kernel.ringbuf_drops, correlator_.evicted()));
   }
   return {{"flows", flows}, {"diagnoses", diagnoses_}, {"timeline", timeline_json_}, {"stats", st}};
 }

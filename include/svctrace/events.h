@@ -109,6 +109,11 @@ enum svc_counter {
 };
 
 /* LPM-trie key for the service CIDRs; IPv4 prefixes are stored IPv4-mapped (::ffff:a.b.c.d/96+len). */
+/* Up to this many IPv4 (IPv6) CIDRs are tested inline, from constants set before load; more go
+ * through the LPM trie, a helper call that costs every packet tens of nanoseconds. */
+#define SVC_INLINE_V4 16
+#define SVC_INLINE_V6 4
+
 struct svc_cidr_key {
 	__u32 prefixlen;
 	__u8 addr[16];

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,8 @@ class Node : public RoutingView {
   virtual Container container_of(uint32_t pid, const std::string& comm) = 0;
 };
 
+class NodeCache;
+
 struct SessionOptions {
   std::vector<Cidr> cidrs;
   bool json = false;               // NDJSON on stdout, else lines for a person
@@ -57,7 +60,13 @@ struct SessionOptions {
 
 class Session {
  public:
+  // The report's flows: the kKeptFlows seen last of those still in the table (up to --max-flows of
+  // them). As JSON a flow takes ~6 KB: all 65536 of a full table made the exit's peak ~10 times
+  // the tracing's.
+  static constexpr size_t kKeptFlows = 4096;
+
   Session(SessionOptions opts, Node& node, DropReasonNames drop_reasons);
+  ~Session();
 
   // Everything the session is fed is also written to the recorder, if one is set.
   void record_to(Recorder* recorder) { recorder_ = recorder; }
@@ -74,7 +83,7 @@ class Session {
   nlohmann::json stats(const KernelCounters& kernel) const;
   // Prints the closing summary; returns the report's "flows", "diagnoses", "timeline" and "stats".
   nlohmann::json finish(double elapsed_s, const KernelCounters& kernel);
-  bool diagnosed() const { return !diagnoses_.empty(); }
+  bool diagnosed() const { return diagnoses_made_ > 0; }
   uint64_t events() const { return correlator_.events(); }
   size_t flow_count() const { return correlator_.flow_count(); }
 
@@ -86,14 +95,27 @@ class Session {
   void print_service_table(const nlohmann::json& services);
 
   SessionOptions opts_;
-  Node& node_;
+  std::unique_ptr<NodeCache> node_cache_;  // the node, its answers remembered for one tick
+  Node& node_;                            // ... asked through that
   DropReasonNames drop_reasons_;
   Correlator correlator_;
   Recorder* recorder_ = nullptr;
+  // The report keeps the first kKeptPerGroup diagnoses of each group and kKeptDiagnoses in all: a
+  // flood of one failure would otherwise grow it without bound. The last kept one of a group carries
+  // the group's count; every diagnosis is still printed.
+  static constexpr size_t kKeptDiagnoses = 4096, kKeptPerGroup = 64, kMaxGroups = 4096;
   nlohmann::json diagnoses_ = nlohmann::json::array();
+  uint64_t diagnoses_made_ = 0;
   nlohmann::json timeline_json_ = nlohmann::json::array();
   std::vector<RoutingChange> timeline_;
-  std::map<std::string, std::pair<int, int>> groups_;  // diagnosis group key -> (id, count)
+  struct Group {
+    int id = 0;
+    int count = 0;
+    size_t last_kept = 0;  // index in diagnoses_ of its last kept diagnosis
+    size_t kept = 0;
+  };
+  std::map<std::string, Group> groups_;  // diagnosis group key -> group (at most kMaxGroups)
+  int next_group_ = 0;
   uint64_t next_stats_ns_ = 0;
 };
 
