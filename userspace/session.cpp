@@ -241,9 +241,17 @@ json Session::finish(double elapsed_s, const KernelCounters& kernel) {
   std::map<std::string, int> by_state;
   json flows = json::array();
   const std::vector<const Flow*> all = correlator_.flows();  // in order of first sight
-  for (size_t i = 0; i < all.size(); i++) {
-    by_state[to_string(all[i]->state)]++;
-    if (i + kKeptFlows >= all.size()) flows.push_back(flow_json(*all[i], node_, opts_.start_ns));
+  // The diagnosed flows are what a report is read for: they are kept first (the last kKeptFlows of
+  // them), then the latest of the others fill what is left.
+  const size_t diagnosed = std::count_if(all.begin(), all.end(), [](const Flow* f) { return !f->verdict.empty(); });
+  const size_t kept_diagnosed = std::min(diagnosed, kKeptFlows);
+  const size_t others = all.size() - diagnosed, kept_others = std::min(others, kKeptFlows - kept_diagnosed);
+  size_t nth_diagnosed = 0, nth_other = 0;
+  for (const Flow* f : all) {
+    by_state[to_string(f->state)]++;
+    bool keep = f->verdict.empty() ? nth_other++ >= others - kept_others
+                                   : nth_diagnosed++ >= diagnosed - kept_diagnosed;
+    if (keep) flows.push_back(flow_json(*f, node_, opts_.start_ns));
   }
   if (kernel.ringbuf_drops)
     spdlog::warn("{} events were lost (ring buffer full): verdicts may be incomplete", kernel.ringbuf_drops);

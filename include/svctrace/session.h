@@ -60,8 +60,8 @@ struct SessionOptions {
 
 class Session {
  public:
-  // The report's flows: the kKeptFlows seen last of those still in the table (up to --max-flows of
-  // them). As JSON a flow takes ~6 KB: all 65536 of a full table made the exit's peak ~10 times
+  // The report's flows: kKeptFlows of those still in the table (up to --max-flows of them), the
+  // diagnosed ones first, then those seen last. As JSON a flow takes ~6 KB: all 65536 of a full table made the exit's peak ~10 times
   // the tracing's.
   static constexpr size_t kKeptFlows = 4096;
 

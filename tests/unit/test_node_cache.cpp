@@ -95,3 +95,35 @@ TEST_CASE("the report keeps the flows seen last of a full table, and counts the 
   CHECK(report["stats"]["flows"] == kFlows);
   CHECK(report["stats"]["flows_not_in_report"] == kFlows - Session::kKeptFlows);
 }
+
+TEST_CASE("the report keeps the diagnosed flows before the latest answered ones") {
+  CountingNode node;
+  SessionOptions opts;
+  opts.cidrs = {Cidr::parse("172.24.0.0/13")};
+  opts.json = true;
+  opts.correlator.max_flows = 8192;
+  Session session(opts, node, {});
+  // First 3 flows of the incident (unanswered, diagnosed), then 5000 that are not.
+  for (uint16_t i = 0; i < 3; i++) {
+    const svc_tuple orig = tuple("10.141.13.182", static_cast<uint16_t>(40000 + i), "172.24.0.1", 443);
+    const svc_tuple rep = tuple("10.0.0.8", 6443, "10.141.13.182", static_cast<uint16_t>(40000 + i));
+    session.on_event(route(i, orig, 254, 3, "10.141.13.1"));
+    session.on_event(nat(i + 10, orig, rep, SVC_NAT_POST_ROUTING, 2, 3));
+  }
+  session.tick(2000 * kMs, {});
+  REQUIRE(session.diagnosed());
+  constexpr uint16_t kOthers = 5000;
+  for (uint16_t i = 0; i < kOthers; i++) {
+    const svc_tuple orig = tuple("10.0.0.12", static_cast<uint16_t>(20000 + i), "172.24.0.1", 443);
+    const svc_tuple rep = tuple("10.0.0.8", 6443, "10.0.0.12", static_cast<uint16_t>(20000 + i));
+    session.on_event(nat(2001 * kMs + i, orig, rep, SVC_NAT_POST_ROUTING, 2, 2));
+  }
+  nlohmann::json report = session.finish(3.0, {});
+  const auto& flows = report["flows"];
+  REQUIRE(flows.size() == Session::kKeptFlows);
+  int diagnosed = 0;
+  for (const auto& f : flows) diagnosed += f.value("verdict", "") == "asymmetric_source";
+  CHECK(diagnosed == 3);
+  CHECK(flows.back()["flow"]["sport"] == 20000 + kOthers - 1);
+  CHECK(report["stats"]["flows_not_in_report"] == 3 + kOthers - Session::kKeptFlows);
+}
