@@ -6,16 +6,20 @@ source "$(dirname "$0")/lib.sh"
 
 lab up >/dev/null
 lab fix >/dev/null
-# A long-lived connection through the fixed route, held open for at most 15 s.
-(sleep 15 | ip netns exec "$NODE" socat -u - TCP:172.24.0.1:443 {E2E_OUT}>&- 2>/dev/null) &
+# A long-lived connection through the fixed route, held open for at most 15 s (one process, ended by
+# the test or its EXIT trap: a namespace deleted under it would keep it alive).
+ip netns exec "$NODE" socat -u EXEC:"sleep 15" TCP:172.24.0.1:443 {E2E_OUT}>&- >/dev/null 2>&1 &
 held=$!
+kill_on_exit "$held"
 for _ in $(seq 100); do
   ip netns exec "$NODE" conntrack -L -d 172.24.0.1 2>/dev/null | grep -q ESTABLISHED && break
   sleep 0.05
 done
 lab unfix >/dev/null
 # A half-open one through the broken route, retrying its SYN for up to 6 s.
-(ip netns exec "$NODE" nc -z -w 6 172.24.0.1 443 {E2E_OUT}>&- >/dev/null 2>&1 || true) &
+# Not in a subshell: one whose nc is killed by `lab down` prints "Terminated" into the test's output.
+ip netns exec "$NODE" nc -z -w 6 172.24.0.1 443 {E2E_OUT}>&- >/dev/null 2>&1 &
+kill_on_exit $!
 for _ in $(seq 100); do
   ip netns exec "$NODE" conntrack -L -d 172.24.0.1 2>/dev/null | grep -q SYN_SENT && break
   sleep 0.05
@@ -30,5 +34,6 @@ assert_json "$diag" '.verdict == "asymmetric_source" and .flow.src == "10.141.13
 assert_json "$diag" '.source_route == "default via 10.141.13.1 dev enslf1"' "half-open flow: the route is named"
 stop_svctrace
 assert_exit 3
-{ kill "$held" && wait "$held"; } 2>/dev/null || true
+kill "$held"
+wait "$held" 2>/dev/null || true
 pass
