@@ -60,16 +60,21 @@ fail() {
   exit 1
 }
 
-# Background processes of the test's own (a second svctrace, a replier in a lab namespace) that the
-# EXIT trap must end: a process keeps a deleted namespace alive, so `lab down` alone does not stop it.
-_KILL_ON_EXIT=()
-kill_on_exit() { _KILL_ON_EXIT+=("$@"); }
+# What a test adds to the EXIT trap (a tmux session, a cgroup, background processes), run before the
+# lab goes down, whether the test passed or failed. A test must not set its own EXIT trap: under
+# `set -e` one that fails part-way never reaches _cleanup, and the lab is left behind.
+_ON_EXIT=()
+on_exit() { _ON_EXIT+=("$*"); }
+# Background processes of the test's own (a second svctrace, a replier in a lab namespace): a process
+# keeps a deleted namespace alive, so `lab down` alone does not stop it.
+kill_on_exit() { on_exit kill -TERM "$@"; }
 
 _cleanup() {
   local rc=$?
   set +e
   [[ -n $SVC_PID ]] && stop_svctrace >/dev/null 2>&1
-  ((${#_KILL_ON_EXIT[@]})) && kill -TERM "${_KILL_ON_EXIT[@]}" 2>/dev/null
+  local cmd
+  for cmd in "${_ON_EXIT[@]}"; do eval "$cmd" 2>/dev/null; done
   "$LAB" down --prefix "$PREFIX" >/dev/null 2>&1 {E2E_OUT}>&-
   if [[ -z $_REPORTED && $rc -ne 0 ]]; then
     echo "FAIL $TEST_NAME: unexpected exit (status $rc) at: ${BASH_COMMAND}" >&"$E2E_OUT"

@@ -16,7 +16,7 @@ done
 cg=$root/kubepods-e2e$$/besteffort/pod$pod/$id
 mkdir -p "$cg" || fail "cannot create the container's cgroup $cg"
 remove_cgroup() { rmdir "$cg" "${cg%/*}" "${cg%/*/*}" "${cg%/*/*/*}" 2>/dev/null || true; }
-trap 'rc=$?; remove_cgroup; (exit $rc); _cleanup' EXIT
+on_exit remove_cgroup
 
 lab up >/dev/null
 start_svctrace --netns "$NODE" --cidr "$CIDR" --json --report "$REPORT" --duration 60

@@ -8,7 +8,7 @@ source "$(dirname "$0")/lib.sh"
 session=svctrace-e2e$$
 ready=$WORK/ready
 kill_tmux() { tmux kill-session -t "$session" 2>/dev/null || true; }
-trap 'rc=$?; kill_tmux; (exit $rc); _cleanup' EXIT
+on_exit kill_tmux
 
 lab up >/dev/null
 _BPF_BEFORE=$(_bpf_ids_existing)
