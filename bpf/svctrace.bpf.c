@@ -19,6 +19,8 @@
 #define IPPROTO_ICMPV6_ 58
 #define TCP_SYN_SENT 2
 #define NF_ACCEPT 1
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
 /* enum ip_conntrack_info, as kept in skb->_nfct */
 #define IP_CT_NEW 2               /* original direction, no reply seen yet */
 #define IP_CT_ESTABLISHED_REPLY 3 /* reply direction */
@@ -610,6 +612,11 @@ int BPF_PROG(nat_dev_queue, struct sk_buff *skb)
 /* The flow a packet with no conntrack entry answers, by its headers (the reply tuple), or 0. */
 static __always_inline __u64 flow_of_untracked_reply(const struct sk_buff *skb)
 {
+	/* Most skbs freed without conntrack are not IP at all (netlink, unix sockets): one field read
+	 * rejects them before any header is copied. */
+	__u16 l3 = BPF_CORE_READ(skb, protocol);
+	if (l3 != bpf_htons(ETH_P_IP) && l3 != bpf_htons(ETH_P_IPV6))
+		return 0;
 	unsigned char *head = BPF_CORE_READ(skb, head);
 	__u16 nh = BPF_CORE_READ(skb, network_header);
 	__u8 ip[40] = {};
