@@ -45,7 +45,9 @@ class NodeCache : public Node {
   std::map<uint32_t, std::vector<Route>> routes_;
   std::map<uint8_t, std::vector<Rule>> rules_;
   std::optional<std::vector<Vrf>> vrfs_;
-  // The CIDRs asked for, and the answer: a session always asks with the same ones.
+  // The CIDRs asked for, and the answer: a session always asks with the same ones. LiveNode keeps
+  // them 5 s too (they cost an iptables-save and an nft run); this spares a node beneath it that does
+  // not (a recording, a replay) one question per flow.
   std::optional<std::pair<std::vector<Cidr>, std::vector<ServicePair>>> service_pairs_;
   std::map<std::pair<int, std::string>, NetworkManagement> network_management_;
   std::map<std::pair<uint32_t, std::string>, Container> container_of_;
