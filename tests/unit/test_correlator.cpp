@@ -79,7 +79,7 @@ TEST_CASE("an established connection is answered and never becomes unanswered", 
   CHECK(c.find(key_of(kOrig))->state == FlowState::Answered);
 }
 
-TEST_CASE("a reset is refused; a close after ETIMEDOUT is unanswered; an early close is abandoned", "[correlator]") {
+TEST_CASE("a reset is refused, a close after ETIMEDOUT is unanswered, an early close is abandoned", "[correlator]") {
   Correlator c = make();
   connect_and_syn(c, 0);
   c.on_event(tcp_state(1 * kMs, kOrig, 7 /* CLOSE */, ECONNREFUSED));
@@ -206,7 +206,7 @@ TEST_CASE("an ICMP error or a RST in reply is refused", "[correlator]") {
   CHECK(c.find(key_of(kOrig))->state == FlowState::Refused);
 }
 
-TEST_CASE("a flow first seen at PRE_ROUTING is forwarded; one that passed LOCAL_OUT is local", "[correlator]") {
+TEST_CASE("a flow first seen at PRE_ROUTING is forwarded, one that passed LOCAL_OUT is local", "[correlator]") {
   Correlator c = make();
   svc_tuple pod = tuple("10.244.0.2", 5000, "172.24.0.1", 443);
   svc_tuple pod_reply = tuple("10.0.0.8", 6443, "10.244.0.2", 5000);
@@ -225,7 +225,7 @@ TEST_CASE("a flow first seen at PRE_ROUTING is forwarded; one that passed LOCAL_
   CHECK(c.find(key_of(kOrig))->route_ifindex == kEnslf1);
 }
 
-TEST_CASE("a reply to an unknown flow is ignored; a drop makes the flow known", "[correlator]") {
+TEST_CASE("a reply to an unknown flow is ignored, a drop makes the flow known", "[correlator]") {
   Correlator c = make();
   c.on_event(reply(0, kOrig, kEnslf0));
   CHECK(c.flows().empty());

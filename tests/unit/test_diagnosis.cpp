@@ -114,7 +114,7 @@ TEST_CASE("a refused backend is refused, with no route blamed", "[diagnosis]") {
   CHECK(d.answered_by == "rst");
 }
 
-TEST_CASE("a service IP that was never DNAT'd is not_dnatted; refused without DNAT is no_endpoints", "[diagnosis]") {
+TEST_CASE("a service IP that was never DNAT'd is not_dnatted, refused without DNAT is no_endpoints", "[diagnosis]") {
   FakeRouting routing;
   Flow f = incident_flow();
   f.dnat_ip.reset();

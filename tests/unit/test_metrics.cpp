@@ -71,7 +71,7 @@ TEST_CASE("metrics: counters add up, gauges take the last value", "[metrics]") {
   CHECK_THROWS_AS(c.inc({}, -1), std::invalid_argument);
 }
 
-TEST_CASE("metrics: label values escape backslash, double quote and newline; HELP escapes backslash and newline",
+TEST_CASE("metrics: label values escape backslash, double quote and newline, HELP escapes backslash and newline",
           "[metrics]") {
   MetricsRegistry r;
   r.gauge("m", "a \"quoted\" C:\\path\nsecond line").set({{"a", "say \"hi\""}, {"b", "C:\\dir"}, {"c", "one\ntwo"}}, 1);
@@ -148,7 +148,7 @@ TEST_CASE("metrics: --metrics ADDR:PORT", "[metrics]") {
   CHECK_THAT(listen_address_error("::1:9100"), Catch::Contains("[::1]:9100"));
 }
 
-TEST_CASE("metrics: the server answers GET /metrics on loopback, 404 elsewhere; a taken port is an error",
+TEST_CASE("metrics: the server answers GET /metrics on loopback, 404 elsewhere, a taken port is an error",
           "[metrics]") {
   int scrapes = 0;
   auto server = std::make_unique<MetricsServer>(ListenAddress{"127.0.0.1", 0}, [&scrapes] {

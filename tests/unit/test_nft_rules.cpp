@@ -87,7 +87,7 @@ TEST_CASE("plain dnat rules: matches bind the address, protocol and port", "[nft
   // backend side, an address outside the CIDRs, and the chain no rule jumps to (172.24.0.30).
 }
 
-TEST_CASE("IPv6 pairs keep their family; a backend of the other family is no pair", "[nft]") {
+TEST_CASE("IPv6 pairs keep their family, a backend of the other family is no pair", "[nft]") {
   auto pairs = service_pairs_from_nft_json(
       one_rule(R"([{"match": {"op": "==", "left": {"payload": {"protocol": "ip6", "field": "daddr"}}, "right": "fd00:10:96::7"}},
                    {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 443}},
@@ -125,7 +125,7 @@ TEST_CASE("walks end: a chain that jumps to itself, and a filter chain is no roo
   CHECK(service_pairs_from_nft_json(filter, kCidrs).empty());
 }
 
-TEST_CASE("what is not nft's JSON is one clear line; odd shapes inside are skipped", "[nft]") {
+TEST_CASE("what is not nft's JSON is one clear line, odd shapes inside are skipped", "[nft]") {
   std::string truncated = fixture("kube-proxy-nft.json");
   truncated.resize(truncated.size() / 2);
   for (const std::string& bad : {std::string("garbage"), std::string(""), truncated, std::string("[1, 2]"),

@@ -56,7 +56,7 @@ TEST_CASE("NetworkManager: nmcli on the device's connection", "[persist]") {
         "\"172.24.0.0/13 src=10.0.0.12 table=200\" && nmcli device reapply enslf0");
 }
 
-TEST_CASE("ifupdown: an up line in the device's stanza; nothing known: no persistent form", "[persist]") {
+TEST_CASE("ifupdown: an up line in the device's stanza, nothing known: no persistent form", "[persist]") {
   FakeRoot root;
   root.write("etc/network/interfaces.d/enslf0", "auto enslf0\niface enslf0 inet static\n  address 10.0.0.12/24\n");
   auto nm = detect_network_management(root.dir, 2, "enslf0");
