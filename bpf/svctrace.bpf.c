@@ -2,7 +2,8 @@
 /* svctrace's kernel side. Every program starts with the same cheap test (is the flow's original
  * destination in the service CIDRs?) and returns at once when it is not; only flows to a service
  * touch the ring buffer. Programs, by the question each answers:
- *   route_*     which route chose the source for a service IP (FIB lookup)
+ *   route_*     which route chose the source for a service IP (FIB lookup); on a backend,
+ *               whether the answer to a SYN found a route back
  *   nat_*       what conntrack DNAT'd/SNAT'd it to, and which device it really leaves through
  *   tcp_*       whether the SYN was answered, refused, or retransmitted
  * Records are struct svc_event (include/svctrace/events.h), shared with the C++ side. */
@@ -250,18 +251,117 @@ static __always_inline void route_of_forwarded(__u32 tb_id, const struct flowi4 
 	record_route(tb_id, flp, nhc, ct);
 }
 
+/* ---- at a backend: the route back to a SYN's sender ---------------------------------------------- */
+
+/* Run on a backend with its addresses as the CIDRs, svctrace sees a SYN for a local address routed in
+ * (an input lookup, whose local route has a device and so a namespace), and then, on the same CPU in
+ * the same softirq, the listener's lookup of the route for its SYN-ACK. When that one fails it has no
+ * device: this slot, armed by the first lookup, says whose it is. */
+struct inbound_syn {
+	__u64 ts;            /* 0 when the slot is empty */
+	__be32 client;       /* the SYN's source */
+	__be32 local;        /* its destination: an address of this host in the CIDRs */
+	__u32 netns;
+	__s32 ifindex;       /* the device it came in by */
+	__u32 missed_table;  /* the first table the reply's lookup missed in; 0 before any miss */
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct inbound_syn);
+} inbound_syns SEC(".maps");
+
+#define LOOPBACK_IFINDEX 1 /* the iif of every output lookup */
+
+static __always_inline void arm_inbound(const struct flowi4 *flp, const struct fib_nh_common *nhc)
+{
+	__s32 iif = BPF_CORE_READ(flp, __fl_common.flowic_iif);
+	if (iif <= LOOPBACK_IFINDEX) /* an output lookup: connect() to a service, not a packet coming in */
+		return;
+	__u32 zero = 0;
+	struct inbound_syn *slot = bpf_map_lookup_elem(&inbound_syns, &zero);
+	if (!slot)
+		return;
+	slot->ts = bpf_ktime_get_ns();
+	slot->client = BPF_CORE_READ(flp, saddr);
+	slot->local = BPF_CORE_READ(flp, daddr);
+	slot->netns = BPF_CORE_READ(nhc, nhc_dev, nd_net.net, ns.inum);
+	slot->ifindex = iif;
+	slot->missed_table = 0;
+}
+
+/* A lookup from an address in the CIDRs: the reply to the SYN in the slot, if the addresses are its
+ * own reversed and it follows at once. Reports the first table it missed in, and a route found after
+ * that (a later rule's table); a lookup that succeeds at once costs no record. err: the lookup's. */
+static __always_inline void route_back(__u32 tb_id, const struct flowi4 *flp, const struct fib_nh_common *nhc,
+				       int err, __be32 daddr, __be32 saddr)
+{
+	__u32 zero = 0;
+	struct inbound_syn *slot = bpf_map_lookup_elem(&inbound_syns, &zero);
+	if (!slot || !slot->ts || slot->client != daddr || slot->local != saddr)
+		return;
+	if (bpf_ktime_get_ns() - slot->ts > 1000000) { /* not this SYN's: it was dropped meanwhile */
+		slot->ts = 0;
+		return;
+	}
+	bool found = err == 0;
+	if (found)
+		slot->ts = 0; /* the reply has its route: nothing more to see for this SYN */
+	if (found ? !slot->missed_table : slot->missed_table != 0)
+		return;
+	if (!found)
+		slot->missed_table = tb_id;
+	if (!wanted_netns(slot->netns))
+		return;
+
+	struct svc_event *e = reserve_event(SVC_EV_REPLY_ROUTE, slot->netns);
+	if (!e)
+		return;
+	e->tuple.family = AF_INET;
+	e->tuple.proto = BPF_CORE_READ(flp, __fl_common.flowic_proto);
+	put_v4(e->tuple.src, slot->client);
+	put_v4(e->tuple.dst, slot->local);
+	e->tuple.sport = bpf_ntohs(BPF_CORE_READ(flp, uli.ports.dport));
+	e->tuple.dport = bpf_ntohs(BPF_CORE_READ(flp, uli.ports.sport));
+	e->route.table = tb_id;
+	e->route.iif = slot->ifindex;
+	e->route.err = err;
+	if (found)
+		e->route.oif = BPF_CORE_READ(nhc, nhc_dev, ifindex);
+	submit_event(e);
+}
+
+/* What every route program does with a lookup: a service IP's route, a forwarded flow's, or the route
+ * back from a backend. The wrappers read the addresses, each the cheapest way its program type can. */
+static __always_inline void on_route_lookup(__u32 tb_id, const struct flowi4 *flp, const struct fib_nh_common *nhc,
+					    int err, __be32 daddr, __be32 saddr)
+{
+	if (err != 0) {
+		if (in_service_cidrs_v4(saddr))
+			route_back(tb_id, flp, NULL, err, daddr, saddr);
+		return;
+	}
+	if (!nhc)
+		return;
+	if (in_service_cidrs_v4(daddr)) {
+		record_route(tb_id, flp, nhc, NULL);
+		arm_inbound(flp, nhc);
+		return;
+	}
+	if (in_service_cidrs_v4(saddr))
+		route_back(tb_id, flp, nhc, 0, daddr, saddr);
+	route_of_forwarded(tb_id, flp, nhc, daddr);
+}
+
 /* Preferred where the kernel allows fentry/fexit: sees the lookup's result struct. */
 SEC("fexit/fib_table_lookup")
 int BPF_PROG(route_fexit, struct fib_table *tb, const struct flowi4 *flp, struct fib_result *res,
 	     int fib_flags, int ret)
 {
-	struct fib_nh_common *nhc = res->nhc;
-	if (ret != 0 || !nhc)
-		return 0;
-	if (in_service_cidrs_v4(flp->daddr))
-		record_route(tb->tb_id, flp, nhc, NULL);
-	else
-		route_of_forwarded(tb->tb_id, flp, nhc, flp->daddr);
+	on_route_lookup(tb->tb_id, flp, ret == 0 ? res->nhc : NULL, ret, flp->daddr, flp->saddr);
 	return 0;
 }
 
@@ -269,12 +369,7 @@ int BPF_PROG(route_fexit, struct fib_table *tb, const struct flowi4 *flp, struct
 SEC("tp_btf/fib_table_lookup")
 int BPF_PROG(route_tp_btf, u32 tb_id, const struct flowi4 *flp, const struct fib_nh_common *nhc, int err)
 {
-	if (err != 0 || !nhc)
-		return 0;
-	if (in_service_cidrs_v4(flp->daddr))
-		record_route(tb_id, flp, nhc, NULL);
-	else
-		route_of_forwarded(tb_id, flp, nhc, flp->daddr);
+	on_route_lookup(tb_id, flp, nhc, err, flp->daddr, flp->saddr);
 	return 0;
 }
 
@@ -282,13 +377,7 @@ int BPF_PROG(route_tp_btf, u32 tb_id, const struct flowi4 *flp, const struct fib
 SEC("raw_tp/fib_table_lookup")
 int BPF_PROG(route_raw_tp, u32 tb_id, const struct flowi4 *flp, const struct fib_nh_common *nhc, int err)
 {
-	if (err != 0 || !nhc)
-		return 0;
-	__be32 daddr = BPF_CORE_READ(flp, daddr);
-	if (in_service_cidrs_v4(daddr))
-		record_route(tb_id, flp, nhc, NULL);
-	else
-		route_of_forwarded(tb_id, flp, nhc, daddr);
+	on_route_lookup(tb_id, flp, nhc, err, BPF_CORE_READ(flp, daddr), BPF_CORE_READ(flp, saddr));
 	return 0;
 }
 

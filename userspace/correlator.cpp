@@ -72,6 +72,7 @@ void Correlator::on_event(const svc_event& ev) {
     case SVC_EV_TCP_RETRANS: on_tcp(ev); break;
     case SVC_EV_REPLY: on_reply(ev); break;
     case SVC_EV_DROP: on_drop(ev); break;
+    case SVC_EV_REPLY_ROUTE: on_reply_route(ev); break;
     default: break;
   }
 }
@@ -269,6 +270,33 @@ void Correlator::on_drop(const svc_event& ev) {
     f.drop_ifindex = ev.reply.ifindex;
   }
   f.last_drop_ns = ev.ts_ns;
+}
+
+void Correlator::on_reply_route(const svc_event& ev) {
+  auto key = FlowKey::from_tuple(ev.netns, ev.tuple);
+  if (ev.route.err == 0) {
+    // A later rule's table had the route after all: the SYN-ACK left.
+    if (auto it = flows_.find(key); it != flows_.end() && it->second.inbound)
+      decide(it->second, FlowState::Answered, ev.ts_ns);
+    return;
+  }
+  bool fresh = !flows_.count(key);
+  Flow& f = flow_for(key, ev.ts_ns);
+  if (fresh) {
+    // Not a connect() of this host's: the route and owner remembered for its destination are not its.
+    f.route.reset();
+    f.pid = 0;
+    f.comm.clear();
+  }
+  f.inbound = true;
+  f.arrival_ifindex = ev.route.iif;
+  if (!f.reply_route_missed_table) f.reply_route_missed_table = ev.route.table;
+  // Each SYN that came in and could not be answered; the flow is called unanswered by the same
+  // timeout as a connect() whose SYNs got no answer.
+  f.packets_unreplied++;
+  note_time(f.packet_ns, ev.ts_ns);
+  f.last_packet_ns = ev.ts_ns;
+  announce(f);
 }
 
 std::vector<Correlator::Change> Correlator::tick(uint64_t now_ns) {

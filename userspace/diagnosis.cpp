@@ -112,6 +112,69 @@ static uint32_t name_source_route(Diagnosis& d, const Flow& flow, RoutingView& r
   return d.vrf_table_missed ? d.vrf->table : table;
 }
 
+// The most specific route of `table` whose prefix holds ip, if any.
+static std::optional<Route> covering_route(RoutingView& routing, uint32_t table, const IpAddr& ip) {
+  std::optional<Route> best;
+  for (const auto& r : routing.routes(table)) {
+    if (r.dst.is_set() && r.dst.family != ip.family) continue;
+    bool covers = r.dst_len == 0 || Cidr{r.dst, r.dst_len}.contains(ip);
+    if (covers && (!best || r.dst_len > best->dst_len)) best = r;
+  }
+  return best;
+}
+
+// On a backend: the flow's SYNs came in and the kernel found no route for the answer. Follows the
+// rules a lookup from the local address to the client goes through, as the kernel's did, to name the
+// tables that have no route back (or the route that has appeared since).
+static void explain_no_route_back(Diagnosis& d, const Flow& flow, RoutingView& routing) {
+  constexpr uint8_t kToTable = 1, kBlackhole = 6, kUnreachable = 7, kProhibit = 8;  // FR_ACT_*
+  constexpr uint8_t kRtnUnicast = 1, kRtnLocal = 2;
+  const IpAddr& client = flow.key.src;
+  const IpAddr& local = flow.key.dst;
+  d.verdict = "no_route_back";
+  d.arrival_dev = routing.interface_name(flow.arrival_ifindex);
+  d.missed_table = flow.reply_route_missed_table;
+  d.check = fmt::format("ip route get {} from {}", client.str(), local.str());
+  std::string ends;  // what ended the lookup without a route, when a rule or route says no outright
+  for (const Rule& r : routing.rules(client.family)) {
+    if (!r.matches(local, client, std::nullopt)) continue;
+    if (r.action == kBlackhole || r.action == kUnreachable || r.action == kProhibit) {
+      ends = fmt::format("rule \"{}\" refuses it", format_rule(r));
+      break;
+    }
+    if (r.action != kToTable) continue;
+    d.tables_tried.push_back(table_name(r.table));
+    auto route = covering_route(routing, r.table, client);
+    if (!route) continue;
+    if (route->type == kRtnUnicast || route->type == kRtnLocal) {
+      d.route_back_now = route;
+    } else {
+      ends = fmt::format("route \"{}\" refuses it", format_route(*route));
+    }
+    break;
+  }
+  uint32_t n = flow.syns();
+  std::string came = fmt::format("{} SYN{} from {}:{} reached {}:{}{}", n, n == 1 ? "" : "s", client.str(),
+                                 flow.key.sport, local.str(), flow.key.dport,
+                                 d.arrival_dev.empty() ? "" : " on " + d.arrival_dev);
+  std::string missed = fmt::format("the kernel found no route back to {} for the answer (its lookup missed in table "
+                                   "{})", client.str(), table_name(d.missed_table));
+  if (d.route_back_now) {
+    d.reason = fmt::format("{}, but {} when they came; the routing has changed since: route \"{}\" (table {}) "
+                           "leads back now, so new SYNs should be answered",
+                           came, missed, format_route(*d.route_back_now), table_name(d.route_back_now->table));
+    return;
+  }
+  d.reason = fmt::format(
+      "{}, but {}, so no SYN-ACK was sent; {}. Either the client chose a source this host cannot reach (on the "
+      "client node, svctrace names the route that chose it), or this host lacks a route to {}",
+      came, missed,
+      !ends.empty() ? ends
+                    : fmt::format("none of the tables the rules send it to ({}) covers {}",
+                                  fmt::join(d.tables_tried, ", "), client.str()),
+      client.str());
+}
+
 Diagnosis diagnose(const Flow& flow, RoutingView& routing, const std::vector<Cidr>& cidrs,
                    const DropReasonNames& drop_reasons) {
   Diagnosis d;
@@ -134,6 +197,11 @@ Diagnosis diagnose(const Flow& flow, RoutingView& routing, const std::vector<Cid
   if (flow.drops) {
     d.drop_reason = reason_name(drop_reasons, flow.drop_reason);
     d.drop_dev = routing.interface_name(flow.drop_ifindex);
+  }
+
+  if (flow.inbound) {
+    explain_no_route_back(d, flow, routing);
+    return d;
   }
 
   const IpAddr backend = flow.backend_ip();

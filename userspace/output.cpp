@@ -74,6 +74,8 @@ json flow_json(const Flow& f, RoutingView& names, uint64_t origin_ns) {
   j["forwarded"] = f.forwarded();
   j["preexisting"] = f.preexisting;
   if (f.forwarded()) j["ingress_dev"] = names.interface_name(f.ingress_ifindex);
+  j["inbound"] = f.inbound;  // came in to this host (a backend), rather than leaving it
+  if (f.inbound) j["arrival_dev"] = names.interface_name(f.arrival_ifindex);
   if (f.reply_ns)
     j["reply"] = {{"dev", names.interface_name(f.reply_ifindex)}, {"after_ms", ms(f.reply_ns - f.first_seen_ns)}};
   if (f.drops) j["drops"] = {{"count", f.drops}, {"reason_code", f.drop_reason}, {"dev", names.interface_name(f.drop_ifindex)}};
@@ -100,6 +102,11 @@ json diagnosis_json(const Diagnosis& d) {
   if (!d.answered_by.empty()) evidence["answered_by"] = d.answered_by;
   if (d.drops) evidence["drops"] = {{"count", d.drops}, {"reason", d.drop_reason}, {"dev", d.drop_dev}};
   if (d.forwarded) evidence["ingress_dev"] = d.ingress_dev;
+  if (d.verdict == "no_route_back")
+    evidence["route_back"] = {{"arrival_dev", d.arrival_dev},
+                              {"kernel_missed_in_table", table_name(d.missed_table)},
+                              {"tables_tried", d.tables_tried},
+                              {"route_now", d.route_back_now ? json(format_route(*d.route_back_now)) : json(nullptr)}};
   if (d.preceding_change)
     evidence["after_change"] = {{"kind", d.preceding_change->kind},
                                 {"what", d.preceding_change->what},
@@ -118,6 +125,7 @@ json diagnosis_json(const Diagnosis& d) {
                           : json(nullptr)},
             {"expected_source", d.expected_source.is_set() ? json(d.expected_source.str()) : json(nullptr)},
             {"fix", d.fix.empty() ? json(nullptr) : json(d.fix)},
+            {"check", d.check.empty() ? json(nullptr) : json(d.check)},
             {"fix_would_break", d.fix_would_break},
             {"persistent_fix", d.persistent_fix.empty()
                                    ? json(nullptr)
@@ -157,6 +165,7 @@ std::string human_flow(const Flow& f, RoutingView& names) {
                               endpoint(f.key.dst, f.key.dport));
   if (f.dnat_ip) s += " → " + endpoint(*f.dnat_ip, f.dnat_port);
   if (f.egress_ifindex) s += " " + names.interface_name(f.egress_ifindex);
+  if (f.inbound) s += " in by " + names.interface_name(f.arrival_ifindex);
   return s + owner(f.pid, f.comm, f.container);
 }
 
@@ -170,8 +179,12 @@ std::string human_outcome(const Flow& f) {
 std::string human_diagnosis(const Diagnosis& d) {
   std::string s = fmt::format("✗ {}", endpoints(d.flow, d.dnat_ip, d.dnat_port));
   if (!d.egress_dev.empty()) s += " out " + d.egress_dev;
+  if (!d.arrival_dev.empty()) s += " in by " + d.arrival_dev;
   bool tcp = d.flow.proto == IPPROTO_TCP;
-  if (d.verdict == "refused")
+  if (d.verdict == "no_route_back")
+    s += fmt::format(": no route back, no SYN-ACK sent to {} SYN{} ({:.0f} ms)", d.syns, d.syns == 1 ? "" : "s",
+                     ms(d.waited_ns));
+  else if (d.verdict == "refused")
     s += fmt::format(": refused ({})", d.answered_by == "rst" ? "RST" : d.answered_by);
   else if (d.verdict == "reply_invalid")
     s += fmt::format(": reply INVALID to conntrack, dropped on {}", d.drop_dev);
@@ -208,6 +221,7 @@ std::string human_diagnosis(const Diagnosis& d) {
     s += fmt::format("  started {:.1f} s after {} `{}` was {}.\n", d.preceding_change_s, d.preceding_change->kind,
                      d.preceding_change->what, d.preceding_change->deleted ? "deleted" : "added");
   if (!d.fix.empty()) s += "  fix: " + d.fix + "\n";
+  if (!d.check.empty()) s += "  check: " + d.check + "\n";
   if (!d.fix_would_break.empty())
     s += fmt::format("  (only this service IP: a route for the whole CIDR would break {})\n",
                      fmt::join(d.fix_would_break, ", "));

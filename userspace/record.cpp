@@ -179,7 +179,7 @@ svc_event event_from_hex(const std::string& hex) {
     if (hi < 0 || lo < 0) throw RecordingError("an event's bytes are not lowercase hex");
     bytes[i] = static_cast<uint8_t>(hi << 4 | lo);
   }
-  if (ev.kind < SVC_EV_ROUTE || ev.kind > SVC_EV_DROP) throw RecordingError(fmt::format("unknown event kind {}", ev.kind));
+  if (ev.kind < SVC_EV_ROUTE || ev.kind > SVC_EV_LAST) throw RecordingError(fmt::format("unknown event kind {}", ev.kind));
   bool ok = known_family(ev.tuple.family);
   if (ev.kind == SVC_EV_NAT) ok &= known_family(ev.nat.reply.family);
   if (ev.kind == SVC_EV_ROUTE) ok &= ev.route.gw_family == 0 || known_family(ev.route.gw_family);

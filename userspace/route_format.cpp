@@ -60,7 +60,10 @@ static std::string scope_name(uint8_t scope) {
 }
 
 bool Rule::selects(const IpAddr& src, const IpAddr& dst, std::optional<uint32_t> mark, uint32_t vrf_table) const {
-  if (action != FR_ACT_TO_TBL) return false;
+  return action == FR_ACT_TO_TBL && matches(src, dst, mark, vrf_table);
+}
+
+bool Rule::matches(const IpAddr& src, const IpAddr& dst, std::optional<uint32_t> mark, uint32_t vrf_table) const {
   if (l3mdev && !vrf_table) return false;  // the kernel's l3mdev_fib_rule_match(): no VRF, no match
   if (to && !to->contains(dst)) return false;
   if (from && !from->contains(src)) return false;

@@ -81,6 +81,10 @@ struct Flow {
   int drop_ifindex = 0;            // and its device (0: none yet, as in LOCAL_OUT)
   uint64_t last_drop_ns = 0;
   bool reply_invalid = false;      // a reply was dropped with no conntrack entry: conntrack found it INVALID
+  // On a backend (svctrace traced its addresses): a flow that came in, whose SYN-ACK found no route back.
+  bool inbound = false;
+  int arrival_ifindex = 0;         // the device its SYNs came in by
+  uint32_t reply_route_missed_table = 0;  // the first table the kernel's lookup for the answer missed in
   std::optional<RouteDecision> route;
   FlowState state = FlowState::Pending;
   bool preexisting = false;        // already in the conntrack table when svctrace started
@@ -141,6 +145,7 @@ class Correlator {
   void on_tcp(const svc_event& ev);
   void on_reply(const svc_event& ev);
   void on_drop(const svc_event& ev);
+  void on_reply_route(const svc_event& ev);
 
   CorrelatorConfig cfg_;
   std::unordered_map<FlowKey, Flow, FlowKeyHash> flows_;

@@ -53,6 +53,14 @@ struct Diagnosis {
   std::string drop_dev;
   uint32_t drops = 0;
   std::string answered_by;    // "rst", "icmp type 3 code 3", ...
+  // no_route_back, on a backend: the device the SYNs came in by, the tables a lookup for the answer
+  // goes through now (rule by rule, as the kernel's), the route it finds now if the routing has changed
+  // since, and the command that shows the kernel's own answer.
+  std::string arrival_dev;
+  uint32_t missed_table = 0;           // where the kernel's lookup missed when the SYNs came
+  std::vector<std::string> tables_tried;
+  std::optional<Route> route_back_now;
+  std::string check;
   // The last routing change seen before the flow's first packet, and how long before.
   std::optional<RoutingChange> preceding_change;
   double preceding_change_s = 0;

@@ -27,8 +27,13 @@ enum svc_event_kind {
 	SVC_EV_TCP_STATE = 3,  /* a socket to the CIDRs left SYN_SENT (answered, refused, given up) */
 	SVC_EV_TCP_RETRANS = 4,/* a socket to the CIDRs retransmitted its SYN */
 	SVC_EV_REPLY = 5,      /* the first reply (or ICMP error) of an unreplied flow reached the node */
-	SVC_EV_DROP = 6        /* the kernel dropped a packet of a flow still awaiting its reply */
+	SVC_EV_DROP = 6,       /* the kernel dropped a packet of a flow still awaiting its reply */
+	SVC_EV_REPLY_ROUTE = 7 /* on a backend: the route lookup for the answer to a SYN that came in for
+	                          an address in the CIDRs missed (route.err < 0, the first table it missed
+	                          in), or found a route after such a miss (route.err == 0, table and oif of
+	                          the route). The tuple is the incoming flow: client -> local address. */
 };
+#define SVC_EV_LAST SVC_EV_REPLY_ROUTE
 
 /* Which hook saw the packet of an SVC_EV_NAT event. LOCAL_OUT sends no event of its own: it notes the
  * device of the route to the service IP, which the POST_ROUTING event carries (route_ifindex). */
@@ -41,7 +46,8 @@ enum svc_nat_hook {
 struct svc_route_info {
 	__u32 table;     /* FIB table id that matched (254 = main) */
 	__s32 oif;       /* output device ifindex of the chosen nexthop */
-	__s32 iif;       /* input ifindex of the lookup (0 for locally generated traffic) */
+	__s32 iif;       /* input ifindex of the lookup (0 for locally generated traffic); for
+	                    SVC_EV_REPLY_ROUTE, the device the SYN came in by */
 	__u32 mark;
 	__u8 gw[16];     /* gateway, zero when on-link */
 	__u8 prefsrc[16];/* the route's own "src", zero when the route has none */
@@ -49,7 +55,7 @@ struct svc_route_info {
 	__u8 gw_family;
 	__u8 scope;
 	__u8 _pad[2];
-	__s32 err;
+	__s32 err;       /* SVC_EV_REPLY_ROUTE: the lookup's error (-EAGAIN: no route in that table) */
 };
 
 struct svc_nat_info {

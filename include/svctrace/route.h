@@ -57,6 +57,8 @@ struct Rule {
   // vrf_table: the table of the VRF the lookup is made in (a socket bound to a VRF device), 0 if none;
   // an l3mdev rule selects only such a lookup.
   bool selects(const IpAddr& src, const IpAddr& dst, std::optional<uint32_t> mark, uint32_t vrf_table = 0) const;
+  // Does the lookup match the rule's selectors, whatever its action (a table, or unreachable...)?
+  bool matches(const IpAddr& src, const IpAddr& dst, std::optional<uint32_t> mark, uint32_t vrf_table = 0) const;
   // The table the rule sends a lookup made in the VRF with table vrf_table (0: none) to.
   uint32_t table_for(uint32_t vrf_table) const { return l3mdev ? vrf_table : table; }
 };

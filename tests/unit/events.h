@@ -95,4 +95,14 @@ inline svc_event drop(uint64_t ts, const svc_tuple& orig, int ifindex, uint32_t 
   return e;
 }
 
+// On a backend: the lookup of the route for the answer to a SYN that came in (orig: client -> local
+// address) on ifindex; err < 0: it missed in table, 0: it found a route there after a miss.
+inline svc_event route_back(uint64_t ts, const svc_tuple& orig, int ifindex, uint32_t table, int err) {
+  svc_event e = base(SVC_EV_REPLY_ROUTE, ts, orig);
+  e.route.iif = ifindex;
+  e.route.table = table;
+  e.route.err = err;
+  return e;
+}
+
 }  // namespace test

@@ -289,3 +289,45 @@ TEST_CASE("a drop of an INVALID reply marks the flow, and its drop names the cau
   CHECK(f->drop_reason == 5);
   CHECK(f->drop_ifindex == kEnslf0);
 }
+
+TEST_CASE("on a backend, a SYN whose answer found no route back is an incoming flow, unanswered by timeout",
+          "[correlator]") {
+  Correlator c = make();
+  // The node's SYN as the api sees it; an input lookup for the api's address came first (a ROUTE event).
+  const svc_tuple in = tuple("10.141.13.182", 52946, "10.0.0.8", 6443);
+  c.on_event(route(0, tuple("10.141.13.182", 0, "10.0.0.8", 0, 0), 254, 5, nullptr, 0, "swapper/0"));
+  c.on_event(route_back(1 * kMs, in, 5, 254, -EAGAIN));
+  auto changes = c.tick(2 * kMs);
+  REQUIRE(changes.size() == 1);
+  CHECK(changes[0].kind == Correlator::Change::NewFlow);
+  c.on_event(route_back(1001 * kMs, in, 5, 254, -EAGAIN));  // the client's retransmit
+  c.tick(1500 * kMs);
+  const Flow* f = c.find(key_of(in));
+  REQUIRE(f);
+  CHECK(f->state == FlowState::Pending);
+  c.tick(1502 * kMs);
+  CHECK(f->state == FlowState::Unanswered);
+  CHECK(f->inbound);
+  CHECK_FALSE(f->forwarded());
+  CHECK(f->arrival_ifindex == 5);
+  CHECK(f->reply_route_missed_table == 254);
+  CHECK(f->syns() == 2);
+  CHECK_FALSE(f->route);  // the input lookup's route is not the route of a connect()
+  CHECK(f->pid == 0);
+}
+
+TEST_CASE("on a backend, a route back found in a later rule's table answers the incoming flow", "[correlator]") {
+  Correlator c = make();
+  const svc_tuple in = tuple("10.141.13.182", 52946, "10.0.0.8", 6443);
+  c.on_event(route_back(1 * kMs, in, 5, 255, -EAGAIN));
+  c.on_event(route_back(1 * kMs + 500, in, 5, 254, 0));
+  c.tick(5000 * kMs);
+  const Flow* f = c.find(key_of(in));
+  REQUIRE(f);
+  CHECK(f->state == FlowState::Answered);
+  CHECK(f->reply_route_missed_table == 255);
+  // A route found for a flow never seen missing is nothing to report.
+  const svc_tuple other = tuple("10.141.13.183", 40000, "10.0.0.8", 6443);
+  c.on_event(route_back(2 * kMs, other, 5, 254, 0));
+  CHECK_FALSE(c.find(key_of(other)));
+}

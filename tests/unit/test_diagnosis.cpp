@@ -364,3 +364,105 @@ TEST_CASE("an l3mdev rule and a VRF on the node do not touch a flow outside the 
   CHECK(format_route(*d.source_route) == "default via 10.141.13.1 dev enslf1");
   CHECK(d.fix == "ip route add 172.24.0.0/13 dev enslf0 src 10.0.0.12");
 }
+
+namespace {
+// The api of the lab, as svctrace on it sees the incident: SYNs from the node's wrong source came in on
+// eth0 (ifindex 5), and the lookup for the SYN-ACK missed in main.
+Flow incoming_flow() {
+  Flow f;
+  f.key = FlowKey::from_tuple(kNetns, tuple("10.141.13.182", 52946, "10.0.0.8", 6443));
+  f.inbound = true;
+  f.arrival_ifindex = 5;
+  f.reply_route_missed_table = kTableMain;
+  f.packets_unreplied = 2;
+  f.decided_ns = 1500 * kMs;
+  f.state = FlowState::Unanswered;
+  return f;
+}
+
+FakeRouting api_routing() {
+  FakeRouting r;
+  r.names = {{5, "eth0"}};
+  r.addrs = {{5, {{ip("10.0.0.8"), 24}}}};
+  Route link;
+  link.dst = ip("10.0.0.0");
+  link.dst_len = 24;
+  link.oif = 5;
+  link.dev = "eth0";
+  r.table_routes = {link};
+  Rule local, main_rule, default_rule;
+  local.table = kTableLocal;
+  main_rule.priority = 32766;
+  default_rule.priority = 32767;
+  default_rule.table = kTableDefault;
+  r.rule_list = {local, main_rule, default_rule};
+  return r;
+}
+}  // namespace
+
+TEST_CASE("on a backend, SYNs whose answer found no route: no_route_back, with the tables tried", "[diagnosis]") {
+  FakeRouting routing = api_routing();
+  Diagnosis d = diagnose(incoming_flow(), routing, {Cidr::parse("10.0.0.8/32")});
+  CHECK(d.verdict == "no_route_back");
+  CHECK(d.arrival_dev == "eth0");
+  CHECK(d.missed_table == kTableMain);
+  CHECK(d.tables_tried == std::vector<std::string>{"local", "main", "default"});
+  CHECK_FALSE(d.route_back_now);
+  CHECK(d.fix.empty());  // nothing here is sure to be the fix: the client's source may be the mistake
+  CHECK(d.check == "ip route get 10.141.13.182 from 10.0.0.8");
+  CHECK(d.reason.find("2 SYNs from 10.141.13.182:52946 reached 10.0.0.8:6443 on eth0") != std::string::npos);
+  CHECK(d.reason.find("none of the tables the rules send it to (local, main, default) covers 10.141.13.182") !=
+        std::string::npos);
+  std::string human = human_diagnosis(d);
+  CHECK(human.find("in by eth0: no route back, no SYN-ACK sent to 2 SYNs") != std::string::npos);
+  CHECK(human.find("  check: ip route get 10.141.13.182 from 10.0.0.8\n") != std::string::npos);
+  auto j = diagnosis_json(d);
+  CHECK(j["evidence"]["route_back"]["kernel_missed_in_table"] == "main");
+  CHECK(j["check"] == "ip route get 10.141.13.182 from 10.0.0.8");
+}
+
+TEST_CASE("on a backend, a route back that appeared since is named, an unreachable route or rule is the cause",
+          "[diagnosis]") {
+  FakeRouting routing = api_routing();
+  Route wide;  // 10.0.0.0/8 unreachable, and a more specific way back through a table a rule selects
+  wide.type = RTN_UNREACHABLE;
+  wide.dst = ip("10.0.0.0");
+  wide.dst_len = 8;
+  routing.table_routes.push_back(wide);
+  SECTION("an unreachable route in main") {
+    Diagnosis d = diagnose(incoming_flow(), routing, {});
+    CHECK_FALSE(d.route_back_now);
+    CHECK(d.reason.find("route \"unreachable 10.0.0.0/8\" refuses it") != std::string::npos);
+  }
+  SECTION("a rule to a table with a route back, before main") {
+    Rule to_100;
+    to_100.priority = 1000;
+    to_100.to = Cidr::parse("10.141.13.0/24");
+    to_100.table = 100;
+    routing.rule_list.insert(routing.rule_list.begin() + 1, to_100);
+    Route back;
+    back.dst = ip("10.141.0.0");
+    back.dst_len = 16;
+    back.gateway = ip("10.0.0.12");
+    back.oif = 5;
+    back.dev = "eth0";
+    back.table = 100;
+    routing.table_routes.push_back(back);
+    Diagnosis d = diagnose(incoming_flow(), routing, {});
+    CHECK(d.tables_tried == std::vector<std::string>{"local", "100"});
+    REQUIRE(d.route_back_now);
+    CHECK(d.reason.find("the routing has changed since: route \"10.141.0.0/16 via 10.0.0.12 dev eth0 table 100\"") !=
+          std::string::npos);
+  }
+  SECTION("a rule that refuses it") {
+    Rule refuse;
+    refuse.priority = 500;
+    refuse.to = Cidr::parse("10.141.0.0/16");
+    refuse.action = 7;  // FR_ACT_UNREACHABLE, which looks up no table
+    refuse.table = 0;
+    routing.rule_list.insert(routing.rule_list.begin() + 1, refuse);
+    Diagnosis d = diagnose(incoming_flow(), routing, {});
+    CHECK(d.tables_tried == std::vector<std::string>{"local"});
+    CHECK(d.reason.find("rule \"500:\tfrom all to 10.141.0.0/16 unreachable\" refuses it") != std::string::npos);
+  }
+}
