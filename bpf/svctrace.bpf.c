@@ -595,7 +595,8 @@ static __always_inline void read_reply_header(const struct sk_buff *skb, struct 
 	bpf_probe_read_kernel(ip, sizeof(ip), head + nh);
 	unsigned char *l4;
 	__u8 proto;
-	if ((ip[0] >> 4) == 6) { /* no extension headers expected on a reply */
+	bool v6 = (ip[0] >> 4) == 6;
+	if (v6) { /* no extension headers expected on a reply */
 		l4 = head + nh + 40;
 		proto = ip[6];
 	} else {
@@ -607,6 +608,10 @@ static __always_inline void read_reply_header(const struct sk_buff *skb, struct 
 		bpf_probe_read_kernel(icmp, 2, l4);
 		r->icmp_type = icmp[0];
 		r->icmp_code = icmp[1];
+		if (v6)
+			bpf_probe_read_kernel(r->icmp_from, 16, head + nh + 8);
+		else
+			bpf_probe_read_kernel(r->icmp_from, 4, head + nh + 12);
 	} else if (proto == IPPROTO_TCP) {
 		bpf_probe_read_kernel(&r->tcp_flags, 1, l4 + 13);
 	}

@@ -247,6 +247,7 @@ void Correlator::on_reply(const svc_event& ev) {
     f.icmp_error = true;
     f.icmp_type = ev.reply.icmp_type;
     f.icmp_code = ev.reply.icmp_code;
+    f.icmp_from = IpAddr::from_bytes(ev.tuple.family, ev.reply.icmp_from);
     decide(f, FlowState::Refused, ev.ts_ns);
   } else if (f.key.proto == IPPROTO_TCP && (ev.reply.tcp_flags & kTcpRst)) {
     decide(f, FlowState::Refused, ev.ts_ns);

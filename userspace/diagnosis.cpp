@@ -1,6 +1,7 @@
 #include "svctrace/diagnosis.h"
 
 #include <fmt/format.h>
+#include <netinet/in.h>
 
 #include <algorithm>
 
@@ -39,6 +40,21 @@ std::string route_fix_command(const Route& fix, RoutingView& routing) {
   if (fix.prefsrc.is_set()) cmd += " src " + fix.prefsrc.str();
   if (fix.table != kTableMain) cmd += " table " + table_name(fix.table);
   return cmd;
+}
+
+// "net", "host", ... for an ICMP error that says the sender has no route to the destination (not
+// that the destination refused it); nullptr for any other.
+static const char* no_route_icmp(const Flow& flow) {
+  if (flow.key.dst.family == AF_INET6) {
+    if (flow.icmp_type != 1) return nullptr;  // ICMPV6_DEST_UNREACH
+    return flow.icmp_code == 0 ? "no-route" : flow.icmp_code == 3 ? "address" : nullptr;
+  }
+  if (flow.icmp_type != 3) return nullptr;  // ICMP_DEST_UNREACH
+  switch (flow.icmp_code) {
+    case 0: case 6: return "net";   // ICMP_NET_UNREACH, ICMP_NET_UNKNOWN
+    case 1: case 7: return "host";  // ICMP_HOST_UNREACH, ICMP_HOST_UNKNOWN
+    default: return nullptr;
+  }
 }
 
 static std::string reason_name(const DropReasonNames& names, uint32_t reason) {
@@ -253,7 +269,25 @@ Diagnosis diagnose(const Flow& flow, RoutingView& routing, const std::vector<Cid
   }
   if (flow.state == FlowState::Refused) {
     d.verdict = "refused";
-    if (flow.icmp_error) {
+    if (const char* what = flow.icmp_error ? no_route_icmp(flow) : nullptr) {
+      // Not the backend saying no: someone on the way (a router, or this node) has no way to it.
+      d.verdict = "unreachable";
+      d.answered_by = fmt::format("icmp {} from {}", what, flow.icmp_from.str());
+      bool from_here = std::find(d.egress_addresses.begin(), d.egress_addresses.end(), flow.icmp_from) !=
+                       d.egress_addresses.end();
+      if (flow.icmp_from == backend)
+        d.reason = fmt::format("{} itself answered ICMP {} unreachable", backend.str(), what);
+      else if (from_here)
+        d.reason = fmt::format("this node ({}) found no way to {} ({} unreachable{}): nothing answered its "
+                               "neighbour resolution, or it has no route there",
+                               flow.icmp_from.str(), backend.str(), what,
+                               d.egress_dev.empty() ? "" : " on " + d.egress_dev);
+      else
+        d.reason = fmt::format("{} answered the {} with ICMP {} unreachable: a router on the way to {}:{} has no "
+                               "route to it (check the routes of {})",
+                               flow.icmp_from.str(), flow.key.proto == IPPROTO_TCP ? "SYN" : "packet", what,
+                               backend.str(), flow.backend_port(), flow.icmp_from.str());
+    } else if (flow.icmp_error) {
       d.answered_by = fmt::format("icmp type {} code {}", flow.icmp_type, flow.icmp_code);
       d.reason = fmt::format("the backend {}:{} answered with an ICMP error ({}{}): nothing listens there, or it "
                              "is unreachable", backend.str(), flow.backend_port(), d.answered_by,

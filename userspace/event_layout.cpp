@@ -9,6 +9,7 @@ static_assert(offsetof(svc_tuple, sport) == 32 && offsetof(svc_tuple, proto) == 
 static_assert(sizeof(svc_route_info) == 72);
 static_assert(sizeof(svc_nat_info) == 56);
 static_assert(sizeof(svc_tcp_info) == 16);
+static_assert(sizeof(svc_reply_info) == 32);
 static_assert(offsetof(svc_event, tuple) == 40);
 static_assert(offsetof(svc_event, route) == 80);
 static_assert(sizeof(svc_event) == 152);

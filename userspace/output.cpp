@@ -186,6 +186,8 @@ std::string human_diagnosis(const Diagnosis& d) {
                      ms(d.waited_ns));
   else if (d.verdict == "refused")
     s += fmt::format(": refused ({})", d.answered_by == "rst" ? "RST" : d.answered_by);
+  else if (d.verdict == "unreachable")
+    s += ": " + d.answered_by;
   else if (d.verdict == "reply_invalid")
     s += fmt::format(": reply INVALID to conntrack, dropped on {}", d.drop_dev);
   else if (d.verdict == "reply_dropped")

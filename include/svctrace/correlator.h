@@ -74,6 +74,7 @@ struct Flow {
   int reply_ifindex = 0;
   uint8_t reply_tcp_flags = 0;
   uint8_t icmp_type = 0, icmp_code = 0;  // set when the reply was an ICMP error
+  IpAddr icmp_from;                      // and who sent it: the backend, or a router on the way
   bool icmp_error = false;
   // Packets of the flow the kernel dropped while it awaited its reply.
   uint32_t drops = 0;

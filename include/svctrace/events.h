@@ -76,6 +76,7 @@ struct svc_reply_info {
 	__u8 icmp_code;
 	__u8 tcp_flags;    /* for a TCP reply: its flags (0x12 SYN-ACK, 0x04 RST...) */
 	__u8 _pad;
+	__u8 icmp_from[16];/* for an ICMP error: who sent it (the backend, or a router on the way) */
 };
 
 struct svc_tcp_info {

@@ -466,3 +466,36 @@ TEST_CASE("on a backend, a route back that appeared since is named, an unreachab
     CHECK(d.reason.find("rule \"500:\tfrom all to 10.141.0.0/16 unreachable\" refuses it") != std::string::npos);
   }
 }
+
+TEST_CASE("an ICMP net or host unreachable is unreachable, with who sent it, not the backend refusing",
+          "[diagnosis]") {
+  FakeRouting routing;
+  Flow f = incident_flow();
+  f.state = FlowState::Refused;
+  f.icmp_error = true;
+  f.icmp_type = 3;
+  SECTION("from a router on the way") {
+    f.icmp_code = 0;
+    f.icmp_from = ip("10.0.0.1");
+    Diagnosis d = diagnose(f, routing, kCidrs);
+    CHECK(d.verdict == "unreachable");
+    CHECK(d.answered_by == "icmp net from 10.0.0.1");
+    CHECK(d.reason.find("10.0.0.1 answered the SYN with ICMP net unreachable: a router on the way to "
+                        "10.0.0.8:6443 has no route to it") != std::string::npos);
+    CHECK(d.fix.empty());
+    CHECK(human_diagnosis(d).find(": icmp net from 10.0.0.1") != std::string::npos);
+  }
+  SECTION("from this node, whose neighbour resolution failed") {
+    f.icmp_code = 1;
+    f.icmp_from = ip("10.0.0.12");  // enslf0's own address
+    Diagnosis d = diagnose(f, routing, kCidrs);
+    CHECK(d.verdict == "unreachable");
+    CHECK(d.reason.find("this node (10.0.0.12) found no way to 10.0.0.8 (host unreachable on enslf0)") !=
+          std::string::npos);
+  }
+  SECTION("an administratively prohibited one is still refused") {
+    f.icmp_code = 13;
+    f.icmp_from = ip("10.0.0.1");
+    CHECK(diagnose(f, routing, kCidrs).verdict == "refused");
+  }
+}
