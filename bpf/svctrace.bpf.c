@@ -275,12 +275,22 @@ struct {
 } inbound_syns SEC(".maps");
 
 #define LOOPBACK_IFINDEX 1 /* the iif of every output lookup */
+#define RTN_LOCAL 2
+#define RT_TABLE_LOCAL_ 255
+
+/* An input lookup that delivers here: a packet for a local address came in (not an output lookup,
+ * whose iif is lo, nor one being forwarded). */
+static __always_inline bool local_delivery(const struct flowi4 *flp, const struct fib_nh_common *nhc)
+{
+	if (BPF_CORE_READ(flp, __fl_common.flowic_iif) <= LOOPBACK_IFINDEX)
+		return false;
+	if (BPF_CORE_READ(nhc, nhc_family) != AF_INET)
+		return false;
+	return BPF_CORE_READ((const struct fib_nh *)nhc, nh_parent, fib_type) == RTN_LOCAL;
+}
 
 static __always_inline void arm_inbound(const struct flowi4 *flp, const struct fib_nh_common *nhc)
 {
-	__s32 iif = BPF_CORE_READ(flp, __fl_common.flowic_iif);
-	if (iif <= LOOPBACK_IFINDEX) /* an output lookup: connect() to a service, not a packet coming in */
-		return;
 	__u32 zero = 0;
 	struct inbound_syn *slot = bpf_map_lookup_elem(&inbound_syns, &zero);
 	if (!slot)
@@ -289,70 +299,82 @@ static __always_inline void arm_inbound(const struct flowi4 *flp, const struct f
 	slot->client = BPF_CORE_READ(flp, saddr);
 	slot->local = BPF_CORE_READ(flp, daddr);
 	slot->netns = BPF_CORE_READ(nhc, nhc_dev, nd_net.net, ns.inum);
-	slot->ifindex = iif;
+	slot->ifindex = BPF_CORE_READ(flp, __fl_common.flowic_iif);
 	slot->missed_table = 0;
 }
 
-/* A lookup from an address in the CIDRs: the reply to the SYN in the slot, if the addresses are its
- * own reversed and it follows at once. Reports the first table it missed in, and a route found after
- * that (a later rule's table); a lookup that succeeds at once costs no record. err: the lookup's. */
-static __always_inline void route_back(__u32 tb_id, const struct flowi4 *flp, const struct fib_nh_common *nhc,
+/* A lookup from an address in the CIDRs: the SYN-ACK's for the SYN in the slot, if it is TCP with both
+ * ports (the kernel's own lookups in between, such as rp_filter's source check, have none) and the
+ * addresses are the slot's reversed. Reports the first table it missed in, and a route found after that
+ * (a later rule's table); a lookup that succeeds at once costs no record. Returns whether the lookup
+ * was that SYN-ACK's. err: the lookup's. */
+static __always_inline bool route_back(__u32 tb_id, const struct flowi4 *flp, const struct fib_nh_common *nhc,
 				       int err, __be32 daddr, __be32 saddr)
 {
+	if (BPF_CORE_READ(flp, __fl_common.flowic_proto) != IPPROTO_TCP)
+		return false;
+	__u16 sport = BPF_CORE_READ(flp, uli.ports.sport), dport = BPF_CORE_READ(flp, uli.ports.dport);
+	if (!sport || !dport)
+		return false;
 	__u32 zero = 0;
 	struct inbound_syn *slot = bpf_map_lookup_elem(&inbound_syns, &zero);
 	if (!slot || !slot->ts || slot->client != daddr || slot->local != saddr)
-		return;
-	if (bpf_ktime_get_ns() - slot->ts > 1000000) { /* not this SYN's: it was dropped meanwhile */
+		return false;
+	/* Within the SYN's own softirq, microseconds apart; the margin is for a guest's stolen time. */
+	if (bpf_ktime_get_ns() - slot->ts > 20000000) { /* not this SYN's: it was dropped meanwhile */
 		slot->ts = 0;
-		return;
+		return false;
 	}
 	bool found = err == 0;
+	/* With policy rules the local table is looked up on its own first: it never holds a route to a
+	 * remote client, so missing there says nothing. */
+	if (!found && tb_id == RT_TABLE_LOCAL_)
+		return true;
 	if (found)
-		slot->ts = 0; /* the reply has its route: nothing more to see for this SYN */
+		slot->ts = 0; /* the SYN-ACK has its route: nothing more to see for this SYN */
 	if (found ? !slot->missed_table : slot->missed_table != 0)
-		return;
+		return true;
 	if (!found)
 		slot->missed_table = tb_id;
 	if (!wanted_netns(slot->netns))
-		return;
+		return true;
 
 	struct svc_event *e = reserve_event(SVC_EV_REPLY_ROUTE, slot->netns);
 	if (!e)
-		return;
+		return true;
 	e->tuple.family = AF_INET;
-	e->tuple.proto = BPF_CORE_READ(flp, __fl_common.flowic_proto);
+	e->tuple.proto = IPPROTO_TCP;
 	put_v4(e->tuple.src, slot->client);
 	put_v4(e->tuple.dst, slot->local);
-	e->tuple.sport = bpf_ntohs(BPF_CORE_READ(flp, uli.ports.dport));
-	e->tuple.dport = bpf_ntohs(BPF_CORE_READ(flp, uli.ports.sport));
+	e->tuple.sport = bpf_ntohs(dport);
+	e->tuple.dport = bpf_ntohs(sport);
 	e->route.table = tb_id;
 	e->route.iif = slot->ifindex;
 	e->route.err = err;
 	if (found)
 		e->route.oif = BPF_CORE_READ(nhc, nhc_dev, ifindex);
 	submit_event(e);
+	return true;
 }
 
-/* What every route program does with a lookup: a service IP's route, a forwarded flow's, or the route
- * back from a backend. The wrappers read the addresses, each the cheapest way its program type can. */
+/* What every route program does with a lookup: a service IP's route, a forwarded flow's, or on a
+ * backend, a SYN coming in and the route back for its SYN-ACK. The wrappers read the addresses, each
+ * the cheapest way its program type can. */
 static __always_inline void on_route_lookup(__u32 tb_id, const struct flowi4 *flp, const struct fib_nh_common *nhc,
 					    int err, __be32 daddr, __be32 saddr)
 {
-	if (err != 0) {
-		if (in_service_cidrs_v4(saddr))
-			route_back(tb_id, flp, NULL, err, daddr, saddr);
+	/* First, as a CIDR may hold the clients too: their SYN-ACK's lookup is not a connect()'s. */
+	if (in_service_cidrs_v4(saddr) && route_back(tb_id, flp, err ? NULL : nhc, err, daddr, saddr))
 		return;
-	}
-	if (!nhc)
+	if (err != 0 || !nhc)
 		return;
 	if (in_service_cidrs_v4(daddr)) {
-		record_route(tb_id, flp, nhc, NULL);
-		arm_inbound(flp, nhc);
+		if (local_delivery(flp, nhc))
+			arm_inbound(flp, nhc); /* a packet for this host: no route of a connect() to record */
+		else
+			record_route(tb_id, flp, nhc, NULL);
 		return;
 	}
-	if (in_service_cidrs_v4(saddr))
-		route_back(tb_id, flp, nhc, 0, daddr, saddr);
 	route_of_forwarded(tb_id, flp, nhc, daddr);
 }
 

@@ -291,7 +291,10 @@ void Correlator::on_reply_route(const svc_event& ev) {
   }
   f.inbound = true;
   f.arrival_ifindex = ev.route.iif;
-  if (!f.reply_route_missed_table) f.reply_route_missed_table = ev.route.table;
+  if (!f.reply_route_missed_table) {
+    f.reply_route_missed_table = ev.route.table;
+    f.reply_route_err = ev.route.err;
+  }
   // Each SYN that came in and could not be answered; the flow is called unanswered by the same
   // timeout as a connect() whose SYNs got no answer.
   f.packets_unreplied++;

@@ -4,6 +4,8 @@
 #include <netinet/in.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 
 namespace svctrace {
 
@@ -144,7 +146,7 @@ static std::optional<Route> covering_route(RoutingView& routing, uint32_t table,
 // tables that have no route back (or the route that has appeared since).
 static void explain_no_route_back(Diagnosis& d, const Flow& flow, RoutingView& routing) {
   constexpr uint8_t kToTable = 1, kBlackhole = 6, kUnreachable = 7, kProhibit = 8;  // FR_ACT_*
-  constexpr uint8_t kRtnUnicast = 1, kRtnLocal = 2;
+  constexpr uint8_t kRtnUnicast = 1, kRtnLocal = 2, kRtnThrow = 9;
   const IpAddr& client = flow.key.src;
   const IpAddr& local = flow.key.dst;
   d.verdict = "no_route_back";
@@ -162,6 +164,7 @@ static void explain_no_route_back(Diagnosis& d, const Flow& flow, RoutingView& r
     d.tables_tried.push_back(table_name(r.table));
     auto route = covering_route(routing, r.table, client);
     if (!route) continue;
+    if (route->type == kRtnThrow) continue;  // the kernel goes on to the next rule
     if (route->type == kRtnUnicast || route->type == kRtnLocal) {
       d.route_back_now = route;
     } else {
@@ -173,8 +176,13 @@ static void explain_no_route_back(Diagnosis& d, const Flow& flow, RoutingView& r
   std::string came = fmt::format("{} SYN{} from {}:{} reached {}:{}{}", n, n == 1 ? "" : "s", client.str(),
                                  flow.key.sport, local.str(), flow.key.dport,
                                  d.arrival_dev.empty() ? "" : " on " + d.arrival_dev);
-  std::string missed = fmt::format("the kernel found no route back to {} for the answer (its lookup missed in table "
-                                   "{})", client.str(), table_name(d.missed_table));
+  std::string missed =
+      flow.reply_route_err == -EAGAIN || flow.reply_route_err == 0
+          ? fmt::format("the kernel found no route back to {} for the answer (its lookup missed in table {})",
+                        client.str(), table_name(d.missed_table))
+          : fmt::format("the kernel's lookup of a route back to {} for the answer hit a route in table {} that "
+                        "refuses it ({})",
+                        client.str(), table_name(d.missed_table), std::strerror(-flow.reply_route_err));
   if (d.route_back_now) {
     d.reason = fmt::format("{}, but {} when they came; the routing has changed since: route \"{}\" (table {}) "
                            "leads back now, so new SYNs should be answered",
@@ -234,7 +242,8 @@ Diagnosis diagnose(const Flow& flow, RoutingView& routing, const std::vector<Cid
   }
   if (to_backend) d.expected_source = to_backend->prefsrc;
 
-  if (flow.state == FlowState::Refused && !flow.dnat_ip && !flow.forwarded()) {
+  const char* no_route_from = flow.icmp_error ? no_route_icmp(flow) : nullptr;
+  if (flow.state == FlowState::Refused && !flow.dnat_ip && !flow.forwarded() && !no_route_from) {
     // A virtual service IP refused without being DNAT'd: a REJECT rule said no, as kube-proxy's does for a
     // service with no ready endpoints.
     d.verdict = "no_endpoints";
@@ -269,17 +278,20 @@ Diagnosis diagnose(const Flow& flow, RoutingView& routing, const std::vector<Cid
   }
   if (flow.state == FlowState::Refused) {
     d.verdict = "refused";
-    if (const char* what = flow.icmp_error ? no_route_icmp(flow) : nullptr) {
+    if (const char* what = no_route_from) {
       // Not the backend saying no: someone on the way (a router, or this node) has no way to it.
       d.verdict = "unreachable";
-      d.answered_by = fmt::format("icmp {} from {}", what, flow.icmp_from.str());
-      bool from_here = std::find(d.egress_addresses.begin(), d.egress_addresses.end(), flow.icmp_from) !=
-                       d.egress_addresses.end();
+      d.answered_by = fmt::format("ICMP {} unreachable from {}", what, flow.icmp_from.str());
+      // The node's own error takes its source from the route back to the flow's source: that address,
+      // or another of the node's.
+      bool from_here = flow.icmp_from == flow.key.src || (flow.snat_ip && flow.icmp_from == *flow.snat_ip) ||
+                       std::find(d.egress_addresses.begin(), d.egress_addresses.end(), flow.icmp_from) !=
+                           d.egress_addresses.end();
       if (flow.icmp_from == backend)
         d.reason = fmt::format("{} itself answered ICMP {} unreachable", backend.str(), what);
       else if (from_here)
         d.reason = fmt::format("this node ({}) found no way to {} ({} unreachable{}): nothing answered its "
-                               "neighbour resolution, or it has no route there",
+                               "neighbour resolution",
                                flow.icmp_from.str(), backend.str(), what,
                                d.egress_dev.empty() ? "" : " on " + d.egress_dev);
       else

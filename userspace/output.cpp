@@ -165,7 +165,7 @@ std::string human_flow(const Flow& f, RoutingView& names) {
                               endpoint(f.key.dst, f.key.dport));
   if (f.dnat_ip) s += " → " + endpoint(*f.dnat_ip, f.dnat_port);
   if (f.egress_ifindex) s += " " + names.interface_name(f.egress_ifindex);
-  if (f.inbound) s += " in by " + names.interface_name(f.arrival_ifindex);
+  if (f.inbound) s += " in on " + names.interface_name(f.arrival_ifindex);
   return s + owner(f.pid, f.comm, f.container);
 }
 
@@ -179,7 +179,7 @@ std::string human_outcome(const Flow& f) {
 std::string human_diagnosis(const Diagnosis& d) {
   std::string s = fmt::format("✗ {}", endpoints(d.flow, d.dnat_ip, d.dnat_port));
   if (!d.egress_dev.empty()) s += " out " + d.egress_dev;
-  if (!d.arrival_dev.empty()) s += " in by " + d.arrival_dev;
+  if (!d.arrival_dev.empty()) s += " in on " + d.arrival_dev;
   bool tcp = d.flow.proto == IPPROTO_TCP;
   if (d.verdict == "no_route_back")
     s += fmt::format(": no route back, no SYN-ACK sent to {} SYN{} ({:.0f} ms)", d.syns, d.syns == 1 ? "" : "s",

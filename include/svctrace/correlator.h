@@ -86,6 +86,7 @@ struct Flow {
   bool inbound = false;
   int arrival_ifindex = 0;         // the device its SYNs came in by
   uint32_t reply_route_missed_table = 0;  // the first table the kernel's lookup for the answer missed in
+  int reply_route_err = 0;                // and its error there (-EAGAIN: no route; else an unreachable route)
   std::optional<RouteDecision> route;
   FlowState state = FlowState::Pending;
   bool preexisting = false;        // already in the conntrack table when svctrace started

@@ -35,15 +35,17 @@ if ip netns exec "$API" ip route get 10.141.13.182 from 10.0.0.8 >/dev/null 2>&1
   fail "ip route get found a route back, but svctrace said there was none"
 fi
 
-# A rule before main sends the lookup to a table first: it misses there (local, then table 100, which
-# has nothing for the client), and main now has a route back through the node.
+# A rule before main sends the lookup to a table first: it misses there (table 100 has nothing for the
+# client), and main now has a route back through the node. The rule also makes the kernel check the
+# SYN's source with a lookup of its own (no ports), which must not count as the SYN-ACK's.
 ip netns exec "$API" ip route add 192.0.2.0/24 dev eth0 table 100
 ip netns exec "$API" ip rule add to 10.141.13.0/24 lookup 100 pref 1000
 ip netns exec "$API" ip route add 10.141.13.0/24 via 10.0.0.12 dev eth0
 lab connect --timeout 3 >/dev/null
 outcome=$(wait_for_line '.type == "outcome" and .flow.src == "10.141.13.182" and .state == "answered"' 10) ||
   fail "the flow whose SYN-ACK found a route in main after missing in other tables was not called answered"
-assert_json "$outcome" '.inbound == true and .arrival_dev == "eth0"' "the answered flow is the incoming one"
+assert_json "$outcome" '.inbound == true and .arrival_dev == "eth0" and .flow.proto == "tcp" and .flow.dport == 6443 and .flow.sport > 0' \
+  "the answered flow is the incoming connection (not the kernel's own source-check lookup)"
 stop_svctrace
 assert_exit 3
 assert_detached

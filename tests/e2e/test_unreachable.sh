@@ -13,7 +13,7 @@ start_svctrace --netns "$NODE" --cidr "$CIDR" --json --report "$REPORT" --durati
 lab connect --timeout 3 >/dev/null
 diag=$(wait_for_line '.type == "diagnosis"' 10) || fail "no diagnosis within 10 s"
 assert_json "$diag" '.verdict == "unreachable"' "verdict"
-assert_json "$diag" '.evidence.answered_by == "icmp net from 10.141.13.1"' "the ICMP error and the router that sent it"
+assert_json "$diag" '.evidence.answered_by == "ICMP net unreachable from 10.141.13.1"' "the ICMP error and the router that sent it"
 assert_json "$diag" '.egress_dev == "enslf1" and .dnat.ip == "10.0.0.8"' "where the SYN went"
 assert_json "$diag" '.reason | test("10.141.13.1 answered the SYN with ICMP net unreachable: a router on the way to 10.0.0.8:6443 has no route to it")' \
   "reason names the router"

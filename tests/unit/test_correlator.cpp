@@ -319,13 +319,13 @@ TEST_CASE("on a backend, a SYN whose answer found no route back is an incoming f
 TEST_CASE("on a backend, a route back found in a later rule's table answers the incoming flow", "[correlator]") {
   Correlator c = make();
   const svc_tuple in = tuple("10.141.13.182", 52946, "10.0.0.8", 6443);
-  c.on_event(route_back(1 * kMs, in, 5, 255, -EAGAIN));
+  c.on_event(route_back(1 * kMs, in, 5, 100, -EAGAIN));
   c.on_event(route_back(1 * kMs + 500, in, 5, 254, 0));
   c.tick(5000 * kMs);
   const Flow* f = c.find(key_of(in));
   REQUIRE(f);
   CHECK(f->state == FlowState::Answered);
-  CHECK(f->reply_route_missed_table == 255);
+  CHECK(f->reply_route_missed_table == 100);
   // A route found for a flow never seen missing is nothing to report.
   const svc_tuple other = tuple("10.141.13.183", 40000, "10.0.0.8", 6443);
   c.on_event(route_back(2 * kMs, other, 5, 254, 0));

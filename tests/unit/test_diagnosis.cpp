@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 #include <linux/rtnetlink.h>
 
+#include <cerrno>
 #include <map>
 
 #include "events.h"
@@ -414,7 +415,7 @@ TEST_CASE("on a backend, SYNs whose answer found no route: no_route_back, with t
   CHECK(d.reason.find("none of the tables the rules send it to (local, main, default) covers 10.141.13.182") !=
         std::string::npos);
   std::string human = human_diagnosis(d);
-  CHECK(human.find("in by eth0: no route back, no SYN-ACK sent to 2 SYNs") != std::string::npos);
+  CHECK(human.find("in on eth0: no route back, no SYN-ACK sent to 2 SYNs") != std::string::npos);
   CHECK(human.find("  check: ip route get 10.141.13.182 from 10.0.0.8\n") != std::string::npos);
   auto j = diagnosis_json(d);
   CHECK(j["evidence"]["route_back"]["kernel_missed_in_table"] == "main");
@@ -430,8 +431,11 @@ TEST_CASE("on a backend, a route back that appeared since is named, an unreachab
   wide.dst_len = 8;
   routing.table_routes.push_back(wide);
   SECTION("an unreachable route in main") {
-    Diagnosis d = diagnose(incoming_flow(), routing, {});
+    Flow f = incoming_flow();
+    f.reply_route_err = -EHOSTUNREACH;  // what the kernel's lookup returns on such a route
+    Diagnosis d = diagnose(f, routing, {});
     CHECK_FALSE(d.route_back_now);
+    CHECK(d.reason.find("hit a route in table main that refuses it (No route to host)") != std::string::npos);
     CHECK(d.reason.find("route \"unreachable 10.0.0.0/8\" refuses it") != std::string::npos);
   }
   SECTION("a rule to a table with a route back, before main") {
@@ -479,11 +483,11 @@ TEST_CASE("an ICMP net or host unreachable is unreachable, with who sent it, not
     f.icmp_from = ip("10.0.0.1");
     Diagnosis d = diagnose(f, routing, kCidrs);
     CHECK(d.verdict == "unreachable");
-    CHECK(d.answered_by == "icmp net from 10.0.0.1");
+    CHECK(d.answered_by == "ICMP net unreachable from 10.0.0.1");
     CHECK(d.reason.find("10.0.0.1 answered the SYN with ICMP net unreachable: a router on the way to "
                         "10.0.0.8:6443 has no route to it") != std::string::npos);
     CHECK(d.fix.empty());
-    CHECK(human_diagnosis(d).find(": icmp net from 10.0.0.1") != std::string::npos);
+    CHECK(human_diagnosis(d).find(": ICMP net unreachable from 10.0.0.1") != std::string::npos);
   }
   SECTION("from this node, whose neighbour resolution failed") {
     f.icmp_code = 1;
@@ -492,6 +496,15 @@ TEST_CASE("an ICMP net or host unreachable is unreachable, with who sent it, not
     CHECK(d.verdict == "unreachable");
     CHECK(d.reason.find("this node (10.0.0.12) found no way to 10.0.0.8 (host unreachable on enslf0)") !=
           std::string::npos);
+    // The node's error takes the source of the route back to the flow's source: the incident's one.
+    f.icmp_from = ip("10.141.13.182");
+    CHECK(diagnose(f, routing, kCidrs).reason.find("this node (10.141.13.182) found no way") != std::string::npos);
+  }
+  SECTION("a service IP that was not DNAT'd, answered by a router: unreachable, not no_endpoints") {
+    f.dnat_ip.reset();
+    f.icmp_code = 0;
+    f.icmp_from = ip("10.141.13.1");
+    CHECK(diagnose(f, routing, kCidrs).verdict == "unreachable");
   }
   SECTION("an administratively prohibited one is still refused") {
     f.icmp_code = 13;
