@@ -351,7 +351,7 @@ static __always_inline bool route_back(__u32 tb_id, const struct flowi4 *flp, co
 	e->route.table = tb_id;
 	e->route.iif = slot->ifindex;
 	e->route.err = err;
-	if (found)
+	if (nhc) /* (found implies it, but the verifier must see the test on the pointer itself) */
 		e->route.oif = BPF_CORE_READ(nhc, nhc_dev, ifindex);
 	submit_event(e);
 	return true;
