@@ -122,9 +122,13 @@ void Correlator::on_route(const svc_event& ev) {
 }
 
 Flow& Correlator::flow_for(const FlowKey& k, uint64_t ts) {
-  if (auto it = flows_.find(k); it != flows_.end()) return it->second;
-  if (flows_.size() >= cfg_.max_flows) evict_oldest();
-  Flow& f = flows_[k];
+  if (flows_.size() >= cfg_.max_flows) {
+    if (auto it = flows_.find(k); it != flows_.end()) return it->second;
+    evict_oldest();
+  }
+  auto [it, fresh] = flows_.try_emplace(k);  // one lookup for a known flow and for a new one
+  if (!fresh) return it->second;
+  Flow& f = it->second;
   f.key = k;
   f.first_seen_ns = ts;
   auto dk = dst_only(k.netns, k.dst);
