@@ -64,11 +64,11 @@ void Session::tick(uint64_t now_ns, const KernelCounters& kernel) {
   node_cache_->clear();
   if (recorder_) recorder_->tick(now_ns, kernel);
   for (const auto& ch : correlator_.tick(now_ns)) {
-    const Flow* f = correlator_.find(ch.key);
-    if (!f) continue;
+    const Flow* f = ch.flow;
+    if (!f) continue;  // evicted before it was seen
     if (ch.kind == Correlator::Change::NewFlow) {
       // Read now, while the process that opened the flow most likely still runs.
-      if (f->pid) correlator_.set_container(ch.key, node_.container_of(f->pid, f->comm));
+      if (f->pid) correlator_.set_container(*f, node_.container_of(f->pid, f->comm));
       if (opts_.json)
         emit_text(flow_object(*f, node_).add("type", "flow").text());
       else
@@ -111,7 +111,7 @@ void Session::diagnose_flow(const Flow& f, const KernelCounters& kernel) {
     d.persistent_tool = nm.tool;
     d.persistent_fix = persistent_fix(nm, *d.fix_route);
   }
-  correlator_.set_verdict(f.key, d.verdict);
+  correlator_.set_verdict(f, d.verdict);
   if (opts_.on_diagnosis) opts_.on_diagnosis(f, d);
   JsonObject dj = diagnosis_object(d);
   // Lost events may have taken the evidence that would have changed the verdict.
