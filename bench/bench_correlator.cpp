@@ -2,13 +2,21 @@
 // as the event loop feeds it: every event through on_event(), tick() after each batch of 64 (a ring
 // buffer poll), on one thread. Items are events. Not included: reading the ring buffer, and printing
 // each flow (JSON, and the netlink lookups of a diagnosis).
+// session_flood adds what the correlator benchmarks leave out: a whole Session (--json, stdout to
+// /dev/null, a fake node instead of netlink) under bench.sh's flood of unanswered SYNs, where every
+// flow is one event, a "flow" line and a diagnosis. Items are flows.
 #include <benchmark/benchmark.h>
+#include <fcntl.h>
+#include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 #include <vector>
 
 #include "events.h"
+#include "fake_node.h"
 #include "svctrace/correlator.h"
+#include "svctrace/session.h"
 
 using namespace svctrace;
 using namespace test;
@@ -84,9 +92,48 @@ void mixed(benchmark::State& state) { feed(state, flows(50'000, 10), 65536); }
 // 200000 answered flows through a table of 65536: the oldest evicted from then on.
 void answered_evicting(benchmark::State& state) { feed(state, flows(200'000, 0), 65536); }
 
+// 50000 SYNs at 50 k/s, each from a port of its own, DNAT'd and never answered: one POST_ROUTING event
+// per flow, as synflood's raw socket makes them.
+void session_flood(benchmark::State& state) {
+  constexpr uint32_t kFlows = 50'000;
+  std::vector<svc_event> events;
+  for (uint32_t i = 0; i < kFlows; i++) {
+    svc_tuple orig = client(i);
+    std::memcpy(orig.dst, tuple("0.0.0.0", 0, "172.24.0.3", 0).dst, 4);
+    events.push_back(nat(i * 20 * kUs, orig, backend_reply(orig), SVC_NAT_POST_ROUTING, kEnslf0));
+  }
+  test::FakeNode node;
+  SessionOptions opts;
+  opts.cidrs = {Cidr::parse("172.24.0.0/13")};
+  opts.json = true;
+  opts.correlator = {262144, 1500 * kMs, 1};
+  std::fflush(stdout);
+  int saved = dup(STDOUT_FILENO), null = open("/dev/null", O_WRONLY);
+  uint64_t diagnosed = 0;
+  for (auto _ : state) {
+    dup2(null, STDOUT_FILENO);  // the lines, not the benchmark's own report
+    {
+      Session session(opts, node, {});
+      for (size_t i = 0; i < events.size(); i++) {
+        session.on_event(events[i]);
+        if (i % 64 == 63) session.tick(events[i].ts_ns, {});
+      }
+      session.tick(events.back().ts_ns + 10'000 * kMs, {});
+      diagnosed = session.stats({})["diagnoses"].get<uint64_t>();
+    }
+    std::fflush(stdout);
+    dup2(saved, STDOUT_FILENO);
+  }
+  close(null);
+  close(saved);
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kFlows));
+  state.counters["diagnosed"] = static_cast<double>(diagnosed);
+}
+
 }  // namespace
 
 BENCHMARK(answered)->Unit(benchmark::kMillisecond);
 BENCHMARK(mixed)->Unit(benchmark::kMillisecond);
 BENCHMARK(answered_evicting)->Unit(benchmark::kMillisecond);
+BENCHMARK(session_flood)->Unit(benchmark::kMillisecond);
 BENCHMARK_MAIN();

@@ -543,29 +543,48 @@ static __always_inline struct awaiting_value *remember(__u64 key, __s32 route_if
 	return bpf_map_lookup_elem(&awaiting_reply, &key);
 }
 
-/* A packet of a conntrack entry that has seen no reply yet (ctinfo NEW), at a hook after NAT. Once a
- * reply is seen its packets are ESTABLISHED and cost one compare here. One event per packet that
- * leaves (POST_ROUTING: the SYNs and their retransmits), one for a forwarded flow's first packet
- * (PRE_ROUTING), none for LOCAL_OUT, whose device rides along in the POST_ROUTING event. */
-static __always_inline void record_unreplied(unsigned long nfct, __u32 netns, __u32 hook,
-					     int in_ifindex, int out_ifindex)
+/* The test every packet of a new conntrack entry (ctinfo NEW) pays at the NAT hooks: is the entry's
+ * original destination in the CIDRs? Returns its family if so, 0 if not. The family (src.l3num) and
+ * the destination (dst.u3) are neighbours in struct nf_conntrack_tuple: one read of both, where CO-RE
+ * finds them so (a helper call is most of this test's cost), two otherwise. */
+static __always_inline __u16 new_flow_to_service(unsigned long nfct)
 {
 	if ((nfct & NFCT_INFOMASK) != IP_CT_NEW)
-		return;
+		return 0;
+	const struct nf_conntrack_tuple *orig = &((struct nf_conn *)(nfct & ~NFCT_INFOMASK))->tuplehash[0].tuple;
+	__u32 l3_at = bpf_core_field_offset(orig->src.l3num);
+	__u32 dst_at = bpf_core_field_offset(orig->dst.u3);
+	__u8 buf[18] = {}; /* l3num, then dst.u3 */
+	__u16 l3;
+	struct in6_addr dst6;
+	if (dst_at == l3_at + 2) {
+		if (bpf_probe_read_kernel(buf, sizeof(buf), (const void *)orig + l3_at))
+			return 0;
+		__builtin_memcpy(&l3, buf, 2);
+		__builtin_memcpy(&dst6, buf + 2, 16);
+	} else {
+		l3 = BPF_CORE_READ(orig, src.l3num);
+		BPF_CORE_READ_INTO(&dst6, orig, dst.u3.in6);
+	}
+	if (l3 == AF_INET) {
+		__u32 dst4;
+		__builtin_memcpy(&dst4, &dst6, 4);
+		return in_service_cidrs_v4(dst4) ? AF_INET : 0;
+	}
+	if (l3 == AF_INET6)
+		return in_service_cidrs_v6(&dst6) ? AF_INET6 : 0;
+	return 0;
+}
+
+/* A packet of a conntrack entry that has seen no reply yet, to the CIDRs (new_flow_to_service), at a
+ * hook after NAT. Once a reply is seen its packets are ESTABLISHED and cost one compare here. One event
+ * per packet that leaves (POST_ROUTING: the SYNs and their retransmits), one for a forwarded flow's
+ * first packet (PRE_ROUTING), none for LOCAL_OUT, whose device rides along in the POST_ROUTING event. */
+static __always_inline void record_unreplied(unsigned long nfct, __u16 l3, __u32 netns, __u32 hook,
+					     int in_ifindex, int out_ifindex)
+{
 	struct nf_conn *ct = (struct nf_conn *)(nfct & ~NFCT_INFOMASK);
 	const struct nf_conntrack_tuple *orig = &ct->tuplehash[0].tuple;
-	__u16 l3 = BPF_CORE_READ(orig, src.l3num);
-	if (l3 == AF_INET) {
-		if (!in_service_cidrs_v4(BPF_CORE_READ(orig, dst.u3.ip)))
-			return;
-	} else if (l3 == AF_INET6) {
-		struct in6_addr dst6;
-		BPF_CORE_READ_INTO(&dst6, orig, dst.u3.in6);
-		if (!in_service_cidrs_v6(&dst6))
-			return;
-	} else {
-		return;
-	}
 	if (!wanted_netns(netns))
 		return;
 
@@ -663,22 +682,42 @@ static __always_inline void record_reply(const struct sk_buff *skb, unsigned lon
 	submit_event(e);
 }
 
+/* The work for a packet of a service flow, out of line (a BPF-to-BPF call, taken only then): the path
+ * every other packet takes stays a few instructions at the head of the program's image, instead of
+ * ending in a jump across its kilobytes. */
+static __noinline int nat_service_packet(struct bpf_nf_ctx *ctx, __u32 hook, __u32 l3)
+{
+	const struct nf_hook_state *state = ctx->state;
+	int in = state->in ? state->in->ifindex : 0;
+	int out = state->out ? state->out->ifindex : 0;
+	record_unreplied(ctx->skb->_nfct, l3, state->net->ns.inum, hook, in, out);
+	return 0;
+}
+
+static __noinline int nat_reply_packet(struct bpf_nf_ctx *ctx)
+{
+	const struct nf_hook_state *state = ctx->state;
+	record_reply(ctx->skb, ctx->skb->_nfct, state->net->ns.inum, state->in ? state->in->ifindex : 0);
+	return 0;
+}
+
 static __always_inline int netfilter_hook(struct bpf_nf_ctx *ctx, __u32 hook)
 {
 	/* Cheapest rejections first: most packets are untracked, or of flows that were answered long ago
-	 * (ESTABLISHED, original direction), or replies while no service flow was ever remembered. */
+	 * (ESTABLISHED, original direction), or replies while no service flow was ever remembered. Then
+	 * a new flow's destination against the CIDRs; the devices and the namespace are read only for a
+	 * flow to a service. */
 	unsigned long nfct = ctx->skb->_nfct;
 	__u32 ctinfo = nfct & NFCT_INFOMASK;
 	if (!nfct)
 		return NF_ACCEPT; /* untracked: nothing to join */
-	const struct nf_hook_state *state = ctx->state;
 	if (ctinfo == IP_CT_NEW) {
-		int in = state->in ? state->in->ifindex : 0;
-		int out = state->out ? state->out->ifindex : 0;
-		record_unreplied(nfct, state->net->ns.inum, hook, in, out);
+		__u16 l3 = new_flow_to_service(nfct);
+		if (l3)
+			nat_service_packet(ctx, hook, l3);
 	} else if (hook == SVC_NAT_PRE_ROUTING && awaiting_any &&
 		   (ctinfo == IP_CT_ESTABLISHED_REPLY || ctinfo == IP_CT_RELATED_REPLY)) {
-		record_reply(ctx->skb, nfct, state->net->ns.inum, state->in ? state->in->ifindex : 0);
+		nat_reply_packet(ctx);
 	}
 	return NF_ACCEPT;
 }
@@ -717,7 +756,10 @@ int BPF_PROG(nat_dev_queue, struct sk_buff *skb)
 	struct net_device *dev = skb->dev;
 	if (!dev || (nfct & NFCT_INFOMASK) != IP_CT_NEW)
 		return 0;
-	record_unreplied(nfct, BPF_CORE_READ(dev, nd_net.net, ns.inum), SVC_NAT_POST_ROUTING, 0, dev->ifindex);
+	__u16 l3 = new_flow_to_service(nfct);
+	if (l3)
+		record_unreplied(nfct, l3, BPF_CORE_READ(dev, nd_net.net, ns.inum), SVC_NAT_POST_ROUTING, 0,
+				 dev->ifindex);
 	return 0;
 }
 

@@ -39,6 +39,17 @@ size_t IpAddr::size() const { return family == AF_INET6 ? 16 : 4; }
 
 std::string IpAddr::str() const {
   if (!is_set()) return "";
+  if (family == AF_INET) {  // as inet_ntop writes it, without its sprintf (every flow line has several)
+    char buf[16], *p = buf;
+    for (size_t i = 0; i < 4; i++) {
+      unsigned b = bytes[i];
+      if (b >= 100) *p++ = static_cast<char>('0' + b / 100);
+      if (b >= 10) *p++ = static_cast<char>('0' + b / 10 % 10);
+      *p++ = static_cast<char>('0' + b % 10);
+      if (i < 3) *p++ = '.';
+    }
+    return std::string(buf, p);
+  }
   char buf[INET6_ADDRSTRLEN];
   if (!inet_ntop(family, bytes.data(), buf, sizeof(buf))) return "?";  // a family from a bad record
   return buf;

@@ -123,20 +123,26 @@ void Correlator::on_route(const svc_event& ev) {
 }
 
 Flow& Correlator::flow_for(const FlowKey& k, uint64_t ts) {
-  if (auto it = flows_.find(k); it != flows_.end()) return it->second;
-  if (flows_.size() >= cfg_.max_flows) evict_oldest();
-  Flow& f = flows_[k];
+  if (flows_.size() >= cfg_.max_flows) {
+    if (auto it = flows_.find(k); it != flows_.end()) return it->second;
+    evict_oldest();
+  }
+  auto [it, fresh] = flows_.try_emplace(k);  // one lookup for a known flow and for a new one
+  if (!fresh) return it->second;
+  Flow& f = it->second;
   f.key = k;
   f.first_seen_ns = ts;
   auto dk = dst_only(k.netns, k.dst);
-  if (auto e = exact_.find(k); e != exact_.end()) {
+  // (Each find hashes the key first, even in an empty map: a flood's flows have no route events.)
+  if (auto e = exact_.empty() ? exact_.end() : exact_.find(k); e != exact_.end()) {
     f.route = e->second.first;
     f.pid = e->second.second.pid;
     f.comm = e->second.second.comm;
     exact_.erase(e);
   } else {
-    if (auto r = routes_by_dst_.find(dk); r != routes_by_dst_.end()) f.route = r->second;
-    if (auto o = pending_owner_.find(dk); o != pending_owner_.end()) {
+    if (auto r = routes_by_dst_.empty() ? routes_by_dst_.end() : routes_by_dst_.find(dk); r != routes_by_dst_.end())
+      f.route = r->second;
+    if (auto o = pending_owner_.empty() ? pending_owner_.end() : pending_owner_.find(dk); o != pending_owner_.end()) {
       f.pid = o->second.pid;
       f.comm = o->second.comm;
     }
@@ -160,7 +166,7 @@ void Correlator::evict_oldest() {
 void Correlator::announce(Flow& f) {
   if (f.announced) return;
   f.announced = true;
-  changes_.push_back({Change::NewFlow, f.key});
+  changes_.push_back({Change::NewFlow, f.key, ticking_ ? &f : nullptr});
 }
 
 void Correlator::decide(Flow& f, FlowState s, uint64_t ts) {
@@ -170,7 +176,7 @@ void Correlator::decide(Flow& f, FlowState s, uint64_t ts) {
   announce(f);
   f.state = s;
   f.decided_ns = ts;
-  changes_.push_back({Change::Decided, f.key});
+  changes_.push_back({Change::Decided, f.key, ticking_ ? &f : nullptr});
 }
 
 void Correlator::on_nat(const svc_event& ev) {
@@ -304,6 +310,7 @@ void Correlator::on_reply_route(const svc_event& ev) {
 }
 
 std::vector<Correlator::Change> Correlator::tick(uint64_t now_ns) {
+  ticking_ = true;  // what is decided from here on cannot be evicted before the caller sees it
   while (!replied_.empty()) {
     auto it = flows_.find(replied_.front());
     if (it != flows_.end()) {
@@ -324,8 +331,12 @@ std::vector<Correlator::Change> Correlator::tick(uint64_t now_ns) {
     decide(it->second, FlowState::Unanswered, now_ns);
     pending_.pop_front();
   }
+  ticking_ = false;
   std::vector<Change> out;
   out.swap(changes_);
+  // A flow noted by an event may have been evicted since: those are found again (or not) now.
+  for (auto& ch : out)
+    if (!ch.flow) ch.flow = find(ch.key);
   return out;
 }
 
@@ -334,13 +345,11 @@ const Flow* Correlator::find(const FlowKey& k) const {
   return it == flows_.end() ? nullptr : &it->second;
 }
 
-void Correlator::set_verdict(const FlowKey& k, std::string verdict) {
-  if (auto it = flows_.find(k); it != flows_.end()) it->second.verdict = std::move(verdict);
-}
+// f is one of flows_'s values, as find() gave it out: no second lookup (a flood decides tens of
+// thousands of flows a second, and each lookup in a large table is a cache miss or two).
+void Correlator::set_verdict(const Flow& f, std::string verdict) { const_cast<Flow&>(f).verdict = std::move(verdict); }
 
-void Correlator::set_container(const FlowKey& k, Container c) {
-  if (auto it = flows_.find(k); it != flows_.end()) it->second.container = std::move(c);
-}
+void Correlator::set_container(const Flow& f, Container c) { const_cast<Flow&>(f).container = std::move(c); }
 
 std::vector<const Flow*> Correlator::flows() const {
   std::vector<const Flow*> out;

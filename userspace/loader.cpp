@@ -141,6 +141,7 @@ struct Tracer::Impl {
   EventHandler on_event;
   uint64_t awaiting_size = 0;     // the last walk's count of awaiting_reply entries
   uint64_t awaiting_walked_ns = 0;  // CLOCK_MONOTONIC of that walk (0: never)
+  uint64_t awaiting_walk_cost_ns = 0;  // how long it took
 };
 
 namespace {
@@ -403,10 +404,15 @@ Tracer::Counters Tracer::counters(unsigned occupancy_max_age_ms) {
   Counters c{sum(SVC_CNT_EVENTS), sum(SVC_CNT_RINGBUF_DROPS), sum(SVC_CNT_MAP_UPDATE_FAILS)};
   c.awaiting_capacity = bpf_map__max_entries(impl_->skel->maps.awaiting_reply);
   uint64_t now = monotonic_ns();
-  if (!impl_->awaiting_walked_ns || now - impl_->awaiting_walked_ns >= occupancy_max_age_ms * 1'000'000ull) {
+  // A full map of 262144 flows takes tens of milliseconds to walk: walks are spaced by at least 100
+  // times their own cost (1 % of the reader's time), unless the caller asks for the count now.
+  uint64_t max_age_ns = occupancy_max_age_ms * 1'000'000ull;
+  if (max_age_ns) max_age_ns = std::max(max_age_ns, 100 * impl_->awaiting_walk_cost_ns);
+  if (!impl_->awaiting_walked_ns || now - impl_->awaiting_walked_ns >= max_age_ns) {
     impl_->awaiting_size = count_entries(bpf_map__fd(impl_->skel->maps.awaiting_reply),
                                          static_cast<uint32_t>(c.awaiting_capacity));
-    impl_->awaiting_walked_ns = now;
+    impl_->awaiting_walked_ns = monotonic_ns();
+    impl_->awaiting_walk_cost_ns = impl_->awaiting_walked_ns - now;
   }
   c.awaiting_size = impl_->awaiting_size;
   uint64_t inserts = sum(SVC_CNT_AWAITING_INSERTS);

@@ -52,8 +52,9 @@ class Tracer {
   int poll(int timeout_ms);
   using Counters = KernelCounters;
   // The kernel counters (cheap: one per-CPU array read each). The BPF flow map's occupancy takes a
-  // walk of the map, so it is refreshed at most every occupancy_max_age_ms (0: now); the main loop
-  // calls this after every poll, and a walk per wakeup would cost more than the events.
+  // walk of the map, so it is refreshed at most every occupancy_max_age_ms (0: now), or every 100
+  // times the last walk's duration if that is longer; the main loop calls this after every poll, and
+  // a walk per wakeup would cost more than the events.
   Counters counters(unsigned occupancy_max_age_ms = 1000);
   const std::vector<HookStatus>& hooks() const { return hooks_; }
   // Whether replies are seen at all (they are not with the pre-6.4 NAT fallback).

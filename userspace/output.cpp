@@ -27,119 +27,143 @@ static double ms(uint64_t ns) { return static_cast<double>(ns / 1000) / 1000.0; 
 // From one timestamp to another, either way round, in ms to the microsecond.
 static double ms_between(uint64_t from, uint64_t to) { return to >= from ? ms(to - from) : -ms(from - to); }
 
-json tuple_json(const FlowKey& k) {
-  return {{"proto", proto_name(k.proto)}, {"src", k.src.str()}, {"sport", k.sport},
-          {"dst", k.dst.str()},           {"dport", k.dport}};
+JsonObject tuple_object(const FlowKey& k) {
+  JsonObject o;
+  o.add("dport", k.dport).add("dst", k.dst.str()).add("proto", proto_name(k.proto));
+  o.add("sport", k.sport).add("src", k.src.str());
+  return o;
 }
 
-static json endpoint_or_null(const std::optional<IpAddr>& ip, uint16_t port) {
-  if (!ip) return nullptr;
-  return {{"ip", ip->str()}, {"port", port}};
+json tuple_json(const FlowKey& k) { return json::parse(tuple_object(k).text()); }
+
+static std::string endpoint_or_null(const std::optional<IpAddr>& ip, uint16_t port) {
+  if (!ip) return "null";
+  return JsonObject().add("ip", ip->str()).add("port", port).text();
 }
 
-static json route_seen_json(const RouteDecision& r, const std::string& dev) {
-  json j = {{"table", r.table}, {"dev", dev}};
-  j["gateway"] = r.gateway.is_set() ? json(r.gateway.str()) : json(nullptr);
-  if (r.prefsrc.is_set()) j["route_src"] = r.prefsrc.str();
-  if (r.nh_saddr.is_set()) j["nexthop_src"] = r.nh_saddr.str();
-  return j;
+// The string, or null when it is empty.
+static std::string string_or_null(const std::string& s) { return s.empty() ? "null" : json_string(s); }
+
+static JsonObject route_seen_object(const RouteDecision& r, const std::string& dev) {
+  JsonObject o;
+  o.add("dev", dev).raw("gateway", r.gateway.is_set() ? json_string(r.gateway.str()) : "null");
+  if (r.nh_saddr.is_set()) o.add("nexthop_src", r.nh_saddr.str());
+  if (r.prefsrc.is_set()) o.add("route_src", r.prefsrc.str());
+  o.add("table", r.table);
+  return o;
 }
 
-static json container_json(const Container& c) {
-  if (c.id.empty() && c.pod_uid.empty()) return nullptr;
-  return {{"id", c.id.empty() ? json(nullptr) : json(c.id)}, {"pod_uid", c.pod_uid.empty() ? json(nullptr) : json(c.pod_uid)}};
+static std::string container_text(const Container& c) {
+  if (c.id.empty() && c.pod_uid.empty()) return "null";
+  return JsonObject().raw("id", string_or_null(c.id)).raw("pod_uid", string_or_null(c.pod_uid)).text();
 }
 
 std::string json_text(const json& j, int indent) {
   return j.dump(indent, ' ', false, json::error_handler_t::replace);
 }
 
-json flow_json(const Flow& f, RoutingView& names, uint64_t origin_ns) {
-
-  json j = {{"flow", tuple_json(f.key)},
-            {"netns", f.key.netns},
-            {"dnat", endpoint_or_null(f.dnat_ip, f.dnat_port)},
-            {"snat", endpoint_or_null(f.snat_ip, f.snat_port)},
-            {"egress_dev", f.egress_ifindex ? json(names.interface_name(f.egress_ifindex)) : json(nullptr)},
-            {"route_dev", f.route_ifindex ? json(names.interface_name(f.route_ifindex)) : json(nullptr)},
-            {"state", to_string(f.state)},
-            {"verdict", f.verdict.empty() ? to_string(f.state) : f.verdict},
-            {"syns", f.syns()},
-            {"retransmits", f.retransmits},
-            {"socket_error", f.sk_err ? json(std::strerror(f.sk_err)) : json(nullptr)},
-            {"pid", f.pid},
-            {"comm", f.comm},
-            {"container", container_json(f.container)}};
-  if (f.route) j["route_seen"] = route_seen_json(*f.route, names.interface_name(f.route->oif));
-  j["forwarded"] = f.forwarded();
-  j["preexisting"] = f.preexisting;
-  if (f.forwarded()) j["ingress_dev"] = names.interface_name(f.ingress_ifindex);
-  j["inbound"] = f.inbound;  // came in to this host (a backend), rather than leaving it
-  if (f.inbound) j["arrival_dev"] = names.interface_name(f.arrival_ifindex);
-  if (f.reply_ns)
-    j["reply"] = {{"dev", names.interface_name(f.reply_ifindex)}, {"after_ms", ms(f.reply_ns - f.first_seen_ns)}};
-  if (f.drops) j["drops"] = {{"count", f.drops}, {"reason_code", f.drop_reason}, {"dev", names.interface_name(f.drop_ifindex)}};
-  if (f.state != FlowState::Pending) j["decided_after_ms"] = ms(f.decided_ns - f.first_seen_ns);
+// The fields are added in the order of their keys, which the printed line has: JsonObject's sort then
+// has nothing to move.
+JsonObject flow_object(const Flow& f, RoutingView& names, uint64_t origin_ns) {
+  JsonObject o;
+  if (f.inbound) o.add("arrival_dev", names.interface_name(f.arrival_ifindex));
+  o.add("comm", f.comm).raw("container", container_text(f.container));
+  if (f.state != FlowState::Pending) o.add("decided_after_ms", ms(f.decided_ns - f.first_seen_ns));
+  o.raw("dnat", endpoint_or_null(f.dnat_ip, f.dnat_port));
+  if (f.drops)
+    o.add("drops", JsonObject()
+                       .add("count", f.drops)
+                       .add("dev", names.interface_name(f.drop_ifindex))
+                       .add("reason_code", f.drop_reason));
+  o.raw("egress_dev", f.egress_ifindex ? json_string(names.interface_name(f.egress_ifindex)) : "null");
   // When, for a timeline: the flow against the trace's start, its packets against the flow's start.
-  if (origin_ns) j["first_seen_s"] = ms_between(origin_ns, f.first_seen_ns) / 1000.0;
-  json& packets = j["packet_after_ms"] = json::array();
-  for (uint64_t t : f.packet_ns) packets.push_back(ms_between(f.first_seen_ns, t));
-  json& retransmits = j["retransmit_after_ms"] = json::array();
-  for (uint64_t t : f.retransmit_ns) retransmits.push_back(ms_between(f.first_seen_ns, t));
-  return j;
+  if (origin_ns) o.add("first_seen_s", ms_between(origin_ns, f.first_seen_ns) / 1000.0);
+  o.add("flow", tuple_object(f.key)).add("forwarded", f.forwarded());
+  o.add("inbound", f.inbound);  // came in to this host (a backend), rather than leaving it
+  if (f.forwarded()) o.add("ingress_dev", names.interface_name(f.ingress_ifindex));
+  o.add("netns", f.key.netns);
+  JsonArray packets, retransmits;
+  for (uint64_t t : f.packet_ns) packets.add(ms_between(f.first_seen_ns, t));
+  for (uint64_t t : f.retransmit_ns) retransmits.add(ms_between(f.first_seen_ns, t));
+  o.raw("packet_after_ms", packets.text()).add("pid", f.pid).add("preexisting", f.preexisting);
+  if (f.reply_ns)
+    o.add("reply", JsonObject()
+                       .add("after_ms", ms(f.reply_ns - f.first_seen_ns))
+                       .add("dev", names.interface_name(f.reply_ifindex)));
+  o.raw("retransmit_after_ms", retransmits.text()).add("retransmits", f.retransmits);
+  o.raw("route_dev", f.route_ifindex ? json_string(names.interface_name(f.route_ifindex)) : "null");
+  if (f.route) o.add("route_seen", route_seen_object(*f.route, names.interface_name(f.route->oif)));
+  o.raw("snat", endpoint_or_null(f.snat_ip, f.snat_port));
+  o.raw("socket_error", f.sk_err ? json_string(std::strerror(f.sk_err)) : "null");
+  o.add("state", to_string(f.state)).add("syns", f.syns());
+  o.add("verdict", f.verdict.empty() ? to_string(f.state) : f.verdict.c_str());
+  return o;
 }
 
-json diagnosis_json(const Diagnosis& d) {
-  json evidence = {{"syns", d.syns},
-                   {"retransmits", d.retransmits},
-                   {"waited_ms", ms(d.waited_ns)},
-                   {"route_dev", d.route_dev.empty() ? json(nullptr) : json(d.route_dev)},
-                   {"egress_addresses", json::array()}};
-  for (const auto& a : d.egress_addresses) evidence["egress_addresses"].push_back(a.str());
-  if (d.route_seen) evidence["route_seen"] = route_seen_json(*d.route_seen, d.route_seen_dev);
-  evidence["packets"] = d.syns;
-  if (!d.reply_dev.empty()) evidence["reply_dev"] = d.reply_dev;
-  if (!d.answered_by.empty()) evidence["answered_by"] = d.answered_by;
-  if (d.drops) evidence["drops"] = {{"count", d.drops}, {"reason", d.drop_reason}, {"dev", d.drop_dev}};
-  if (d.forwarded) evidence["ingress_dev"] = d.ingress_dev;
-  if (d.verdict == "no_route_back")
-    evidence["route_back"] = {{"arrival_dev", d.arrival_dev},
-                              {"kernel_missed_in_table", table_name(d.missed_table)},
-                              {"tables_tried", d.tables_tried},
-                              {"route_now", d.route_back_now ? json(format_route(*d.route_back_now)) : json(nullptr)}};
-  if (d.preceding_change)
-    evidence["after_change"] = {{"kind", d.preceding_change->kind},
-                                {"what", d.preceding_change->what},
-                                {"deleted", d.preceding_change->deleted},
-                                {"seconds_before", d.preceding_change_s}};
-  json j = {{"type", "diagnosis"},
-            {"verdict", d.verdict},
-            {"flow", tuple_json(d.flow)},
-            {"dnat", endpoint_or_null(d.dnat_ip, d.dnat_port)},
-            {"egress_dev", d.egress_dev.empty() ? json(nullptr) : json(d.egress_dev)},
-            {"source_route", d.source_route ? json(format_route(*d.source_route)) : json(nullptr)},
-            {"source_route_table", d.source_route ? json(table_name(d.source_route->table)) : json(nullptr)},
-            {"source_rule", d.source_rule ? json(format_rule(*d.source_rule)) : json(nullptr)},
-            {"vrf", d.vrf ? json{{"name", d.vrf->name}, {"table", table_name(d.vrf->table)},
-                                 {"table_missed", d.vrf_table_missed}}
-                          : json(nullptr)},
-            {"expected_source", d.expected_source.is_set() ? json(d.expected_source.str()) : json(nullptr)},
-            {"fix", d.fix.empty() ? json(nullptr) : json(d.fix)},
-            {"check", d.check.empty() ? json(nullptr) : json(d.check)},
-            {"fix_would_break", d.fix_would_break},
-            {"persistent_fix", d.persistent_fix.empty()
-                                   ? json(nullptr)
-                                   : json{{"tool", d.persistent_tool}, {"how", d.persistent_fix}}},
-            {"reason", d.reason},
-            {"forwarded", d.forwarded},
-            {"drop_reason", d.drop_reason.empty() ? json(nullptr) : json(d.drop_reason)},
-            {"reply_dev", d.reply_dev.empty() ? json(nullptr) : json(d.reply_dev)},
-            {"pid", d.pid},
-            {"comm", d.comm},
-            {"container", container_json(d.container)},
-            {"evidence", evidence}};
-  return j;
+json flow_json(const Flow& f, RoutingView& names, uint64_t origin_ns) {
+  return json::parse(flow_object(f, names, origin_ns).text());
 }
+
+JsonObject diagnosis_object(const Diagnosis& d) {  // in key order too
+  JsonObject evidence;
+  if (d.preceding_change)
+    evidence.add("after_change", JsonObject()
+                                     .add("deleted", d.preceding_change->deleted)
+                                     .add("kind", d.preceding_change->kind)
+                                     .add("seconds_before", d.preceding_change_s)
+                                     .add("what", d.preceding_change->what));
+  if (!d.answered_by.empty()) evidence.add("answered_by", d.answered_by);
+  if (d.drops)
+    evidence.add("drops", JsonObject().add("count", d.drops).add("dev", d.drop_dev).add("reason", d.drop_reason));
+  JsonArray addresses;
+  for (const auto& a : d.egress_addresses) addresses.add(a.str());
+  evidence.raw("egress_addresses", addresses.text());
+  if (d.forwarded) evidence.add("ingress_dev", d.ingress_dev);
+  evidence.add("packets", d.syns);
+  if (!d.reply_dev.empty()) evidence.add("reply_dev", d.reply_dev);
+  evidence.add("retransmits", d.retransmits);
+  if (d.verdict == "no_route_back") {
+    JsonArray tables;
+    for (const auto& t : d.tables_tried) tables.add(t);
+    evidence.add("route_back",
+                 JsonObject()
+                     .add("arrival_dev", d.arrival_dev)
+                     .add("kernel_missed_in_table", table_name(d.missed_table))
+                     .raw("route_now", d.route_back_now ? json_string(format_route(*d.route_back_now)) : "null")
+                     .raw("tables_tried", tables.text()));
+  }
+  evidence.raw("route_dev", string_or_null(d.route_dev));
+  if (d.route_seen) evidence.add("route_seen", route_seen_object(*d.route_seen, d.route_seen_dev));
+  evidence.add("syns", d.syns).add("waited_ms", ms(d.waited_ns));
+
+  JsonObject o;
+  o.raw("check", string_or_null(d.check));
+  o.add("comm", d.comm).raw("container", container_text(d.container));
+  o.raw("dnat", endpoint_or_null(d.dnat_ip, d.dnat_port)).raw("drop_reason", string_or_null(d.drop_reason));
+  o.raw("egress_dev", string_or_null(d.egress_dev)).add("evidence", evidence);
+  o.raw("expected_source", d.expected_source.is_set() ? json_string(d.expected_source.str()) : "null");
+  o.raw("fix", string_or_null(d.fix));
+  JsonArray would_break;
+  for (const auto& s : d.fix_would_break) would_break.add(s);
+  o.raw("fix_would_break", would_break.text()).add("flow", tuple_object(d.flow)).add("forwarded", d.forwarded);
+  o.raw("persistent_fix", d.persistent_fix.empty()
+                              ? "null"
+                              : JsonObject().add("how", d.persistent_fix).add("tool", d.persistent_tool).text());
+  o.add("pid", d.pid).add("reason", d.reason).raw("reply_dev", string_or_null(d.reply_dev));
+  o.raw("source_route", d.source_route ? json_string(format_route(*d.source_route)) : "null");
+  o.raw("source_route_table", d.source_route ? json_string(table_name(d.source_route->table)) : "null");
+  o.raw("source_rule", d.source_rule ? json_string(format_rule(*d.source_rule)) : "null");
+  o.add("type", "diagnosis").add("verdict", d.verdict);
+  o.raw("vrf", d.vrf ? JsonObject()
+                           .add("name", d.vrf->name)
+                           .add("table", table_name(d.vrf->table))
+                           .add("table_missed", d.vrf_table_missed)
+                           .text()
+                     : "null");
+  return o;
+}
+
+json diagnosis_json(const Diagnosis& d) { return json::parse(diagnosis_object(d).text()); }
 
 std::string endpoint(const IpAddr& ip, uint16_t port) {
   return ip.family == AF_INET6 ? fmt::format("[{}]:{}", ip.str(), port) : fmt::format("{}:{}", ip.str(), port);

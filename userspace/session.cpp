@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <tuple>
 
 namespace svctrace {
@@ -21,13 +22,6 @@ namespace svctrace {
 using nlohmann::json;
 
 void print_line(const json& j) { fmt::print("{}\n", json_text(j)); }
-
-namespace {
-json with_type(const char* type, json j) {
-  j["type"] = type;
-  return j;
-}
-}  // namespace
 
 Session::Session(SessionOptions opts, Node& node, DropReasonNames drop_reasons)
     : opts_(std::move(opts)),
@@ -37,7 +31,7 @@ Session::Session(SessionOptions opts, Node& node, DropReasonNames drop_reasons)
       correlator_(opts_.correlator),
       next_stats_ns_(opts_.start_ns + opts_.stats_interval_ns) {}
 
-Session::~Session() = default;
+Session::~Session() { flush(); }
 
 void Session::on_event(const svc_event& ev) {
   if (recorder_) recorder_->event(ev);
@@ -63,19 +57,20 @@ void Session::on_changes(std::vector<RoutingChange> changes) {
       say(fmt::format("⟳ {} {}: {}", c.kind, c.deleted ? "deleted" : "added", c.what));
     timeline_.push_back(std::move(c));
   }
+  flush();
 }
 
 void Session::tick(uint64_t now_ns, const KernelCounters& kernel) {
   node_cache_->clear();
   if (recorder_) recorder_->tick(now_ns, kernel);
   for (const auto& ch : correlator_.tick(now_ns)) {
-    const Flow* f = correlator_.find(ch.key);
-    if (!f) continue;
+    const Flow* f = ch.flow;
+    if (!f) continue;  // evicted before it was seen
     if (ch.kind == Correlator::Change::NewFlow) {
       // Read now, while the process that opened the flow most likely still runs.
-      if (f->pid) correlator_.set_container(ch.key, node_.container_of(f->pid, f->comm));
+      if (f->pid) correlator_.set_container(*f, node_.container_of(f->pid, f->comm));
       if (opts_.json)
-        emit(with_type("flow", flow_json(*f, node_)));
+        emit_text(flow_object(*f, node_).add("type", "flow").text());
       else
         say(human_flow(*f, node_));
     } else if (f->state == FlowState::Unanswered || f->state == FlowState::Refused) {
@@ -83,15 +78,18 @@ void Session::tick(uint64_t now_ns, const KernelCounters& kernel) {
     } else {
       if (opts_.on_outcome) opts_.on_outcome(*f);
       if (opts_.json)
-        emit(with_type("outcome", flow_json(*f, node_)));
+        emit_text(flow_object(*f, node_).add("type", "outcome").text());
       else
         say(human_outcome(*f));
     }
   }
   if (opts_.json && now_ns >= next_stats_ns_) {
-    emit(with_type("stats", stats(kernel)));
+    json st = stats(kernel);
+    st["type"] = "stats";
+    emit(st);
     next_stats_ns_ = now_ns + opts_.stats_interval_ns;
   }
+  flush();
 }
 
 void Session::diagnose_flow(const Flow& f, const KernelCounters& kernel) {
@@ -113,16 +111,16 @@ void Session::diagnose_flow(const Flow& f, const KernelCounters& kernel) {
     d.persistent_tool = nm.tool;
     d.persistent_fix = persistent_fix(nm, *d.fix_route);
   }
-  correlator_.set_verdict(f.key, d.verdict);
+  correlator_.set_verdict(f, d.verdict);
   if (opts_.on_diagnosis) opts_.on_diagnosis(f, d);
-  json dj = diagnosis_json(d);
+  JsonObject dj = diagnosis_object(d);
   // Lost events may have taken the evidence that would have changed the verdict.
-  dj["confidence"] = kernel.ringbuf_drops ? "low" : "high";
+  dj.add("confidence", kernel.ringbuf_drops ? "low" : "high");
   if (kernel.ringbuf_drops)
-    dj["confidence_reason"] = fmt::format("{} events were lost before this verdict", kernel.ringbuf_drops);
+    dj.add("confidence_reason", fmt::format("{} events were lost before this verdict", kernel.ringbuf_drops));
   // The same cause seen again (same verdict, service, backend, route, fix): one group, counted.
-  std::string group_key = fmt::format("{}|{}|{}|{}|{}", d.verdict, dj["flow"]["dst"].dump(),
-                                      dj["flow"]["dport"].dump(), dj["dnat"].dump(), d.fix);
+  std::string group_key = fmt::format("{}|{}|{}|{}|{}", d.verdict, d.flow.dst.str(), d.flow.dport,
+                                      d.dnat_ip ? endpoint(*d.dnat_ip, d.dnat_port) : "", d.fix);
   auto it = groups_.find(group_key);
   bool fresh = it == groups_.end();
   Group lone;  // past kMaxGroups causes, a new one is not remembered
@@ -130,18 +128,18 @@ void Session::diagnose_flow(const Flow& f, const KernelCounters& kernel) {
                         : groups_.size() < kMaxGroups ? groups_.emplace(group_key, Group{}).first->second : lone;
   if (fresh) group.id = ++next_group_;
   int count = ++group.count;
-  dj["group"] = group.id;
-  dj["count"] = count;
+  dj.add("group", group.id).add("count", count);
+  const std::string text = dj.text();
   diagnoses_made_++;
   if (group.kept < kKeptPerGroup && diagnoses_.size() < kKeptDiagnoses) {
     group.last_kept = diagnoses_.size();
     group.kept++;
-    diagnoses_.push_back(dj);
+    diagnoses_.push_back(json::parse(text));
   } else if (group.kept) {
     diagnoses_[group.last_kept]["count"] = count;
   }
   if (opts_.json)
-    emit(dj);
+    emit_text(text);
   else if (fresh)
     say(human_diagnosis(d));
   else
@@ -149,16 +147,28 @@ void Session::diagnose_flow(const Flow& f, const KernelCounters& kernel) {
                     d.flow.dport, count));
 }
 
-void Session::emit(const json& line) {
+void Session::emit(const json& line) { emit_text(json_text(line)); }
+
+void Session::emit_text(const std::string& line) {
   if (opts_.before_output) opts_.before_output();
-  print_line(line);
+  out_ += line;
+  out_ += '\n';
+  if (out_.size() >= kOutBuffer) flush();
 }
 
 void Session::say(const std::string& lines) {
   if (opts_.before_output) opts_.before_output();
   std::string text = opts_.color ? paint(lines) : lines;
   if (text.empty() || text.back() != '\n') text += '\n';
-  fmt::print("{}", text);
+  out_ += text;
+  if (out_.size() >= kOutBuffer) flush();
+}
+
+void Session::flush() {
+  if (out_.empty()) return;
+  std::fwrite(out_.data(), 1, out_.size(), stdout);
+  std::fflush(stdout);
+  out_.clear();
 }
 
 // One row per service IP:port -> backend -> egress device: how many flows, how many answered, how
@@ -267,6 +277,7 @@ json Session::finish(double elapsed_s, const KernelCounters& kernel) {
                     flows.size(), states.empty() ? "" : " (", states, states.empty() ? "" : ")",
                     diagnoses_made_, correlator_.events(), kernel.ringbuf_drops, correlator_.evicted()));
   }
+  flush();
   return {{"flows", flows}, {"diagnoses", diagnoses_}, {"timeline", timeline_json_}, {"stats", st}};
 }
 

@@ -121,17 +121,21 @@ class Correlator {
   // pending (a half-open flow), to be decided like any other from now on.
   void add_existing(const FlowKey& key, std::optional<IpAddr> dnat_ip, uint16_t dnat_port,
                     std::optional<IpAddr> snat_ip, uint16_t snat_port, bool replied, uint64_t now_ns);
-  // Flows that reached a verdict since the last call (or became worth announcing), in order.
+  // Flows that reached a verdict since the last call (or became worth announcing), in order. `flow`
+  // is the flow as find() would return it (null if it was evicted meanwhile), valid until the next
+  // on_event or add_existing.
   struct Change {
     enum Kind { NewFlow, Decided } kind;
     FlowKey key;
+    const Flow* flow = nullptr;
   };
   std::vector<Change> tick(uint64_t now_ns);
 
   const Flow* find(const FlowKey& k) const;
-  // Records the diagnosis' verdict on the flow, for the report.
-  void set_verdict(const FlowKey& k, std::string verdict);
-  void set_container(const FlowKey& k, Container c);
+  // Records the diagnosis' verdict on the flow (one that find() returned, since the last on_event),
+  // for the report.
+  void set_verdict(const Flow& f, std::string verdict);
+  void set_container(const Flow& f, Container c);
   std::vector<const Flow*> flows() const;  // in order of first sight
   size_t flow_count() const { return flows_.size(); }
   uint64_t evicted() const { return evicted_; }
@@ -164,6 +168,7 @@ class Correlator {
   std::deque<FlowKey> pending_;  // flows awaiting a verdict, in order of first sight
   std::deque<FlowKey> replied_;  // flows whose reply awaits its grace period
   std::vector<Change> changes_;
+  bool ticking_ = false;  // in tick(): a change can point at its flow at once
   uint64_t evicted_ = 0, events_ = 0;
 };
 

@@ -6,6 +6,7 @@
 
 #include "svctrace/correlator.h"
 #include "svctrace/diagnosis.h"
+#include "svctrace/json_writer.h"
 #include "svctrace/route.h"
 
 namespace svctrace {
@@ -14,9 +15,14 @@ const char* proto_name(uint8_t proto);
 // "10.0.0.8:6443", "[fd00::8]:6443"
 std::string endpoint(const IpAddr& ip, uint16_t port);
 
+// The objects of the NDJSON lines, written as text (json_writer.h): the *_json forms parse that text,
+// for the report and for what edits a line before printing it.
+JsonObject tuple_object(const FlowKey& k);
 nlohmann::json tuple_json(const FlowKey& k);
 // origin_ns (CLOCK_MONOTONIC, when tracing started), when given, adds `first_seen_s` against it.
+JsonObject flow_object(const Flow& f, RoutingView& names, uint64_t origin_ns = 0);
 nlohmann::json flow_json(const Flow& f, RoutingView& names, uint64_t origin_ns = 0);
+JsonObject diagnosis_object(const Diagnosis& d);
 nlohmann::json diagnosis_json(const Diagnosis& d);
 
 std::string human_flow(const Flow& f, RoutingView& names);     // a new flow

@@ -91,6 +91,10 @@ class Session {
   void diagnose_flow(const Flow& f, const KernelCounters& kernel);
   void say(const std::string& lines);          // human output, coloured if asked
   void emit(const nlohmann::json& line);       // one NDJSON line
+  void emit_text(const std::string& line);     // one NDJSON line, as text
+  // What say() and emit() wrote goes out at the end of each call that wrote it, in one write for all
+  // the lines of a tick (a flood decides thousands of flows per tick).
+  void flush();
   nlohmann::json by_service() const;           // flows per service -> backend -> egress
   void print_service_table(const nlohmann::json& services);
 
@@ -117,6 +121,8 @@ class Session {
   std::map<std::string, Group> groups_;  // diagnosis group key -> group (at most kMaxGroups)
   int next_group_ = 0;
   uint64_t next_stats_ns_ = 0;
+  std::string out_;  // lines not yet written to stdout
+  static constexpr size_t kOutBuffer = 256 * 1024;  // ... written out at this size even within a tick
 };
 
 // One NDJSON line on stdout.

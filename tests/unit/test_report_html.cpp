@@ -49,7 +49,7 @@ json incident_report() {
     d["count"] = seen;
     diagnoses.push_back(d);
   }
-  c.set_verdict(FlowKey::from_tuple(kNetns, kOrig), "asymmetric_source");
+  c.set_verdict(*c.find(FlowKey::from_tuple(kNetns, kOrig)), "asymmetric_source");
   for (const Flow* f : c.flows()) flows.push_back(flow_json(*f, routing, kStart));
   json change = {{"type", "change"}, {"kind", "route"}, {"what", "default via 10.0.0.1 dev enslf0"}, {"deleted", true},
                  {"at_s", 0.8}};

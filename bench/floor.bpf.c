@@ -1,0 +1,34 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The floor of BPF's per-program cost, for bench.sh's per-program table: programs that do nothing,
+ * attached where svctrace's are (bench/nf_floor.cpp), so that kernel.bpf_stats_enabled's figure for
+ * them is the cost of being called at all (the dispatch, and the statistics' own clock reads) on this
+ * machine, under the same load. */
+#include "../bpf/vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+char LICENSE[] SEC("license") = "GPL";
+
+SEC("netfilter")
+int floor_local_out(struct bpf_nf_ctx *ctx)
+{
+	return 1; /* NF_ACCEPT */
+}
+
+SEC("netfilter")
+int floor_post_routing(struct bpf_nf_ctx *ctx)
+{
+	return 1;
+}
+
+SEC("netfilter")
+int floor_pre_routing(struct bpf_nf_ctx *ctx)
+{
+	return 1;
+}
+
+SEC("tp_btf/fib_table_lookup")
+int BPF_PROG(floor_route_tp, u32 tb_id, const struct flowi4 *flp, const struct fib_nh_common *nhc, int err)
+{
+	return 0;
+}

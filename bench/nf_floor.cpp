@@ -1,0 +1,72 @@
+// nf_floor: holds bench/floor.bpf.c's empty programs attached beside svctrace's (netfilter LOCAL_OUT,
+// POST_ROUTING and PRE_ROUTING of the current network namespace, one priority after svctrace's, and
+// tp_btf/fib_table_lookup) until SIGINT or SIGTERM, or --seconds pass. Prints "ready" once attached;
+// bench.sh reads the programs' run_time_ns/run_cnt like svctrace's.
+#include <bpf/libbpf.h>
+#include <linux/netfilter.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "floor_bpf.skel.h"
+#include "nf_link.h"
+
+namespace {
+volatile std::sig_atomic_t g_stop = 0;
+void on_signal(int) { g_stop = 1; }
+}  // namespace
+
+int main(int argc, char** argv) {
+  long seconds = argc == 3 && std::strcmp(argv[1], "--seconds") == 0 ? std::atol(argv[2]) : 0;
+  if (seconds <= 0 || seconds > 3600) {
+    std::fprintf(stderr, "usage: nf_floor --seconds 1..3600\n");
+    return 2;
+  }
+  floor_bpf* skel = floor_bpf__open();
+  if (!skel) {
+    std::perror("nf_floor: open");
+    return 1;
+  }
+  for (bpf_program* p : {skel->progs.floor_local_out, skel->progs.floor_post_routing, skel->progs.floor_pre_routing}) {
+    bpf_program__set_type(p, static_cast<bpf_prog_type>(svctrace::kProgTypeNetfilter));
+    bpf_program__set_expected_attach_type(p, static_cast<bpf_attach_type>(svctrace::kAttachNetfilter));
+  }
+  if (int err = floor_bpf__load(skel)) {
+    std::fprintf(stderr, "nf_floor: load: %s\n", std::strerror(-err));
+    return 1;
+  }
+  bpf_link* tp = bpf_program__attach(skel->progs.floor_route_tp);
+  if (!tp) {
+    std::perror("nf_floor: attach tp_btf/fib_table_lookup");
+    return 1;
+  }
+  struct Hook {
+    bpf_program* prog;
+    uint32_t hooknum;
+    int32_t priority;  // just after svctrace's (-99, 101)
+  };
+  std::vector<int> links;
+  for (const Hook& h : {Hook{skel->progs.floor_local_out, NF_INET_LOCAL_OUT, -98},
+                        Hook{skel->progs.floor_post_routing, NF_INET_POST_ROUTING, 102},
+                        Hook{skel->progs.floor_pre_routing, NF_INET_PRE_ROUTING, -98}}) {
+    int fd = svctrace::create_netfilter_link(bpf_program__fd(h.prog), NFPROTO_IPV4, h.hooknum, h.priority);
+    if (fd < 0) {
+      std::fprintf(stderr, "nf_floor: netfilter link: %s\n", std::strerror(-fd));
+      return 1;
+    }
+    links.push_back(fd);
+  }
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  std::printf("ready\n");
+  std::fflush(stdout);
+  for (long i = 0; i < seconds * 10 && !g_stop; i++) usleep(100'000);
+  for (int fd : links) close(fd);
+  bpf_link__destroy(tp);
+  floor_bpf__destroy(skel);
+  return 0;
+}
