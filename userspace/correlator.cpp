@@ -163,6 +163,14 @@ void Correlator::evict_oldest() {
   }
 }
 
+// A packet of the flow that went (or, on a backend, came) and has no answer yet.
+void Correlator::note_packet(Flow& f, uint64_t ts) {
+  f.packets_unreplied++;
+  note_time(f.packet_ns, ts);
+  f.last_packet_ns = ts;
+  announce(f);
+}
+
 void Correlator::announce(Flow& f) {
   if (f.announced) return;
   f.announced = true;
@@ -203,10 +211,7 @@ void Correlator::on_nat(const svc_event& ev) {
       f.route_ifindex = ev.nat.route_ifindex;
     }
     f.egress_ifindex = ev.nat.out_ifindex;
-    f.packets_unreplied++;
-    note_time(f.packet_ns, ev.ts_ns);
-    f.last_packet_ns = ev.ts_ns;
-    announce(f);
+    note_packet(f, ev.ts_ns);
   }
 }
 
@@ -303,10 +308,7 @@ void Correlator::on_reply_route(const svc_event& ev) {
   }
   // Each SYN that came in and could not be answered; the flow is called unanswered by the same
   // timeout as a connect() whose SYNs got no answer.
-  f.packets_unreplied++;
-  note_time(f.packet_ns, ev.ts_ns);
-  f.last_packet_ns = ev.ts_ns;
-  announce(f);
+  note_packet(f, ev.ts_ns);
 }
 
 std::vector<Correlator::Change> Correlator::tick(uint64_t now_ns) {

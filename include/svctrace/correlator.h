@@ -145,6 +145,7 @@ class Correlator {
   Flow& flow_for(const FlowKey& k, uint64_t ts);
   void decide(Flow& f, FlowState s, uint64_t ts);
   void announce(Flow& f);
+  void note_packet(Flow& f, uint64_t ts);
   void evict_oldest();
   void on_route(const svc_event& ev);
   void on_nat(const svc_event& ev);
