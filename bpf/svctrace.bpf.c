@@ -30,6 +30,14 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+/* A typed, read-only view of a kernel object the program holds only as a number (conntrack's entry
+ * in skb->_nfct, a raw tracepoint's arguments, a fib_nh_common that heads a fib_nh). The verifier
+ * then lets its fields be read with plain loads, each made fault-safe by the JIT, instead of one
+ * bpf_probe_read_kernel() call per field: most of what a service flow's packet cost. The kfunc is
+ * inlined to a register move (6.2+). */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+#define kernel_view(type, addr) ((const type *)bpf_rdonly_cast((const void *)(addr), bpf_core_type_id_kernel(type)))
+
 /* Set by userspace between open and load. 0 = every network namespace. */
 const volatile __u32 target_netns = 0;
 /* Wake the reader only as this much more is waiting in the ring buffer (0: at every record, the
@@ -166,8 +174,8 @@ static __always_inline void fill_task(struct svc_event *e)
 
 /* ---- route decision ---------------------------------------------------------------------------- */
 
-/* Shared by the fexit and tp_btf wrappers, which have already checked daddr against the CIDRs. */
 static __always_inline void read_tuple(struct svc_tuple *t, const struct nf_conntrack_tuple *ct_tuple);
+static __always_inline bool read_conn(__u64 ct, struct nf_conntrack_tuple_hash th[2]);
 
 /* A forwarded flow's first packet, between its PRE_ROUTING hook (after DNAT) and the input route
  * lookup that follows on the same CPU: that lookup is for the DNAT target, not a service IP, and is
@@ -186,18 +194,18 @@ struct {
 	__type(value, struct forwarded_lookup);
 } forwarded_lookups SEC(".maps");
 
-/* ct: the conntrack entry of a forwarded flow whose lookup this is, or NULL for a lookup for a service
- * IP (the flow is then the lookup's own). */
+/* ct: the conntrack entry of a forwarded flow whose lookup this is, or 0 for a lookup for a service
+ * IP (the flow is then the lookup's own). flp and nhc are read directly: BTF-typed in every route
+ * program (the raw tracepoint's through kernel_view). */
 static __always_inline void record_route(__u32 tb_id, const struct flowi4 *flp,
-					 const struct fib_nh_common *nhc, struct nf_conn *ct)
+					 const struct fib_nh_common *nhc, __u64 ct)
 {
 	/* An unbound TCP connect() looks the route up twice: first with no port, then again once the
 	 * port is chosen, with the whole flow. The second says everything the first does. */
-	if (!ct && BPF_CORE_READ(flp, __fl_common.flowic_proto) == IPPROTO_TCP &&
-	    BPF_CORE_READ(flp, uli.ports.sport) == 0)
+	if (!ct && flp->__fl_common.flowic_proto == IPPROTO_TCP && flp->uli.ports.sport == 0)
 		return;
-	struct net_device *dev = BPF_CORE_READ(nhc, nhc_dev);
-	__u32 netns = BPF_CORE_READ(dev, nd_net.net, ns.inum);
+	struct net_device *dev = nhc->nhc_dev;
+	__u32 netns = dev->nd_net.net->ns.inum;
 	if (!wanted_netns(netns))
 		return;
 
@@ -205,32 +213,34 @@ static __always_inline void record_route(__u32 tb_id, const struct flowi4 *flp,
 	if (!e)
 		return;
 	if (ct) {
-		read_tuple(&e->tuple, &ct->tuplehash[0].tuple);
+		struct nf_conntrack_tuple_hash th[2];
+		if (read_conn(ct, th))
+			read_tuple(&e->tuple, &th[0].tuple);
 	} else {
 		fill_task(e);
 		e->tuple.family = AF_INET;
-		e->tuple.proto = BPF_CORE_READ(flp, __fl_common.flowic_proto);
-		put_v4(e->tuple.src, BPF_CORE_READ(flp, saddr));
-		put_v4(e->tuple.dst, BPF_CORE_READ(flp, daddr));
-		e->tuple.sport = bpf_ntohs(BPF_CORE_READ(flp, uli.ports.sport));
-		e->tuple.dport = bpf_ntohs(BPF_CORE_READ(flp, uli.ports.dport));
+		e->tuple.proto = flp->__fl_common.flowic_proto;
+		put_v4(e->tuple.src, flp->saddr);
+		put_v4(e->tuple.dst, flp->daddr);
+		e->tuple.sport = bpf_ntohs(flp->uli.ports.sport);
+		e->tuple.dport = bpf_ntohs(flp->uli.ports.dport);
 	}
 
 	e->route.table = tb_id;
-	e->route.oif = BPF_CORE_READ(dev, ifindex);
-	e->route.iif = BPF_CORE_READ(flp, __fl_common.flowic_iif);
-	e->route.mark = BPF_CORE_READ(flp, __fl_common.flowic_mark);
-	e->route.scope = BPF_CORE_READ(nhc, nhc_scope);
-	e->route.gw_family = BPF_CORE_READ(nhc, nhc_gw_family);
+	e->route.oif = dev->ifindex;
+	e->route.iif = flp->__fl_common.flowic_iif;
+	e->route.mark = flp->__fl_common.flowic_mark;
+	e->route.scope = nhc->nhc_scope;
+	e->route.gw_family = nhc->nhc_gw_family;
 	if (e->route.gw_family == AF_INET)
-		put_v4(e->route.gw, BPF_CORE_READ(nhc, nhc_gw.ipv4));
+		put_v4(e->route.gw, nhc->nhc_gw.ipv4);
 
 	/* An IPv4 fib_nh_common is the head of a struct fib_nh, whose parent fib_info holds the
 	 * route's "src"; nh_saddr is the address the kernel picks on this nexthop when there is none. */
-	if (BPF_CORE_READ(nhc, nhc_family) == AF_INET) {
-		const struct fib_nh *nh = (const struct fib_nh *)nhc;
-		put_v4(e->route.nh_saddr, BPF_CORE_READ(nh, nh_saddr));
-		put_v4(e->route.prefsrc, BPF_CORE_READ(nh, nh_parent, fib_prefsrc));
+	if (nhc->nhc_family == AF_INET) {
+		const struct fib_nh *nh = kernel_view(struct fib_nh, nhc);
+		put_v4(e->route.nh_saddr, nh->nh_saddr);
+		put_v4(e->route.prefsrc, nh->nh_parent->fib_prefsrc);
 	}
 	submit_event(e);
 }
@@ -244,7 +254,7 @@ static __always_inline void route_of_forwarded(__u32 tb_id, const struct flowi4 
 	struct forwarded_lookup *slot = bpf_map_lookup_elem(&forwarded_lookups, &zero);
 	if (!slot || !slot->ct || slot->backend != daddr)
 		return;
-	struct nf_conn *ct = (struct nf_conn *)slot->ct;
+	__u64 ct = slot->ct;
 	slot->ct = 0;
 	if (bpf_ktime_get_ns() - slot->ts > 1000000) /* not this packet's: it was dropped meanwhile */
 		return;
@@ -282,11 +292,9 @@ struct {
  * whose iif is lo, nor one being forwarded). */
 static __always_inline bool local_delivery(const struct flowi4 *flp, const struct fib_nh_common *nhc)
 {
-	if (BPF_CORE_READ(flp, __fl_common.flowic_iif) <= LOOPBACK_IFINDEX)
+	if (flp->__fl_common.flowic_iif <= LOOPBACK_IFINDEX || nhc->nhc_family != AF_INET)
 		return false;
-	if (BPF_CORE_READ(nhc, nhc_family) != AF_INET)
-		return false;
-	return BPF_CORE_READ((const struct fib_nh *)nhc, nh_parent, fib_type) == RTN_LOCAL;
+	return kernel_view(struct fib_nh, nhc)->nh_parent->fib_type == RTN_LOCAL;
 }
 
 static __always_inline void arm_inbound(const struct flowi4 *flp, const struct fib_nh_common *nhc)
@@ -296,10 +304,10 @@ static __always_inline void arm_inbound(const struct flowi4 *flp, const struct f
 	if (!slot)
 		return;
 	slot->ts = bpf_ktime_get_ns();
-	slot->client = BPF_CORE_READ(flp, saddr);
-	slot->local = BPF_CORE_READ(flp, daddr);
-	slot->netns = BPF_CORE_READ(nhc, nhc_dev, nd_net.net, ns.inum);
-	slot->ifindex = BPF_CORE_READ(flp, __fl_common.flowic_iif);
+	slot->client = flp->saddr;
+	slot->local = flp->daddr;
+	slot->netns = nhc->nhc_dev->nd_net.net->ns.inum;
+	slot->ifindex = flp->__fl_common.flowic_iif;
 	slot->missed_table = 0;
 }
 
@@ -311,9 +319,9 @@ static __always_inline void arm_inbound(const struct flowi4 *flp, const struct f
 static __always_inline bool route_back(__u32 tb_id, const struct flowi4 *flp, const struct fib_nh_common *nhc,
 				       int err, __be32 daddr, __be32 saddr)
 {
-	if (BPF_CORE_READ(flp, __fl_common.flowic_proto) != IPPROTO_TCP)
+	if (flp->__fl_common.flowic_proto != IPPROTO_TCP)
 		return false;
-	__u16 sport = BPF_CORE_READ(flp, uli.ports.sport), dport = BPF_CORE_READ(flp, uli.ports.dport);
+	__u16 sport = flp->uli.ports.sport, dport = flp->uli.ports.dport;
 	if (!sport || !dport)
 		return false;
 	__u32 zero = 0;
@@ -352,7 +360,7 @@ static __always_inline bool route_back(__u32 tb_id, const struct flowi4 *flp, co
 	e->route.iif = slot->ifindex;
 	e->route.err = err;
 	if (nhc) /* (found implies it, but the verifier must see the test on the pointer itself) */
-		e->route.oif = BPF_CORE_READ(nhc, nhc_dev, ifindex);
+		e->route.oif = nhc->nhc_dev->ifindex;
 	submit_event(e);
 	return true;
 }
@@ -372,7 +380,7 @@ static __always_inline void on_route_lookup(__u32 tb_id, const struct flowi4 *fl
 		if (local_delivery(flp, nhc))
 			arm_inbound(flp, nhc); /* a packet for this host: no route of a connect() to record */
 		else
-			record_route(tb_id, flp, nhc, NULL);
+			record_route(tb_id, flp, nhc, 0);
 		return;
 	}
 	route_of_forwarded(tb_id, flp, nhc, daddr);
@@ -395,11 +403,13 @@ int BPF_PROG(route_tp_btf, u32 tb_id, const struct flowi4 *flp, const struct fib
 	return 0;
 }
 
-/* Last resort: the same tracepoint as a raw tracepoint, arguments read through CO-RE. */
+/* Last resort: the same tracepoint as a raw tracepoint, its untyped arguments given their types. */
 SEC("raw_tp/fib_table_lookup")
-int BPF_PROG(route_raw_tp, u32 tb_id, const struct flowi4 *flp, const struct fib_nh_common *nhc, int err)
+int BPF_PROG(route_raw_tp, u32 tb_id, const struct flowi4 *flp_addr, const struct fib_nh_common *nhc_addr, int err)
 {
-	on_route_lookup(tb_id, flp, nhc, err, BPF_CORE_READ(flp, daddr), BPF_CORE_READ(flp, saddr));
+	const struct flowi4 *flp = kernel_view(struct flowi4, flp_addr);
+	const struct fib_nh_common *nhc = nhc_addr ? kernel_view(struct fib_nh_common, nhc_addr) : NULL;
+	on_route_lookup(tb_id, flp, nhc, err, flp->daddr, flp->saddr);
 	return 0;
 }
 
@@ -425,8 +435,8 @@ int BPF_PROG(route6_tp_btf, const struct net *net, const struct fib6_result *res
 	fill_task(e);
 	e->tuple.family = AF_INET6;
 	e->tuple.proto = flp->__fl_common.flowic_proto;
-	BPF_CORE_READ_INTO(&e->tuple.src, flp, saddr);
-	BPF_CORE_READ_INTO(&e->tuple.dst, flp, daddr);
+	__builtin_memcpy(e->tuple.src, &flp->saddr, 16);
+	__builtin_memcpy(e->tuple.dst, &flp->daddr, 16);
 	e->tuple.sport = bpf_ntohs(flp->uli.ports.sport);
 	e->tuple.dport = bpf_ntohs(flp->uli.ports.dport);
 	e->route.table = table ? table->tb6_id : 0;
@@ -437,8 +447,8 @@ int BPF_PROG(route6_tp_btf, const struct net *net, const struct fib6_result *res
 	e->route.scope = nh->nh_common.nhc_scope;
 	e->route.gw_family = nh->nh_common.nhc_gw_family;
 	if (e->route.gw_family == AF_INET6)
-		BPF_CORE_READ_INTO(&e->route.gw, nh, nh_common.nhc_gw.ipv6);
-	BPF_CORE_READ_INTO(&e->route.prefsrc, f6i, fib6_prefsrc.addr);
+		__builtin_memcpy(e->route.gw, &nh->nh_common.nhc_gw.ipv6, 16);
+	__builtin_memcpy(e->route.prefsrc, &f6i->fib6_prefsrc.addr, 16);
 	submit_event(e);
 	return 0;
 }
@@ -478,39 +488,53 @@ struct {
  * tracer whose CIDRs match nothing costs the node's replies one load). */
 __u32 awaiting_any = 0;
 
+/* A conntrack entry's two tuples (original direction, then reply), copied with one probe read: a read
+ * per field was most of what a service flow's packet cost. (struct nf_conn cannot be a kernel_view:
+ * CO-RE cannot tell it from the kernel's nf_conn___init, and with conntrack built as a module it is not
+ * in vmlinux's BTF.) The array's place in nf_conn is CO-RE's; the tuple's layout, unchanged for over a
+ * decade, is checked against the running kernel's. */
+static __always_inline bool read_conn(__u64 ct, struct nf_conntrack_tuple_hash th[2])
+{
+	if (bpf_core_type_size(struct nf_conntrack_tuple_hash) != sizeof(th[0]))
+		return false;
+	return bpf_core_read(th, 2 * sizeof(th[0]), &((const struct nf_conn *)ct)->tuplehash) == 0;
+}
+
+/* ct_tuple: a copy made by read_conn. */
 static __always_inline void read_tuple(struct svc_tuple *t, const struct nf_conntrack_tuple *ct_tuple)
 {
-	t->family = BPF_CORE_READ(ct_tuple, src.l3num);
-	t->proto = BPF_CORE_READ(ct_tuple, dst.protonum);
+	t->family = ct_tuple->src.l3num;
+	t->proto = ct_tuple->dst.protonum;
 	if (t->family == AF_INET6) {
-		BPF_CORE_READ_INTO(&t->src, ct_tuple, src.u3.in6);
-		BPF_CORE_READ_INTO(&t->dst, ct_tuple, dst.u3.in6);
+		__builtin_memcpy(t->src, &ct_tuple->src.u3.in6, 16);
+		__builtin_memcpy(t->dst, &ct_tuple->dst.u3.in6, 16);
 	} else {
-		put_v4(t->src, BPF_CORE_READ(ct_tuple, src.u3.ip));
-		put_v4(t->dst, BPF_CORE_READ(ct_tuple, dst.u3.ip));
+		put_v4(t->src, ct_tuple->src.u3.ip);
+		put_v4(t->dst, ct_tuple->dst.u3.ip);
 	}
 	/* tcp and udp keep their ports at the same place in the union */
-	t->sport = bpf_ntohs(BPF_CORE_READ(ct_tuple, src.u.all));
-	t->dport = bpf_ntohs(BPF_CORE_READ(ct_tuple, dst.u.all));
+	t->sport = bpf_ntohs(ct_tuple->src.u.all);
+	t->dport = bpf_ntohs(ct_tuple->dst.u.all);
 }
+
 
 /* Conntrack entries come from a slab that recycles addresses as soon as a flow ends, so the address
  * alone would let a new flow inherit a finished flow's entry (and its "replied" mark). The original
  * source address and ports tell two flows of one address apart. */
-static __always_inline __u64 flow_id(const struct nf_conn *ct)
+static __always_inline __u64 flow_id(const struct nf_conntrack_tuple *t)
 {
-	const struct nf_conntrack_tuple *t = &ct->tuplehash[0].tuple;
-	__u32 src = BPF_CORE_READ(t, src.u3.all[0]) ^ BPF_CORE_READ(t, src.u3.all[3]);
-	__u16 sport = BPF_CORE_READ(t, src.u.all);
-	__u16 dport = BPF_CORE_READ(t, dst.u.all);
+	__u32 src = t->src.u3.all[0] ^ t->src.u3.all[3];
+	__u16 sport = t->src.u.all;
+	__u16 dport = t->dst.u.all;
 	return (__u64)src << 32 | (__u32)sport << 16 | dport;
 }
 
-/* The entry of a flow still awaiting its reply, or NULL (none, or one left by a recycled address). */
-static __always_inline struct awaiting_value *awaiting(__u64 ct)
+/* The entry of a flow still awaiting its reply, or NULL (none, or one left by a recycled address).
+ * th: the conntrack entry's tuples, read only once the map has the entry. */
+static __always_inline struct awaiting_value *awaiting(__u64 ct, struct nf_conntrack_tuple_hash th[2])
 {
 	struct awaiting_value *v = bpf_map_lookup_elem(&awaiting_reply, &ct);
-	if (v && v->flow_id != flow_id((const struct nf_conn *)ct))
+	if (!v || !read_conn(ct, th) || v->flow_id != flow_id(&th[0].tuple))
 		return NULL;
 	return v;
 }
@@ -518,9 +542,10 @@ static __always_inline struct awaiting_value *awaiting(__u64 ct)
 /* Remembers a flow from the first hook its first packet passes; returns its entry. Remembering it
  * before POST_ROUTING means a drop by a rule of this node (a REJECT in OUTPUT, a DROP in FORWARD) is
  * seen too, not only drops of replies. */
-static __always_inline struct awaiting_value *remember(__u64 key, __s32 route_ifindex, bool *first)
+static __always_inline struct awaiting_value *remember(__u64 key, const struct nf_conntrack_tuple *orig,
+						      __s32 route_ifindex, bool *first)
 {
-	__u64 id = flow_id((const struct nf_conn *)key);
+	__u64 id = flow_id(orig);
 	struct awaiting_value *v = bpf_map_lookup_elem(&awaiting_reply, &key);
 	*first = false;
 	if (v && v->flow_id == id)
@@ -544,35 +569,20 @@ static __always_inline struct awaiting_value *remember(__u64 key, __s32 route_if
 }
 
 /* The test every packet of a new conntrack entry (ctinfo NEW) pays at the NAT hooks: is the entry's
- * original destination in the CIDRs? Returns its family if so, 0 if not. The family (src.l3num) and
- * the destination (dst.u3) are neighbours in struct nf_conntrack_tuple: one read of both, where CO-RE
- * finds them so (a helper call is most of this test's cost), two otherwise. */
-static __always_inline __u16 new_flow_to_service(unsigned long nfct)
+ * original destination in the CIDRs? Returns its family if so, 0 if not; th: the entry's tuples. */
+static __always_inline __u16 new_flow_to_service(unsigned long nfct, struct nf_conntrack_tuple_hash th[2])
 {
-	if ((nfct & NFCT_INFOMASK) != IP_CT_NEW)
+	if ((nfct & NFCT_INFOMASK) != IP_CT_NEW || !read_conn(nfct & ~NFCT_INFOMASK, th))
 		return 0;
-	const struct nf_conntrack_tuple *orig = &((struct nf_conn *)(nfct & ~NFCT_INFOMASK))->tuplehash[0].tuple;
-	__u32 l3_at = bpf_core_field_offset(orig->src.l3num);
-	__u32 dst_at = bpf_core_field_offset(orig->dst.u3);
-	__u8 buf[18] = {}; /* l3num, then dst.u3 */
-	__u16 l3;
-	struct in6_addr dst6;
-	if (dst_at == l3_at + 2) {
-		if (bpf_probe_read_kernel(buf, sizeof(buf), (const void *)orig + l3_at))
-			return 0;
-		__builtin_memcpy(&l3, buf, 2);
-		__builtin_memcpy(&dst6, buf + 2, 16);
-	} else {
-		l3 = BPF_CORE_READ(orig, src.l3num);
-		BPF_CORE_READ_INTO(&dst6, orig, dst.u3.in6);
-	}
-	if (l3 == AF_INET) {
-		__u32 dst4;
-		__builtin_memcpy(&dst4, &dst6, 4);
-		return in_service_cidrs_v4(dst4) ? AF_INET : 0;
-	}
-	if (l3 == AF_INET6)
+	const struct nf_conntrack_tuple *orig = &th[0].tuple;
+	__u16 l3 = orig->src.l3num;
+	if (l3 == AF_INET)
+		return in_service_cidrs_v4(orig->dst.u3.ip) ? AF_INET : 0;
+	if (l3 == AF_INET6) {
+		struct in6_addr dst6;
+		__builtin_memcpy(&dst6, &orig->dst.u3.in6, 16);
 		return in_service_cidrs_v6(&dst6) ? AF_INET6 : 0;
+	}
 	return 0;
 }
 
@@ -580,17 +590,16 @@ static __always_inline __u16 new_flow_to_service(unsigned long nfct)
  * hook after NAT. Once a reply is seen its packets are ESTABLISHED and cost one compare here. One event
  * per packet that leaves (POST_ROUTING: the SYNs and their retransmits), one for a forwarded flow's
  * first packet (PRE_ROUTING), none for LOCAL_OUT, whose device rides along in the POST_ROUTING event. */
-static __always_inline void record_unreplied(unsigned long nfct, __u16 l3, __u32 netns, __u32 hook,
-					     int in_ifindex, int out_ifindex)
+static __always_inline void record_unreplied(unsigned long nfct, const struct nf_conntrack_tuple_hash th[2],
+					     __u16 l3, __u32 netns, __u32 hook, int in_ifindex, int out_ifindex)
 {
-	struct nf_conn *ct = (struct nf_conn *)(nfct & ~NFCT_INFOMASK);
-	const struct nf_conntrack_tuple *orig = &ct->tuplehash[0].tuple;
+	__u64 key = nfct & ~NFCT_INFOMASK;
 	if (!wanted_netns(netns))
 		return;
 
 	bool first = false;
 	struct awaiting_value *v =
-		remember((__u64)ct, hook == SVC_NAT_LOCAL_OUT ? out_ifindex : 0, &first);
+		remember(key, &th[0].tuple, hook == SVC_NAT_LOCAL_OUT ? out_ifindex : 0, &first);
 	if (hook == SVC_NAT_LOCAL_OUT || (hook == SVC_NAT_PRE_ROUTING && !first))
 		return; /* LOCAL_OUT rides along; PRE_ROUTING of a local flow is its loopback leg */
 	if (hook == SVC_NAT_PRE_ROUTING && l3 == AF_INET) {
@@ -598,28 +607,27 @@ static __always_inline void record_unreplied(unsigned long nfct, __u16 l3, __u32
 		__u32 zero = 0;
 		struct forwarded_lookup *slot = bpf_map_lookup_elem(&forwarded_lookups, &zero);
 		if (slot) {
-			slot->backend = BPF_CORE_READ(ct, tuplehash[1].tuple.src.u3.ip);
+			slot->backend = th[1].tuple.src.u3.ip;
 			slot->ts = bpf_ktime_get_ns();
-			slot->ct = (__u64)ct;
+			slot->ct = key;
 		}
 	}
 
 	if (hook == SVC_NAT_POST_ROUTING && v && !v->reply_indexed) {
 		/* After SNAT: the reply tuple is final. */
 		struct svc_tuple reply = {};
-		__u64 ct_key = (__u64)ct;
-		read_tuple(&reply, &ct->tuplehash[1].tuple);
-		if (bpf_map_update_elem(&awaiting_by_reply, &reply, &ct_key, BPF_ANY) == 0)
+		read_tuple(&reply, &th[1].tuple);
+		if (bpf_map_update_elem(&awaiting_by_reply, &reply, &key, BPF_ANY) == 0)
 			v->reply_indexed = 1;
 	}
 
 	struct svc_event *e = reserve_event(SVC_EV_NAT, netns);
 	if (!e)
 		return;
-	read_tuple(&e->tuple, orig);
-	read_tuple(&e->nat.reply, &ct->tuplehash[1].tuple);
+	read_tuple(&e->tuple, &th[0].tuple);
+	read_tuple(&e->nat.reply, &th[1].tuple);
 	e->nat.hook = hook;
-	e->nat.ct_status = BPF_CORE_READ(ct, status);
+	e->nat.ct_status = BPF_CORE_READ((const struct nf_conn *)key, status);
 	e->nat.out_ifindex = hook == SVC_NAT_PRE_ROUTING ? in_ifindex : out_ifindex;
 	if (v)
 		e->nat.route_ifindex = v->route_ifindex;
@@ -630,8 +638,8 @@ static __always_inline void record_unreplied(unsigned long nfct, __u16 l3, __u32
  * The network header is set at PRE_ROUTING. */
 static __always_inline void read_reply_header(const struct sk_buff *skb, struct svc_reply_info *r)
 {
-	unsigned char *head = BPF_CORE_READ(skb, head);
-	__u16 nh = BPF_CORE_READ(skb, network_header);
+	unsigned char *head = skb->head;
+	__u16 nh = skb->network_header;
 	__u8 ip[10] = {};
 	bpf_probe_read_kernel(ip, sizeof(ip), head + nh);
 	unsigned char *l4;
@@ -666,7 +674,8 @@ static __always_inline void record_reply(const struct sk_buff *skb, unsigned lon
 	if (ctinfo != IP_CT_ESTABLISHED_REPLY && ctinfo != IP_CT_RELATED_REPLY)
 		return;
 	__u64 key = nfct & ~NFCT_INFOMASK;
-	struct awaiting_value *v = awaiting(key);
+	struct nf_conntrack_tuple_hash th[2];
+	struct awaiting_value *v = awaiting(key, th);
 	if (!v || v->replied)
 		return;
 	v->replied = 1;
@@ -674,8 +683,7 @@ static __always_inline void record_reply(const struct sk_buff *skb, unsigned lon
 	struct svc_event *e = reserve_event(SVC_EV_REPLY, netns);
 	if (!e)
 		return;
-	struct nf_conn *ct = (struct nf_conn *)key;
-	read_tuple(&e->tuple, &ct->tuplehash[0].tuple);
+	read_tuple(&e->tuple, &th[0].tuple);
 	e->reply.ifindex = in_ifindex;
 	e->reply.ctinfo = ctinfo;
 	read_reply_header(skb, &e->reply);
@@ -685,12 +693,13 @@ static __always_inline void record_reply(const struct sk_buff *skb, unsigned lon
 /* The work for a packet of a service flow, out of line (a BPF-to-BPF call, taken only then): the path
  * every other packet takes stays a few instructions at the head of the program's image, instead of
  * ending in a jump across its kilobytes. */
-static __noinline int nat_service_packet(struct bpf_nf_ctx *ctx, __u32 hook, __u32 l3)
+static __noinline int nat_service_packet(struct bpf_nf_ctx *ctx, __u32 hook, __u32 l3,
+					 const struct nf_conntrack_tuple_hash *th)
 {
 	const struct nf_hook_state *state = ctx->state;
 	int in = state->in ? state->in->ifindex : 0;
 	int out = state->out ? state->out->ifindex : 0;
-	record_unreplied(ctx->skb->_nfct, l3, state->net->ns.inum, hook, in, out);
+	record_unreplied(ctx->skb->_nfct, th, l3, state->net->ns.inum, hook, in, out);
 	return 0;
 }
 
@@ -712,9 +721,10 @@ static __always_inline int netfilter_hook(struct bpf_nf_ctx *ctx, __u32 hook)
 	if (!nfct)
 		return NF_ACCEPT; /* untracked: nothing to join */
 	if (ctinfo == IP_CT_NEW) {
-		__u16 l3 = new_flow_to_service(nfct);
+		struct nf_conntrack_tuple_hash th[2];
+		__u16 l3 = new_flow_to_service(nfct, th);
 		if (l3)
-			nat_service_packet(ctx, hook, l3);
+			nat_service_packet(ctx, hook, l3, th);
 	} else if (hook == SVC_NAT_PRE_ROUTING && awaiting_any &&
 		   (ctinfo == IP_CT_ESTABLISHED_REPLY || ctinfo == IP_CT_RELATED_REPLY)) {
 		nat_reply_packet(ctx);
@@ -756,10 +766,10 @@ int BPF_PROG(nat_dev_queue, struct sk_buff *skb)
 	struct net_device *dev = skb->dev;
 	if (!dev || (nfct & NFCT_INFOMASK) != IP_CT_NEW)
 		return 0;
-	__u16 l3 = new_flow_to_service(nfct);
+	struct nf_conntrack_tuple_hash th[2];
+	__u16 l3 = new_flow_to_service(nfct, th);
 	if (l3)
-		record_unreplied(nfct, l3, BPF_CORE_READ(dev, nd_net.net, ns.inum), SVC_NAT_POST_ROUTING, 0,
-				 dev->ifindex);
+		record_unreplied(nfct, th, l3, dev->nd_net.net->ns.inum, SVC_NAT_POST_ROUTING, 0, dev->ifindex);
 	return 0;
 }
 
@@ -772,11 +782,11 @@ static __always_inline __u64 flow_of_untracked_reply(const struct sk_buff *skb)
 {
 	/* Most skbs freed without conntrack are not IP at all (netlink, unix sockets): one field read
 	 * rejects them before any header is copied. */
-	__u16 l3 = BPF_CORE_READ(skb, protocol);
+	__u16 l3 = skb->protocol;
 	if (l3 != bpf_htons(ETH_P_IP) && l3 != bpf_htons(ETH_P_IPV6))
 		return 0;
-	unsigned char *head = BPF_CORE_READ(skb, head);
-	__u16 nh = BPF_CORE_READ(skb, network_header);
+	unsigned char *head = skb->head;
+	__u16 nh = skb->network_header;
 	__u8 ip[40] = {};
 	if (bpf_probe_read_kernel(ip, sizeof(ip), head + nh))
 		return 0;
@@ -822,15 +832,15 @@ int BPF_PROG(drop_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_
 		key = flow_of_untracked_reply(skb);
 		ctinfo = SVC_CTINFO_INVALID;
 	}
-	if (!key || !awaiting(key))
+	struct nf_conntrack_tuple_hash th[2];
+	if (!key || !awaiting(key, th))
 		return 0;
 	struct net_device *dev = skb->dev; /* not yet set for a packet dropped in LOCAL_OUT */
-	struct nf_conn *ct = (struct nf_conn *)key;
-	__u32 netns = BPF_CORE_READ(ct, ct_net.net, ns.inum);
+	__u32 netns = BPF_CORE_READ((const struct nf_conn *)key, ct_net.net, ns.inum);
 	struct svc_event *e = reserve_event(SVC_EV_DROP, netns);
 	if (!e)
 		return 0;
-	read_tuple(&e->tuple, &ct->tuplehash[0].tuple);
+	read_tuple(&e->tuple, &th[0].tuple);
 	e->reply.ifindex = dev ? dev->ifindex : 0;
 	e->reply.ctinfo = ctinfo;
 	e->reply.drop_reason = reason;
@@ -854,7 +864,7 @@ static __always_inline bool tcp_sock_to_service(const struct sock *sk)
 
 static __always_inline void record_tcp(const struct sock *sk, __u32 kind, int oldstate, int newstate)
 {
-	__u32 netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	__u32 netns = sk->__sk_common.skc_net.net->ns.inum;
 	if (!wanted_netns(netns))
 		return;
 	struct svc_event *e = reserve_event(kind, netns);
@@ -871,7 +881,7 @@ static __always_inline void record_tcp(const struct sock *sk, __u32 kind, int ol
 	}
 	/* inet_sport, not skc_num: tcp_set_state(TCP_CLOSE) releases the port (skc_num = 0) before
 	 * the tracepoint fires, while inet_sport keeps it. */
-	e->tuple.sport = bpf_ntohs(BPF_CORE_READ((const struct inet_sock *)sk, inet_sport));
+	e->tuple.sport = bpf_ntohs(kernel_view(struct inet_sock, sk)->inet_sport);
 	e->tuple.dport = bpf_ntohs(sk->__sk_common.skc_dport);
 	e->tcp.old_state = oldstate;
 	e->tcp.new_state = newstate;
