@@ -172,27 +172,65 @@ static __always_inline void fill_task(struct svc_event *e)
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 }
 
-/* ---- route decision ---------------------------------------------------------------------------- */
+/* ---- a service flow's packet on its way through this host ---------------------------------- */
 
-static __always_inline void read_tuple(struct svc_tuple *t, const struct nf_conntrack_tuple *ct_tuple);
-static __always_inline bool read_conn(__u64 ct, struct nf_conntrack_tuple_hash th[2]);
+/* Set once the first service flow passes: until then, replies and drops need no map lookup (a
+ * tracer whose CIDRs match nothing costs the node's replies one load). */
+__u32 awaiting_any = 0;
 
-/* A forwarded flow's first packet, between its PRE_ROUTING hook (after DNAT) and the input route
- * lookup that follows on the same CPU: that lookup is for the DNAT target, not a service IP, and is
- * recognised by this slot. */
-struct forwarded_lookup {
-	__u64 ct;      /* its conntrack entry, 0 when the slot is empty */
+/* A service flow's packet between its first hook (LOCAL_OUT, or PRE_ROUTING for a forwarded flow) and
+ * POST_ROUTING, which on one CPU follow each other in one call: what the first hook tells the last (the
+ * device of the route to the service IP, before the re-route), what the input route lookup of a
+ * forwarded flow needs to recognise it, and what lets the drop hook see a packet dropped in between
+ * (a REJECT in OUTPUT, a DROP in FORWARD) before the flow is in awaiting_reply. */
+struct in_passage {
+	__u64 ct;              /* its conntrack entry; 0 when empty */
 	__u64 ts;
-	__be32 backend;
-	__u32 _pad;
+	__s32 route_ifindex;   /* LOCAL_OUT's device */
+	__be32 backend;        /* a forwarded flow's DNAT target, until its input route lookup */
 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct forwarded_lookup);
-} forwarded_lookups SEC(".maps");
+	__type(value, struct in_passage);
+} passages SEC(".maps");
+
+#define PASSAGE_NS 1000000 /* a passage is microseconds long; older is a packet dropped meanwhile */
+
+static __always_inline struct in_passage *passage(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&passages, &zero);
+}
+
+/* The passage of ct's packet on this CPU, or NULL. */
+static __always_inline struct in_passage *passage_of(__u64 ct)
+{
+	struct in_passage *p = passage();
+	if (!p || p->ct != ct || bpf_ktime_get_ns() - p->ts > PASSAGE_NS)
+		return NULL;
+	return p;
+}
+
+static __always_inline void begin_passage(__u64 ct, __s32 route_ifindex, __be32 backend)
+{
+	struct in_passage *p = passage();
+	if (!p)
+		return;
+	p->ct = ct;
+	p->ts = bpf_ktime_get_ns();
+	p->route_ifindex = route_ifindex;
+	p->backend = backend;
+	if (!awaiting_any)
+		awaiting_any = 1;
+}
+
+/* ---- route decision ---------------------------------------------------------------------------- */
+
+static __always_inline void read_tuple(struct svc_tuple *t, const struct nf_conntrack_tuple *ct_tuple);
+static __always_inline bool read_conn(__u64 ct, struct nf_conntrack_tuple_hash th[2]);
 
 /* ct: the conntrack entry of a forwarded flow whose lookup this is, or 0 for a lookup for a service
  * IP (the flow is then the lookup's own). flp and nhc are read directly: BTF-typed in every route
@@ -246,19 +284,18 @@ static __always_inline void record_route(__u32 tb_id, const struct flowi4 *flp,
 }
 
 /* A lookup whose destination is not in the CIDRs may still be a forwarded service flow's, for its
- * DNAT target: one per-CPU slot read, armed only between that flow's PRE_ROUTING and its lookup. */
+ * DNAT target: one per-CPU slot read (in_passage), armed between that flow's PRE_ROUTING and its
+ * lookup. */
 static __always_inline void route_of_forwarded(__u32 tb_id, const struct flowi4 *flp,
 					       const struct fib_nh_common *nhc, __be32 daddr)
 {
-	__u32 zero = 0;
-	struct forwarded_lookup *slot = bpf_map_lookup_elem(&forwarded_lookups, &zero);
-	if (!slot || !slot->ct || slot->backend != daddr)
+	struct in_passage *p = passage();
+	if (!p || !p->backend || p->backend != daddr)
 		return;
-	__u64 ct = slot->ct;
-	slot->ct = 0;
-	if (bpf_ktime_get_ns() - slot->ts > 1000000) /* not this packet's: it was dropped meanwhile */
+	p->backend = 0;
+	if (bpf_ktime_get_ns() - p->ts > PASSAGE_NS) /* not this packet's: it was dropped meanwhile */
 		return;
-	record_route(tb_id, flp, nhc, ct);
+	record_route(tb_id, flp, nhc, p->ct);
 }
 
 /* ---- at a backend: the route back to a SYN's sender ---------------------------------------------- */
@@ -455,38 +492,77 @@ int BPF_PROG(route6_tp_btf, const struct net *net, const struct fib6_result *res
 
 /* ---- conntrack NAT and replies ------------------------------------------------------------------ */
 
-/* Flows to the CIDRs that have sent packets and not yet seen a reply, by conntrack entry, from the
- * first hook their first packet passed. Lets the reply path and the drop hook recognise them with one
- * hash lookup and no CIDR test. LRU: bounded, the oldest forgotten first. */
-struct awaiting_value {
-	__u64 first_ts;
-	__u64 flow_id;        /* flow_id() of the entry it was made for: conntrack recycles addresses */
-	__u32 replied;        /* the first reply was reported */
-	__s32 route_ifindex;  /* LOCAL_OUT's device, for the POST_ROUTING event */
-	__u32 reply_indexed;  /* in awaiting_by_reply */
+/* Flows to the CIDRs that have left and not yet seen a reply, found by a hash of the tuple their
+ * replies carry on the wire (conntrack's reply tuple, final after SNAT at POST_ROUTING), so that every
+ * path can find them: the reply and drop hooks from the packet's conntrack entry, and a reply that
+ * conntrack calls INVALID, which reaches the drop hook with no entry, from its own headers.
+ * An array of buckets rather than a hash map: a hash map insert cost about 500 ns per flow on the
+ * build machines (bench: nat_post_routing with and without it), most of a service flow's cost; a
+ * bucket is one cache line. Two entries per bucket: a new flow takes a free or answered one, else
+ * evicts the older (counted). Unlocked: two CPUs writing one bucket in the same instant can spoil an
+ * entry, which then matches nothing (its reply goes unseen); the netfilter hooks would need
+ * bpf_spin_lock, which the drop hook, a tracing program, may not share. */
+struct awaiting_entry {
+	__u64 ct;       /* the conntrack entry; 0: free */
+	__u64 tag;      /* the reply tuple's whole hash: tells apart the flows of one bucket */
+	__u64 ts;       /* when it was remembered: the older of two is evicted */
+	__u32 replied;  /* the first reply was reported */
 	__u32 _pad;
 };
 
+struct awaiting_bucket {
+	struct awaiting_entry e[2];
+};
+
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536); /* resized by userspace before load */
-	__type(key, __u64);         /* struct nf_conn address */
-	__type(value, struct awaiting_value);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 32768); /* resized by userspace before load: --max-flows / 2, a power of two */
+	__type(key, __u32);
+	__type(value, struct awaiting_bucket);
 } awaiting_reply SEC(".maps");
 
-/* The same flows, by the tuple their replies carry on the wire (conntrack's reply tuple, after NAT).
- * A reply that conntrack calls INVALID (out of window, impossible flags) loses its conntrack entry
- * and reaches the drop hook with none: only its headers can say which flow it answers. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536); /* resized by userspace before load, as awaiting_reply */
-	__type(key, struct svc_tuple);
-	__type(value, __u64);       /* struct nf_conn address, the key of awaiting_reply */
-} awaiting_by_reply SEC(".maps");
+const volatile __u32 bucket_mask = 32767; /* max_entries - 1, set with it */
 
-/* Set once the first flow is remembered: until then, replies and drops need no map lookup (a
- * tracer whose CIDRs match nothing costs the node's replies one load). */
-__u32 awaiting_any = 0;
+static __always_inline __u64 mix(__u64 h, __u64 word)
+{
+	h = (h ^ word) * 0x9E3779B97F4A7C15ULL;
+	return h ^ (h >> 29);
+}
+
+/* The hash of a reply tuple: addresses as in the packet (an IPv4 address in the first word),
+ * the two ports as on the wire, the protocol. Computed alike from a conntrack tuple and from a
+ * packet's headers. */
+static __always_inline __u64 reply_hash(__u16 family, __u8 proto, const __u32 src[4], const __u32 dst[4],
+					__u16 sport_be, __u16 dport_be)
+{
+	__u64 h = mix(family, proto);
+	h = mix(h, (__u64)sport_be << 16 | dport_be);
+	h = mix(h, (__u64)src[0] << 32 | dst[0]);
+	if (family == AF_INET6) {
+		h = mix(h, (__u64)src[1] << 32 | dst[1]);
+		h = mix(h, (__u64)src[2] << 32 | dst[2]);
+		h = mix(h, (__u64)src[3] << 32 | dst[3]);
+	}
+	return h | 1; /* never 0, so an entry's tag says it was written */
+}
+
+static __always_inline struct awaiting_bucket *bucket_of(__u64 hash)
+{
+	__u32 i = (hash >> 32) & bucket_mask;
+	return bpf_map_lookup_elem(&awaiting_reply, &i);
+}
+
+/* The entry of flow ct (0: any flow) with this reply hash, or NULL. */
+static __always_inline struct awaiting_entry *find_awaiting(__u64 hash, __u64 ct)
+{
+	struct awaiting_bucket *b = bucket_of(hash);
+	if (!b)
+		return NULL;
+	for (int i = 0; i < 2; i++)
+		if (b->e[i].tag == hash && (!ct || b->e[i].ct == ct))
+			return &b->e[i];
+	return NULL;
+}
 
 /* A conntrack entry's two tuples (original direction, then reply), copied with one probe read: a read
  * per field was most of what a service flow's packet cost. (struct nf_conn cannot be a kernel_view:
@@ -517,55 +593,17 @@ static __always_inline void read_tuple(struct svc_tuple *t, const struct nf_conn
 	t->dport = bpf_ntohs(ct_tuple->dst.u.all);
 }
 
-
-/* Conntrack entries come from a slab that recycles addresses as soon as a flow ends, so the address
- * alone would let a new flow inherit a finished flow's entry (and its "replied" mark). The original
- * source address and ports tell two flows of one address apart. */
-static __always_inline __u64 flow_id(const struct nf_conntrack_tuple *t)
+static __always_inline __u64 conn_reply_hash(const struct nf_conntrack_tuple_hash th[2])
 {
-	__u32 src = t->src.u3.all[0] ^ t->src.u3.all[3];
-	__u16 sport = t->src.u.all;
-	__u16 dport = t->dst.u.all;
-	return (__u64)src << 32 | (__u32)sport << 16 | dport;
+	const struct nf_conntrack_tuple *r = &th[1].tuple;
+	return reply_hash(r->src.l3num, r->dst.protonum, r->src.u3.all, r->dst.u3.all, r->src.u.all, r->dst.u.all);
 }
 
-/* The entry of a flow still awaiting its reply, or NULL (none, or one left by a recycled address).
- * th: the conntrack entry's tuples, read only once the map has the entry. */
-static __always_inline struct awaiting_value *awaiting(__u64 ct, struct nf_conntrack_tuple_hash th[2])
+/* The entry of flow ct, with tuples th (read_conn), or NULL: not remembered, or evicted, or the entry
+ * of an earlier flow with the same tuple. */
+static __always_inline struct awaiting_entry *awaiting(__u64 ct, const struct nf_conntrack_tuple_hash th[2])
 {
-	struct awaiting_value *v = bpf_map_lookup_elem(&awaiting_reply, &ct);
-	if (!v || !read_conn(ct, th) || v->flow_id != flow_id(&th[0].tuple))
-		return NULL;
-	return v;
-}
-
-/* Remembers a flow from the first hook its first packet passes; returns its entry. Remembering it
- * before POST_ROUTING means a drop by a rule of this node (a REJECT in OUTPUT, a DROP in FORWARD) is
- * seen too, not only drops of replies. */
-static __always_inline struct awaiting_value *remember(__u64 key, const struct nf_conntrack_tuple *orig,
-						      __s32 route_ifindex, bool *first)
-{
-	__u64 id = flow_id(orig);
-	struct awaiting_value *v = bpf_map_lookup_elem(&awaiting_reply, &key);
-	*first = false;
-	if (v && v->flow_id == id)
-		return v; /* seen at an earlier hook, or a retransmit */
-	struct awaiting_value fresh = {
-		.first_ts = bpf_ktime_get_ns(), .flow_id = id, .route_ifindex = route_ifindex
-	};
-	/* A stale entry is replaced in place, which is not an insert (inserts - size = evictions).
-	 * BPF_NOEXIST otherwise, so that of two CPUs racing on a new flow only one sees it first. */
-	long err = bpf_map_update_elem(&awaiting_reply, &key, &fresh, v ? BPF_ANY : BPF_NOEXIST);
-	if (err == 0) {
-		*first = true;
-		if (!awaiting_any)
-			awaiting_any = 1;
-		if (!v)
-			count(SVC_CNT_AWAITING_INSERTS);
-	} else if (err != -17 /* EEXIST: the other CPU won */) {
-		count(SVC_CNT_MAP_UPDATE_FAILS);
-	}
-	return bpf_map_lookup_elem(&awaiting_reply, &key);
+	return find_awaiting(conn_reply_hash(th), ct);
 }
 
 /* The test every packet of a new conntrack entry (ctinfo NEW) pays at the NAT hooks: is the entry's
@@ -586,6 +624,27 @@ static __always_inline __u16 new_flow_to_service(unsigned long nfct, struct nf_c
 	return 0;
 }
 
+/* Adds the flow of a packet leaving (POST_ROUTING) to awaiting_reply, unless it is there (a
+ * retransmit). */
+static __always_inline void remember(__u64 ct, __u64 hash)
+{
+	struct awaiting_bucket *b = bucket_of(hash);
+	if (!b)
+		return;
+	struct awaiting_entry *e0 = &b->e[0], *e1 = &b->e[1];
+	if ((e0->tag == hash && e0->ct == ct) || (e1->tag == hash && e1->ct == ct))
+		return;
+	bool live0 = e0->ct && !e0->replied, live1 = e1->ct && !e1->replied;
+	struct awaiting_entry *e = !live0 ? e0 : !live1 ? e1 : e0->ts <= e1->ts ? e0 : e1;
+	if (e->ct && !e->replied)
+		count(SVC_CNT_AWAITING_EVICTED);
+	count(SVC_CNT_AWAITING_INSERTS);
+	e->ct = ct;
+	e->tag = hash;
+	e->ts = bpf_ktime_get_ns();
+	e->replied = 0;
+}
+
 /* A packet of a conntrack entry that has seen no reply yet, to the CIDRs (new_flow_to_service), at a
  * hook after NAT. Once a reply is seen its packets are ESTABLISHED and cost one compare here. One event
  * per packet that leaves (POST_ROUTING: the SYNs and their retransmits), one for a forwarded flow's
@@ -593,33 +652,30 @@ static __always_inline __u16 new_flow_to_service(unsigned long nfct, struct nf_c
 static __always_inline void record_unreplied(unsigned long nfct, const struct nf_conntrack_tuple_hash th[2],
 					     __u16 l3, __u32 netns, __u32 hook, int in_ifindex, int out_ifindex)
 {
-	__u64 key = nfct & ~NFCT_INFOMASK;
+	__u64 ct = nfct & ~NFCT_INFOMASK;
 	if (!wanted_netns(netns))
 		return;
-
-	bool first = false;
-	struct awaiting_value *v =
-		remember(key, &th[0].tuple, hook == SVC_NAT_LOCAL_OUT ? out_ifindex : 0, &first);
-	if (hook == SVC_NAT_LOCAL_OUT || (hook == SVC_NAT_PRE_ROUTING && !first))
-		return; /* LOCAL_OUT rides along; PRE_ROUTING of a local flow is its loopback leg */
-	if (hook == SVC_NAT_PRE_ROUTING && l3 == AF_INET) {
+	if (hook == SVC_NAT_LOCAL_OUT) {
+		begin_passage(ct, out_ifindex, 0);
+		return;
+	}
+	__s32 route_ifindex = 0;
+	if (hook == SVC_NAT_PRE_ROUTING) {
+		/* A flow of this host's that came back in over loopback has left already. */
+		if (awaiting(ct, th))
+			return;
 		/* The input route lookup comes next, on this CPU, for the DNAT target. */
-		__u32 zero = 0;
-		struct forwarded_lookup *slot = bpf_map_lookup_elem(&forwarded_lookups, &zero);
-		if (slot) {
-			slot->backend = th[1].tuple.src.u3.ip;
-			slot->ts = bpf_ktime_get_ns();
-			slot->ct = key;
+		begin_passage(ct, 0, l3 == AF_INET ? th[1].tuple.src.u3.ip : 0);
+	} else {
+		struct in_passage *p = passage_of(ct);
+		if (p) {
+			route_ifindex = p->route_ifindex;
+			p->ct = 0;
 		}
 	}
 
-	if (hook == SVC_NAT_POST_ROUTING && v && !v->reply_indexed) {
-		/* After SNAT: the reply tuple is final. */
-		struct svc_tuple reply = {};
-		read_tuple(&reply, &th[1].tuple);
-		if (bpf_map_update_elem(&awaiting_by_reply, &reply, &key, BPF_ANY) == 0)
-			v->reply_indexed = 1;
-	}
+	if (hook == SVC_NAT_POST_ROUTING)
+		remember(ct, conn_reply_hash(th));
 
 	struct svc_event *e = reserve_event(SVC_EV_NAT, netns);
 	if (!e)
@@ -627,10 +683,9 @@ static __always_inline void record_unreplied(unsigned long nfct, const struct nf
 	read_tuple(&e->tuple, &th[0].tuple);
 	read_tuple(&e->nat.reply, &th[1].tuple);
 	e->nat.hook = hook;
-	e->nat.ct_status = BPF_CORE_READ((const struct nf_conn *)key, status);
+	e->nat.ct_status = BPF_CORE_READ((const struct nf_conn *)ct, status);
 	e->nat.out_ifindex = hook == SVC_NAT_PRE_ROUTING ? in_ifindex : out_ifindex;
-	if (v)
-		e->nat.route_ifindex = v->route_ifindex;
+	e->nat.route_ifindex = route_ifindex;
 	submit_event(e);
 }
 
@@ -675,10 +730,13 @@ static __always_inline void record_reply(const struct sk_buff *skb, unsigned lon
 		return;
 	__u64 key = nfct & ~NFCT_INFOMASK;
 	struct nf_conntrack_tuple_hash th[2];
-	struct awaiting_value *v = awaiting(key, th);
+	if (!read_conn(key, th))
+		return;
+	struct awaiting_entry *v = awaiting(key, th);
 	if (!v || v->replied)
 		return;
 	v->replied = 1;
+	count(SVC_CNT_AWAITING_REPLIED);
 
 	struct svc_event *e = reserve_event(SVC_EV_REPLY, netns);
 	if (!e)
@@ -790,33 +848,32 @@ static __always_inline __u64 flow_of_untracked_reply(const struct sk_buff *skb)
 	__u8 ip[40] = {};
 	if (bpf_probe_read_kernel(ip, sizeof(ip), head + nh))
 		return 0;
-	struct svc_tuple t = {};
+	__u32 src[4] = {}, dst[4] = {};
+	__u16 family;
+	__u8 proto;
 	unsigned char *l4;
 	if ((ip[0] >> 4) == 4) {
-		t.family = AF_INET;
-		t.proto = ip[9];
-		__builtin_memcpy(t.src, ip + 12, 4);
-		__builtin_memcpy(t.dst, ip + 16, 4);
+		family = AF_INET;
+		proto = ip[9];
+		__builtin_memcpy(src, ip + 12, 4);
+		__builtin_memcpy(dst, ip + 16, 4);
 		l4 = head + nh + (ip[0] & 0xf) * 4;
 	} else if ((ip[0] >> 4) == 6) {
-		t.family = AF_INET6;
-		t.proto = ip[6]; /* no extension headers expected on a reply */
-		__builtin_memcpy(t.src, ip + 8, 16);
-		if (bpf_probe_read_kernel(t.dst, 16, head + nh + 24))
-			return 0;
+		family = AF_INET6;
+		proto = ip[6]; /* no extension headers expected on a reply */
+		__builtin_memcpy(src, ip + 8, 16);
+		__builtin_memcpy(dst, ip + 24, 16);
 		l4 = head + nh + 40;
 	} else {
 		return 0;
 	}
-	if (t.proto != IPPROTO_TCP && t.proto != IPPROTO_UDP)
+	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
 		return 0;
 	__be16 ports[2] = {};
 	if (bpf_probe_read_kernel(ports, sizeof(ports), l4))
 		return 0;
-	t.sport = bpf_ntohs(ports[0]);
-	t.dport = bpf_ntohs(ports[1]);
-	__u64 *ct = bpf_map_lookup_elem(&awaiting_by_reply, &t);
-	return ct ? *ct : 0;
+	struct awaiting_entry *v = find_awaiting(reply_hash(family, proto, src, dst, ports[0], ports[1]), 0);
+	return v ? v->ct : 0;
 }
 
 SEC("tp_btf/kfree_skb")
@@ -827,14 +884,20 @@ int BPF_PROG(drop_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_
 		return 0;
 	__u32 ctinfo = nfct & NFCT_INFOMASK;
 	__u64 key = nfct & ~NFCT_INFOMASK;
+	struct nf_conntrack_tuple_hash th[2];
 	if (!nfct) {
 		/* No conntrack entry: conntrack found the packet INVALID (or never saw it). */
 		key = flow_of_untracked_reply(skb);
 		ctinfo = SVC_CTINFO_INVALID;
-	}
-	struct nf_conntrack_tuple_hash th[2];
-	if (!key || !awaiting(key, th))
+		if (!key || !read_conn(key, th))
+			return 0;
+	} else if (passage_of(key)) {
+		/* dropped on its way out, before POST_ROUTING (a REJECT in OUTPUT, a DROP in FORWARD) */
+		if (!read_conn(key, th))
+			return 0;
+	} else if (!read_conn(key, th) || !awaiting(key, th)) {
 		return 0;
+	}
 	struct net_device *dev = skb->dev; /* not yet set for a packet dropped in LOCAL_OUT */
 	__u32 netns = BPF_CORE_READ((const struct nf_conn *)key, ct_net.net, ns.inum);
 	struct svc_event *e = reserve_event(SVC_EV_DROP, netns);

@@ -12,9 +12,9 @@
 
 #include <cerrno>
 #include <algorithm>
+#include <bit>
 #include <cstdarg>
 #include <cstring>
-#include <ctime>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -139,47 +139,8 @@ struct Tracer::Impl {
   std::vector<Fd> nf_links;
   std::unique_ptr<ring_buffer, RingDeleter> ring;
   EventHandler on_event;
-  uint64_t awaiting_size = 0;     // the last walk's count of awaiting_reply entries
-  uint64_t awaiting_walked_ns = 0;  // CLOCK_MONOTONIC of that walk (0: never)
-  uint64_t awaiting_walk_cost_ns = 0;  // how long it took
 };
 
-namespace {
-uint64_t monotonic_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
-
-// Entries in a hash map, counted with batched lookups (a few syscalls for the whole map) where the
-// kernel has them (5.6+), else key by key.
-uint64_t count_entries(int fd, uint32_t max_entries) {
-  constexpr uint32_t kChunk = 4096;
-  std::vector<uint64_t> keys(kChunk);
-  std::vector<uint8_t> values(static_cast<size_t>(kChunk) * 64);  // >= the value size, 24 bytes
-  uint64_t total = 0, batch = 0;
-  bool first = true;
-  LIBBPF_OPTS(bpf_map_batch_opts, opts);
-  for (;;) {
-    uint32_t n = kChunk;
-    int err = bpf_map_lookup_batch(fd, first ? nullptr : &batch, &batch, keys.data(), values.data(), &n, &opts);
-    first = false;
-    if (err != 0 && errno != ENOENT) break;  // EINVAL/ENOTSUPP on old kernels: walk key by key
-    total += n;
-    if (err != 0) return total;  // ENOENT: that was the last chunk
-    if (total > max_entries) break;
-  }
-  total = 0;
-  uint64_t key = 0, next = 0;
-  const void* prev = nullptr;
-  while (bpf_map_get_next_key(fd, prev, &next) == 0 && total <= max_entries) {
-    total++;
-    key = next;
-    prev = &key;
-  }
-  return total;
-}
-}  // namespace
 
 Tracer::Tracer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
@@ -272,8 +233,10 @@ std::unique_ptr<Tracer> Tracer::start(const TracerOptions& opts, EventHandler on
     // A wakeup when a sixteenth of the ring is waiting; otherwise poll()'s timeout collects them.
     skel->rodata->wakeup_bytes = opts.ringbuf_bytes / 16;
     bpf_map__set_max_entries(skel->maps.events, opts.ringbuf_bytes);
-    bpf_map__set_max_entries(skel->maps.awaiting_reply, opts.max_flows);
-    bpf_map__set_max_entries(skel->maps.awaiting_by_reply, opts.max_flows);
+    // Two flows per bucket; a power of two of buckets, indexed by a mask.
+    uint32_t buckets = std::bit_ceil(std::max<uint32_t>(opts.max_flows, 2)) / 2;
+    bpf_map__set_max_entries(skel->maps.awaiting_reply, buckets);
+    skel->rodata->bucket_mask = buckets - 1;
 
     int err = svctrace_bpf__load(skel.get());
     if (err == 0) {
@@ -392,7 +355,7 @@ int Tracer::poll(int timeout_ms) {
   return more < 0 ? more : n + more;
 }
 
-Tracer::Counters Tracer::counters(unsigned occupancy_max_age_ms) {
+Tracer::Counters Tracer::counters() {
   int ncpu = libbpf_num_possible_cpus();
   std::vector<uint64_t> per_cpu(ncpu > 0 ? ncpu : 1);
   auto sum = [&](uint32_t idx) {
@@ -401,22 +364,12 @@ Tracer::Counters Tracer::counters(unsigned occupancy_max_age_ms) {
       for (auto v : per_cpu) total += v;
     return total;
   };
-  Counters c{sum(SVC_CNT_EVENTS), sum(SVC_CNT_RINGBUF_DROPS), sum(SVC_CNT_MAP_UPDATE_FAILS)};
-  c.awaiting_capacity = bpf_map__max_entries(impl_->skel->maps.awaiting_reply);
-  uint64_t now = monotonic_ns();
-  // A full map of 262144 flows takes tens of milliseconds to walk: walks are spaced by at least 100
-  // times their own cost (1 % of the reader's time), unless the caller asks for the count now.
-  uint64_t max_age_ns = occupancy_max_age_ms * 1'000'000ull;
-  if (max_age_ns) max_age_ns = std::max(max_age_ns, 100 * impl_->awaiting_walk_cost_ns);
-  if (!impl_->awaiting_walked_ns || now - impl_->awaiting_walked_ns >= max_age_ns) {
-    impl_->awaiting_size = count_entries(bpf_map__fd(impl_->skel->maps.awaiting_reply),
-                                         static_cast<uint32_t>(c.awaiting_capacity));
-    impl_->awaiting_walked_ns = monotonic_ns();
-    impl_->awaiting_walk_cost_ns = impl_->awaiting_walked_ns - now;
-  }
-  c.awaiting_size = impl_->awaiting_size;
-  uint64_t inserts = sum(SVC_CNT_AWAITING_INSERTS);
-  c.awaiting_evicted = inserts > c.awaiting_size ? inserts - c.awaiting_size : 0;
+  Counters c{sum(SVC_CNT_EVENTS), sum(SVC_CNT_RINGBUF_DROPS)};
+  c.awaiting_capacity = 2ull * bpf_map__max_entries(impl_->skel->maps.awaiting_reply);
+  c.awaiting_evicted = sum(SVC_CNT_AWAITING_EVICTED);
+  // (Summed per CPU while the programs run: a flow counted out on one CPU may not be counted in yet.)
+  uint64_t out = c.awaiting_evicted + sum(SVC_CNT_AWAITING_REPLIED), in = sum(SVC_CNT_AWAITING_INSERTS);
+  c.awaiting_size = in > out ? in - out : 0;
   return c;
 }
 

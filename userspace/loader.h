@@ -26,7 +26,7 @@ struct TracerOptions {
   std::string route_hook = "auto";    // "auto", "fexit", "tp_btf" or "raw_tp"
   std::string nat_hook = "auto";      // "auto", "netfilter" or "net_dev_queue"
   uint32_t ringbuf_bytes = 4u << 20;  // power of two, >= page size
-  uint32_t max_flows = 65536;         // flows awaiting a reply that BPF remembers (LRU)
+  uint32_t max_flows = 65536;         // flows awaiting a reply that BPF remembers (up to a power of two)
 };
 
 // A hook svctrace tried, and whether it is live.
@@ -51,11 +51,9 @@ class Tracer {
   // only once a sixteenth of the ring buffer is waiting).
   int poll(int timeout_ms);
   using Counters = KernelCounters;
-  // The kernel counters (cheap: one per-CPU array read each). The BPF flow map's occupancy takes a
-  // walk of the map, so it is refreshed at most every occupancy_max_age_ms (0: now), or every 100
-  // times the last walk's duration if that is longer; the main loop calls this after every poll, and
-  // a walk per wakeup would cost more than the events.
-  Counters counters(unsigned occupancy_max_age_ms = 1000);
+  // The kernel counters (cheap: one per-CPU array read each; the main loop reads them after every
+  // poll).
+  Counters counters();
   const std::vector<HookStatus>& hooks() const { return hooks_; }
   // Whether replies are seen at all (they are not with the pre-6.4 NAT fallback).
   bool replies_seen() const { return replies_seen_; }

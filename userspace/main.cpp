@@ -305,7 +305,7 @@ int run_trace(const Options& o, const std::vector<Cidr>& cidrs, uint32_t netns_i
   }
   status.clear();
   tracer->poll(0);  // what the kernel had already sent
-  const KernelCounters kernel = tracer->counters(0);  // 0: the flow map counted now, for the report
+  const KernelCounters kernel = tracer->counters();
   session->tick(monotonic_ns(), kernel);
   tracer.reset();  // detach before reporting: nothing of svctrace stays in the kernel
 

@@ -288,8 +288,6 @@ SvctraceMetrics::SvctraceMetrics(const std::string& version)
             "Events the BPF programs produced, read or lost"},
            {"ringbuf_drops", "svctrace_ringbuf_drops_total", T::Counter,
             "Events lost because the ring buffer was full"},
-           {"map_update_fails", "svctrace_map_update_failures_total", T::Counter,
-            "BPF map updates the kernel refused"},
            {"flows", "svctrace_flows_tracked", T::Gauge, "Flows kept in memory (at most --max-flows)"},
            {"flows_evicted", "svctrace_flows_evicted_total", T::Counter,
             "Flows evicted from memory to stay within --max-flows"},
@@ -297,7 +295,7 @@ SvctraceMetrics::SvctraceMetrics(const std::string& version)
             "Flows in the kernel's map of flows awaiting their reply"},
            {"bpf_flows_capacity", "svctrace_bpf_flows_capacity", T::Gauge, "Size of that map"},
            {"bpf_flows_evicted", "svctrace_bpf_flows_evicted_total", T::Counter,
-            "Flows that map evicted to make room"}}) {
+            "Flows pushed out of that map by others before their reply"}}) {
     auto& family = s.type == T::Counter ? registry_.counter(s.name, s.help) : registry_.gauge(s.name, s.help);
     family.set(0);
     stats_.emplace_back(s.key, &family);

@@ -50,7 +50,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Container, id, pod_uid)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RuleOrigin, rules, chain)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ServicePair, proto, service_ip, service_port, backend_ip, backend_port, chain,
                                    found_in)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(KernelCounters, events, ringbuf_drops, map_update_fails, awaiting_size,
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(KernelCounters, events, ringbuf_drops, awaiting_size,
                                    awaiting_capacity, awaiting_evicted)
 
 template <typename T>

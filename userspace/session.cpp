@@ -234,7 +234,6 @@ json Session::stats(const KernelCounters& c) const {
   return json{{"events", correlator_.events()},
               {"events_sent_by_kernel", c.events},
               {"ringbuf_drops", c.ringbuf_drops},
-              {"map_update_fails", c.map_update_fails},
               {"bpf_flows", c.awaiting_size},
               {"bpf_flows_capacity", c.awaiting_capacity},
               {"bpf_flows_evicted", c.awaiting_evicted},

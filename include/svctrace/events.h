@@ -110,8 +110,9 @@ struct svc_event {
 enum svc_counter {
 	SVC_CNT_EVENTS = 0,      /* records submitted to the ring buffer */
 	SVC_CNT_RINGBUF_DROPS,   /* bpf_ringbuf_reserve failed: the event is lost */
-	SVC_CNT_MAP_UPDATE_FAILS,/* a flow could not be added to awaiting_reply */
-	SVC_CNT_AWAITING_INSERTS,/* flows added to awaiting_reply (never deleted: inserts - size = evictions) */
+	SVC_CNT_AWAITING_INSERTS,/* flows added to awaiting_reply */
+	SVC_CNT_AWAITING_EVICTED,/* ... and pushed out of it by another flow before their reply */
+	SVC_CNT_AWAITING_REPLIED,/* ... and answered (inserts - evicted - replied = awaiting now) */
 	SVC_CNT_MAX
 };
 

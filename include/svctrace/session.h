@@ -25,10 +25,9 @@ class Recorder;
 struct KernelCounters {
   uint64_t events = 0;
   uint64_t ringbuf_drops = 0;
-  uint64_t map_update_fails = 0;
-  uint64_t awaiting_size = 0;       // entries in the BPF awaiting_reply LRU map now
+  uint64_t awaiting_size = 0;       // flows in the BPF awaiting_reply table, not yet answered
   uint64_t awaiting_capacity = 0;
-  uint64_t awaiting_evicted = 0;    // pushed out by the LRU (entries are never deleted otherwise)
+  uint64_t awaiting_evicted = 0;    // pushed out of it by other flows before their reply
 };
 
 // What a session asks the node besides its events.

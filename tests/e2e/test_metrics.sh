@@ -119,7 +119,10 @@ assert_eq "$(sample svctrace_flows_total verdict=asymmetric_source)" 1 "svctrace
 # The stats are read once a second: the events of the connect arrive within a few.
 wait_for_sample "-gt 0" 10 svctrace_events_total >/dev/null
 assert_eq "$(sample svctrace_ringbuf_drops_total)" 0 "svctrace_ringbuf_drops_total"
-assert_eq "$(sample svctrace_map_update_failures_total)" 0 "svctrace_map_update_failures_total"
+# The unanswered flow is still in the kernel's table of flows awaiting their reply; nothing evicted it.
+awaiting=$(sample svctrace_bpf_flows_awaiting_reply)
+[[ $awaiting -ge 1 ]] || fail "svctrace_bpf_flows_awaiting_reply: expected at least 1, actual '$awaiting'"
+assert_eq "$(sample svctrace_bpf_flows_evicted_total)" 0 "svctrace_bpf_flows_evicted_total"
 assert_eq "$(sample svctrace_flows_evicted_total)" 0 "svctrace_flows_evicted_total"
 tracked=$(sample svctrace_flows_tracked)
 [[ $tracked -ge 1 ]] || fail "svctrace_flows_tracked: expected at least 1, actual '$tracked'"

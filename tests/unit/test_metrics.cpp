@@ -207,7 +207,7 @@ TEST_CASE("metrics: svctrace's flows, diagnoses, hooks and stats", "[metrics]") 
   refused.verdict = "refused";
   m.on_diagnosis(flow(FlowState::Refused, 1), refused);
   m.on_outcome(flow(FlowState::Answered, 1));
-  m.set_stats({{"events", 42}, {"ringbuf_drops", 0}, {"map_update_fails", 1}, {"flows", 4}, {"flows_evicted", 0},
+  m.set_stats({{"events", 42}, {"ringbuf_drops", 1}, {"flows", 4}, {"flows_evicted", 0},
                {"unknown", 9}});
 
   std::string text = m.render();
@@ -224,7 +224,7 @@ TEST_CASE("metrics: svctrace's flows, diagnoses, hooks and stats", "[metrics]") 
   CHECK_THAT(text, Catch::Contains("svctrace_unanswered_syns_total{proto=\"tcp\",service=\"172.24.0.1:443\","
                                    "backend=\"10.0.0.8:6443\"} 5\n"));
   CHECK_THAT(text, Catch::Contains("svctrace_events_total 42\n"));
-  CHECK_THAT(text, Catch::Contains("svctrace_map_update_failures_total 1\n"));
+  CHECK_THAT(text, Catch::Contains("svctrace_ringbuf_drops_total 1\n"));
   CHECK_THAT(text, Catch::Contains("svctrace_flows_tracked 4\n"));
   CHECK_THAT(text, Catch::Contains("# TYPE svctrace_flows_tracked gauge\n"));
   CHECK_THAT(text, Catch::Contains("# TYPE svctrace_ringbuf_drops_total counter\n"));
