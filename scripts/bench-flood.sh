@@ -5,7 +5,8 @@
 # SECONDS. Prints one line per run and, per binary and rate, the median ring-buffer drops and the
 # median CPU time svctrace's process spent per event (user + system, from /proc, just before SIGINT).
 #
-# Usage: scripts/bench-flood.sh [-r ROUNDS] [-s SECONDS] [-R "RATE..."] [-p] BINARY...
+# Usage: scripts/bench-flood.sh [-r ROUNDS] [-s SECONDS] [-R "RATE..."] [-t THREADS] [-p] BINARY...
+#   -t: synflood's sender threads (default 2, as bench.sh on 2 CPUs)
 #   -p: also `perf record -g` each run of the first binary at the first rate (to /tmp/svctrace-flood.perf.N)
 # Needs root; the flood stays between the namespaces of this script's own lab (removed on exit).
 set -euo pipefail
@@ -14,20 +15,22 @@ cd "$(dirname "$0")/.."
 rounds=3
 seconds=4
 rates="50000 70000 100000"
+threads=2
 profile=0
-while getopts "r:s:R:p" opt; do
+while getopts "r:s:R:t:p" opt; do
   case $opt in
     r) rounds=$OPTARG ;;
     s) seconds=$OPTARG ;;
     R) rates=$OPTARG ;;
+    t) threads=$OPTARG ;;
     p) profile=1 ;;
-    *) echo "usage: $0 [-r ROUNDS] [-s SECONDS] [-R \"RATE...\"] [-p] BINARY..." >&2; exit 2 ;;
+    *) echo "usage: $0 [-r ROUNDS] [-s SECONDS] [-R \"RATE...\"] [-t THREADS] [-p] BINARY..." >&2; exit 2 ;;
   esac
 done
 shift $((OPTIND - 1))
-(($# >= 1)) || { echo "usage: $0 [-r ROUNDS] [-s SECONDS] [-R \"RATE...\"] [-p] BINARY..." >&2; exit 2; }
-[[ $rounds =~ ^[1-9]$ && $seconds =~ ^[1-9][0-9]?$ && $rates =~ ^[0-9\ ]+$ ]] ||
-  { echo "bench-flood: -r 1..9, -s 1..99, -R numbers" >&2; exit 2; }
+(($# >= 1)) || { echo "usage: $0 [-r ROUNDS] [-s SECONDS] [-R \"RATE...\"] [-t THREADS] [-p] BINARY..." >&2; exit 2; }
+[[ $rounds =~ ^[1-9]$ && $seconds =~ ^[1-9][0-9]?$ && $rates =~ ^[0-9\ ]+$ && $threads =~ ^[1-8]$ ]] ||
+  { echo "bench-flood: -r 1..9, -s 1..99, -R numbers, -t 1..8" >&2; exit 2; }
 ((EUID == 0)) || { echo "bench-flood: must run as root (BPF, network namespaces)" >&2; exit 1; }
 BINS=("$@")
 for b in "${BINS[@]}"; do [[ -x $b ]] || { echo "bench-flood: $b is not an executable" >&2; exit 2; }; done
@@ -74,7 +77,7 @@ run() {
     perf_pid=$!
   fi
   sent=$(ip netns exec "$NODE" "$SYNFLOOD" --src 10.0.0.12 --dst 172.24.0.3 --dport 20000 --dport-count 16 \
-    --rate "$rate" --count $((rate * seconds)) --seconds $((seconds + 2)) | jq -r '"\(.sent) \(.per_second | round)"')
+    --rate "$rate" --count $((rate * seconds)) --seconds $((seconds + 2)) --threads "$threads" | jq -r '"\(.sent) \(.per_second | round)"')
   sleep 3 # the last flows wait out --unanswered-after (1.5 s)
   ticks=$(sed 's/^.*) //' "/proc/$SVC_PID/stat" | awk '{ print $12 + $13 }')
   [[ -n $perf_pid ]] && { kill -INT "$perf_pid"; wait "$perf_pid" || true; }

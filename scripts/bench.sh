@@ -12,17 +12,21 @@
 #      tracer: run_time_ns / run_cnt of every program it holds; and of bench/nf_floor, empty programs
 #      attached where svctrace's are: the floor of what the statistics can show on this machine.
 #   4. start-up: launch to the ready line; SIGINT to exit, and to all its programs gone from the kernel.
-#   5. scale: bench/synflood sends unanswered SYNs (raw socket, a source port each) to a second Service
-#      IP (172.24.0.3, DNAT 10.0.0.8 keeping the port; the api drops them): rising rates (20 k to 150 k/s,
-#      up to the first with a loss) for 4 s each,
-#      with --max-flows 262144 so that every flow can wait out --unanswered-after; the highest rate
-#      with no ring-buffer drop. Then 1 million such flows with svctrace's defaults: peak RSS, evictions.
+#   5. scale: bench/synflood sends unanswered SYNs (raw sockets, a source port each, FLOOD_THREADS
+#      threads) to a second Service IP (172.24.0.3, DNAT 10.0.0.8 keeping the port; the api drops them):
+#      rising rates (20 k to 250 k/s, up to the first with a loss or the sender's own limit) for 4 s
+#      each, with --max-flows 262144 so that every flow can wait out --unanswered-after; the highest
+#      rate with no ring-buffer drop. Then 1 million such flows with svctrace's defaults: peak RSS,
+#      evictions.
+#
+#   -k SECTIONS: only these of the five, comma-separated: correlator, rate, cost, startup, scale (e.g.
+#   -k scale, -k cost,startup); the table then has only their parts. Default: all.
 #
 #   -s MINUTES: the soak instead of all that: MINUTES of answered connections (connload, 1000/s) mixed
 #   with unanswered SYNs (synflood, 100/s) under one svctrace; its RSS and flow table sampled every
 #   10 s, and every unanswered flow must be diagnosed. Written to bench/SOAK.md (or -o FILE).
 #
-# Usage: scripts/bench.sh [-d SECONDS_PER_RUN] [-r ROUNDS] [-o FILE]   (defaults: 5 s, 3 rounds)
+# Usage: scripts/bench.sh [-d SECONDS_PER_RUN] [-r ROUNDS] [-k SECTIONS] [-o FILE]   (defaults: 5 s, 3 rounds, all)
 #        scripts/bench.sh -s MINUTES [-o FILE]                          (the soak, e.g. -s 10)
 # Needs root. Every load is bounded in count and time and runs between the namespaces of this script's
 # own lab (scripts/lab.sh, removed on exit); nothing is sent from the root namespace.
@@ -34,17 +38,25 @@ seconds=5
 rounds=3
 out=""
 soak=0
-while getopts "d:r:o:s:" opt; do
+SECTIONS=correlator,rate,cost,startup,scale
+sections=$SECTIONS
+while getopts "d:r:k:o:s:" opt; do
   case $opt in
     d) seconds=$OPTARG ;;
     r) rounds=$OPTARG ;;
+    k) sections=$OPTARG ;;
     o) out=$OPTARG ;;
     s) soak=$OPTARG ;;
-    *) echo "usage: $0 [-d SECONDS_PER_RUN] [-r ROUNDS] [-o FILE] | -s MINUTES [-o FILE]" >&2; exit 2 ;;
+    *) echo "usage: $0 [-d SECONDS_PER_RUN] [-r ROUNDS] [-k SECTIONS] [-o FILE] | -s MINUTES [-o FILE]" >&2; exit 2 ;;
   esac
 done
 [[ $seconds =~ ^[1-9][0-9]?$ && $rounds =~ ^[1-9]$ ]] || { echo "bench: -d 1..99, -r 1..9" >&2; exit 2; }
 [[ $soak =~ ^([0-9]|[1-5][0-9]|60)$ ]] || { echo "bench: -s 1..60 (minutes)" >&2; exit 2; }
+[[ ,$sections, =~ ^(,(correlator|rate|cost|startup|scale))+,$ ]] ||
+  { echo "bench: -k takes sections among $SECTIONS, comma-separated (got '$sections')" >&2; exit 2; }
+((soak == 0)) || [[ $sections == "$SECTIONS" ]] || { echo "bench: -k goes without -s (the soak is one run)" >&2; exit 2; }
+# want SECTION: whether -k chose it.
+want() { [[ ,$sections, == *,$1,* ]]; }
 [[ -n $out ]] || { ((soak)) && out=bench/SOAK.md || out=bench/RESULTS.md; }
 ((EUID == 0)) || { echo "bench: must run as root (BPF, network namespaces)" >&2; exit 1; }
 
@@ -122,10 +134,10 @@ FLOOD_PORTS=16
 ip netns exec "$NODE" iptables -t nat -A OUTPUT -d "$FLOOD_SVC/32" -p tcp -j DNAT --to-destination 10.0.0.8
 ip netns exec "$API" iptables -t raw -A PREROUTING -p tcp --dport "$FLOOD_PORT:$((FLOOD_PORT + FLOOD_PORTS - 1))" -j DROP
 
-# flood RATE COUNT SECONDS: unanswered SYNs from the node's enslf0 address; prints synflood's JSON.
+# flood RATE COUNT SECONDS [THREADS]: unanswered SYNs from the node's enslf0 address; prints synflood's JSON.
 flood() {
   ip netns exec "$NODE" "$SYNFLOOD" --src 10.0.0.12 --dst "$FLOOD_SVC" --dport "$FLOOD_PORT" \
-    --dport-count "$FLOOD_PORTS" --rate "$1" --count "$2" --seconds "$3"
+    --dport-count "$FLOOD_PORTS" --rate "$1" --count "$2" --seconds "$3" --threads "${4:-1}"
 }
 
 # --- tracers: start_X returns once X is tracing; stop_tracer ends it --------------------------------
@@ -336,34 +348,39 @@ lost() {
   esac
 }
 
+median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
 # --- 1. userspace throughput --------------------------------------------------------------------------
 
-echo "== correlator and session throughput"
-build/bench/bench_correlator --benchmark_format=json --benchmark_min_time=1 >"$TMP/correlator.json"
-correlator_rows=$(jq -r '.benchmarks[] | if .changes then
-    "| `\(.name)` | \(.items_per_second / 1e6 * 100 | round / 100) M events/s | \(.changes / 2 | round) flows |"
-  else
-    "| `\(.name)` | \(.items_per_second / 1e3 | round) k flows/s (a flow line and a diagnosis line each) | \(.diagnosed | round) flows |"
-  end' "$TMP/correlator.json")
+if want correlator; then
+  echo "== correlator and session throughput"
+  build/bench/bench_correlator --benchmark_format=json --benchmark_min_time=1 >"$TMP/correlator.json"
+  correlator_rows=$(jq -r '.benchmarks[] | if .changes then
+      "| `\(.name)` | \(.items_per_second / 1e6 * 100 | round / 100) M events/s | \(.changes / 2 | round) flows |"
+    else
+      "| `\(.name)` | \(.items_per_second / 1e3 | round) k flows/s (a flow line and a diagnosis line each) | \(.diagnosed | round) flows |"
+    end' "$TMP/correlator.json")
+fi
 
 # --- 2. connection rate ---------------------------------------------------------------------------------
 
-echo "== connection rate: $rounds rounds of ${#CONFIGS[@]} runs of $seconds s"
-for ((r = 0; r < rounds; r++)); do
-  for ((k = 0; k < ${#CONFIGS[@]}; k++)); do
-    c=${CONFIGS[(k + r) % ${#CONFIGS[@]}]}
-    "start_$c"
-    cpu0=$(cpu_ticks)
-    rate=$(load)
-    CPU[$c]=$((${CPU[$c]:-0} + $(cpu_ticks) - cpu0))
-    stop_tracer
-    RATES[$c]+="$rate "
-    LOST[$c]=$((${LOST[$c]:-0} + $(lost "$c")))
-    printf '   round %d  %-14s %8.0f conn/s\n' $((r + 1)) "$c" "$rate"
+if want rate; then
+  echo "== connection rate: $rounds rounds of ${#CONFIGS[@]} runs of $seconds s"
+  for ((r = 0; r < rounds; r++)); do
+    for ((k = 0; k < ${#CONFIGS[@]}; k++)); do
+      c=${CONFIGS[(k + r) % ${#CONFIGS[@]}]}
+      "start_$c"
+      cpu0=$(cpu_ticks)
+      rate=$(load)
+      CPU[$c]=$((${CPU[$c]:-0} + $(cpu_ticks) - cpu0))
+      stop_tracer
+      RATES[$c]+="$rate "
+      LOST[$c]=$((${LOST[$c]:-0} + $(lost "$c")))
+      printf '   round %d  %-14s %8.0f conn/s\n' $((r + 1)) "$c" "$rate"
+    done
   done
-done
-median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-base=$(median <<<"${RATES[none]}")
+  base=$(median <<<"${RATES[none]}")
+fi
 
 # --- 3. per-program cost --------------------------------------------------------------------------------
 
@@ -374,168 +391,189 @@ prog_stats() {
   bpftool -j prog show | jq -r --argjson ids "[$ids]" \
     '.[] | select(.id as $i | $ids | index($i)) | "\(.id) \(.name) \(.run_time_ns // 0) \(.run_cnt // 0)"' | sort -k1,1
 }
-echo "== per-program cost (kernel.bpf_stats_enabled=1 for these runs)"
-sysctl -qw kernel.bpf_stats_enabled=1
-cost_rows=""
-for c in floor svctrace_none svctrace_all bpftrace; do
-  "start_$c"
-  prog_stats "$TRACER_PID" >"$TMP/stats.before"
-  rate=$(load)
-  prog_stats "$TRACER_PID" >"$TMP/stats.after"
-  stop_tracer
-  cost_rows+=$(join "$TMP/stats.before" "$TMP/stats.after" | awk -v label="$c" '{
-      n = $7 - $4
-      printf "| %s | `%s` | %d | %s |\n", label, $2, n, n ? sprintf("%.0f", ($6 - $3) / n) : "-"
-    }')$'\n'
-done
-sysctl -qw kernel.bpf_stats_enabled="$STATS_BEFORE"
+if want cost; then
+  echo "== per-program cost (kernel.bpf_stats_enabled=1 for these runs)"
+  sysctl -qw kernel.bpf_stats_enabled=1
+  cost_rows=""
+  for c in floor svctrace_none svctrace_all bpftrace; do
+    "start_$c"
+    prog_stats "$TRACER_PID" >"$TMP/stats.before"
+    rate=$(load)
+    prog_stats "$TRACER_PID" >"$TMP/stats.after"
+    stop_tracer
+    cost_rows+=$(join "$TMP/stats.before" "$TMP/stats.after" | awk -v label="$c" '{
+        n = $7 - $4
+        printf "| %s | `%s` | %d | %s |\n", label, $2, n, n ? sprintf("%.0f", ($6 - $3) / n) : "-"
+      }')$'\n'
+  done
+  sysctl -qw kernel.bpf_stats_enabled="$STATS_BEFORE"
+fi
 
 # --- 4. start-up ---------------------------------------------------------------------------------------
 
-echo "== start-up and detach (5 runs)"
-startup_rows=""
-for ((i = 1; i <= 5; i++)); do
-  t0=$(now_us)
-  coproc SVC { trap - INT QUIT; exec "$SVCTRACE" --netns "$NODE" --cidr "$MATCH_ALL" --json 2>/dev/null; }
-  pid=$SVC_PID
-  read -r -t 20 line <&"${SVC[0]}" || { echo "bench: svctrace printed no ready line" >&2; exit 1; }
-  t1=$(now_us)
-  [[ $line == *'"type":"ready"'* ]] || { echo "bench: svctrace's first line is not ready: $line" >&2; exit 1; }
-  # What follows (the flows conntrack still holds from the runs before, then the summary) is read
-  # and dropped: a full pipe would block svctrace.
-  # (A coproc's descriptors are not inherited: a copy of it is.)
-  exec {drain}<&"${SVC[0]}"
-  cat <&"$drain" >/dev/null &
-  exec {drain}<&-
-  ids=$(grep -hs '^prog_id:' /proc/"$pid"/fdinfo/* | awk '{ print $2 }' | sort -u | paste -sd, -)
-  t2=$(now_us)
-  kill -INT "$pid"
-  wait "$pid" || true
-  t3=$(now_us)
-  for ((j = 0; j < 500; j++)); do
-    [[ $(bpftool -j prog show | jq --argjson ids "[$ids]" '[.[] | select(.id as $i | $ids | index($i))] | length') == 0 ]] && break
-    sleep 0.01
+if want startup; then
+  echo "== start-up and detach (5 runs)"
+  startup_rows=""
+  for ((i = 1; i <= 5; i++)); do
+    t0=$(now_us)
+    coproc SVC { trap - INT QUIT; exec "$SVCTRACE" --netns "$NODE" --cidr "$MATCH_ALL" --json 2>/dev/null; }
+    pid=$SVC_PID
+    read -r -t 20 line <&"${SVC[0]}" || { echo "bench: svctrace printed no ready line" >&2; exit 1; }
+    t1=$(now_us)
+    [[ $line == *'"type":"ready"'* ]] || { echo "bench: svctrace's first line is not ready: $line" >&2; exit 1; }
+    # What follows (the flows conntrack still holds from the runs before, then the summary) is read
+    # and dropped: a full pipe would block svctrace.
+    # (A coproc's descriptors are not inherited: a copy of it is.)
+    exec {drain}<&"${SVC[0]}"
+    cat <&"$drain" >/dev/null &
+    exec {drain}<&-
+    ids=$(grep -hs '^prog_id:' /proc/"$pid"/fdinfo/* | awk '{ print $2 }' | sort -u | paste -sd, -)
+    t2=$(now_us)
+    kill -INT "$pid"
+    wait "$pid" || true
+    t3=$(now_us)
+    for ((j = 0; j < 500; j++)); do
+      [[ $(bpftool -j prog show | jq --argjson ids "[$ids]" '[.[] | select(.id as $i | $ids | index($i))] | length') == 0 ]] && break
+      sleep 0.01
+    done
+    t4=$(now_us)
+    startup_rows+="| $i | $(((t1 - t0) / 1000)) ms | $(((t3 - t2) / 1000)) ms | $(((t4 - t2) / 1000)) ms |"$'\n'
   done
-  t4=$(now_us)
-  startup_rows+="| $i | $(((t1 - t0) / 1000)) ms | $(((t3 - t2) / 1000)) ms | $(((t4 - t2) / 1000)) ms |"$'\n'
-done
+fi
 
 # --- 5. scale: unanswered SYNs ---------------------------------------------------------------------------
 
-echo "== scale: a flood of unanswered SYNs"
-# The flood's conntrack entries expire after 1 s instead of 120: the node's table (262144 entries)
-# would fill in seconds, and the kernel would drop SYNs before svctrace's hooks see them.
-ip netns exec "$NODE" sysctl -qw net.netfilter.nf_conntrack_tcp_timeout_syn_sent=1
-# scale_run RATE COUNT SECONDS ARGS...: one svctrace under one flood; sets F (synflood's JSON) and ST
-# (the report's stats).
-scale_run() {
-  local rate=$1 count=$2 secs=$3
-  shift 3
-  start_svctrace_timed /dev/null --report "$TMP/scale.json" "$@"
-  F=$(flood "$rate" "$count" "$secs")
-  sleep 3 # the last flows wait out --unanswered-after (1.5 s) before they are decided
-  # Peak RSS while tracing; GNU time's figure adds the exit, where the report is built.
-  HWM=$(awk '/^VmHWM/ { print int($2 / 1024) }' "/proc/$SVC_PID/status")
-  stop_svctrace_timed
-  ((SVC_RC == 3)) || { echo "bench: svctrace exited with $SVC_RC (not 3, diagnosed) under the flood:" >&2; tail -5 "$TMP/tracer.err" >&2; exit 1; }
-  ST=$(jq -c .stats "$TMP/scale.json")
-}
-scale_rows=""
-best=0
-for rate in 20000 30000 40000 50000 70000 100000 150000; do
-  scale_run "$rate" $((rate * 4)) 6 --max-flows 262144
-  read -r sent achieved < <(jq -r '"\(.sent) \(.per_second | round)"' <<<"$F")
-  read -r events drops diagnoses evicted < <(jq -r '"\(.events) \(.ringbuf_drops) \(.diagnoses) \(.flows_evicted + .bpf_flows_evicted)"' <<<"$ST")
-  printf '   %6d/s asked, %6d/s sent: %d flows, %d diagnosed, %d ring-buffer drops\n' "$rate" "$achieved" "$sent" "$diagnoses" "$drops"
-  scale_rows+="| $rate | $achieved | $sent | $events | $diagnoses | $evicted | $drops | $HWM MiB | $(($(tail -1 "$TMP/maxrss") / 1024)) MiB |"$'\n'
-  ((drops == 0 && diagnoses >= sent)) && best=$achieved
-  ((drops == 0 && achieved * 10 >= rate * 9)) || break # lost events, or the sender's own limit
-done
-million_rate=$((best > 100000 ? 100000 : best > 0 ? best : 25000))
-echo "== scale: 1 million unanswered flows at $million_rate/s, svctrace's defaults"
-scale_run "$million_rate" 1000000 120
-million_rss=$(($(tail -1 "$TMP/maxrss") / 1024))
-million_row="| $(jq .sent <<<"$F") | $(jq '.per_second | round' <<<"$F") | $(jq -r '"\(.events) | \(.diagnoses) | \(.flows_evicted) | \(.bpf_flows_evicted) | \(.ringbuf_drops)"' <<<"$ST") | $HWM MiB | $million_rss MiB |"
+if want scale; then
+  echo "== scale: a flood of unanswered SYNs"
+  # The flood's conntrack entries expire after 1 s instead of 120: the node's table (262144 entries)
+  # would fill in seconds, and the kernel would drop SYNs before svctrace's hooks see them.
+  ip netns exec "$NODE" sysctl -qw net.netfilter.nf_conntrack_tcp_timeout_syn_sent=1
+  # One sender thread tops out below 100 k/s under svctrace (its BPF programs run in the sender's
+  # syscalls, its userspace takes most of the other CPU); a second lets the flood use whatever CPU
+  # svctrace leaves. More threads than CPUs only contend. Paced, they take no more CPU than the rate needs.
+  FLOOD_THREADS=$(($(nproc) < 2 ? 1 : 2))
+  # scale_run RATE COUNT SECONDS ARGS...: one svctrace under one flood; sets F (synflood's JSON) and ST
+  # (the report's stats).
+  scale_run() {
+    local rate=$1 count=$2 secs=$3
+    shift 3
+    start_svctrace_timed /dev/null --report "$TMP/scale.json" "$@"
+    F=$(flood "$rate" "$count" "$secs" "$FLOOD_THREADS")
+    sleep 3 # the last flows wait out --unanswered-after (1.5 s) before they are decided
+    # Peak RSS while tracing; GNU time's figure adds the exit, where the report is built.
+    HWM=$(awk '/^VmHWM/ { print int($2 / 1024) }' "/proc/$SVC_PID/status")
+    stop_svctrace_timed
+    ((SVC_RC == 3)) || { echo "bench: svctrace exited with $SVC_RC (not 3, diagnosed) under the flood:" >&2; tail -5 "$TMP/tracer.err" >&2; exit 1; }
+    ST=$(jq -c .stats "$TMP/scale.json")
+  }
+  scale_rows=""
+  best=0
+  for rate in 20000 30000 40000 50000 70000 100000 120000 150000 200000 250000; do
+    scale_run "$rate" $((rate * 4)) 6 --max-flows 262144
+    read -r sent achieved < <(jq -r '"\(.sent) \(.per_second | round)"' <<<"$F")
+    read -r events drops diagnoses evicted < <(jq -r '"\(.events) \(.ringbuf_drops) \(.diagnoses) \(.flows_evicted + .bpf_flows_evicted)"' <<<"$ST")
+    printf '   %6d/s asked, %6d/s sent: %d flows, %d diagnosed, %d ring-buffer drops\n' "$rate" "$achieved" "$sent" "$diagnoses" "$drops"
+    scale_rows+="| $rate | $achieved | $sent | $events | $diagnoses | $evicted | $drops | $HWM MiB | $(($(tail -1 "$TMP/maxrss") / 1024)) MiB |"$'\n'
+    ((drops == 0 && diagnoses >= sent)) && best=$achieved
+    ((drops == 0 && achieved * 10 >= rate * 9)) || break # lost events, or the sender's own limit
+  done
+  million_rate=$((best > 100000 ? 100000 : best > 0 ? best : 25000))
+  echo "== scale: 1 million unanswered flows at $million_rate/s, svctrace's defaults"
+  scale_run "$million_rate" 1000000 120
+  million_rss=$(($(tail -1 "$TMP/maxrss") / 1024))
+  million_row="| $(jq .sent <<<"$F") | $(jq '.per_second | round' <<<"$F") | $(jq -r '"\(.events) | \(.diagnoses) | \(.flows_evicted) | \(.bpf_flows_evicted) | \(.ringbuf_drops)"' <<<"$ST") | $HWM MiB | $million_rss MiB |"
+fi
 
 # --- the table ------------------------------------------------------------------------------------------
 
 {
   echo "# svctrace benchmark results"
   echo
-  echo "Written by \`scripts/bench.sh -d $seconds -r $rounds\` on $(date -u +%Y-%m-%dT%H:%M:%SZ), svctrace"
+  echo "Written by \`scripts/bench.sh -d $seconds -r $rounds$([[ $sections == "$SECTIONS" ]] || echo " -k $sections")\` on $(date -u +%Y-%m-%dT%H:%M:%SZ), svctrace"
   echo "$(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo '+changes'), kernel $(uname -r), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'))."
   echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (the machine may be shared: compare within a run)."
-  echo
-  echo "## Connection rate through a DNAT'd Service IP"
-  echo
-  echo "\`bench/connload\` in the lab's node namespace: connect to 172.24.0.2:80 (DNAT 10.0.0.8:7443 in the"
-  echo "api namespace), close with a reset; one thread, $seconds s per run; median of $rounds interleaved rounds."
-  echo "Targets (issue 6): at most 3 % loss when nothing matches, 8 % when everything does, cheaper than each peer."
-  echo
-  echo "| tracer | connections/s | ratio to no tracer | each round | tracer process CPU | events it lost |"
-  echo "| --- | ---: | ---: | --- | ---: | ---: |"
-  for c in "${CONFIGS[@]}"; do
-    m=$(median <<<"${RATES[$c]}")
-    printf '| %s | %.0f | %.3f | %s | %s | %s |\n' "${LABEL[$c]}" "$m" "$(awk -v m="$m" -v b="$base" 'BEGIN { print m / b }')" \
-      "$(for v in ${RATES[$c]}; do printf '%.0f ' "$v"; done)" \
-      "$([[ $c == none ]] && echo - || awk -v t="${CPU[$c]}" -v hz="$(getconf CLK_TCK)" -v s=$((seconds * rounds)) 'BEGIN { printf "%.0f %% of a core", 100 * t / hz / s }')" \
-      "$([[ $c == none ]] && echo - || echo "${LOST[$c]}")"
-  done
-  echo
-  echo "Tracer process CPU: user + system time of the tracer's own process during the load. Its BPF programs"
-  echo "run in the context of the traffic instead: their cost shows in the connection rate."
-  echo
-  echo "## Per-program cost (kernel.bpf_stats_enabled), during one $seconds s run of the same load"
-  echo
-  echo "Averages over every invocation: tracepoint programs run for every event on the machine (other"
-  echo "namespaces included), most of them not for a service flow. Targets: 50 ns for a non-matching packet,"
-  echo "200 ns for a matching one. \"floor\": bench/nf_floor's programs, which return at once, attached at the"
-  echo "same netfilter hooks (one priority after svctrace's) and tracepoint: what being called costs here,"
-  echo "the statistics' own clock reads included; no program can show less."
-  echo
-  echo "| run | program | invocations | ns per invocation |"
-  echo "| --- | --- | ---: | ---: |"
-  printf '%s' "$cost_rows"
-  echo
-  echo "## Userspace: the correlator (bench/bench_correlator.cpp)"
-  echo
-  echo "Synthetic events of 50000 (or 200000, through the default 65536-flow table) connects, one thread."
-  echo "Target: 2 million events/s. \`session_flood\`: a whole session (--json to /dev/null, a fake node) fed"
-  echo "50000 unanswered one-event flows as in the SYN flood below, each printed and diagnosed."
-  echo
-  echo "| benchmark | throughput | flows decided |"
-  echo "| --- | ---: | ---: |"
-  echo "$correlator_rows"
-  echo
-  echo "## Start-up and detach"
-  echo
-  echo "Launch to the ready line (every program loaded and attached), SIGINT to exit, SIGINT to the last"
-  echo "program gone from \`bpftool prog show\` (polled: ~50 ms resolution). Targets: 300 ms, 1 s."
-  echo
-  echo "| run | launch to ready | SIGINT to exit | SIGINT to all programs gone |"
-  echo "| ---: | ---: | ---: | ---: |"
-  printf '%s' "$startup_rows"
-  echo
-  echo "## Scale: a flood of unanswered SYNs"
-  echo
-  echo "\`bench/synflood\` in the node namespace: SYNs from a raw socket, each from a source port of its own,"
-  echo "to $FLOOD_SVC (DNAT 10.0.0.8, port kept; the api drops them), paced to each rate for 4 s. svctrace"
-  echo "matches all of it, --json to /dev/null, --max-flows 262144 (every flow stays until it has waited"
-  echo "out --unanswered-after, 1.5 s). Target: 100 k flows/s with no ring-buffer drop."
-  echo "Highest rate with every flow diagnosed and no drop: **$best flows/s**."
-  echo
-  echo "| asked /s | sent /s | flows sent | events | diagnosed | evicted | ring-buffer drops | peak RSS tracing | peak RSS with exit |"
-  echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-  printf '%s' "$scale_rows"
-  echo
-  echo "1 million unanswered flows at $million_rate/s with svctrace's defaults (--max-flows 65536, 4 MiB ring"
-  echo "buffer): flows evicted from the table before they were decided are counted, not diagnosed."
-  echo "Target: peak RSS bounded by the configuration, at most 128 MiB. \"Tracing\": VmHWM just before SIGINT;"
-  echo "\"with exit\": GNU time's maximum, which adds the closing summary and --report (both build every flow"
-  echo "still in the table as JSON)."
-  echo
-  echo "| flows sent | sent /s | events | diagnosed | evicted (table) | evicted (BPF map) | ring-buffer drops | peak RSS tracing | peak RSS with exit |"
-  echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-  echo "$million_row"
+  if want rate; then
+    echo
+    echo "## Connection rate through a DNAT'd Service IP"
+    echo
+    echo "\`bench/connload\` in the lab's node namespace: connect to 172.24.0.2:80 (DNAT 10.0.0.8:7443 in the"
+    echo "api namespace), close with a reset; one thread, $seconds s per run; median of $rounds interleaved rounds."
+    echo "Targets (issue 6): at most 3 % loss when nothing matches, 8 % when everything does, cheaper than each peer."
+    echo
+    echo "| tracer | connections/s | ratio to no tracer | each round | tracer process CPU | events it lost |"
+    echo "| --- | ---: | ---: | --- | ---: | ---: |"
+    for c in "${CONFIGS[@]}"; do
+      m=$(median <<<"${RATES[$c]}")
+      printf '| %s | %.0f | %.3f | %s | %s | %s |\n' "${LABEL[$c]}" "$m" "$(awk -v m="$m" -v b="$base" 'BEGIN { print m / b }')" \
+        "$(for v in ${RATES[$c]}; do printf '%.0f ' "$v"; done)" \
+        "$([[ $c == none ]] && echo - || awk -v t="${CPU[$c]}" -v hz="$(getconf CLK_TCK)" -v s=$((seconds * rounds)) 'BEGIN { printf "%.0f %% of a core", 100 * t / hz / s }')" \
+        "$([[ $c == none ]] && echo - || echo "${LOST[$c]}")"
+    done
+    echo
+    echo "Tracer process CPU: user + system time of the tracer's own process during the load. Its BPF programs"
+    echo "run in the context of the traffic instead: their cost shows in the connection rate."
+  fi
+  if want cost; then
+    echo
+    echo "## Per-program cost (kernel.bpf_stats_enabled), during one $seconds s run of the same load"
+    echo
+    echo "Averages over every invocation: tracepoint programs run for every event on the machine (other"
+    echo "namespaces included), most of them not for a service flow. Targets: 50 ns for a non-matching packet,"
+    echo "200 ns for a matching one. \"floor\": bench/nf_floor's programs, which return at once, attached at the"
+    echo "same netfilter hooks (one priority after svctrace's) and tracepoint: what being called costs here,"
+    echo "the statistics' own clock reads included; no program can show less."
+    echo
+    echo "| run | program | invocations | ns per invocation |"
+    echo "| --- | --- | ---: | ---: |"
+    printf '%s' "$cost_rows"
+  fi
+  if want correlator; then
+    echo
+    echo "## Userspace: the correlator (bench/bench_correlator.cpp)"
+    echo
+    echo "Synthetic events of 50000 (or 200000, through the default 65536-flow table) connects, one thread."
+    echo "Target: 2 million events/s. \`session_flood\`: a whole session (--json to /dev/null, a fake node) fed"
+    echo "50000 unanswered one-event flows as in the SYN flood below, each printed and diagnosed."
+    echo
+    echo "| benchmark | throughput | flows decided |"
+    echo "| --- | ---: | ---: |"
+    echo "$correlator_rows"
+  fi
+  if want startup; then
+    echo
+    echo "## Start-up and detach"
+    echo
+    echo "Launch to the ready line (every program loaded and attached), SIGINT to exit, SIGINT to the last"
+    echo "program gone from \`bpftool prog show\` (polled: ~50 ms resolution). Targets: 300 ms, 1 s."
+    echo
+    echo "| run | launch to ready | SIGINT to exit | SIGINT to all programs gone |"
+    echo "| ---: | ---: | ---: | ---: |"
+    printf '%s' "$startup_rows"
+  fi
+  if want scale; then
+    echo
+    echo "## Scale: a flood of unanswered SYNs"
+    echo
+    echo "\`bench/synflood --threads $FLOOD_THREADS\` in the node namespace: SYNs from raw sockets (one a thread), each from a"
+    echo "source port of its own, to $FLOOD_SVC (DNAT 10.0.0.8, port kept; the api drops them), paced to each rate"
+    echo "for 4 s, rising until svctrace drops an event or the sender reaches less than 90 % of the rate asked."
+    echo "svctrace matches all of it, --json to /dev/null, --max-flows 262144 (every flow stays until it has"
+    echo "waited out --unanswered-after, 1.5 s). Target: 100 k flows/s with no ring-buffer drop."
+    echo "Highest rate with every flow diagnosed and no drop: **$best flows/s**."
+    echo
+    echo "| asked /s | sent /s | flows sent | events | diagnosed | evicted | ring-buffer drops | peak RSS tracing | peak RSS with exit |"
+    echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    printf '%s' "$scale_rows"
+    echo
+    echo "1 million unanswered flows at $million_rate/s with svctrace's defaults (--max-flows 65536, 4 MiB ring"
+    echo "buffer): flows evicted from the table before they were decided are counted, not diagnosed."
+    echo "Target: peak RSS bounded by the configuration, at most 128 MiB. \"Tracing\": VmHWM just before SIGINT;"
+    echo "\"with exit\": GNU time's maximum, which adds the closing summary and --report (both build every flow"
+    echo "still in the table as JSON)."
+    echo
+    echo "| flows sent | sent /s | events | diagnosed | evicted (table) | evicted (BPF map) | ring-buffer drops | peak RSS tracing | peak RSS with exit |"
+    echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    echo "$million_row"
+  fi
 } >"$out"
 cat "$out"
