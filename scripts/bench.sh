@@ -81,8 +81,8 @@ SVC_PID=""
 
 cleanup() {
   set +e
-  [[ -n $TRACER_PID ]] && kill -KILL "$TRACER_PID" 2>/dev/null
-  [[ -n $SVC_PID ]] && kill -KILL "$SVC_PID" 2>/dev/null # under GNU time, svctrace is its child
+  [[ -n ${TRACER_PID:-} ]] && kill -KILL "$TRACER_PID" 2>/dev/null
+  [[ -n ${SVC_PID:-} ]] && kill -KILL "$SVC_PID" 2>/dev/null # under GNU time, svctrace is its child
   sysctl -qw kernel.bpf_stats_enabled="$STATS_BEFORE"
   scripts/lab.sh down --prefix "$P" >/dev/null 2>&1 # also ends the server, which lives in the lab
   rm -rf "$TMP"
@@ -416,15 +416,16 @@ if want startup; then
   startup_rows=""
   for ((i = 1; i <= 5; i++)); do
     t0=$(now_us)
-    coproc SVC { trap - INT QUIT; exec "$SVCTRACE" --netns "$NODE" --cidr "$MATCH_ALL" --json 2>/dev/null; }
-    pid=$SVC_PID
-    read -r -t 20 line <&"${SVC[0]}" || { echo "bench: svctrace printed no ready line" >&2; exit 1; }
+    # (Not named SVC: bash unsets a coproc's NAME_PID when it ends, and cleanup reads SVC_PID.)
+    coproc STARTUP { trap - INT QUIT; exec "$SVCTRACE" --netns "$NODE" --cidr "$MATCH_ALL" --json 2>/dev/null; }
+    pid=$STARTUP_PID
+    read -r -t 20 line <&"${STARTUP[0]}" || { echo "bench: svctrace printed no ready line" >&2; exit 1; }
     t1=$(now_us)
     [[ $line == *'"type":"ready"'* ]] || { echo "bench: svctrace's first line is not ready: $line" >&2; exit 1; }
     # What follows (the flows conntrack still holds from the runs before, then the summary) is read
     # and dropped: a full pipe would block svctrace.
     # (A coproc's descriptors are not inherited: a copy of it is.)
-    exec {drain}<&"${SVC[0]}"
+    exec {drain}<&"${STARTUP[0]}"
     cat <&"$drain" >/dev/null &
     exec {drain}<&-
     ids=$(grep -hs '^prog_id:' /proc/"$pid"/fdinfo/* | awk '{ print $2 }' | sort -u | paste -sd, -)
