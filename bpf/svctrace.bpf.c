@@ -498,30 +498,29 @@ int BPF_PROG(route6_tp_btf, const struct net *net, const struct fib6_result *res
  * conntrack calls INVALID, which reaches the drop hook with no entry, from its own headers.
  * An array of buckets rather than a hash map: a hash map insert cost about 500 ns per flow on the
  * build machines (bench: nat_post_routing with and without it), most of a service flow's cost; a
- * bucket is one cache line. Two entries per bucket: a new flow takes a free or answered one, else
- * evicts the older (counted). Unlocked: two CPUs writing one bucket in the same instant can spoil an
- * entry, which then matches nothing (its reply goes unseen); the netfilter hooks would need
- * bpf_spin_lock, which the drop hook, a tracing program, may not share. */
+ * bucket is one cache line. Four entries per bucket: a new flow takes a free or answered one, else
+ * evicts the oldest (counted); with two, a quarter full table already evicted 4 % of its flows.
+ * Unlocked: two CPUs writing one bucket in the same instant can spoil an entry, which then matches
+ * nothing (its reply goes unseen); the netfilter hooks would need bpf_spin_lock, which the drop hook,
+ * a tracing program, may not share. */
 struct awaiting_entry {
-	__u64 ct;       /* the conntrack entry; 0: free */
-	__u64 tag;      /* the reply tuple's whole hash: tells apart the flows of one bucket */
-	__u64 ts;       /* when it was remembered: the older of two is evicted */
-	__u32 replied;  /* the first reply was reported */
-	__u32 _pad;
+	__u64 ct;     /* the conntrack entry; 0: free */
+	__u32 tag;    /* the reply tuple's hash, the bits the bucket index does not use */
+	__u32 stamp;  /* when it was remembered, in ~ms, odd; 0 once the first reply was reported */
 };
 
 struct awaiting_bucket {
-	struct awaiting_entry e[2];
+	struct awaiting_entry e[SVC_AWAITING_WAYS];
 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 32768); /* resized by userspace before load: --max-flows / 2, a power of two */
+	__uint(max_entries, 16384); /* resized by userspace before load: --max-flows / 4, a power of two */
 	__type(key, __u32);
 	__type(value, struct awaiting_bucket);
 } awaiting_reply SEC(".maps");
 
-const volatile __u32 bucket_mask = 32767; /* max_entries - 1, set with it */
+const volatile __u32 bucket_mask = 16383; /* max_entries - 1, set with it */
 
 static __always_inline __u64 mix(__u64 h, __u64 word)
 {
@@ -543,7 +542,12 @@ static __always_inline __u64 reply_hash(__u16 family, __u8 proto, const __u32 sr
 		h = mix(h, (__u64)src[2] << 32 | dst[2]);
 		h = mix(h, (__u64)src[3] << 32 | dst[3]);
 	}
-	return h | 1; /* never 0, so an entry's tag says it was written */
+	return h;
+}
+
+static __always_inline __u32 tag_of(__u64 hash)
+{
+	return (__u32)hash | 1; /* never 0: a free entry matches no flow */
 }
 
 static __always_inline struct awaiting_bucket *bucket_of(__u64 hash)
@@ -552,14 +556,16 @@ static __always_inline struct awaiting_bucket *bucket_of(__u64 hash)
 	return bpf_map_lookup_elem(&awaiting_reply, &i);
 }
 
-/* The entry of flow ct (0: any flow) with this reply hash, or NULL. */
+/* The entry of flow ct (0: any flow) with this reply hash, answered or not, or NULL. */
 static __always_inline struct awaiting_entry *find_awaiting(__u64 hash, __u64 ct)
 {
 	struct awaiting_bucket *b = bucket_of(hash);
 	if (!b)
 		return NULL;
-	for (int i = 0; i < 2; i++)
-		if (b->e[i].tag == hash && (!ct || b->e[i].ct == ct))
+	__u32 tag = tag_of(hash);
+#pragma unroll
+	for (int i = 0; i < SVC_AWAITING_WAYS; i++)
+		if (b->e[i].tag == tag && (!ct || b->e[i].ct == ct))
 			return &b->e[i];
 	return NULL;
 }
@@ -631,18 +637,23 @@ static __always_inline void remember(__u64 ct, __u64 hash)
 	struct awaiting_bucket *b = bucket_of(hash);
 	if (!b)
 		return;
-	struct awaiting_entry *e0 = &b->e[0], *e1 = &b->e[1];
-	if ((e0->tag == hash && e0->ct == ct) || (e1->tag == hash && e1->ct == ct))
-		return;
-	bool live0 = e0->ct && !e0->replied, live1 = e1->ct && !e1->replied;
-	struct awaiting_entry *e = !live0 ? e0 : !live1 ? e1 : e0->ts <= e1->ts ? e0 : e1;
-	if (e->ct && !e->replied)
+	__u32 tag = tag_of(hash);
+	struct awaiting_entry *victim = &b->e[0];
+#pragma unroll
+	for (int i = 0; i < SVC_AWAITING_WAYS; i++) {
+		struct awaiting_entry *e = &b->e[i];
+		if (e->tag == tag && e->ct == ct)
+			return;
+		/* free or answered first, else the oldest (stamps compared as a wrapping clock) */
+		if (victim->stamp && (!e->stamp || (__s32)(e->stamp - victim->stamp) < 0))
+			victim = e;
+	}
+	if (victim->stamp)
 		count(SVC_CNT_AWAITING_EVICTED);
 	count(SVC_CNT_AWAITING_INSERTS);
-	e->ct = ct;
-	e->tag = hash;
-	e->ts = bpf_ktime_get_ns();
-	e->replied = 0;
+	victim->ct = ct;
+	victim->tag = tag;
+	victim->stamp = (__u32)(bpf_ktime_get_ns() >> 20) | 1;
 }
 
 /* A packet of a conntrack entry that has seen no reply yet, to the CIDRs (new_flow_to_service), at a
@@ -733,9 +744,9 @@ static __always_inline void record_reply(const struct sk_buff *skb, unsigned lon
 	if (!read_conn(key, th))
 		return;
 	struct awaiting_entry *v = awaiting(key, th);
-	if (!v || v->replied)
+	if (!v || !v->stamp)
 		return;
-	v->replied = 1;
+	v->stamp = 0;
 	count(SVC_CNT_AWAITING_REPLIED);
 
 	struct svc_event *e = reserve_event(SVC_EV_REPLY, netns);

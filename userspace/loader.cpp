@@ -233,8 +233,8 @@ std::unique_ptr<Tracer> Tracer::start(const TracerOptions& opts, EventHandler on
     // A wakeup when a sixteenth of the ring is waiting; otherwise poll()'s timeout collects them.
     skel->rodata->wakeup_bytes = opts.ringbuf_bytes / 16;
     bpf_map__set_max_entries(skel->maps.events, opts.ringbuf_bytes);
-    // Two flows per bucket; a power of two of buckets, indexed by a mask.
-    uint32_t buckets = std::bit_ceil(std::max<uint32_t>(opts.max_flows, 2)) / 2;
+    // A power of two of buckets, indexed by a mask.
+    uint32_t buckets = std::bit_ceil(std::max<uint32_t>(opts.max_flows, SVC_AWAITING_WAYS)) / SVC_AWAITING_WAYS;
     bpf_map__set_max_entries(skel->maps.awaiting_reply, buckets);
     skel->rodata->bucket_mask = buckets - 1;
 
@@ -365,7 +365,7 @@ Tracer::Counters Tracer::counters() {
     return total;
   };
   Counters c{sum(SVC_CNT_EVENTS), sum(SVC_CNT_RINGBUF_DROPS)};
-  c.awaiting_capacity = 2ull * bpf_map__max_entries(impl_->skel->maps.awaiting_reply);
+  c.awaiting_capacity = uint64_t{SVC_AWAITING_WAYS} * bpf_map__max_entries(impl_->skel->maps.awaiting_reply);
   c.awaiting_evicted = sum(SVC_CNT_AWAITING_EVICTED);
   // (Summed per CPU while the programs run: a flow counted out on one CPU may not be counted in yet.)
   uint64_t out = c.awaiting_evicted + sum(SVC_CNT_AWAITING_REPLIED), in = sum(SVC_CNT_AWAITING_INSERTS);

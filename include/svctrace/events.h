@@ -106,6 +106,10 @@ struct svc_event {
  * and its headers named the flow it answers. */
 #define SVC_CTINFO_INVALID 255
 
+/* Flows per bucket (a cache line) of the BPF table of flows awaiting their reply; userspace sizes the
+ * table in buckets. */
+#define SVC_AWAITING_WAYS 4
+
 /* Per-CPU counters the BPF side keeps; userspace sums them. */
 enum svc_counter {
 	SVC_CNT_EVENTS = 0,      /* records submitted to the ring buffer */
