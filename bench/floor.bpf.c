@@ -32,3 +32,21 @@ int BPF_PROG(floor_route_tp, u32 tb_id, const struct flowi4 *flp, const struct f
 {
 	return 0;
 }
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(floor_tcp_state, const struct sock *sk, int oldstate, int newstate)
+{
+	return 0;
+}
+
+SEC("tp_btf/tcp_retransmit_skb")
+int BPF_PROG(floor_tcp_retransmit, const struct sock *sk, const struct sk_buff *skb)
+{
+	return 0;
+}
+
+SEC("tp_btf/kfree_skb")
+int BPF_PROG(floor_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_reason reason)
+{
+	return 0;
+}

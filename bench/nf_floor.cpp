@@ -1,11 +1,14 @@
 // nf_floor: holds bench/floor.bpf.c's empty programs attached beside svctrace's (netfilter LOCAL_OUT,
 // POST_ROUTING and PRE_ROUTING of the current network namespace, one priority after svctrace's, and
-// tp_btf/fib_table_lookup) until SIGINT or SIGTERM, or --seconds pass. Prints "ready" once attached;
-// bench.sh reads the programs' run_time_ns/run_cnt like svctrace's.
+// the tracepoints fib_table_lookup, inet_sock_set_state, tcp_retransmit_skb and kfree_skb) until
+// SIGINT or SIGTERM, or --seconds pass. Prints "ready" once attached; bench.sh reads the programs'
+// run_time_ns/run_cnt like svctrace's, and runs the connection-rate load under them: what being
+// attached where svctrace is costs, before any program does anything.
 #include <bpf/libbpf.h>
 #include <linux/netfilter.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -39,10 +42,15 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "nf_floor: load: %s\n", std::strerror(-err));
     return 1;
   }
-  bpf_link* tp = bpf_program__attach(skel->progs.floor_route_tp);
-  if (!tp) {
-    std::perror("nf_floor: attach tp_btf/fib_table_lookup");
-    return 1;
+  std::vector<bpf_link*> tps;
+  for (bpf_program* p : {skel->progs.floor_route_tp, skel->progs.floor_tcp_state, skel->progs.floor_tcp_retransmit,
+                         skel->progs.floor_kfree_skb}) {
+    bpf_link* tp = bpf_program__attach(p);
+    if (!tp) {
+      std::fprintf(stderr, "nf_floor: attach %s: %s\n", bpf_program__name(p), std::strerror(errno));
+      return 1;
+    }
+    tps.push_back(tp);
   }
   struct Hook {
     bpf_program* prog;
@@ -66,7 +74,7 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
   for (long i = 0; i < seconds * 10 && !g_stop; i++) usleep(100'000);
   for (int fd : links) close(fd);
-  bpf_link__destroy(tp);
+  for (bpf_link* tp : tps) bpf_link__destroy(tp);
   floor_bpf__destroy(skel);
   return 0;
 }

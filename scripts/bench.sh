@@ -4,9 +4,10 @@
 #
 #   1. userspace: the correlator fed synthetic events (bench/bench_correlator.cpp, Google Benchmark)
 #   2. connection rate: bench/connload connects through a DNAT'd Service IP (172.24.0.2:80 ->
-#      10.0.0.8:7443) in a lab with the fix route, with no tracer, svctrace with a CIDR that matches
+#      10.0.0.8:7443) in a lab with the fix route, with no tracer, empty BPF programs where svctrace
+#      attaches (bench/nf_floor: what being attached costs), svctrace with a CIDR that matches
 #      nothing, svctrace matching all the traffic, tcpdump writing SYNs/RSTs to a file, and a bpftrace
-#      script on the same tracepoints (bench/peer.bt). The five run interleaved, ROUNDS times, in a
+#      script on the same tracepoints (bench/peer.bt). The six run interleaved, ROUNDS times, in a
 #      rotating order; each figure is the median of its rounds.
 #   3. per-program cost: kernel.bpf_stats_enabled=1 (restored afterwards) during one more run of each
 #      tracer: run_time_ns / run_cnt of every program it holds; and of bench/nf_floor, empty programs
@@ -319,9 +320,10 @@ if ((soak)); then
   exit 0
 fi
 
-CONFIGS=(none svctrace_none svctrace_all tcpdump bpftrace)
+CONFIGS=(none floor svctrace_none svctrace_all tcpdump bpftrace)
 declare -A LABEL=(
   [none]="no tracer"
+  [floor]="empty BPF programs where svctrace attaches (bench/nf_floor)"
   [svctrace_none]="svctrace, CIDR matching nothing ($MATCH_NONE)"
   [svctrace_all]="svctrace, CIDR matching all the traffic ($MATCH_ALL)"
   [tcpdump]="tcpdump -w file, SYN/RST filter, on enslf0"
