@@ -499,8 +499,8 @@ int BPF_PROG(route6_tp_btf, const struct net *net, const struct fib6_result *res
  * An array of buckets rather than a hash map: a hash map insert cost about 500 ns per flow on the
  * build machines (bench: nat_post_routing with and without it), most of a service flow's cost; a
  * bucket is one cache line. Four entries per bucket: a new flow takes a free or answered one, else
- * evicts the oldest (counted); with two, a quarter full table already evicted 4 % of its flows.
- * Unlocked: two CPUs writing one bucket in the same instant can spoil an entry, which then matches
+ * evicts the oldest (counted); with two, a table a third full already evicted 5 % of its flows.
+ * Unlocked: two CPUs writing one entry in the same instant can spoil it, and it then matches
  * nothing (its reply goes unseen); the netfilter hooks would need bpf_spin_lock, which the drop hook,
  * a tracing program, may not share. */
 struct awaiting_entry {
