@@ -30,8 +30,9 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-/* A typed, read-only view of a kernel object the program holds only as a number (conntrack's entry
- * in skb->_nfct, a raw tracepoint's arguments, a fib_nh_common that heads a fib_nh). The verifier
+/* A typed, read-only view of a kernel object the program holds only as a number or as another type
+ * (a raw tracepoint's arguments, a fib_nh_common that heads a fib_nh, a sock that is an inet_sock;
+ * not conntrack's entry: see read_conn). The verifier
  * then lets its fields be read with plain loads, each made fault-safe by the JIT, instead of one
  * bpf_probe_read_kernel() call per field: most of what a service flow's packet cost. The kfunc is
  * inlined to a register move (6.2+). */
@@ -174,12 +175,12 @@ static __always_inline void fill_task(struct svc_event *e)
 
 /* ---- a service flow's packet on its way through this host ---------------------------------- */
 
-/* Set once the first service flow passes: until then, replies and drops need no map lookup (a
- * tracer whose CIDRs match nothing costs the node's replies one load). */
+/* Set once the first service flow passes a NAT hook: until then, replies and drops need no map lookup
+ * (a tracer whose CIDRs match nothing costs the node's replies one load). */
 __u32 awaiting_any = 0;
 
 /* A service flow's packet between its first hook (LOCAL_OUT, or PRE_ROUTING for a forwarded flow) and
- * POST_ROUTING, which on one CPU follow each other in one call: what the first hook tells the last (the
+ * POST_ROUTING, which follow each other in one call on one CPU: what the first hook tells the last (the
  * device of the route to the service IP, before the re-route), what the input route lookup of a
  * forwarded flow needs to recognise it, and what lets the drop hook see a packet dropped in between
  * (a REJECT in OUTPUT, a DROP in FORWARD) before the flow is in awaiting_reply. */
@@ -188,6 +189,9 @@ struct in_passage {
 	__u64 ts;
 	__s32 route_ifindex;   /* LOCAL_OUT's device */
 	__be32 backend;        /* a forwarded flow's DNAT target, until its input route lookup */
+	/* Not proof against everything: a softirq handling another service flow's packet between a
+	 * process's LOCAL_OUT and POST_ROUTING, or (on a preemptible kernel) a migration, takes the slot,
+	 * and the POST_ROUTING event then has no LOCAL_OUT device (route_ifindex 0). */
 };
 
 struct {
@@ -223,8 +227,6 @@ static __always_inline void begin_passage(__u64 ct, __s32 route_ifindex, __be32 
 	p->ts = bpf_ktime_get_ns();
 	p->route_ifindex = route_ifindex;
 	p->backend = backend;
-	if (!awaiting_any)
-		awaiting_any = 1;
 }
 
 /* ---- route decision ---------------------------------------------------------------------------- */
@@ -290,7 +292,7 @@ static __always_inline void route_of_forwarded(__u32 tb_id, const struct flowi4 
 					       const struct fib_nh_common *nhc, __be32 daddr)
 {
 	struct in_passage *p = passage();
-	if (!p || !p->backend || p->backend != daddr)
+	if (!p || !p->ct || !p->backend || p->backend != daddr)
 		return;
 	p->backend = 0;
 	if (bpf_ktime_get_ns() - p->ts > PASSAGE_NS) /* not this packet's: it was dropped meanwhile */
@@ -500,9 +502,10 @@ int BPF_PROG(route6_tp_btf, const struct net *net, const struct fib6_result *res
  * build machines (bench: nat_post_routing with and without it), most of a service flow's cost; a
  * bucket is one cache line. Four entries per bucket: a new flow takes a free or answered one, else
  * evicts the oldest (counted); with two, a table a third full already evicted 5 % of its flows.
- * Unlocked: two CPUs writing one entry in the same instant can spoil it, and it then matches
- * nothing (its reply goes unseen); the netfilter hooks would need bpf_spin_lock, which the drop hook,
- * a tracing program, may not share. */
+ * Unlocked: two CPUs writing one entry in the same instant can leave one flow's tag with the other's
+ * conntrack entry, which the reply and drop hooks then match to neither (the drop hook's lookup by
+ * headers checks the entry's tuple too); the netfilter hooks would need bpf_spin_lock, which the drop
+ * hook, a tracing program, may not share. The counters can be off by such a race. */
 struct awaiting_entry {
 	__u64 ct;     /* the conntrack entry; 0: free */
 	__u32 tag;    /* the reply tuple's hash, the bits the bucket index does not use */
@@ -556,7 +559,7 @@ static __always_inline struct awaiting_bucket *bucket_of(__u64 hash)
 	return bpf_map_lookup_elem(&awaiting_reply, &i);
 }
 
-/* The entry of flow ct (0: any flow) with this reply hash, answered or not, or NULL. */
+/* The entry of flow ct with this reply hash, answered or not, or NULL. */
 static __always_inline struct awaiting_entry *find_awaiting(__u64 hash, __u64 ct)
 {
 	struct awaiting_bucket *b = bucket_of(hash);
@@ -565,7 +568,7 @@ static __always_inline struct awaiting_entry *find_awaiting(__u64 hash, __u64 ct
 	__u32 tag = tag_of(hash);
 #pragma unroll
 	for (int i = 0; i < SVC_AWAITING_WAYS; i++)
-		if (b->e[i].tag == tag && (!ct || b->e[i].ct == ct))
+		if (b->e[i].tag == tag && b->e[i].ct == ct)
 			return &b->e[i];
 	return NULL;
 }
@@ -577,9 +580,12 @@ static __always_inline struct awaiting_entry *find_awaiting(__u64 hash, __u64 ct
  * decade, is checked against the running kernel's. */
 static __always_inline bool read_conn(__u64 ct, struct nf_conntrack_tuple_hash th[2])
 {
-	if (bpf_core_type_size(struct nf_conntrack_tuple_hash) != sizeof(th[0]))
+	if (bpf_core_type_size(struct nf_conntrack_tuple_hash) != sizeof(th[0]) ||
+	    bpf_core_read(th, 2 * sizeof(th[0]), &((const struct nf_conn *)ct)->tuplehash) != 0) {
+		count(SVC_CNT_CONN_UNREADABLE); /* userspace says so: NAT, replies and drops go unseen */
 		return false;
-	return bpf_core_read(th, 2 * sizeof(th[0]), &((const struct nf_conn *)ct)->tuplehash) == 0;
+	}
+	return true;
 }
 
 /* ct_tuple: a copy made by read_conn. */
@@ -630,6 +636,16 @@ static __always_inline __u16 new_flow_to_service(unsigned long nfct, struct nf_c
 	return 0;
 }
 
+/* How willingly an entry gives way to a new flow, lowest first: free, answered, then by age. */
+static __always_inline __u64 rank(const struct awaiting_entry *e, __u32 now)
+{
+	if (!e->ct)
+		return 0;
+	if (!e->stamp)
+		return 1;
+	return (__u64)2 << 32 | (__u32)(0xffffffffu - (now - e->stamp)); /* older: lower */
+}
+
 /* Adds the flow of a packet leaving (POST_ROUTING) to awaiting_reply, unless it is there (a
  * retransmit). */
 static __always_inline void remember(__u64 ct, __u64 hash)
@@ -638,14 +654,22 @@ static __always_inline void remember(__u64 ct, __u64 hash)
 	if (!b)
 		return;
 	__u32 tag = tag_of(hash);
+	__u32 now = (__u32)(bpf_ktime_get_ns() >> 20) | 1;
 	struct awaiting_entry *victim = &b->e[0];
 #pragma unroll
 	for (int i = 0; i < SVC_AWAITING_WAYS; i++) {
 		struct awaiting_entry *e = &b->e[i];
-		if (e->tag == tag && e->ct == ct)
+		if (e->tag == tag && e->ct == ct) {
+			/* A retransmit; or, if answered, a new flow in a recycled conntrack entry with the same
+			 * tuple (this packet's entry is NEW: it has seen no reply). */
+			if (!e->stamp) {
+				e->stamp = now;
+				count(SVC_CNT_AWAITING_INSERTS);
+			}
 			return;
-		/* free or answered first, else the oldest (stamps compared as a wrapping clock) */
-		if (victim->stamp && (!e->stamp || (__s32)(e->stamp - victim->stamp) < 0))
+		}
+		/* free first, then answered, then the oldest (stamps compared as a wrapping clock) */
+		if (rank(e, now) < rank(victim, now))
 			victim = e;
 	}
 	if (victim->stamp)
@@ -653,19 +677,22 @@ static __always_inline void remember(__u64 ct, __u64 hash)
 	count(SVC_CNT_AWAITING_INSERTS);
 	victim->ct = ct;
 	victim->tag = tag;
-	victim->stamp = (__u32)(bpf_ktime_get_ns() >> 20) | 1;
+	victim->stamp = now;
 }
 
 /* A packet of a conntrack entry that has seen no reply yet, to the CIDRs (new_flow_to_service), at a
  * hook after NAT. Once a reply is seen its packets are ESTABLISHED and cost one compare here. One event
- * per packet that leaves (POST_ROUTING: the SYNs and their retransmits), one for a forwarded flow's
- * first packet (PRE_ROUTING), none for LOCAL_OUT, whose device rides along in the POST_ROUTING event. */
+ * per packet that leaves (POST_ROUTING: the SYNs and their retransmits), one for each packet of a
+ * forwarded flow that comes in before one has left (PRE_ROUTING: its first, and its retransmits if
+ * this host drops them), none for LOCAL_OUT, whose device rides along in the POST_ROUTING event. */
 static __always_inline void record_unreplied(unsigned long nfct, const struct nf_conntrack_tuple_hash th[2],
 					     __u16 l3, __u32 netns, __u32 hook, int in_ifindex, int out_ifindex)
 {
 	__u64 ct = nfct & ~NFCT_INFOMASK;
 	if (!wanted_netns(netns))
 		return;
+	if (!awaiting_any)
+		awaiting_any = 1;
 	if (hook == SVC_NAT_LOCAL_OUT) {
 		begin_passage(ct, out_ifindex, 0);
 		return;
@@ -682,6 +709,7 @@ static __always_inline void record_unreplied(unsigned long nfct, const struct nf
 		if (p) {
 			route_ifindex = p->route_ifindex;
 			p->ct = 0;
+			p->backend = 0;
 		}
 	}
 
@@ -846,8 +874,16 @@ int BPF_PROG(nat_dev_queue, struct sk_buff *skb)
  * The reason is the kernel's enum skb_drop_reason, named by userspace from the running kernel's BTF.
  * The tracepoint gained its reason argument in 5.17 ("net: skb: introduce kfree_skb_reason()"); on
  * older kernels this program fails to load and userspace runs without it (role "drop", optional). */
-/* The flow a packet with no conntrack entry answers, by its headers (the reply tuple), or 0. */
-static __always_inline __u64 flow_of_untracked_reply(const struct sk_buff *skb)
+/* Whether conntrack entry ct (read into th) still has a reply tuple of this hash: its address may have
+ * been recycled for another flow since it was remembered. */
+static __always_inline bool still_flow(__u64 ct, __u64 hash, struct nf_conntrack_tuple_hash th[2])
+{
+	return ct && read_conn(ct, th) && conn_reply_hash(th) == hash;
+}
+
+/* The flow a packet with no conntrack entry answers, by its headers (the reply tuple), or 0; th: that
+ * flow's tuples. Of the entries with the tuple's tag, one still awaiting its reply first. */
+static __always_inline __u64 flow_of_untracked_reply(const struct sk_buff *skb, struct nf_conntrack_tuple_hash th[2])
 {
 	/* Most skbs freed without conntrack are not IP at all (netlink, unix sockets): one field read
 	 * rejects them before any header is copied. */
@@ -883,8 +919,24 @@ static __always_inline __u64 flow_of_untracked_reply(const struct sk_buff *skb)
 	__be16 ports[2] = {};
 	if (bpf_probe_read_kernel(ports, sizeof(ports), l4))
 		return 0;
-	struct awaiting_entry *v = find_awaiting(reply_hash(family, proto, src, dst, ports[0], ports[1]), 0);
-	return v ? v->ct : 0;
+	__u64 hash = reply_hash(family, proto, src, dst, ports[0], ports[1]);
+	struct awaiting_bucket *b = bucket_of(hash);
+	if (!b)
+		return 0;
+	__u32 tag = tag_of(hash);
+	__u64 awaiting_ct = 0, answered_ct = 0;
+#pragma unroll
+	for (int i = 0; i < SVC_AWAITING_WAYS; i++) {
+		if (b->e[i].tag != tag)
+			continue;
+		if (b->e[i].stamp)
+			awaiting_ct = b->e[i].ct;
+		else
+			answered_ct = b->e[i].ct;
+	}
+	if (still_flow(awaiting_ct, hash, th))
+		return awaiting_ct;
+	return still_flow(answered_ct, hash, th) ? answered_ct : 0;
 }
 
 SEC("tp_btf/kfree_skb")
@@ -898,9 +950,9 @@ int BPF_PROG(drop_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_
 	struct nf_conntrack_tuple_hash th[2];
 	if (!nfct) {
 		/* No conntrack entry: conntrack found the packet INVALID (or never saw it). */
-		key = flow_of_untracked_reply(skb);
+		key = flow_of_untracked_reply(skb, th);
 		ctinfo = SVC_CTINFO_INVALID;
-		if (!key || !read_conn(key, th))
+		if (!key)
 			return 0;
 	} else if (passage_of(key)) {
 		/* dropped on its way out, before POST_ROUTING (a REJECT in OUTPUT, a DROP in FORWARD) */
@@ -966,7 +1018,7 @@ static __always_inline void record_tcp(const struct sock *sk, __u32 kind, int ol
 
 /* A socket leaving SYN_SENT: ESTABLISHED = answered, CLOSE with ECONNREFUSED = refused. */
 /* sk_protocol is a plain u16 since 5.6 ("net: Make sk_protocol a 16-bit value"); before, a bitfield that
- * a direct load could not read. svctrace needs 5.8+ for the ring buffer anyway. */
+ * a direct load could not read. svctrace needs 6.2+ (bpf_rdonly_cast) anyway. */
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(tcp_state, const struct sock *sk, int oldstate, int newstate)
 {

@@ -194,7 +194,7 @@ std::unique_ptr<Tracer> Tracer::start(const TracerOptions& opts, EventHandler on
   struct stat st {};
   if (stat("/sys/kernel/btf/vmlinux", &st) != 0)
     throw TracerError("this kernel exposes no BTF (/sys/kernel/btf/vmlinux is missing); svctrace needs a "
-                      "kernel built with CONFIG_DEBUG_INFO_BTF=y (5.8 or later)");
+                      "kernel built with CONFIG_DEBUG_INFO_BTF=y (6.2 or later)");
 
   // IPv6 hooks cost every IPv6 packet a look: only attach them when an IPv6 CIDR is traced.
   const bool trace_v6 = std::any_of(opts.cidrs.begin(), opts.cidrs.end(),
@@ -367,6 +367,7 @@ Tracer::Counters Tracer::counters() {
   Counters c{sum(SVC_CNT_EVENTS), sum(SVC_CNT_RINGBUF_DROPS)};
   c.awaiting_capacity = uint64_t{SVC_AWAITING_WAYS} * bpf_map__max_entries(impl_->skel->maps.awaiting_reply);
   c.awaiting_evicted = sum(SVC_CNT_AWAITING_EVICTED);
+  c.conn_unreadable = sum(SVC_CNT_CONN_UNREADABLE);
   // (Summed per CPU while the programs run: a flow counted out on one CPU may not be counted in yet.)
   uint64_t out = c.awaiting_evicted + sum(SVC_CNT_AWAITING_REPLIED), in = sum(SVC_CNT_AWAITING_INSERTS);
   c.awaiting_size = in > out ? in - out : 0;

@@ -62,6 +62,12 @@ void Session::on_changes(std::vector<RoutingChange> changes) {
 
 void Session::tick(uint64_t now_ns, const KernelCounters& kernel) {
   node_cache_->clear();
+  if (kernel.conn_unreadable && !warned_conn_unreadable_) {
+    warned_conn_unreadable_ = true;
+    spdlog::warn("svctrace cannot read this kernel's conntrack entries ({} failed reads): NAT targets, "
+                 "replies and drops are not seen, and flows can only be called unanswered",
+                 kernel.conn_unreadable);
+  }
   if (recorder_) recorder_->tick(now_ns, kernel);
   for (const auto& ch : correlator_.tick(now_ns)) {
     const Flow* f = ch.flow;

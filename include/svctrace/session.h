@@ -28,6 +28,7 @@ struct KernelCounters {
   uint64_t awaiting_size = 0;       // flows in the BPF awaiting_reply table, not yet answered
   uint64_t awaiting_capacity = 0;
   uint64_t awaiting_evicted = 0;    // pushed out of it by other flows before their reply
+  uint64_t conn_unreadable = 0;     // conntrack entries the BPF side could not read (not recorded)
 };
 
 // What a session asks the node besides its events.
@@ -120,6 +121,7 @@ class Session {
   std::map<std::string, Group> groups_;  // diagnosis group key -> group (at most kMaxGroups)
   int next_group_ = 0;
   uint64_t next_stats_ns_ = 0;
+  bool warned_conn_unreadable_ = false;
   std::string out_;  // lines not yet written to stdout
   static constexpr size_t kOutBuffer = 256 * 1024;  // ... written out at this size even within a tick
 };

@@ -43,4 +43,15 @@ grep -Eq '^route +(fexit|tp_btf)/fib_table_lookup +live$' <<<"$table" || fail "-
 if grep -q '^route +fexit/fib_table_lookup +refused' <<<"$table"; then
   grep -Eq '^route +tp_btf/fib_table_lookup +live$' <<<"$table" || fail "--hooks: refused fexit without fallback"
 fi
+# With the net_dev_queue NAT hook, the drop hook still joins drops to the flows it saw leave: the SYN-ACK that strict
+# rp_filter drops on enslf1 (replies themselves are not seen by this hook).
+lab rpfilter >/dev/null
+: >"$OUT"
+start_svctrace --netns "$NODE" --cidr "$CIDR" --json --duration 60 --nat-hook net_dev_queue
+lab connect --timeout 3 >/dev/null
+diag=$(wait_for_line '.type == "diagnosis"' 10) || fail "no diagnosis with net_dev_queue under rp_filter"
+assert_json "$diag" '.evidence.drops.count >= 1 and .drop_reason == "IP_RPFILTER"' "net_dev_queue: the reply's drop is seen"
+stop_svctrace
+assert_exit 3
+assert_detached
 pass
