@@ -11,7 +11,8 @@
 #      rotating order; each figure is the median of its rounds.
 #   3. per-program cost: kernel.bpf_stats_enabled=1 (restored afterwards) during one more run of each
 #      tracer: run_time_ns / run_cnt of every program it holds; and of bench/nf_floor, empty programs
-#      attached where svctrace's are: the floor of what the statistics can show on this machine.
+#      attached where svctrace's are: the floor of what the statistics can show on this machine, set
+#      beside svctrace's program at each hook.
 #   4. start-up: launch to the ready line; SIGINT to exit, and to all its programs gone from the kernel.
 #   5. scale: bench/synflood sends unanswered SYNs (raw sockets, a source port each, FLOOD_THREADS
 #      threads) to a second Service IP (172.24.0.3, DNAT 10.0.0.8 keeping the port; the api drops them):
@@ -393,23 +394,52 @@ prog_stats() {
   bpftool -j prog show | jq -r --argjson ids "[$ids]" \
     '.[] | select(.id as $i | $ids | index($i)) | "\(.id) \(.name) \(.run_time_ns // 0) \(.run_cnt // 0)"' | sort -k1,1
 }
+# hook_of NAME: the hook a program of svctrace's or of bench/nf_floor runs at, so that the two line up.
+hook_of() {
+  case $1 in
+    *route_tp*) echo fib_table_lookup ;;
+    *local_out) echo "netfilter LOCAL_OUT" ;;
+    *post_routing) echo "netfilter POST_ROUTING" ;;
+    *pre_routing) echo "netfilter PRE_ROUTING" ;;
+    *kfree_skb) echo kfree_skb ;;
+    *tcp_state) echo inet_sock_set_state ;;
+    *tcp_retransmit) echo tcp_retransmit_skb ;;
+    *) echo "$1" ;;
+  esac
+}
+declare -A COST_NS=() COST_N=() COST_PROG=()
+cost_hooks=() bpftrace_rows=""
 if want cost; then
   echo "== per-program cost (kernel.bpf_stats_enabled=1 for these runs)"
   sysctl -qw kernel.bpf_stats_enabled=1
-  cost_rows=""
   for c in floor svctrace_none svctrace_all bpftrace; do
     "start_$c"
     prog_stats "$TRACER_PID" >"$TMP/stats.before"
     rate=$(load)
     prog_stats "$TRACER_PID" >"$TMP/stats.after"
     stop_tracer
-    cost_rows+=$(join "$TMP/stats.before" "$TMP/stats.after" | awk -v label="$c" '{
-        n = $7 - $4
-        printf "| %s | `%s` | %d | %s |\n", label, $2, n, n ? sprintf("%.0f", ($6 - $3) / n) : "-"
-      }')$'\n'
+    while read -r name n ns; do
+      if [[ $c == bpftrace ]]; then
+        bpftrace_rows+="| \`$name\` | $n | $ns |"$'\n'
+        continue
+      fi
+      hook=$(hook_of "$name")
+      [[ -v COST_PROG[$hook] || $c == floor ]] || cost_hooks+=("$hook")
+      [[ $c == floor ]] || COST_PROG[$hook]=$name
+      COST_NS[$c,$hook]=$ns COST_N[$c,$hook]=$n
+    done < <(join "$TMP/stats.before" "$TMP/stats.after" |
+      awk '{ n = $7 - $4; printf "%s %d %s\n", $2, n, n ? sprintf("%.0f", ($6 - $3) / n) : "-" }')
   done
   sysctl -qw kernel.bpf_stats_enabled="$STATS_BEFORE"
 fi
+
+# cost_cell RUN HOOK: "ns (+ns above the floor)" of svctrace's program at HOOK in RUN.
+cost_cell() {
+  local ns=${COST_NS[$1,$2]:--} floor=${COST_NS[floor,$2]:--}
+  if [[ $ns == - ]]; then echo "-"
+  elif [[ $floor == - ]]; then echo "$ns"
+  else echo "$ns (+$((ns - floor)))"; fi
+}
 
 # --- 4. start-up ---------------------------------------------------------------------------------------
 
@@ -520,15 +550,24 @@ fi
     echo
     echo "## Per-program cost (kernel.bpf_stats_enabled), during one $seconds s run of the same load"
     echo
-    echo "Averages over every invocation: tracepoint programs run for every event on the machine (other"
-    echo "namespaces included), most of them not for a service flow. Targets: 50 ns for a non-matching packet,"
-    echo "200 ns for a matching one. \"floor\": bench/nf_floor's programs, which return at once, attached at the"
-    echo "same netfilter hooks (one priority after svctrace's) and tracepoint: what being called costs here,"
-    echo "the statistics' own clock reads included; no program can show less."
+    echo "ns per invocation, averaged over every invocation: tracepoint programs run for every event on the"
+    echo "machine (other namespaces included), most of them not for a service flow. Targets (issue 6): 50 ns"
+    echo "for a non-matching packet, 200 ns for a matching one. \"floor\": bench/nf_floor's programs, which"
+    echo "return at once, at the same netfilter hooks (one priority after svctrace's) and tracepoints, under"
+    echo "the same load: what being called costs here, the statistics' own clock reads included; no program"
+    echo "can show less. In brackets, svctrace's figure less the floor: what its own instructions cost."
     echo
-    echo "| run | program | invocations | ns per invocation |"
-    echo "| --- | --- | ---: | ---: |"
-    printf '%s' "$cost_rows"
+    echo "| hook | svctrace's program | floor | nothing matching: invocations | ns (above the floor) | all matching: invocations | ns (above the floor) |"
+    echo "| --- | --- | ---: | ---: | ---: | ---: | ---: |"
+    for hook in "${cost_hooks[@]}"; do
+      echo "| $hook | \`${COST_PROG[$hook]}\` | ${COST_NS[floor,$hook]:--} | ${COST_N[svctrace_none,$hook]:--} | $(cost_cell svctrace_none "$hook") | ${COST_N[svctrace_all,$hook]:--} | $(cost_cell svctrace_all "$hook") |"
+    done
+    echo
+    echo "bpftrace running bench/peer.bt on the same load, for comparison:"
+    echo
+    echo "| program | invocations | ns per invocation |"
+    echo "| --- | ---: | ---: |"
+    printf '%s' "$bpftrace_rows"
   fi
   if want correlator; then
     echo
