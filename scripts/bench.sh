@@ -62,6 +62,9 @@ want() { [[ ,$sections, == *,$1,* ]]; }
 [[ -n $out ]] || { ((soak)) && out=bench/SOAK.md || out=bench/RESULTS.md; }
 ((EUID == 0)) || { echo "bench: must run as root (BPF, network namespaces)" >&2; exit 1; }
 
+# What is measured, taken now: the table written at the end would itself count as a change.
+REVISION="$(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo '+changes')"
+
 bash scripts/install-deps.sh --bench
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSVCTRACE_SANITIZE=OFF >/dev/null
 cmake --build build -j"$(nproc)" --target svctrace connload synflood bench_correlator nf_floor
@@ -285,7 +288,7 @@ run_soak() {
     echo "# svctrace soak"
     echo
     echo "Written by \`scripts/bench.sh -s $soak\` on $(date -u +%Y-%m-%dT%H:%M:%SZ), svctrace"
-    echo "$(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo '+changes'), kernel $(uname -r), $(nproc) CPUs."
+    echo "$REVISION, kernel $(uname -r), $(nproc) CPUs."
     echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (the machine may be shared)."
     echo
     echo "One svctrace (--json --max-flows 16384: the table is full within a minute) for $soak min while \`bench/connload\` made 1000 answered connections/s"
@@ -523,7 +526,7 @@ fi
   echo "# svctrace benchmark results"
   echo
   echo "Written by \`scripts/bench.sh -d $seconds -r $rounds$([[ $sections == "$SECTIONS" ]] || echo " -k $sections")\` on $(date -u +%Y-%m-%dT%H:%M:%SZ), svctrace"
-  echo "$(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo '+changes'), kernel $(uname -r), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'))."
+  echo "$REVISION, kernel $(uname -r), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'))."
   echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (the machine may be shared: compare within a run)."
   if want rate; then
     echo
