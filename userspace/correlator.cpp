@@ -10,6 +10,7 @@ namespace svctrace {
 namespace {
 constexpr int kTcpEstablished = 1;  // TCP_ESTABLISHED
 constexpr int kTcpClose = 7;        // TCP_CLOSE
+constexpr uint32_t kCtNew = 2;      // IP_CT_NEW: a packet of a conntrack entry that has seen no reply
 constexpr size_t kMaxRouteMemory = 4096;
 
 void note_time(std::vector<uint64_t>& times, uint64_t ts) {
@@ -113,7 +114,7 @@ void Correlator::on_route(const svc_event& ev) {
   // connect() looks the route up again once the source port is chosen: that lookup names the flow
   // exactly, so concurrent connects to one service are told apart.
   if (!key.src.is_zero() && key.sport) {
-    if (auto it = flows_.find(key); it != flows_.end()) {
+    if (auto it = flows_.find(key); it != flows_.end() && !it->second.over()) {
       it->second.route = d;
     } else {
       if (exact_.size() >= kMaxRouteMemory) exact_.clear();
@@ -121,6 +122,13 @@ void Correlator::on_route(const svc_event& ev) {
     }
   }
 }
+
+Flow* Correlator::live(const FlowRef& r) {
+  auto it = flows_.find(r.key);
+  return it != flows_.end() && it->second.first_seen_ns == r.first_seen_ns ? &it->second : nullptr;
+}
+
+const Flow* Correlator::live(const FlowRef& r) const { return const_cast<Correlator*>(this)->live(r); }
 
 Flow& Correlator::flow_for(const FlowKey& k, uint64_t ts) {
   if (flows_.size() >= cfg_.max_flows) {
@@ -147,16 +155,17 @@ Flow& Correlator::flow_for(const FlowKey& k, uint64_t ts) {
       f.comm = o->second.comm;
     }
   }
-  order_.push_back(k);
-  pending_.push_back(k);
+  order_.push_back({k, ts});
+  pending_.push_back({k, ts});
   return f;
 }
 
 void Correlator::evict_oldest() {
   while (!order_.empty()) {
-    FlowKey k = order_.front();
+    FlowRef r = order_.front();
     order_.pop_front();
-    if (flows_.erase(k)) {
+    if (live(r)) {
+      flows_.erase(r.key);
       evicted_++;
       return;
     }
@@ -189,6 +198,11 @@ void Correlator::decide(Flow& f, FlowState s, uint64_t ts) {
 
 void Correlator::on_nat(const svc_event& ev) {
   auto key = FlowKey::from_tuple(ev.netns, ev.tuple);
+  // The kernel reports a packet here only while its conntrack entry has seen no reply. For a flow that
+  // had its reply, or whose socket is done, it is another connection's on the same tuple (the
+  // client's ports wrapped, or a pod reused one): the old flow, reported when it was decided, makes
+  // way, or the new one's verdict would be lost in it.
+  if (auto it = flows_.find(key); it != flows_.end() && it->second.over()) flows_.erase(it);
   Flow& f = flow_for(key, ev.ts_ns);
   const svc_tuple& r = ev.nat.reply;
   IpAddr reply_src = IpAddr::from_bytes(r.family, r.src);
@@ -222,6 +236,7 @@ void Correlator::on_tcp(const svc_event& ev) {
   // REJECT (kube-proxy's, for a service without endpoints) shows up only there.
   int err = ev.tcp.sk_err ? ev.tcp.sk_err : ev.tcp.sk_err_soft;
   f.sk_err = err;
+  if (ev.kind == SVC_EV_TCP_STATE) f.socket_done = true;  // it left SYN_SENT
   if (ev.kind == SVC_EV_TCP_RETRANS) {
     f.retransmits++;
     note_time(f.retransmit_ns, ev.ts_ns);
@@ -263,14 +278,17 @@ void Correlator::on_reply(const svc_event& ev) {
   } else if (f.key.proto == IPPROTO_TCP && (ev.reply.tcp_flags & kTcpRst)) {
     decide(f, FlowState::Refused, ev.ts_ns);
   } else {
-    replied_.push_back(f.key);  // answered, unless dropped within the grace period
+    replied_.push_back({f.key, f.first_seen_ns});  // answered, unless dropped within the grace period
   }
 }
 
 void Correlator::on_drop(const svc_event& ev) {
   // The kernel only reports drops of flows to the CIDRs; one dropped before it left (by a REJECT in
-  // OUTPUT, say) is known by its drops alone.
-  Flow& f = flow_for(FlowKey::from_tuple(ev.netns, ev.tuple), ev.ts_ns);
+  // OUTPUT, say) is known by its drops alone. Any other drop of a flow not in the table is of one
+  // that left it (evicted, or answered long ago and replaced): it starts no flow.
+  auto key = FlowKey::from_tuple(ev.netns, ev.tuple);
+  if (ev.reply.ctinfo != kCtNew && !flows_.count(key)) return;
+  Flow& f = flow_for(key, ev.ts_ns);
   // The first drop says why (NETFILTER_DROP, IP_RPFILTER); later ones are often the socket's cleanup.
   if (f.drops++ == 0) {
     f.drop_reason = ev.reply.drop_reason;
@@ -314,9 +332,8 @@ void Correlator::on_reply_route(const svc_event& ev) {
 std::vector<Correlator::Change> Correlator::tick(uint64_t now_ns) {
   ticking_ = true;  // what is decided from here on cannot be evicted before the caller sees it
   while (!replied_.empty()) {
-    auto it = flows_.find(replied_.front());
-    if (it != flows_.end()) {
-      Flow& f = it->second;
+    if (Flow* fp = live(replied_.front())) {
+      Flow& f = *fp;
       if (now_ns - f.reply_ns < cfg_.reply_grace_ns) break;
       if (!f.drops || f.last_drop_ns < f.reply_ns) decide(f, FlowState::Answered, f.reply_ns);
     }
@@ -324,13 +341,13 @@ std::vector<Correlator::Change> Correlator::tick(uint64_t now_ns) {
   }
   // pending_ is in order of first sight, so only its front can have timed out.
   while (!pending_.empty()) {
-    auto it = flows_.find(pending_.front());
-    if (it == flows_.end() || it->second.state != FlowState::Pending) {
+    Flow* f = live(pending_.front());
+    if (!f || f->state != FlowState::Pending) {
       pending_.pop_front();
       continue;
     }
-    if (now_ns - it->second.first_seen_ns < cfg_.unanswered_after_ns) break;
-    decide(it->second, FlowState::Unanswered, now_ns);
+    if (now_ns - f->first_seen_ns < cfg_.unanswered_after_ns) break;
+    decide(*f, FlowState::Unanswered, now_ns);
     pending_.pop_front();
   }
   ticking_ = false;
@@ -356,8 +373,8 @@ void Correlator::set_container(const Flow& f, Container c) { const_cast<Flow&>(f
 std::vector<const Flow*> Correlator::flows() const {
   std::vector<const Flow*> out;
   out.reserve(flows_.size());
-  for (const auto& k : order_)
-    if (auto f = find(k)) out.push_back(f);
+  for (const auto& r : order_)
+    if (auto f = live(r)) out.push_back(f);
   return out;
 }
 

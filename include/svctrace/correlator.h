@@ -92,9 +92,13 @@ struct Flow {
   bool preexisting = false;        // already in the conntrack table when svctrace started
   std::string verdict;             // the diagnosis' verdict, when one was made (e.g. asymmetric_source)
   int sk_err = 0;
+  bool socket_done = false;        // its socket left SYN_SENT: connected, refused or given up
   bool announced = false;
 
   bool forwarded() const { return ingress_ifindex != 0 && !local; }
+  // conntrack saw its reply (an ICMP error is not one: the SYNs go on) or its socket is done with
+  // connect(): a packet of its tuple that conntrack still calls new belongs to another connection.
+  bool over() const { return state == FlowState::Answered || (reply_ns && !icmp_error) || socket_done; }
   uint32_t syns() const { return std::max(packets_unreplied, retransmits + 1); }
   // Where the packets really went: the DNAT target, or the original destination.
   IpAddr backend_ip() const { return dnat_ip.value_or(key.dst); }
@@ -142,6 +146,14 @@ class Correlator {
   uint64_t events() const { return events_; }
 
  private:
+  // A flow's place in a queue: its key, and when it was first seen, which tells it from a later flow
+  // that reused the tuple (on_nat).
+  struct FlowRef {
+    FlowKey key;
+    uint64_t first_seen_ns;
+  };
+  Flow* live(const FlowRef& r);
+  const Flow* live(const FlowRef& r) const;
   Flow& flow_for(const FlowKey& k, uint64_t ts);
   void decide(Flow& f, FlowState s, uint64_t ts);
   void announce(Flow& f);
@@ -156,7 +168,7 @@ class Correlator {
 
   CorrelatorConfig cfg_;
   std::unordered_map<FlowKey, Flow, FlowKeyHash> flows_;
-  std::deque<FlowKey> order_;  // insertion order, for reports and eviction
+  std::deque<FlowRef> order_;  // insertion order, for reports and eviction
   // Latest route decision per (netns, service IP): the lookup in connect() precedes the first packet.
   std::unordered_map<FlowKey, RouteDecision, FlowKeyHash> routes_by_dst_;
   struct Owner {
@@ -166,8 +178,8 @@ class Correlator {
   std::unordered_map<FlowKey, Owner, FlowKeyHash> pending_owner_;  // who last connected to a service IP
   // Route decisions of lookups that named their whole flow (source and port chosen), until it starts.
   std::unordered_map<FlowKey, std::pair<RouteDecision, Owner>, FlowKeyHash> exact_;
-  std::deque<FlowKey> pending_;  // flows awaiting a verdict, in order of first sight
-  std::deque<FlowKey> replied_;  // flows whose reply awaits its grace period
+  std::deque<FlowRef> pending_;  // flows awaiting a verdict, in order of first sight
+  std::deque<FlowRef> replied_;  // flows whose reply awaits its grace period
   std::vector<Change> changes_;
   bool ticking_ = false;  // in tick(): a change can point at its flow at once
   uint64_t evicted_ = 0, events_ = 0;

@@ -88,10 +88,11 @@ inline svc_event reply(uint64_t ts, const svc_tuple& orig, int ifindex, uint32_t
   return e;
 }
 
-inline svc_event drop(uint64_t ts, const svc_tuple& orig, int ifindex, uint32_t reason) {
+inline svc_event drop(uint64_t ts, const svc_tuple& orig, int ifindex, uint32_t reason, uint32_t ctinfo = 2 /* NEW */) {
   svc_event e = base(SVC_EV_DROP, ts, orig);
   e.reply.ifindex = ifindex;
   e.reply.drop_reason = reason;
+  e.reply.ctinfo = ctinfo;
   return e;
 }
 

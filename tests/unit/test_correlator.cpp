@@ -225,14 +225,86 @@ TEST_CASE("a flow first seen at PRE_ROUTING is forwarded, one that passed LOCAL_
   CHECK(c.find(key_of(kOrig))->route_ifindex == kEnslf1);
 }
 
-TEST_CASE("a reply to an unknown flow is ignored, a drop makes the flow known", "[correlator]") {
+TEST_CASE("a reply to an unknown flow is ignored, a drop of a new one makes the flow known", "[correlator]") {
   Correlator c = make();
   c.on_event(reply(0, kOrig, kEnslf0));
+  CHECK(c.flows().empty());
+  // A drop of a reply, or of a packet conntrack has an answered entry for, is of a flow that left
+  // the table (evicted, or answered long ago): nothing to diagnose.
+  c.on_event(drop(2, kOrig, kEnslf0, 3, 3 /* ESTABLISHED_REPLY */));
+  c.on_event(drop(3, kOrig, kEnslf0, 3, SVC_CTINFO_INVALID));
+  c.on_event(drop(4, kOrig, kEnslf0, 3, 0 /* ESTABLISHED */));
   CHECK(c.flows().empty());
   // A SYN a local REJECT dropped never reached POST_ROUTING: its drop is all there is.
   c.on_event(drop(5, kOrig, 0, 3));
   REQUIRE(c.flows().size() == 1);
   CHECK(c.find(key_of(kOrig))->drops == 1);
+}
+
+TEST_CASE("a new connection on an answered flow's tuple is a flow of its own, diagnosed when unanswered",
+          "[correlator]") {
+  Correlator c = make();
+  connect_and_syn(c, 0);
+  c.on_event(reply(1 * kMs, kOrig, kEnslf0));
+  c.on_event(tcp_state(1 * kMs, kOrig, 1 /* ESTABLISHED */));
+  c.tick(100 * kMs);
+  REQUIRE(c.find(key_of(kOrig))->state == FlowState::Answered);
+
+  // The client's ports wrapped: the same tuple again, by another route, and no answer this time.
+  uint64_t t = 60'000 * kMs;
+  c.on_event(route(t, kOrig, 100, kEnslf0, "10.0.0.1"));
+  c.on_event(nat(t + 10, kOrig, kReply, SVC_NAT_POST_ROUTING, kEnslf0, kEnslf0));
+  const Flow* f = c.find(key_of(kOrig));
+  REQUIRE(f);
+  CHECK(f->state == FlowState::Pending);
+  CHECK(f->first_seen_ns == t + 10);
+  CHECK(f->reply_ns == 0);
+  REQUIRE(f->route);
+  CHECK(f->route->table == 100);  // the new connect()'s lookup, not the old flow's
+
+  c.on_event(nat(t + 1000 * kMs, kOrig, kReply, SVC_NAT_POST_ROUTING, kEnslf0, kEnslf0));
+  c.on_event(retransmit(t + 1000 * kMs, kOrig));
+  auto changes = c.tick(t + 1001 * kMs);
+  REQUIRE(changes.size() == 2);
+  CHECK(changes[1].kind == Correlator::Change::Decided);
+  REQUIRE(changes[1].flow);
+  CHECK(changes[1].flow->state == FlowState::Unanswered);
+  CHECK(changes[1].flow->syns() == 2);
+  CHECK(c.flows().size() == 1);
+}
+
+TEST_CASE("a tuple reused before the old flow left the queues is decided on its own clock", "[correlator]") {
+  Correlator c = make();
+  connect_and_syn(c, 0);
+  c.on_event(reply(1 * kMs, kOrig, kEnslf0));  // in its grace period until 51 ms
+  // Before any tick, the socket is done and the tuple is used again: the old flow's places in the
+  // queues must not decide the new one.
+  c.on_event(tcp_state(2 * kMs, kOrig, 7 /* CLOSE */));
+  c.on_event(nat(20 * kMs, kOrig, kReply, SVC_NAT_POST_ROUTING, kEnslf0, kEnslf1));
+  c.tick(100 * kMs);
+  const Flow* f = c.find(key_of(kOrig));
+  REQUIRE(f);
+  CHECK(f->state == FlowState::Pending);  // not answered by the old flow's reply
+  c.tick(20 * kMs + 1499 * kMs);
+  CHECK(c.find(key_of(kOrig))->state == FlowState::Pending);
+  c.tick(20 * kMs + 1500 * kMs);
+  CHECK(c.find(key_of(kOrig))->state == FlowState::Unanswered);
+  CHECK(c.flows().size() == 1);
+}
+
+TEST_CASE("after an ICMP error the SYNs still going out are the same flow's", "[correlator]") {
+  Correlator c = make();
+  connect_and_syn(c, 0);
+  svc_event icmp = reply(2 * kMs, kOrig, kEnslf0, 4 /* RELATED_REPLY */, 0);
+  icmp.reply.icmp_type = 3;
+  icmp.reply.icmp_code = 1;  // host unreachable: a soft error, TCP keeps trying
+  c.on_event(icmp);
+  c.on_event(nat(1000 * kMs, kOrig, kReply, SVC_NAT_POST_ROUTING, kEnslf0, kEnslf1));
+  const Flow* f = c.find(key_of(kOrig));
+  REQUIRE(f);
+  CHECK(f->state == FlowState::Refused);
+  CHECK(f->icmp_error);
+  CHECK(f->syns() == 2);
 }
 
 TEST_CASE("concurrent connects to one service are attributed by their exact lookup", "[correlator]") {
