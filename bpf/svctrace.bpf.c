@@ -179,6 +179,11 @@ static __always_inline void fill_task(struct svc_event *e)
  * (a tracer whose CIDRs match nothing costs the node's replies one load). */
 __u32 awaiting_any = 0;
 
+/* Set once a forwarded service flow is delivered to this host (its DNAT target is a local address, as
+ * for a pod calling the API server on a control-plane node): its answer starts here and leaves by
+ * LOCAL_OUT, which from then on looks at replies too. */
+__u32 local_answers_awaited = 0;
+
 /* A service flow's packet between its first hook (LOCAL_OUT, or PRE_ROUTING for a forwarded flow) and
  * POST_ROUTING, which follow each other in one call on one CPU: what the first hook tells the last (the
  * device of the route to the service IP, before the re-route), what the input route lookup of a
@@ -213,7 +218,7 @@ static __always_inline struct in_passage *passage(void)
 static __always_inline struct in_passage *passage_of(__u64 ct)
 {
 	struct in_passage *p = passage();
-	if (!p || p->ct != ct || bpf_ktime_get_ns() - p->ts > PASSAGE_NS)
+	if (!p || !ct || p->ct != ct || bpf_ktime_get_ns() - p->ts > PASSAGE_NS)
 		return NULL;
 	return p;
 }
@@ -233,6 +238,8 @@ static __always_inline void begin_passage(__u64 ct, __s32 route_ifindex, __be32 
 
 static __always_inline void read_tuple(struct svc_tuple *t, const struct nf_conntrack_tuple *ct_tuple);
 static __always_inline bool read_conn(__u64 ct, struct nf_conntrack_tuple_hash th[2]);
+static __always_inline bool local_delivery(const struct flowi4 *flp, const struct fib_nh_common *nhc);
+static __always_inline void await_local_answer(__u64 ct);
 
 /* ct: the conntrack entry of a forwarded flow whose lookup this is, or 0 for a lookup for a service
  * IP (the flow is then the lookup's own). flp and nhc are read directly: BTF-typed in every route
@@ -298,6 +305,9 @@ static __always_inline void route_of_forwarded(__u32 tb_id, const struct flowi4 
 	if (bpf_ktime_get_ns() - p->ts > PASSAGE_NS) /* not this packet's: it was dropped meanwhile */
 		return;
 	record_route(tb_id, flp, nhc, p->ct);
+	/* Delivered here: it never reaches POST_ROUTING, where flows are remembered. */
+	if (local_delivery(flp, nhc))
+		await_local_answer(p->ct);
 }
 
 /* ---- at a backend: the route back to a SYN's sender ---------------------------------------------- */
@@ -680,6 +690,16 @@ static __always_inline void remember(__u64 ct, __u64 hash)
 	victim->stamp = now;
 }
 
+static __always_inline void await_local_answer(__u64 ct)
+{
+	struct nf_conntrack_tuple_hash th[2];
+	if (!read_conn(ct, th))
+		return;
+	remember(ct, conn_reply_hash(th));
+	if (!local_answers_awaited)
+		local_answers_awaited = 1;
+}
+
 /* A packet of a conntrack entry that has seen no reply yet, to the CIDRs (new_flow_to_service), at a
  * hook after NAT. Once a reply is seen its packets are ESTABLISHED and cost one compare here. One event
  * per packet that leaves (POST_ROUTING: the SYNs and their retransmits), one for each packet of a
@@ -699,8 +719,10 @@ static __always_inline void record_unreplied(unsigned long nfct, const struct nf
 	}
 	__s32 route_ifindex = 0;
 	if (hook == SVC_NAT_PRE_ROUTING) {
-		/* A flow of this host's that came back in over loopback has left already. */
-		if (awaiting(ct, th))
+		/* A flow of this host's that came back in over loopback has left already (an answered entry
+		 * with this tuple is a recycled one's: conntrack reused it for a new flow). */
+		struct awaiting_entry *v = awaiting(ct, th);
+		if (v && v->stamp)
 			return;
 		/* The input route lookup comes next, on this CPU, for the DNAT target. */
 		begin_passage(ct, 0, l3 == AF_INET ? th[1].tuple.src.u3.ip : 0);
@@ -822,15 +844,16 @@ static __always_inline int netfilter_hook(struct bpf_nf_ctx *ctx, __u32 hook)
 		__u16 l3 = new_flow_to_service(nfct, th);
 		if (l3)
 			nat_service_packet(ctx, hook, l3, th);
-	} else if (hook == SVC_NAT_PRE_ROUTING && awaiting_any &&
-		   (ctinfo == IP_CT_ESTABLISHED_REPLY || ctinfo == IP_CT_RELATED_REPLY)) {
-		nat_reply_packet(ctx);
+	} else if ((ctinfo == IP_CT_ESTABLISHED_REPLY || ctinfo == IP_CT_RELATED_REPLY) &&
+		   (hook == SVC_NAT_PRE_ROUTING ? awaiting_any : hook == SVC_NAT_LOCAL_OUT && local_answers_awaited)) {
+		nat_reply_packet(ctx); /* arriving, or answered by this host (local_answers_awaited) */
 	}
 	return NF_ACCEPT;
 }
 
 /* Attached by userspace with BPF_LINK_CREATE: LOCAL_OUT at priority -99, right after DNAT (-100):
- * out is the device of the route to the service IP, before the re-route. */
+ * out is the device of the route to the service IP, before the re-route. Also this host's answers to
+ * forwarded flows delivered here (local_answers_awaited). */
 SEC("netfilter")
 int nat_local_out(struct bpf_nf_ctx *ctx)
 {

@@ -86,10 +86,10 @@ JsonObject flow_object(const Flow& f, RoutingView& names, uint64_t origin_ns) {
   for (uint64_t t : f.packet_ns) packets.add(ms_between(f.first_seen_ns, t));
   for (uint64_t t : f.retransmit_ns) retransmits.add(ms_between(f.first_seen_ns, t));
   o.raw("packet_after_ms", packets.text()).add("pid", f.pid).add("preexisting", f.preexisting);
-  if (f.reply_ns)
+  if (f.reply_ns)  // dev: null for an answer from this host (it came in by no device)
     o.add("reply", JsonObject()
                        .add("after_ms", ms(f.reply_ns - f.first_seen_ns))
-                       .add("dev", names.interface_name(f.reply_ifindex)));
+                       .raw("dev", f.reply_ifindex ? json_string(names.interface_name(f.reply_ifindex)) : "null"));
   o.raw("retransmit_after_ms", retransmits.text()).add("retransmits", f.retransmits);
   o.raw("route_dev", f.route_ifindex ? json_string(names.interface_name(f.route_ifindex)) : "null");
   if (f.route) o.add("route_seen", route_seen_object(*f.route, names.interface_name(f.route->oif)));

@@ -68,7 +68,8 @@ struct svc_nat_info {
 
 /* SVC_EV_REPLY and SVC_EV_DROP: a packet of the flow's reply direction, or any packet of it dropped. */
 struct svc_reply_info {
-	__s32 ifindex;     /* device the packet arrived on (reply) or was on when dropped */
+	__s32 ifindex;     /* device the packet arrived on (reply; 0 for an answer from this host, seen
+	                      at LOCAL_OUT) or was on when dropped */
 	__u32 ctinfo;      /* enum ip_conntrack_info: 3 = reply, 4 = related reply (an ICMP error);
 	                      SVC_CTINFO_INVALID for a dropped packet conntrack called INVALID */
 	__u32 drop_reason; /* enum skb_drop_reason; names come from the running kernel's BTF */
