@@ -130,13 +130,14 @@ Flow* Correlator::live(const FlowRef& r) {
 
 const Flow* Correlator::live(const FlowRef& r) const { return const_cast<Correlator*>(this)->live(r); }
 
-Flow& Correlator::flow_for(const FlowKey& k, uint64_t ts) {
-  if (flows_.size() >= cfg_.max_flows) {
-    if (auto it = flows_.find(k); it != flows_.end()) return it->second;
-    evict_oldest();
-  }
+Flow& Correlator::flow_for(const FlowKey& k, uint64_t ts, bool new_conntrack_entry) {
   auto [it, fresh] = flows_.try_emplace(k);  // one lookup for a known flow and for a new one
-  if (!fresh) return it->second;
+  if (!fresh) {
+    if (!new_conntrack_entry || !it->second.over()) return it->second;
+    it->second = Flow{};  // another connection on a finished flow's tuple (on_nat) takes its place
+  } else if (flows_.size() > cfg_.max_flows) {
+    evict_oldest();  // not this one: it is not in order_ yet (erasing another keeps `it` valid)
+  }
   Flow& f = it->second;
   f.key = k;
   f.first_seen_ns = ts;
@@ -202,8 +203,7 @@ void Correlator::on_nat(const svc_event& ev) {
   // had its reply, or whose socket is done, it is another connection's on the same tuple (the
   // client's ports wrapped, or a pod reused one): the old flow, reported when it was decided, makes
   // way, or the new one's verdict would be lost in it.
-  if (auto it = flows_.find(key); it != flows_.end() && it->second.over()) flows_.erase(it);
-  Flow& f = flow_for(key, ev.ts_ns);
+  Flow& f = flow_for(key, ev.ts_ns, /*new_conntrack_entry=*/true);
   const svc_tuple& r = ev.nat.reply;
   IpAddr reply_src = IpAddr::from_bytes(r.family, r.src);
   IpAddr reply_dst = IpAddr::from_bytes(r.family, r.dst);

@@ -154,7 +154,9 @@ class Correlator {
   };
   Flow* live(const FlowRef& r);
   const Flow* live(const FlowRef& r) const;
-  Flow& flow_for(const FlowKey& k, uint64_t ts);
+  // The flow of key k, made if there is none (first seen at ts). new_conntrack_entry: the event is
+  // of a packet conntrack calls new, which replaces a flow that is over().
+  Flow& flow_for(const FlowKey& k, uint64_t ts, bool new_conntrack_entry = false);
   void decide(Flow& f, FlowState s, uint64_t ts);
   void announce(Flow& f);
   void note_packet(Flow& f, uint64_t ts);
