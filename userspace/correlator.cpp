@@ -133,8 +133,12 @@ const Flow* Correlator::live(const FlowRef& r) const { return const_cast<Correla
 Flow& Correlator::flow_for(const FlowKey& k, uint64_t ts, bool new_conntrack_entry) {
   auto [it, fresh] = flows_.try_emplace(k);  // one lookup for a known flow and for a new one
   if (!fresh) {
-    if (!new_conntrack_entry || !it->second.over()) return it->second;
-    it->second = Flow{};  // another connection on a finished flow's tuple (on_nat) takes its place
+    Flow& old = it->second;
+    // (An event from before the flow was over is its own, read late: a flow found in the conntrack
+    // table at start is decided at that moment, and the ring may still hold its first packet.)
+    if (!new_conntrack_entry || !old.over() || ts <= std::max(old.decided_ns, old.reply_ns)) return old;
+    retire(old);
+    old = Flow{};  // another connection on a finished flow's tuple takes its place
   } else if (flows_.size() > cfg_.max_flows) {
     evict_oldest();  // not this one: it is not in order_ yet (erasing another keeps `it` valid)
   }
@@ -158,7 +162,22 @@ Flow& Correlator::flow_for(const FlowKey& k, uint64_t ts, bool new_conntrack_ent
   }
   order_.push_back({k, ts});
   pending_.push_back({k, ts});
+  // Each replacement leaves its predecessor's entry behind in order_; a table that never fills
+  // (where eviction would drop them) gets them dropped here.
+  if (order_.size() > 2 * flows_.size() + 1024) std::erase_if(order_, [this](const FlowRef& r) { return !live(r); });
   return f;
+}
+
+// A flow replaced by a new one on its tuple: changes of it that tick() has not handed out yet keep
+// pointing at it, not at its successor, until the caller has seen them.
+void Correlator::retire(Flow& f) {
+  replaced_++;
+  bool queued = false;
+  for (const auto& ch : changes_) queued = queued || (!ch.flow && ch.key == f.key);
+  if (!queued) return;
+  retired_.push_back(std::move(f));
+  for (auto& ch : changes_)
+    if (!ch.flow && ch.key == retired_.back().key) ch.flow = &retired_.back();
 }
 
 void Correlator::evict_oldest() {
@@ -288,7 +307,9 @@ void Correlator::on_drop(const svc_event& ev) {
   // that left it (evicted, or answered long ago and replaced): it starts no flow.
   auto key = FlowKey::from_tuple(ev.netns, ev.tuple);
   if (ev.reply.ctinfo != kCtNew && !flows_.count(key)) return;
-  Flow& f = flow_for(key, ev.ts_ns);
+  // A new conntrack entry's SYN dropped before it left (a REJECT in OUTPUT) is a new connection's,
+  // as at on_nat.
+  Flow& f = flow_for(key, ev.ts_ns, /*new_conntrack_entry=*/ev.reply.ctinfo == kCtNew);
   // The first drop says why (NETFILTER_DROP, IP_RPFILTER); later ones are often the socket's cleanup.
   if (f.drops++ == 0) {
     f.drop_reason = ev.reply.drop_reason;
@@ -330,6 +351,9 @@ void Correlator::on_reply_route(const svc_event& ev) {
 }
 
 std::vector<Correlator::Change> Correlator::tick(uint64_t now_ns) {
+  // The flows retired since the last tick are those of the changes handed out now.
+  handed_out_.clear();
+  handed_out_.swap(retired_);
   ticking_ = true;  // what is decided from here on cannot be evicted before the caller sees it
   while (!replied_.empty()) {
     if (Flow* fp = live(replied_.front())) {

@@ -291,6 +291,8 @@ SvctraceMetrics::SvctraceMetrics(const std::string& version)
            {"flows", "svctrace_flows_tracked", T::Gauge, "Flows kept in memory (at most --max-flows)"},
            {"flows_evicted", "svctrace_flows_evicted_total", T::Counter,
             "Flows evicted from memory to stay within --max-flows"},
+           {"flows_replaced", "svctrace_flows_replaced_total", T::Counter,
+            "Decided flows whose tuple a new connection took"},
            {"bpf_flows", "svctrace_bpf_flows_awaiting_reply", T::Gauge,
             "Flows in the kernel's map of flows awaiting their reply"},
            {"bpf_flows_capacity", "svctrace_bpf_flows_capacity", T::Gauge, "Size of that map"},

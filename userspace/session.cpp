@@ -245,6 +245,7 @@ json Session::stats(const KernelCounters& c) const {
               {"bpf_flows_evicted", c.awaiting_evicted},
               {"flows", correlator_.flow_count()},
               {"flows_evicted", correlator_.evicted()},
+              {"flows_replaced", correlator_.replaced()},
               {"diagnoses", diagnoses_made_},
               {"diagnoses_not_in_report", diagnoses_made_ - diagnoses_.size()},
               {"flows_not_in_report", correlator_.flow_count() - std::min(correlator_.flow_count(), kKeptFlows)}};

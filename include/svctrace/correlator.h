@@ -143,6 +143,7 @@ class Correlator {
   std::vector<const Flow*> flows() const;  // in order of first sight
   size_t flow_count() const { return flows_.size(); }
   uint64_t evicted() const { return evicted_; }
+  uint64_t replaced() const { return replaced_; }  // flows another connection on their tuple replaced
   uint64_t events() const { return events_; }
 
  private:
@@ -161,6 +162,7 @@ class Correlator {
   void announce(Flow& f);
   void note_packet(Flow& f, uint64_t ts);
   void evict_oldest();
+  void retire(Flow& f);
   void on_route(const svc_event& ev);
   void on_nat(const svc_event& ev);
   void on_tcp(const svc_event& ev);
@@ -184,7 +186,8 @@ class Correlator {
   std::deque<FlowRef> replied_;  // flows whose reply awaits its grace period
   std::vector<Change> changes_;
   bool ticking_ = false;  // in tick(): a change can point at its flow at once
-  uint64_t evicted_ = 0, events_ = 0;
+  std::deque<Flow> retired_, handed_out_;  // replaced flows that queued changes point at (retire)
+  uint64_t evicted_ = 0, replaced_ = 0, events_ = 0;
 };
 
 }  // namespace svctrace

@@ -178,7 +178,7 @@ TEST_CASE("a reply the kernel drops does not answer the flow, and the drop is ke
   Correlator c = make();
   connect_and_syn(c, 0);
   c.on_event(reply(1 * kMs, kOrig, kEnslf1));
-  c.on_event(drop(1 * kMs + 5, kOrig, kEnslf1, 16));
+  c.on_event(drop(1 * kMs + 5, kOrig, kEnslf1, 16, 3 /* ESTABLISHED_REPLY */));
   c.tick(100 * kMs);
   const Flow* f = c.find(key_of(kOrig));
   CHECK(f->state == FlowState::Pending);
@@ -290,6 +290,53 @@ TEST_CASE("a tuple reused before the old flow left the queues is decided on its 
   c.tick(20 * kMs + 1500 * kMs);
   CHECK(c.find(key_of(kOrig))->state == FlowState::Unanswered);
   CHECK(c.flows().size() == 1);
+}
+
+TEST_CASE("a flow replaced before tick keeps its own changes, and the new one has its own", "[correlator]") {
+  Correlator c = make();
+  connect_and_syn(c, 0);
+  c.on_event(reply(1 * kMs, kOrig, kEnslf0, 3, 0x14 /* RST|ACK */));  // refused at once
+  // Retried from the same bound port 30 ms later, before the caller's next tick.
+  c.on_event(nat(30 * kMs, kOrig, kReply, SVC_NAT_POST_ROUTING, kEnslf0, kEnslf1));
+  auto changes = c.tick(40 * kMs);
+  REQUIRE(changes.size() == 3);
+  CHECK(changes[0].kind == Correlator::Change::NewFlow);
+  CHECK(changes[1].kind == Correlator::Change::Decided);
+  REQUIRE(changes[1].flow);
+  CHECK(changes[1].flow->state == FlowState::Refused);  // the old flow's verdict, not the new one's
+  CHECK(changes[1].flow->first_seen_ns == 10);
+  CHECK(changes[2].kind == Correlator::Change::NewFlow);
+  REQUIRE(changes[2].flow);
+  CHECK(changes[2].flow->state == FlowState::Pending);
+  CHECK(changes[2].flow->first_seen_ns == 30 * kMs);
+  CHECK(c.replaced() == 1);
+}
+
+TEST_CASE("a SYN dropped before it left, on an answered flow's tuple, is a new flow's", "[correlator]") {
+  Correlator c = make();
+  connect_and_syn(c, 0);
+  c.on_event(tcp_state(1 * kMs, kOrig, 1 /* ESTABLISHED */));
+  c.tick(100 * kMs);
+  // The service lost its endpoints: a REJECT in OUTPUT drops the next SYN on the same tuple.
+  c.on_event(drop(60'000 * kMs, kOrig, 0, 3 /* NETFILTER_DROP */));
+  c.on_event(tcp_state(60'000 * kMs + 1, kOrig, 7 /* CLOSE */, ECONNREFUSED));
+  const Flow* f = c.find(key_of(kOrig));
+  REQUIRE(f);
+  CHECK(f->state == FlowState::Refused);
+  CHECK(f->drops == 1);
+  CHECK(c.replaced() == 1);
+}
+
+TEST_CASE("a flow found in conntrack at start is not replaced by its own first packet, read late", "[correlator]") {
+  Correlator c = make();
+  // Tracing began at 50 ms; the conntrack dump at 100 ms found the flow answered; its first packet,
+  // from 60 ms, is read from the ring only now.
+  c.add_existing(key_of(kOrig), IpAddr::parse("10.0.0.8"), 6443, std::nullopt, 0, true, 100 * kMs);
+  c.on_event(nat(60 * kMs, kOrig, kReply, SVC_NAT_POST_ROUTING, kEnslf0, kEnslf1));
+  REQUIRE(c.flows().size() == 1);
+  CHECK(c.flows()[0]->preexisting);
+  CHECK(c.flows()[0]->state == FlowState::Answered);
+  CHECK(c.replaced() == 0);
 }
 
 TEST_CASE("after an ICMP error the SYNs still going out are the same flow's", "[correlator]") {
