@@ -845,7 +845,11 @@ static __always_inline int netfilter_hook(struct bpf_nf_ctx *ctx, __u32 hook)
 		if (l3)
 			nat_service_packet(ctx, hook, l3, th);
 	} else if ((ctinfo == IP_CT_ESTABLISHED_REPLY || ctinfo == IP_CT_RELATED_REPLY) &&
-		   (hook == SVC_NAT_PRE_ROUTING ? awaiting_any : hook == SVC_NAT_LOCAL_OUT && local_answers_awaited)) {
+		   (hook == SVC_NAT_PRE_ROUTING ? awaiting_any : hook == SVC_NAT_LOCAL_OUT && local_answers_awaited) &&
+		   /* Only a first reply can be awaited, and conntrack calls an entry assured only after
+		    * it (TCP: at the handshake's last ACK): established traffic's replies, most of what
+		    * arrives, cost this one read. */
+		   !(BPF_CORE_READ((const struct nf_conn *)(nfct & ~NFCT_INFOMASK), status) & IPS_ASSURED)) {
 		nat_reply_packet(ctx); /* arriving, or answered by this host (local_answers_awaited) */
 	}
 	return NF_ACCEPT;
