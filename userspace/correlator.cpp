@@ -168,16 +168,13 @@ Flow& Correlator::flow_for(const FlowKey& k, uint64_t ts, bool new_conntrack_ent
   return f;
 }
 
-// A flow replaced by a new one on its tuple: changes of it that tick() has not handed out yet keep
-// pointing at it, not at its successor, until the caller has seen them.
+// A flow replaced by a new one on its tuple: changes of it that tick() has not handed out yet find
+// it, not its successor, until the caller has seen them.
 void Correlator::retire(Flow& f) {
   replaced_++;
-  bool queued = false;
-  for (const auto& ch : changes_) queued = queued || (!ch.flow && ch.key == f.key);
-  if (!queued) return;
-  retired_.push_back(std::move(f));
-  for (auto& ch : changes_)
-    if (!ch.flow && ch.key == retired_.back().key) ch.flow = &retired_.back();
+  if (!f.change_queued) return;  // the common case: its changes were handed out long ago
+  FlowRef ref{f.key, f.first_seen_ns};
+  retired_.insert_or_assign(ref, std::move(f));
 }
 
 void Correlator::evict_oldest() {
@@ -203,7 +200,8 @@ void Correlator::note_packet(Flow& f, uint64_t ts) {
 void Correlator::announce(Flow& f) {
   if (f.announced) return;
   f.announced = true;
-  changes_.push_back({Change::NewFlow, f.key, ticking_ ? &f : nullptr});
+  changes_.push_back({Change::NewFlow, f.key, f.first_seen_ns, ticking_ ? &f : nullptr});
+  f.change_queued = f.change_queued || !ticking_;
 }
 
 void Correlator::decide(Flow& f, FlowState s, uint64_t ts) {
@@ -213,7 +211,8 @@ void Correlator::decide(Flow& f, FlowState s, uint64_t ts) {
   announce(f);
   f.state = s;
   f.decided_ns = ts;
-  changes_.push_back({Change::Decided, f.key, ticking_ ? &f : nullptr});
+  changes_.push_back({Change::Decided, f.key, f.first_seen_ns, ticking_ ? &f : nullptr});
+  f.change_queued = f.change_queued || !ticking_;
 }
 
 void Correlator::on_nat(const svc_event& ev) {
@@ -377,9 +376,17 @@ std::vector<Correlator::Change> Correlator::tick(uint64_t now_ns) {
   ticking_ = false;
   std::vector<Change> out;
   out.swap(changes_);
-  // A flow noted by an event may have been evicted since: those are found again (or not) now.
-  for (auto& ch : out)
-    if (!ch.flow) ch.flow = find(ch.key);
+  // A flow noted by an event may have been evicted since (null: not found), or replaced (retire).
+  for (auto& ch : out) {
+    if (ch.flow) continue;
+    FlowRef ref{ch.key, ch.first_seen_ns};
+    if (Flow* f = live(ref)) {
+      f->change_queued = false;
+      ch.flow = f;
+    } else if (auto r = handed_out_.find(ref); r != handed_out_.end()) {
+      ch.flow = &r->second;
+    }
+  }
   return out;
 }
 

@@ -93,6 +93,7 @@ struct Flow {
   std::string verdict;             // the diagnosis' verdict, when one was made (e.g. asymmetric_source)
   int sk_err = 0;
   bool socket_done = false;        // its socket left SYN_SENT: connected, refused or given up
+  bool change_queued = false;      // a change of it waits for tick() to find it (Correlator::retire)
   bool announced = false;
 
   bool forwarded() const { return ingress_ifindex != 0 && !local; }
@@ -131,6 +132,7 @@ class Correlator {
   struct Change {
     enum Kind { NewFlow, Decided } kind;
     FlowKey key;
+    uint64_t first_seen_ns;  // with key, names the flow (a later one may take its key: retire)
     const Flow* flow = nullptr;
   };
   std::vector<Change> tick(uint64_t now_ns);
@@ -152,6 +154,10 @@ class Correlator {
   struct FlowRef {
     FlowKey key;
     uint64_t first_seen_ns;
+    bool operator==(const FlowRef&) const = default;
+  };
+  struct FlowRefHash {
+    size_t operator()(const FlowRef& r) const { return FlowKeyHash{}(r.key) ^ (r.first_seen_ns * 0x9E3779B97F4A7C15ULL); }
   };
   Flow* live(const FlowRef& r);
   const Flow* live(const FlowRef& r) const;
@@ -186,7 +192,8 @@ class Correlator {
   std::deque<FlowRef> replied_;  // flows whose reply awaits its grace period
   std::vector<Change> changes_;
   bool ticking_ = false;  // in tick(): a change can point at its flow at once
-  std::deque<Flow> retired_, handed_out_;  // replaced flows that queued changes point at (retire)
+  // Replaced flows that queued changes name (retire), until the caller has seen those changes.
+  std::unordered_map<FlowRef, Flow, FlowRefHash> retired_, handed_out_;
   uint64_t evicted_ = 0, replaced_ = 0, events_ = 0;
 };
 
