@@ -8,7 +8,8 @@
 #      attaches (bench/nf_floor: what being attached costs), svctrace with a CIDR that matches
 #      nothing, svctrace matching all the traffic, tcpdump writing SYNs/RSTs to a file, and a bpftrace
 #      script on the same tracepoints (bench/peer.bt). The six run interleaved, ROUNDS times, in a
-#      rotating order; each figure is the median of its rounds.
+#      rotating order; each is compared with its round's no-tracer run, and a ratio is the median of
+#      the rounds' (with the quartiles). Also the whole machine's working CPU time per connection.
 #   3. per-program cost: kernel.bpf_stats_enabled=1 (restored afterwards) during one more run of each
 #      tracer: run_time_ns / run_cnt of every program it holds; and of bench/nf_floor, empty programs
 #      attached where svctrace's are: the floor of what the statistics can show on this machine, set
@@ -28,7 +29,7 @@
 #   with unanswered SYNs (synflood, 100/s) under one svctrace; its RSS and flow table sampled every
 #   10 s, and every unanswered flow must be diagnosed. Written to bench/SOAK.md (or -o FILE).
 #
-# Usage: scripts/bench.sh [-d SECONDS_PER_RUN] [-r ROUNDS] [-k SECTIONS] [-o FILE]   (defaults: 5 s, 3 rounds, all)
+# Usage: scripts/bench.sh [-d SECONDS_PER_RUN] [-r ROUNDS] [-k SECTIONS] [-o FILE]   (defaults: 3 s, 9 rounds, all)
 #        scripts/bench.sh -s MINUTES [-o FILE]                          (the soak, e.g. -s 10)
 # Needs root. Every load is bounded in count and time and runs between the namespaces of this script's
 # own lab (scripts/lab.sh, removed on exit); nothing is sent from the root namespace.
@@ -36,8 +37,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-seconds=5
-rounds=3
+seconds=3
+rounds=9
 out=""
 soak=0
 SECTIONS=correlator,rate,cost,startup,scale
@@ -52,7 +53,7 @@ while getopts "d:r:k:o:s:" opt; do
     *) echo "usage: $0 [-d SECONDS_PER_RUN] [-r ROUNDS] [-k SECTIONS] [-o FILE] | -s MINUTES [-o FILE]" >&2; exit 2 ;;
   esac
 done
-[[ $seconds =~ ^[1-9][0-9]?$ && $rounds =~ ^[1-9]$ ]] || { echo "bench: -d 1..99, -r 1..9" >&2; exit 2; }
+[[ $seconds =~ ^[1-9][0-9]?$ && $rounds =~ ^([1-9]|1[0-9])$ ]] || { echo "bench: -d 1..99, -r 1..19" >&2; exit 2; }
 [[ $soak =~ ^([0-9]|[1-5][0-9]|60)$ ]] || { echo "bench: -s 1..60 (minutes)" >&2; exit 2; }
 [[ ,$sections, =~ ^(,(correlator|rate|cost|startup|scale))+,$ ]] ||
   { echo "bench: -k takes sections among $SECTIONS, comma-separated (got '$sections')" >&2; exit 2; }
@@ -116,18 +117,19 @@ scripts/lab.sh up --prefix "$P" >/dev/null
 scripts/lab.sh fix --prefix "$P" >/dev/null
 # The benchmark's Service: kube-proxy's rule, to connload's server.
 ip netns exec "$NODE" iptables -t nat -A OUTPUT -d "$SVC/32" -p tcp --dport 80 -j DNAT --to-destination 10.0.0.8:7443
-server_bound=$(((rounds * 5 + 5) * (seconds + 30) + soak * 60 + 120))
+server_bound=$(((rounds * 6 + 10) * (seconds + 30) + soak * 60 + 120))
 ip netns exec "$API" "$CONNLOAD" server --listen 10.0.0.8:7443 --seconds "$server_bound" >"$TMP/server.out" 2>&1 &
 wait_line "$TMP/server.out" '^listening' $! 10
 
-# load: one bounded run of the client in the node namespace; prints connections per second.
+# load: one bounded run of the client in the node namespace; prints connections per second, and the
+# number of connections made.
 load() {
   local result
   result=$(ip netns exec "$NODE" "$CONNLOAD" client --connect "$SVC:80" --seconds "$seconds") || {
     echo "bench: connload failed: $result" >&2
     exit 1
   }
-  jq -r .per_second <<<"$result"
+  jq -r '"\(.per_second) \(.connections)"' <<<"$result"
 }
 
 # The flood's Service: 172.24.0.3, any port, DNAT to 10.0.0.8 keeping the port (conntrack needs a
@@ -333,12 +335,26 @@ declare -A LABEL=(
   [tcpdump]="tcpdump -w file, SYN/RST filter, on enslf0"
   [bpftrace]="bpftrace, bench/peer.bt (same tracepoints)"
 )
-declare -A RATES=() LOST=() CPU=()
+declare -A RATES=() RATIOS=() BUSY=() BUSY_RATIOS=() LOST=() CPU=()
+HZ=$(getconf CLK_TCK)
 
 # cpu_ticks: user + system CPU time the running tracer has used, in clock ticks (0 with none).
 cpu_ticks() {
   [[ -n $TRACER_PID ]] || { echo 0; return; }
   sed 's/^.*) //' "/proc/$TRACER_PID/stat" | awk '{ print $12 + $13 }'
+}
+
+# settle: returns once the running tracer has finished its start-up work, its CPU time unchanged for
+# 0.3 s (at most 10 s): svctrace reads the conntrack table after its ready line, which holds the
+# connections of the runs before (~5 µs of CPU each). The load measures tracing, not starting.
+settle() {
+  local last=-1 now i still=0
+  for ((i = 0; i < 200 && still < 6; i++)); do
+    now=$(cpu_ticks)
+    if ((now == last)); then still=$((still + 1)); else still=0; fi
+    last=$now
+    sleep 0.05
+  done
 }
 
 # lost CONFIG: what the tracer of the run that just ended says it lost.
@@ -355,6 +371,16 @@ lost() {
 }
 
 median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# spread: "median (lower quartile–upper quartile)" of the numbers on stdin, with 3 decimals.
+spread() {
+  tr ' ' '\n' | grep . | sort -g | awk '
+    function at(q,   i) { i = 1 + q * (NR - 1); return v[int(i)] + (i - int(i)) * (v[int(i) + 1] - v[int(i)]) }
+    { v[NR] = $1 }
+    END { printf "%.3f (%.3f–%.3f)", at(0.5), at(0.25), at(0.75) }'
+}
+# busy_ticks: CPU time the whole machine has spent working (user, nice, system, irq, softirq; not idle,
+# iowait or steal, the time the hypervisor gave to others), in clock ticks.
+busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
 
 # --- 1. userspace throughput --------------------------------------------------------------------------
 
@@ -372,20 +398,32 @@ fi
 
 if want rate; then
   echo "== connection rate: $rounds rounds of ${#CONFIGS[@]} runs of $seconds s"
+  declare -A round_rate=() round_busy=()
   for ((r = 0; r < rounds; r++)); do
     for ((k = 0; k < ${#CONFIGS[@]}; k++)); do
       c=${CONFIGS[(k + r) % ${#CONFIGS[@]}]}
       "start_$c"
+      settle
       cpu0=$(cpu_ticks)
-      rate=$(load)
+      busy0=$(busy_ticks)
+      read -r rate conns < <(load)
+      busy=$(($(busy_ticks) - busy0))
       CPU[$c]=$((${CPU[$c]:-0} + $(cpu_ticks) - cpu0))
       stop_tracer
+      round_rate[$c]=$rate
+      # the machine's working CPU per connection, in µs: the load's, the kernel's, and the tracer's
+      round_busy[$c]=$(awk -v b="$busy" -v n="$conns" -v hz="$HZ" 'BEGIN { printf "%.2f", b * 1e6 / hz / n }')
       RATES[$c]+="$rate "
+      BUSY[$c]+="${round_busy[$c]} "
       LOST[$c]=$((${LOST[$c]:-0} + $(lost "$c")))
-      printf '   round %d  %-14s %8.0f conn/s\n' $((r + 1)) "$c" "$rate"
+      printf '   round %d  %-14s %8.0f conn/s %7.2f µs CPU/conn\n' $((r + 1)) "$c" "$rate" "${round_busy[$c]}"
+    done
+    # Each tracer against the no-tracer run of its own round: the machine's load drifts over minutes.
+    for c in "${CONFIGS[@]}"; do
+      RATIOS[$c]+="$(awk -v a="${round_rate[$c]}" -v b="${round_rate[none]}" 'BEGIN { print a / b }') "
+      BUSY_RATIOS[$c]+="$(awk -v a="${round_busy[$c]}" -v b="${round_busy[none]}" 'BEGIN { print a / b }') "
     done
   done
-  base=$(median <<<"${RATES[none]}")
 fi
 
 # --- 3. per-program cost --------------------------------------------------------------------------------
@@ -417,6 +455,7 @@ if want cost; then
   sysctl -qw kernel.bpf_stats_enabled=1
   for c in floor svctrace_none svctrace_all bpftrace; do
     "start_$c"
+    settle
     prog_stats "$TRACER_PID" >"$TMP/stats.before"
     rate=$(load)
     prog_stats "$TRACER_PID" >"$TMP/stats.after"
@@ -533,21 +572,35 @@ fi
     echo "## Connection rate through a DNAT'd Service IP"
     echo
     echo "\`bench/connload\` in the lab's node namespace: connect to 172.24.0.2:80 (DNAT 10.0.0.8:7443 in the"
-    echo "api namespace), close with a reset; one thread, $seconds s per run; median of $rounds interleaved rounds."
+    echo "api namespace), close with a reset; one thread, $seconds s per run, $rounds rounds. In each round every"
+    echo "configuration runs once, in an order that rotates from round to round, and is compared with the"
+    echo "round's own no-tracer run: a ratio is the median of the $rounds rounds' ratios, with the lower and upper"
+    echo "quartiles in brackets (the middle half of the rounds lies between them)."
+    echo "Machine CPU per connection: the time both CPUs spent working (user, system, irq and softirq: the"
+    echo "load, the kernel's network path with every BPF program in it, and the tracer's own process; not"
+    echo "steal, the time the hypervisor gave to other machines) divided by the connections made."
     echo "Targets (issue 6): at most 3 % loss when nothing matches, 8 % when everything does, cheaper than each peer."
     echo
-    echo "| tracer | connections/s | ratio to no tracer | each round | tracer process CPU | events it lost |"
-    echo "| --- | ---: | ---: | --- | ---: | ---: |"
+    echo "| tracer | connections/s | ratio to no tracer | machine CPU per connection | its ratio to no tracer | tracer process CPU | events it lost |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
     for c in "${CONFIGS[@]}"; do
-      m=$(median <<<"${RATES[$c]}")
-      printf '| %s | %.0f | %.3f | %s | %s | %s |\n' "${LABEL[$c]}" "$m" "$(awk -v m="$m" -v b="$base" 'BEGIN { print m / b }')" \
-        "$(for v in ${RATES[$c]}; do printf '%.0f ' "$v"; done)" \
-        "$([[ $c == none ]] && echo - || awk -v t="${CPU[$c]}" -v hz="$(getconf CLK_TCK)" -v s=$((seconds * rounds)) 'BEGIN { printf "%.0f %% of a core", 100 * t / hz / s }')" \
+      printf '| %s | %.0f | %s | %.1f µs | %s | %s | %s |\n' "${LABEL[$c]}" "$(median <<<"${RATES[$c]}")" \
+        "$([[ $c == none ]] && echo 1 || spread <<<"${RATIOS[$c]}")" "$(median <<<"${BUSY[$c]}")" \
+        "$([[ $c == none ]] && echo 1 || spread <<<"${BUSY_RATIOS[$c]}")" \
+        "$([[ $c == none ]] && echo - || awk -v t="${CPU[$c]}" -v hz="$HZ" -v s=$((seconds * rounds)) 'BEGIN { printf "%.0f %% of a core", 100 * t / hz / s }')" \
         "$([[ $c == none ]] && echo - || echo "${LOST[$c]}")"
     done
     echo
     echo "Tracer process CPU: user + system time of the tracer's own process during the load. Its BPF programs"
-    echo "run in the context of the traffic instead: their cost shows in the connection rate."
+    echo "run in the context of the traffic instead: their cost shows in the connection rate and the machine's CPU."
+    echo
+    echo "Each round's connections/s:"
+    echo
+    echo "| tracer | $(for ((r = 1; r <= rounds; r++)); do printf '%d | ' "$r"; done)"
+    echo "| --- | $(for ((r = 1; r <= rounds; r++)); do printf -- '---: | '; done)"
+    for c in "${CONFIGS[@]}"; do
+      echo "| $c | $(for v in ${RATES[$c]}; do printf '%.0f | ' "$v"; done)"
+    done
   fi
   if want cost; then
     echo
