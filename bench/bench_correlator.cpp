@@ -92,6 +92,34 @@ void mixed(benchmark::State& state) { feed(state, flows(50'000, 10), 65536); }
 // 200000 answered flows through a table of 65536: the oldest evicted from then on.
 void answered_evicting(benchmark::State& state) { feed(state, flows(200'000, 0), 65536); }
 
+// Runs `events` through a whole Session (--json to /dev/null, the fake node), a tick after every
+// `batch` events (a ring-buffer poll) and a last one 10 s later; returns the session's stats.
+nlohmann::json run_session(const std::vector<svc_event>& events, size_t max_flows, size_t batch) {
+  test::FakeNode node;
+  SessionOptions opts;
+  opts.cidrs = {Cidr::parse("172.24.0.0/13")};
+  opts.json = true;
+  opts.correlator = {max_flows, 1500 * kMs, 1};
+  std::fflush(stdout);
+  int saved = dup(STDOUT_FILENO), null = open("/dev/null", O_WRONLY);
+  dup2(null, STDOUT_FILENO);  // the lines, not the benchmark's own report
+  nlohmann::json stats;
+  {
+    Session session(opts, node, {});
+    for (size_t i = 0; i < events.size(); i++) {
+      session.on_event(events[i]);
+      if (i % batch == batch - 1) session.tick(events[i].ts_ns, {});
+    }
+    session.tick(events.back().ts_ns + 10'000 * kMs, {});
+    stats = session.stats({});
+  }
+  std::fflush(stdout);
+  dup2(saved, STDOUT_FILENO);
+  close(null);
+  close(saved);
+  return stats;
+}
+
 // 50000 SYNs at 50 k/s, each from a port of its own, DNAT'd and never answered: one POST_ROUTING event
 // per flow, as synflood's raw socket makes them.
 void session_flood(benchmark::State& state) {
@@ -102,32 +130,36 @@ void session_flood(benchmark::State& state) {
     std::memcpy(orig.dst, tuple("0.0.0.0", 0, "172.24.0.3", 0).dst, 4);
     events.push_back(nat(i * 20 * kUs, orig, backend_reply(orig), SVC_NAT_POST_ROUTING, kEnslf0));
   }
-  test::FakeNode node;
-  SessionOptions opts;
-  opts.cidrs = {Cidr::parse("172.24.0.0/13")};
-  opts.json = true;
-  opts.correlator = {262144, 1500 * kMs, 1};
-  std::fflush(stdout);
-  int saved = dup(STDOUT_FILENO), null = open("/dev/null", O_WRONLY);
   uint64_t diagnosed = 0;
-  for (auto _ : state) {
-    dup2(null, STDOUT_FILENO);  // the lines, not the benchmark's own report
-    {
-      Session session(opts, node, {});
-      for (size_t i = 0; i < events.size(); i++) {
-        session.on_event(events[i]);
-        if (i % 64 == 63) session.tick(events[i].ts_ns, {});
-      }
-      session.tick(events.back().ts_ns + 10'000 * kMs, {});
-      diagnosed = session.stats({})["diagnoses"].get<uint64_t>();
-    }
-    std::fflush(stdout);
-    dup2(saved, STDOUT_FILENO);
-  }
-  close(null);
-  close(saved);
+  for (auto _ : state) diagnosed = run_session(events, 262144, 64)["diagnoses"].get<uint64_t>();
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kFlows));
   state.counters["diagnosed"] = static_cast<double>(diagnosed);
+}
+
+// bench.sh's connection-rate load as svctrace sees it when its CIDR matches: 60000 answered connects
+// at ~16 k/s from one client whose source ports wrap every 28000 connections (so each later flow
+// replaces an earlier one on its tuple), each the kernel's route lookup, SYN, SYN-ACK and state change,
+// printed as a "flow" and an "outcome" line. A tick every 400 connections, as the ring buffer wakes
+// the reader every 256 KiB. Items are connections.
+void session_answered(benchmark::State& state) {
+  constexpr uint32_t kConnections = 60'000, kPorts = 28'000;
+  std::vector<svc_event> events;
+  for (uint32_t i = 0; i < kConnections; i++) {
+    uint64_t t = i * 60 * kUs;
+    svc_tuple orig = tuple("10.0.0.12", static_cast<uint16_t>(32768 + i % kPorts), "172.24.0.2", 80);
+    svc_tuple rep = tuple("10.0.0.8", 7443, "10.0.0.12", orig.sport);
+    events.push_back(route(t, orig, 254, kEnslf0, nullptr, 4242, "connload"));
+    events.push_back(nat(t + 2 * kUs, orig, rep, SVC_NAT_POST_ROUTING, kEnslf0, kEnslf0));
+    events.push_back(reply(t + 30 * kUs, orig, kEnslf0));
+    events.push_back(tcp_state(t + 31 * kUs, orig, 1 /* ESTABLISHED */));
+  }
+  uint64_t flows = 0;
+  for (auto _ : state) {
+    nlohmann::json stats = run_session(events, 65536, 1600);
+    flows = stats["flows"].get<uint64_t>() + stats["flows_replaced"].get<uint64_t>();
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kConnections));
+  state.counters["flows"] = static_cast<double>(flows);  // one a connection, as it must be
 }
 
 }  // namespace
@@ -136,4 +168,5 @@ BENCHMARK(answered)->Unit(benchmark::kMillisecond);
 BENCHMARK(mixed)->Unit(benchmark::kMillisecond);
 BENCHMARK(answered_evicting)->Unit(benchmark::kMillisecond);
 BENCHMARK(session_flood)->Unit(benchmark::kMillisecond);
+BENCHMARK(session_answered)->Unit(benchmark::kMillisecond);
 BENCHMARK_MAIN();

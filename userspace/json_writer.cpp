@@ -30,32 +30,68 @@ void append_json_number(std::string& out, double v) {
   out.append(buf.data(), nlohmann::detail::to_chars(buf.data(), buf.data() + buf.size(), v));
 }
 
+namespace {
+// Buffers of JsonObjects that ended, kept for the next ones (a line nests a few levels deep).
+thread_local bool pool_gone = false;  // the thread is ending: objects destroyed now keep their buffers
+struct JsonBuffers {
+  std::vector<std::pair<std::vector<JsonObject::Field>, std::string>> free;
+  ~JsonBuffers() { pool_gone = true; }
+};
+thread_local JsonBuffers pool;
+constexpr size_t kPooled = 16;
+}  // namespace
+
+JsonObject::JsonObject() {
+  if (!pool_gone && !pool.free.empty()) {
+    fields_ = std::move(pool.free.back().first);
+    text_ = std::move(pool.free.back().second);
+    pool.free.pop_back();
+  } else {
+    fields_.reserve(32);
+    text_.reserve(512);
+  }
+}
+
+JsonObject::~JsonObject() {
+  // (Moved from: nothing to keep.)
+  if (pool_gone || pool.free.size() >= kPooled || fields_.capacity() == 0) return;
+  fields_.clear();
+  text_.clear();
+  pool.free.emplace_back(std::move(fields_), std::move(text_));
+}
+
 void JsonObject::begin(std::string_view key) {
-  uint64_t prefix = 0;
-  for (size_t i = 0; i < 8; i++) prefix = prefix << 8 | (i < key.size() ? static_cast<uint8_t>(key[i]) : 0);
-  fields_.push_back({key, prefix, static_cast<uint32_t>(values_.size()), 0});
+  if (!fields_.empty()) {
+    in_order_ = in_order_ && fields_.back().key < key;
+    text_ += ',';
+  }
+  text_ += '"';
+  text_ += key;  // keys are literals: plain ASCII
+  text_ += "\":";
+  fields_.push_back({key, static_cast<uint32_t>(text_.size()), 0});
 }
 
 void JsonObject::append_to(std::string& out) const {
-  // The fields' indexes sorted by key, comparing the keys' prefixes as numbers first: a line has a
-  // few dozen fields, mostly added in key order already (each then costs one comparison), and the
-  // others are placed by a binary search. Equal keys keep the order they were added in.
+  out += '{';
+  if (in_order_) {
+    out += text_;
+    out += '}';
+    return;
+  }
+  // The fields' indexes sorted by key, equal keys in the order they were added: each field that came
+  // in order costs one comparison, the others a binary search.
   auto before = [this](uint32_t a, uint32_t b) {
-    const Field &fa = fields_[a], &fb = fields_[b];
-    if (fa.prefix != fb.prefix) return fa.prefix < fb.prefix;
-    int c = fa.key.compare(fb.key);
+    int c = fields_[a].key.compare(fields_[b].key);
     return c != 0 ? c < 0 : a < b;
   };
-  std::vector<uint32_t> order;
-  order.reserve(fields_.size());
+  thread_local std::vector<uint32_t> order;  // (append_to does not nest: a value is text by now)
+  order.clear();
   for (uint32_t i = 0; i < fields_.size(); i++) {
     if (order.empty() || !before(i, order.back()))
       order.push_back(i);
     else
       order.insert(std::upper_bound(order.begin(), order.end(), i, before), i);
   }
-  out.reserve(out.size() + values_.size() + fields_.size() * 24 + 2);
-  out += '{';
   bool first = true;
   for (size_t i = 0; i < order.size(); i++) {
     const Field& f = fields_[order[i]];
@@ -63,9 +99,9 @@ void JsonObject::append_to(std::string& out) const {
     if (!first) out += ',';
     first = false;
     out += '"';
-    out += f.key;  // keys are literals: plain ASCII
+    out += f.key;
     out += "\":";
-    out.append(values_, f.at, f.size);
+    out.append(text_, f.at, f.size);
   }
   out += '}';
 }

@@ -64,7 +64,7 @@ std::string json_text(const json& j, int indent) {
 
 // The fields are added in the order of their keys, which the printed line has: JsonObject's sort then
 // has nothing to move.
-JsonObject flow_object(const Flow& f, RoutingView& names, uint64_t origin_ns) {
+JsonObject flow_object(const Flow& f, RoutingView& names, uint64_t origin_ns, const char* type) {
   JsonObject o;
   if (f.inbound) o.add("arrival_dev", names.interface_name(f.arrival_ifindex));
   o.add("comm", f.comm).raw("container", container_text(f.container));
@@ -96,6 +96,7 @@ JsonObject flow_object(const Flow& f, RoutingView& names, uint64_t origin_ns) {
   o.raw("snat", endpoint_or_null(f.snat_ip, f.snat_port));
   o.raw("socket_error", f.sk_err ? json_string(std::strerror(f.sk_err)) : "null");
   o.add("state", to_string(f.state)).add("syns", f.syns());
+  if (type) o.add("type", type);
   o.add("verdict", f.verdict.empty() ? to_string(f.state) : f.verdict.c_str());
   return o;
 }

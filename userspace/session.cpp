@@ -76,7 +76,7 @@ void Session::tick(uint64_t now_ns, const KernelCounters& kernel) {
       // Read now, while the process that opened the flow most likely still runs.
       if (f->pid) correlator_.set_container(*f, node_.container_of(f->pid, f->comm));
       if (opts_.json)
-        emit_text(flow_object(*f, node_).add("type", "flow").text());
+        emit_text(flow_object(*f, node_, 0, "flow").text());
       else
         say(human_flow(*f, node_));
     } else if (f->state == FlowState::Unanswered || f->state == FlowState::Refused) {
@@ -84,7 +84,7 @@ void Session::tick(uint64_t now_ns, const KernelCounters& kernel) {
     } else {
       if (opts_.on_outcome) opts_.on_outcome(*f);
       if (opts_.json)
-        emit_text(flow_object(*f, node_).add("type", "outcome").text());
+        emit_text(flow_object(*f, node_, 0, "outcome").text());
       else
         say(human_outcome(*f));
     }

@@ -37,16 +37,30 @@ std::string json_number(T v) {
 
 // An object; fields in any order (it sorts them, cheapest when they come in key order), a key set
 // twice keeps its last value. Keys are not copied: they must outlive the object (string literals).
-// All values share one buffer.
+// While the keys come in order, as the lines printed per flow add them, the object is its own text
+// as it grows (`"key":value,...`), and printing it is one copy; a key out of order makes it sort its
+// fields when printed. The buffers come from a pool of the thread's and go back to it: a flow line
+// is a dozen objects (the tuple, the DNAT target, the route...), two lines an answered connection.
 class JsonObject {
  public:
-  JsonObject() {
-    fields_.reserve(32);
-    values_.reserve(256);
+  JsonObject();
+  ~JsonObject();
+  JsonObject(JsonObject&& o) noexcept
+      : fields_(std::move(o.fields_)), text_(std::move(o.text_)), in_order_(o.in_order_) {}
+  JsonObject(const JsonObject& o) : JsonObject() {
+    fields_ = o.fields_;
+    text_ = o.text_;
+    in_order_ = o.in_order_;
+  }
+  JsonObject& operator=(JsonObject o) noexcept {
+    fields_.swap(o.fields_);
+    text_.swap(o.text_);
+    in_order_ = o.in_order_;
+    return *this;
   }
   JsonObject& add(std::string_view key, std::string_view s) {
     begin(key);
-    append_json_string(values_, s);
+    append_json_string(text_, s);
     return end();
   }
   JsonObject& add(std::string_view key, const char* s) { return add(key, std::string_view(s)); }
@@ -56,21 +70,21 @@ class JsonObject {
   JsonObject& add(std::string_view key, T v) requires std::is_arithmetic_v<T> && (!std::is_same_v<T, bool>) {
     begin(key);
     if constexpr (std::is_floating_point_v<T>)
-      append_json_number(values_, static_cast<double>(v));
+      append_json_number(text_, static_cast<double>(v));
     else
-      append_json_number(values_, v);
+      append_json_number(text_, v);
     return end();
   }
   JsonObject& add(std::string_view key, const JsonObject& o) {
     begin(key);
-    o.append_to(values_);
+    o.append_to(text_);
     return end();
   }
   JsonObject& null(std::string_view key) { return raw(key, "null"); }
   // A value that is JSON text already.
   JsonObject& raw(std::string_view key, std::string_view text) {
     begin(key);
-    values_ += text;
+    text_ += text;
     return end();
   }
   std::string text() const {
@@ -80,19 +94,20 @@ class JsonObject {
   }
   void append_to(std::string& out) const;
 
- private:
   struct Field {
     std::string_view key;
-    uint64_t prefix;  // the key's first 8 bytes, big-endian: compares as the key does, mostly
-    uint32_t at, size;  // the value in values_
+    uint32_t at, size;  // the value in text_
   };
+
+ private:
   void begin(std::string_view key);
   JsonObject& end() {
-    fields_.back().size = static_cast<uint32_t>(values_.size() - fields_.back().at);
+    fields_.back().size = static_cast<uint32_t>(text_.size() - fields_.back().at);
     return *this;
   }
   std::vector<Field> fields_;
-  std::string values_;
+  std::string text_;      // `"key":value` for each field, comma-separated, in the order added
+  bool in_order_ = true;  // each key came after the one before: text_ is the object's text
 };
 
 // An array of values, in order.

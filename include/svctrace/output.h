@@ -19,8 +19,9 @@ std::string endpoint(const IpAddr& ip, uint16_t port);
 // for the report and for what edits a line before printing it.
 JsonObject tuple_object(const FlowKey& k);
 nlohmann::json tuple_json(const FlowKey& k);
-// origin_ns (CLOCK_MONOTONIC, when tracing started), when given, adds `first_seen_s` against it.
-JsonObject flow_object(const Flow& f, RoutingView& names, uint64_t origin_ns = 0);
+// origin_ns (CLOCK_MONOTONIC, when tracing started), when given, adds `first_seen_s` against it; type,
+// the line's "type" ("flow", "outcome").
+JsonObject flow_object(const Flow& f, RoutingView& names, uint64_t origin_ns = 0, const char* type = nullptr);
 nlohmann::json flow_json(const Flow& f, RoutingView& names, uint64_t origin_ns = 0);
 JsonObject diagnosis_object(const Diagnosis& d);
 nlohmann::json diagnosis_json(const Diagnosis& d);

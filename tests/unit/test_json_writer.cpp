@@ -50,6 +50,20 @@ TEST_CASE("an object's keys come out sorted, a key set twice keeps its last valu
   CHECK(JsonObject().text() == "{}");
 }
 
+TEST_CASE("objects in key order, copied, moved, and made from the buffers of ended ones print alike", "[json]") {
+  const std::string expected = R"({"a":1,"b":{"c":"d"},"e":[]})";
+  auto make = [] { return JsonObject().add("a", 1).add("b", JsonObject().add("c", "d")).raw("e", "[]"); };
+  for (int i = 0; i < 40; i++) {  // more than the pool keeps: every object's buffers were an earlier one's
+    JsonObject o = make();
+    JsonObject copy = o;
+    JsonObject moved = std::move(o);
+    CHECK(moved.text() == expected);
+    CHECK(copy.text() == expected);
+    copy = JsonObject().add("z", 0).add("y", 1);  // out of order after assignment: sorted
+    CHECK(copy.text() == R"({"y":1,"z":0})");
+  }
+}
+
 TEST_CASE("IPv4 addresses print as inet_ntop prints them", "[json]") {
   for (const char* s : {"0.0.0.0", "10.0.0.8", "172.24.0.1", "255.255.255.255", "1.20.100.199", "100.9.10.0"}) {
     CHECK(ip(s).str() == s);
@@ -94,7 +108,7 @@ TEST_CASE("a flow line with every field set is what nlohmann prints", "[json]") 
   f.verdict = "asymmetric_source";
   f.sk_err = 110;
   for (uint64_t origin : {uint64_t{0}, uint64_t{10 * kMs}, uint64_t{5000 * kMs}}) {
-    std::string text = flow_object(f, names, origin).add("type", "flow").text();
+    std::string text = flow_object(f, names, origin, "flow").text();
     CHECK(canonical(text));
     json j = json::parse(text);
     CHECK(j["type"] == "flow");
