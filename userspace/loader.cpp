@@ -12,6 +12,8 @@
 
 #include <cerrno>
 #include <algorithm>
+#include <chrono>
+#include <ctime>
 #include <bit>
 #include <cstdarg>
 #include <cstring>
@@ -139,6 +141,10 @@ struct Tracer::Impl {
   std::vector<Fd> nf_links;
   std::unique_ptr<ring_buffer, RingDeleter> ring;
   EventHandler on_event;
+  uint32_t ring_bytes = 0;
+  // The last read that delivered records: when, and how many.
+  std::chrono::steady_clock::time_point last_read;
+  int last_delivered = 0;
 };
 
 
@@ -233,6 +239,7 @@ std::unique_ptr<Tracer> Tracer::start(const TracerOptions& opts, EventHandler on
     // A wakeup when a sixteenth of the ring is waiting; otherwise poll()'s timeout collects them.
     skel->rodata->wakeup_bytes = opts.ringbuf_bytes / 16;
     bpf_map__set_max_entries(skel->maps.events, opts.ringbuf_bytes);
+    impl->ring_bytes = opts.ringbuf_bytes;
     // A power of two of buckets, indexed by a mask.
     uint32_t buckets = std::bit_ceil(std::max<uint32_t>(opts.max_flows, SVC_AWAITING_WAYS)) / SVC_AWAITING_WAYS;
     bpf_map__set_max_entries(skel->maps.awaiting_reply, buckets);
@@ -346,13 +353,35 @@ std::unique_ptr<Tracer> Tracer::start(const TracerOptions& opts, EventHandler on
   return t;
 }
 
-// The kernel side wakes the reader only when the ring fills up (wakeup_bytes): after the wait, read
-// whatever is there, woken or not.
+// The kernel side wakes a reader that waits on an empty ring only when records fill a sixteenth of
+// it (wakeup_bytes): after the wait, read whatever is there, woken or not.
+// But the ring is readable while a single record waits in it, so under steady traffic a wait ends at
+// once, and the reader would go round for every few records, its work per round (a tick, the
+// counters, a write) costing more than the records: at bench.sh's connection load svctrace was
+// preempted ~5000 times a second and slept 51 times in 8 s. So a read that delivered records is
+// followed by a pause until kReadInterval has passed since it, unless it took a quarter of the ring
+// (the pause must not let the ring fill). A signal ends the pause (no SA_RESTART).
 int Tracer::poll(int timeout_ms) {
-  int n = ring_buffer__poll(impl_->ring.get(), timeout_ms);
+  using namespace std::chrono;
+  constexpr auto kReadInterval = milliseconds(10);
+  constexpr size_t kRecordBytes = sizeof(svc_event) + BPF_RINGBUF_HDR_SZ;
+  Impl& d = *impl_;
+  if (d.last_delivered > 0 && static_cast<size_t>(d.last_delivered) * kRecordBytes < d.ring_bytes / 4) {
+    auto left = duration_cast<nanoseconds>(d.last_read + std::min(kReadInterval, milliseconds(timeout_ms)) -
+                                           steady_clock::now());
+    if (left.count() > 0) {
+      timespec ts{0, static_cast<long>(left.count())};
+      nanosleep(&ts, nullptr);
+      timeout_ms = 0;  // the pause was the wait
+    }
+  }
+  d.last_read = steady_clock::now();
+  int n = ring_buffer__poll(d.ring.get(), timeout_ms);
   if (n < 0) return n;
-  int more = ring_buffer__consume(impl_->ring.get());
-  return more < 0 ? more : n + more;
+  int more = ring_buffer__consume(d.ring.get());
+  if (more < 0) return more;
+  d.last_delivered = n + more;
+  return n + more;
 }
 
 Tracer::Counters Tracer::counters() {
