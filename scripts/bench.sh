@@ -389,8 +389,10 @@ if want correlator; then
   build/bench/bench_correlator --benchmark_format=json --benchmark_min_time=1 >"$TMP/correlator.json"
   correlator_rows=$(jq -r '.benchmarks[] | if .changes then
       "| `\(.name)` | \(.items_per_second / 1e6 * 100 | round / 100) M events/s | \(.changes / 2 | round) flows |"
-    else
+    elif .diagnosed then
       "| `\(.name)` | \(.items_per_second / 1e3 | round) k flows/s (a flow line and a diagnosis line each) | \(.diagnosed | round) flows |"
+    else
+      "| `\(.name)` | \(.items_per_second / 1e3 | round) k connections/s (a flow line and an outcome line each) | \(.flows | round) flows |"
     end' "$TMP/correlator.json")
 fi
 
@@ -632,6 +634,8 @@ fi
     echo "Synthetic events of 50000 (or 200000, through the default 65536-flow table) connects, one thread."
     echo "Target: 2 million events/s. \`session_flood\`: a whole session (--json to /dev/null, a fake node) fed"
     echo "50000 unanswered one-event flows as in the SYN flood below, each printed and diagnosed."
+    echo "\`session_answered\`: the same fed the connection-rate load below as svctrace sees it when it matches:"
+    echo "60000 answered connections (route lookup, SYN, SYN-ACK, state change), ports wrapping every 28000."
     echo
     echo "| benchmark | throughput | flows decided |"
     echo "| --- | ---: | ---: |"
