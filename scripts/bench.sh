@@ -178,12 +178,12 @@ start_tcpdump() {
   wait_line "$TMP/tracer.err" 'listening on enslf0' "$TRACER_PID" 20
 }
 start_bpftrace() {
-  # bpftrace finds tracepoints through tracefs, which this machine does not mount: mounted in a
-  # private mount namespace, seen by bpftrace alone.
+  # bpftrace finds tracepoints through tracefs, which this machine does not mount: mounted, when it is
+  # not already (perf mounts it for good, for one), in a private mount namespace seen by bpftrace alone.
   (
     trap - INT QUIT
     exec unshare -m --propagation private sh -c \
-      'mount -t tracefs nodev /sys/kernel/tracing && exec bpftrace "$0"' "$ROOT/bench/peer.bt"
+      'mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing && exec bpftrace "$0"' "$ROOT/bench/peer.bt"
   ) >"$TMP/tracer.out" 2>"$TMP/tracer.err" &
   TRACER_PID=$!
   wait_line "$TMP/tracer.out" '^Attaching 4 probes' "$TRACER_PID" 60
