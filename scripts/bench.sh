@@ -104,7 +104,13 @@ wait_line() {
   local file=$1 re=$2 pid=$3 i
   for ((i = 0; i < $4 * 100; i++)); do
     grep -qE "$re" "$file" 2>/dev/null && return 0
-    kill -0 "$pid" 2>/dev/null || { echo "bench: process $pid exited before '$re' appeared in $file:" >&2; tail -5 "$file" >&2; exit 1; }
+    kill -0 "$pid" 2>/dev/null || {
+      echo "bench: process $pid exited before '$re' appeared in $file:" >&2
+      tail -5 "$file" >&2
+      # a tracer says why on its stderr
+      [[ $file == "$TMP/tracer.err" || ! -s $TMP/tracer.err ]] || { echo "its stderr:" >&2; tail -5 "$TMP/tracer.err" >&2; }
+      exit 1
+    }
     sleep 0.01
   done
   echo "bench: no '$re' in $file within $4 s" >&2
