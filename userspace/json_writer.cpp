@@ -32,13 +32,14 @@ void append_json_number(std::string& out, double v) {
 
 namespace {
 // Buffers of JsonObjects that ended, kept for the next ones (a line nests a few levels deep).
+constexpr size_t kPooled = 16;
 thread_local bool pool_gone = false;  // the thread is ending: objects destroyed now keep their buffers
 struct JsonBuffers {
   std::vector<std::pair<std::vector<JsonObject::Field>, std::string>> free;
+  JsonBuffers() { free.reserve(kPooled); }  // a destructor giving buffers back allocates nothing
   ~JsonBuffers() { pool_gone = true; }
 };
 thread_local JsonBuffers pool;
-constexpr size_t kPooled = 16;
 }  // namespace
 
 JsonObject::JsonObject() {
@@ -84,8 +85,8 @@ void JsonObject::append_to(std::string& out) const {
     int c = fields_[a].key.compare(fields_[b].key);
     return c != 0 ? c < 0 : a < b;
   };
-  thread_local std::vector<uint32_t> order;  // (append_to does not nest: a value is text by now)
-  order.clear();
+  std::vector<uint32_t> order;
+  order.reserve(fields_.size());
   for (uint32_t i = 0; i < fields_.size(); i++) {
     if (order.empty() || !before(i, order.back()))
       order.push_back(i);

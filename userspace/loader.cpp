@@ -23,6 +23,7 @@
 
 #include "nf_link.h"
 #include "svctrace/caps.h"
+#include "svctrace/read_pause.h"
 #include "svctrace_bpf.skel.h"
 
 namespace svctrace {
@@ -142,8 +143,9 @@ struct Tracer::Impl {
   std::unique_ptr<ring_buffer, RingDeleter> ring;
   EventHandler on_event;
   uint32_t ring_bytes = 0;
-  // The last read that delivered records: when, and how many.
-  std::chrono::steady_clock::time_point last_read;
+  // When the last read ended, how many records it delivered (they came in since the read before
+  // ended), and when that one ended.
+  std::chrono::steady_clock::time_point last_read_end, read_end_before;
   int last_delivered = 0;
 };
 
@@ -359,27 +361,27 @@ std::unique_ptr<Tracer> Tracer::start(const TracerOptions& opts, EventHandler on
 // once, and the reader would go round for every few records, its work per round (a tick, the
 // counters, a write) costing more than the records: at bench.sh's connection load svctrace was
 // preempted ~5000 times a second and slept 51 times in 8 s. So a read that delivered records is
-// followed by a pause until kReadInterval has passed since it, unless it took a quarter of the ring
-// (the pause must not let the ring fill). A signal ends the pause (no SA_RESTART).
+// followed by a pause of up to kReadInterval, as long as the records arriving meanwhile, at the rate
+// the last read found them, fill at most a quarter of the ring (a small --ringbuf-size gets short
+// pauses, not losses). A signal ends the pause (no SA_RESTART).
 int Tracer::poll(int timeout_ms) {
   using namespace std::chrono;
-  constexpr auto kReadInterval = milliseconds(10);
-  constexpr size_t kRecordBytes = sizeof(svc_event) + BPF_RINGBUF_HDR_SZ;
+  constexpr auto kReadInterval = nanoseconds(milliseconds(10));
   Impl& d = *impl_;
-  if (d.last_delivered > 0 && static_cast<size_t>(d.last_delivered) * kRecordBytes < d.ring_bytes / 4) {
-    auto left = duration_cast<nanoseconds>(d.last_read + std::min(kReadInterval, milliseconds(timeout_ms)) -
-                                           steady_clock::now());
-    if (left.count() > 0) {
-      timespec ts{0, static_cast<long>(left.count())};
-      nanosleep(&ts, nullptr);
-      timeout_ms = 0;  // the pause was the wait
-    }
+  auto cap = timeout_ms < 0 ? kReadInterval : std::min(kReadInterval, nanoseconds(milliseconds(timeout_ms)));
+  auto pause = read_pause(d.last_delivered, d.last_read_end - d.read_end_before, d.ring_bytes,
+                          sizeof(svc_event) + BPF_RINGBUF_HDR_SZ, cap);
+  if (auto left = d.last_read_end + pause - steady_clock::now(); left.count() > 0) {
+    timespec ts{0, static_cast<long>(left.count())};  // under 10 ms
+    nanosleep(&ts, nullptr);
+    timeout_ms = 0;  // the pause was the wait
   }
-  d.last_read = steady_clock::now();
   int n = ring_buffer__poll(d.ring.get(), timeout_ms);
   if (n < 0) return n;
   int more = ring_buffer__consume(d.ring.get());
   if (more < 0) return more;
+  d.read_end_before = d.last_read_end;
+  d.last_read_end = steady_clock::now();
   d.last_delivered = n + more;
   return n + more;
 }

@@ -49,7 +49,8 @@ class Tracer {
   // Waits up to timeout_ms for records and delivers them; returns the number delivered or -errno.
   // Records arrive within timeout_ms even when the kernel does not wake the reader (it wakes it
   // only once a sixteenth of the ring buffer is waiting). After a read that delivered records, the
-  // next one first waits until 10 ms have passed since it (loader.cpp says why).
+  // next one first pauses, up to 10 ms after it, less if a quarter of the ring would fill meanwhile
+  // (loader.cpp says why).
   int poll(int timeout_ms);
   using Counters = KernelCounters;
   // The kernel counters (cheap: one per-CPU array read each; the main loop reads them after every
