@@ -354,6 +354,7 @@ cpu_ticks() {
 # 0.3 s (at most 10 s): svctrace reads the conntrack table after its ready line, which holds the
 # connections of the runs before (~5 µs of CPU each). The load measures tracing, not starting.
 settle() {
+  [[ -n $TRACER_PID ]] || return 0
   local last=-1 now i still=0
   for ((i = 0; i < 200 && still < 6; i++)); do
     now=$(cpu_ticks)
@@ -376,7 +377,6 @@ lost() {
   esac
 }
 
-median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 # spread: "median (lower quartile–upper quartile)" of the numbers on stdin, with 3 decimals.
 spread() {
   tr ' ' '\n' | grep . | sort -g | awk '
@@ -384,6 +384,7 @@ spread() {
     { v[NR] = $1 }
     END { printf "%.3f (%.3f–%.3f)", at(0.5), at(0.25), at(0.75) }'
 }
+median() { spread | cut -d' ' -f1; }
 # busy_ticks: CPU time the whole machine has spent working (user, nice, system, irq, softirq; not idle,
 # iowait or steal, the time the hypervisor gave to others), in clock ticks.
 busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
@@ -465,7 +466,7 @@ if want cost; then
     "start_$c"
     settle
     prog_stats "$TRACER_PID" >"$TMP/stats.before"
-    rate=$(load)
+    load >/dev/null
     prog_stats "$TRACER_PID" >"$TMP/stats.after"
     stop_tracer
     while read -r name n ns; do

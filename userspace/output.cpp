@@ -62,8 +62,8 @@ std::string json_text(const json& j, int indent) {
   return j.dump(indent, ' ', false, json::error_handler_t::replace);
 }
 
-// The fields are added in the order of their keys, which the printed line has: JsonObject's sort then
-// has nothing to move.
+// The fields are added in the order of their keys, which the printed line has: the JsonObject is then
+// its own text, with no sort.
 JsonObject flow_object(const Flow& f, RoutingView& names, uint64_t origin_ns, const char* type) {
   JsonObject o;
   if (f.inbound) o.add("arrival_dev", names.interface_name(f.arrival_ifindex));
