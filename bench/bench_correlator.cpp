@@ -13,10 +13,10 @@
 #include <cstring>
 #include <vector>
 
-#include "events.h"
+#include "synthetic_events.h"
 #include "fake_node.h"
-#include "svctrace/correlator.h"
-#include "svctrace/session.h"
+#include "correlate/correlator.h"
+#include "session/session.h"
 
 using namespace svctrace;
 using namespace test;

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "floor_bpf.skel.h"
-#include "nf_link.h"
+#include "capture/nf_link.h"
 
 namespace {
 volatile std::sig_atomic_t g_stop = 0;

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "svctrace/ip.h"
+#include "correlate/address.h"
 
 using svctrace::Cidr;
 using svctrace::CidrError;

@@ -8,8 +8,8 @@
 #include <cstring>
 #include <memory>
 
-#include "svctrace/netlink_parse.h"
-#include "svctrace/route.h"
+#include "node/netlink_parse.h"
+#include "node/route.h"
 
 using namespace svctrace;
 

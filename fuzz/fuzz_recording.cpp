@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "svctrace/record.h"
+#include "session/recording.h"
 
 using namespace svctrace;
 

@@ -5,7 +5,7 @@
 #include <string_view>
 #include <vector>
 
-#include "svctrace/kube_rules.h"
+#include "node/rules/service_pair.h"
 
 namespace fuzz {
 

@@ -1,6 +1,7 @@
 /* The one definition of every record the BPF programs send to userspace.
- * Included by bpf/svctrace.bpf.c (after vmlinux.h) and by the C++ side, which static_asserts the
- * layout (userspace/event_layout.cpp). Fixed-width fields, explicit padding, no pointers. */
+ * Included by the BPF programs (after vmlinux.h) and by the C++ side. Fixed-width fields, explicit
+ * padding, no pointers; the layout checks at the end are compiled on both sides, so clang's BPF target
+ * and the C++ compiler must agree on every offset. */
 #ifndef SVCTRACE_EVENTS_H
 #define SVCTRACE_EVENTS_H
 
@@ -133,5 +134,25 @@ struct svc_cidr_key {
 	__u32 prefixlen;
 	__u8 addr[16];
 };
+
+/* The layout both sides must agree on, checked by each compiler (BPF: _Static_assert; C++:
+ * static_assert). A change here is a change of the recording format too (session/recording.h). */
+#ifdef __cplusplus
+#define SVC_LAYOUT_CHECK(cond) static_assert(cond, "svctrace event layout changed: " #cond)
+#else
+#define SVC_LAYOUT_CHECK(cond) _Static_assert(cond, "svctrace event layout changed: " #cond)
+#endif
+SVC_LAYOUT_CHECK(sizeof(struct svc_tuple) == 40);
+SVC_LAYOUT_CHECK(__builtin_offsetof(struct svc_tuple, sport) == 32);
+SVC_LAYOUT_CHECK(__builtin_offsetof(struct svc_tuple, proto) == 37);
+SVC_LAYOUT_CHECK(sizeof(struct svc_route_info) == 72);
+SVC_LAYOUT_CHECK(sizeof(struct svc_nat_info) == 56);
+SVC_LAYOUT_CHECK(sizeof(struct svc_tcp_info) == 16);
+SVC_LAYOUT_CHECK(sizeof(struct svc_reply_info) == 32);
+SVC_LAYOUT_CHECK(__builtin_offsetof(struct svc_event, tuple) == 40);
+SVC_LAYOUT_CHECK(__builtin_offsetof(struct svc_event, route) == 80);
+SVC_LAYOUT_CHECK(sizeof(struct svc_event) == 152);
+SVC_LAYOUT_CHECK(sizeof(struct svc_cidr_key) == 20);
+#undef SVC_LAYOUT_CHECK
 
 #endif

@@ -2,7 +2,7 @@
 // tests and benchmarks of a whole session.
 #pragma once
 #include "fake_routing.h"
-#include "svctrace/session.h"
+#include "node/node.h"
 
 namespace test {
 

@@ -5,7 +5,7 @@
 #include <map>
 #include <string>
 
-#include "svctrace/route.h"
+#include "node/route.h"
 
 namespace test {
 using namespace svctrace;

@@ -1,0 +1,207 @@
+#include <catch2/catch.hpp>
+
+#include "synthetic_events.h"
+#include "fake_routing.h"
+#include "correlate/correlator.h"
+#include "diagnose/diagnosis.h"
+#include "report/output.h"
+#include "report/html_report.h"
+
+using namespace svctrace;
+using namespace test;
+using nlohmann::json;
+
+namespace {
+const svc_tuple kOrig = tuple("10.141.13.182", 52946, "172.24.0.1", 443);
+const svc_tuple kReply = tuple("10.0.0.8", 6443, "10.141.13.182", 52946);
+const svc_tuple kOkOrig = tuple("10.0.0.12", 40000, "172.24.0.1", 443);
+const svc_tuple kOkReply = tuple("10.0.0.8", 6443, "10.0.0.12", 40000);
+constexpr int kEnslf0 = 2, kEnslf1 = 3;
+constexpr uint64_t kStart = 1000 * kMs;  // when tracing started
+
+svc_event reply_to(uint64_t ts, const svc_tuple& t, int ifindex) {
+  svc_event e = base(SVC_EV_REPLY, ts, t);
+  e.reply.ifindex = ifindex;
+  e.reply.ctinfo = 3;
+  e.reply.tcp_flags = 0x12;
+  return e;
+}
+
+// The incident as the tracer sees it, reported the way main.cpp reports it: one answered flow, then
+// after a route change one whose SYN goes unanswered (sent at +1 s, retransmitted at +2 s).
+json incident_report() {
+  Correlator c({1024, 1500 * kMs, 4242});
+  c.on_event(route(kStart + 100 * kMs, kOkOrig, 254, kEnslf0, "10.0.0.1"));
+  c.on_event(nat(kStart + 100 * kMs, kOkOrig, kOkReply, SVC_NAT_POST_ROUTING, kEnslf0, kEnslf0));
+  c.on_event(reply_to(kStart + 101 * kMs, kOkOrig, kEnslf0));
+  c.on_event(route(kStart + 1000 * kMs, kOrig, 254, kEnslf1, "10.141.13.1"));
+  c.on_event(nat(kStart + 1000 * kMs, kOrig, kReply, SVC_NAT_POST_ROUTING, kEnslf0, kEnslf1));
+  c.on_event(nat(kStart + 2000 * kMs, kOrig, kReply, SVC_NAT_POST_ROUTING, kEnslf0, kEnslf1));
+  c.on_event(retransmit(kStart + 2000 * kMs, kOrig));
+  c.tick(kStart + 2001 * kMs);
+
+  FakeRouting routing;
+  json diagnoses = json::array(), flows = json::array();
+  for (int seen = 1; seen <= 2; seen++) {  // the same cause twice: one group
+    json d = diagnosis_json(diagnose(*c.find(FlowKey::from_tuple(kNetns, kOrig)), routing, {Cidr::parse("172.24.0.0/13")}));
+    d["confidence"] = "high";
+    d["group"] = 1;
+    d["count"] = seen;
+    diagnoses.push_back(d);
+  }
+  c.set_verdict(*c.find(FlowKey::from_tuple(kNetns, kOrig)), "asymmetric_source");
+  for (const Flow* f : c.flows()) flows.push_back(flow_json(*f, routing, kStart));
+  json change = {{"type", "change"}, {"kind", "route"}, {"what", "default via 10.0.0.1 dev enslf0"}, {"deleted", true},
+                 {"at_s", 0.8}};
+  return {{"svctrace", "0.1.0"},
+          {"started_at", "2024-05-02T09:14:03Z"},
+          {"duration_s", 3.2},
+          {"cidrs", {"172.24.0.0/13"}},
+          {"netns", {{"name", "node"}, {"inode", kNetns}}},
+          {"hooks", {{{"role", "route"}, {"hook", "tp_btf/fib_table_lookup"}}}},
+          {"refused_hooks", json::array()},
+          {"flows", flows},
+          {"diagnoses", diagnoses},
+          {"timeline", {change}},
+          {"config",
+           {{"routes", {"default via 10.141.13.1 dev enslf1", "10.0.0.0/24 dev enslf0 proto kernel scope link src 10.0.0.12"}},
+            {"rules", {{"ipv4", {"0:\tfrom all lookup local", "32766:\tfrom all lookup main"}}, {"ipv6", json::array()}}},
+            {"addresses", {"10.0.0.12/24 dev enslf0", "10.141.13.182/24 dev enslf1"}},
+            {"rp_filter", {{"enslf0", 0}, {"enslf1", 2}}},
+            {"nat_rules", "*nat\n-A OUTPUT -d 172.24.0.1/32 -p tcp -m tcp --dport 443 -j DNAT --to-destination 10.0.0.8:6443\nCOMMIT\n"}}},
+          {"stats", {{"events", 9}, {"ringbuf_drops", 0}}}};
+}
+
+bool has(const std::string& page, const std::string& what) { return page.find(what) != std::string::npos; }
+
+size_t count(const std::string& page, const std::string& what) {
+  size_t n = 0;
+  for (size_t pos = page.find(what); pos != std::string::npos; pos = page.find(what, pos + 1)) n++;
+  return n;
+}
+
+// Every string value of j (not the keys) replaced by s.
+void replace_strings(json& j, const std::string& s) {
+  if (j.is_string()) j = s;
+  if (j.is_structured())
+    for (auto& v : j) replace_strings(v, s);
+}
+}  // namespace
+
+TEST_CASE("flows carry their timestamps for the timeline", "[report]") {
+  json r = incident_report();
+  const json& failed = r["flows"][1];
+  CHECK(failed["first_seen_s"] == 1.0);
+  CHECK(failed["packet_after_ms"] == json({0.0, 1000.0}));
+  CHECK(failed["retransmit_after_ms"] == json({1000.0}));
+  const json& ok = r["flows"][0];
+  CHECK(ok["first_seen_s"] == Approx(0.1));
+  CHECK(ok["reply"]["after_ms"] == 1.0);
+  CHECK(ok["retransmit_after_ms"] == json::array());
+  FakeRouting routing;
+  Correlator c({1024, 1500 * kMs, 4242});
+  c.on_event(nat(kStart, kOrig, kReply, SVC_NAT_POST_ROUTING, kEnslf0, kEnslf1));
+  CHECK_FALSE(flow_json(*c.flows()[0], routing).contains("first_seen_s"));  // no origin, no time of day
+}
+
+TEST_CASE("the page shows the diagnosis with its evidence and fix, the flows, the timeline and the config", "[report]") {
+  std::string page = report_html(incident_report());
+  CHECK(page.rfind("<!DOCTYPE html>", 0) == 0);
+  CHECK(count(page, "<div class=\"diag") == 1);  // the diagnosis, once for its group
+  CHECK(count(page, "<svg") == 1);
+  CHECK(count(page, "<circle") == 3 + 1);  // three packets, and the change's number
+  CHECK(count(page, "<tr class=") == 2);   // both flows
+  for (const char* want : {
+           // the diagnosis, its evidence, how often it was seen, the fix
+           ">asymmetric_source</span>", "<code>default via 10.141.13.1 dev enslf1</code> (table main)",
+           "<code>10.0.0.12</code> (the address of enslf0)", "the backend cannot answer 10.141.13.182",
+           "2 SYNs, 1 retransmit, waited 1000 ms", "<dt>seen</dt><dd>2 times</dd>", "<dt>confidence</dt><dd>high</dd>",
+           "<code>curl</code> (pid 100)", "<pre>ip route add 172.24.0.0/13 dev enslf0 src 10.0.0.12</pre>",
+           // the timeline: one lane for the backend, the failure and the change that preceded it
+           "backend 10.0.0.8:6443", "2 flows: 1 answered, 1 failed, first failure at 1.00 s",
+           "route deleted: <code>default via 10.0.0.1 dev enslf0</code>",
+           // the flow table
+           "10.141.13.182:52946 → 172.24.0.1:443", "10.0.0.12:40000 → 172.24.0.1:443",
+           // the configuration
+           "10.141.13.182/24 dev enslf1", "32766:\tfrom all lookup main", "--to-destination 10.0.0.8:6443",
+           "<td>2 loose</td>", "</html>"}) {
+    INFO(want);
+    CHECK(has(page, want));
+  }
+}
+
+TEST_CASE("the page names nothing outside itself", "[report]") {
+  std::string page = report_html(incident_report());
+  for (const char* external : {"http://", "https://", "src=", "href=", "url(", "@import", "<script", "<link", "<img",
+                               "<iframe", "<object", "<embed", "xmlns"})
+    CHECK_FALSE(has(page, external));
+}
+
+TEST_CASE("every string from the report is escaped", "[report]") {
+  json r = incident_report();
+  r["flows"][1]["comm"] = "<script>alert(1)</script>";
+  r["diagnoses"][0]["comm"] = "<script>alert(1)</script>";
+  r["config"]["addresses"][0] = "10.0.0.12/24 dev \"><img src=x onerror=alert(1)>";
+  std::string page = report_html(r);
+  CHECK_FALSE(has(page, "<script"));
+  CHECK_FALSE(has(page, "<img"));
+  CHECK(has(page, "&lt;script&gt;alert(1)&lt;/script&gt;"));
+  CHECK(has(page, "dev &quot;&gt;&lt;img src=x onerror=alert(1)&gt;"));
+
+  // Whatever every string says, the markup is the same: no string adds or removes a tag.
+  json plain = incident_report(), hostile = incident_report();
+  replace_strings(plain, "x");
+  replace_strings(hostile, "<b onclick='x'>\"&amp;</b></td></svg><!--");
+  std::string plain_page = report_html(plain), hostile_page = report_html(hostile);
+  CHECK(count(hostile_page, "<") == count(plain_page, "<"));
+  CHECK(count(hostile_page, ">") == count(plain_page, ">"));
+  CHECK(has(hostile_page, "&lt;b onclick=&#39;x&#39;&gt;&quot;&amp;amp;&lt;/b&gt;&lt;/td&gt;&lt;/svg&gt;&lt;!--"));
+}
+
+TEST_CASE("bytes that are not UTF-8, and control characters, cannot reach the page", "[report]") {
+  json r = incident_report();
+  r["flows"][0]["egress_dev"] = std::string("en\xff\xc0\x80s\x1b[31m\xed\xa0\x80");
+  r["flows"][1]["comm"] = "ok-ünï€😀";
+  std::string page = report_html(r);
+  CHECK(has(page, "en\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbds[31m\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"));
+  CHECK(has(page, "ok-ünï€😀"));
+  CHECK_FALSE(has(page, "\x1b"));
+}
+
+TEST_CASE("a report with fields missing or of the wrong type is still a page", "[report]") {
+  for (const json& r : {json::object(), json(nullptr), json::array(),
+                        json{{"flows", 3}, {"diagnoses", "x"}, {"timeline", {{{"at_s", "soon"}}}}, {"config", 1}},
+                        json{{"flows", {{{"first_seen_s", 1.0}, {"packet_after_ms", "x"}, {"dnat", 2}}}},
+                             {"diagnoses", {{{"evidence", 1}, {"flow", "x"}, {"fix", 3}}}},
+                             {"stats", {{"ringbuf_drops", 5}}}}}) {
+    std::string page;
+    REQUIRE_NOTHROW(page = report_html(r));
+    CHECK(has(page, "</html>"));
+  }
+  CHECK(has(report_html(json::object()), "No failed connection was diagnosed"));
+}
+
+TEST_CASE("the report path says HTML or JSON", "[report]") {
+  CHECK(wants_html_report("r.html"));
+  CHECK(wants_html_report("/tmp/R.HTML"));
+  CHECK(wants_html_report("r.htm"));
+  CHECK_FALSE(wants_html_report("r.json"));
+  CHECK_FALSE(wants_html_report("html"));
+  CHECK_FALSE(wants_html_report("r.html.json"));
+  CHECK_FALSE(wants_html_report("report"));
+  json r = incident_report();
+  CHECK(render_report("r.json", r) == r.dump(2) + "\n");
+  CHECK(render_report("r.html", r) == report_html(r));
+}
+
+TEST_CASE("a flow found in the conntrack table just before the start is drawn from 0 s", "[report]") {
+  json r = incident_report();
+  r["flows"][0]["first_seen_s"] = -0.001;
+  r["flows"][0]["preexisting"] = true;
+  r["flows"][0]["packet_after_ms"] = json::array();
+  std::string page = report_html(r);
+  CHECK(has(page, ">0 s</text>"));
+  CHECK_FALSE(has(page, ">-0 s</text>"));
+  CHECK(has(page, "<rect x=\""));  // where it was first seen: no packet of it was seen leaving
+  CHECK(has(page, "(pre-existing)"));
+}

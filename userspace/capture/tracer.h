@@ -1,0 +1,78 @@
+// The loader: opens svctrace's BPF object, picks the best route hook the kernel accepts, fills the
+// CIDR filter, attaches every program, and hands ring-buffer records to a callback. Owns every
+// kernel object it makes; destroying it detaches everything (links are never pinned).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "svctrace/events.h"
+#include "correlate/address.h"
+#include "capture/kernel_counters.h"
+
+namespace svctrace {
+
+struct TracerError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct TracerOptions {
+  std::vector<Cidr> cidrs;
+  uint32_t netns_inode = 0;           // trace only this namespace (0: all)
+  std::string route_hook = "auto";    // "auto", "fexit", "tp_btf" or "raw_tp"
+  std::string nat_hook = "auto";      // "auto", "netfilter" or "net_dev_queue"
+  uint32_t ringbuf_bytes = 4u << 20;  // power of two, >= page size
+  uint32_t max_flows = 65536;         // flows awaiting a reply that BPF remembers (up to a power of two)
+};
+
+// A hook svctrace tried, and whether it is live.
+struct HookStatus {
+  std::string role;   // "route", "nat", "tcp", "drop"
+  std::string name;   // e.g. "tp_btf/fib_table_lookup"
+  bool live = false;
+  std::string error;  // why the kernel refused it
+};
+
+class Tracer {
+ public:
+  using EventHandler = std::function<void(const svc_event&)>;
+  // Throws TracerError with a message fit for the user.
+  static std::unique_ptr<Tracer> start(const TracerOptions& opts, EventHandler on_event);
+  ~Tracer();
+  Tracer(const Tracer&) = delete;
+  Tracer& operator=(const Tracer&) = delete;
+
+  // Waits up to timeout_ms for records and delivers them; returns the number delivered or -errno.
+  // Records arrive within timeout_ms even when the kernel does not wake the reader (it wakes it
+  // only once a sixteenth of the ring buffer is waiting). After a read that delivered records, the
+  // next one first pauses, up to 10 ms after it, less if a quarter of the ring would fill meanwhile
+  // (loader.cpp says why).
+  int poll(int timeout_ms);
+  using Counters = KernelCounters;
+  // The kernel counters (cheap: one per-CPU array read each; the main loop reads them after every
+  // poll).
+  Counters counters();
+  const std::vector<HookStatus>& hooks() const { return hooks_; }
+  // Whether replies are seen at all (they are not with the pre-6.4 NAT fallback).
+  bool replies_seen() const { return replies_seen_; }
+
+ private:
+  struct Impl;
+  explicit Tracer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+  std::vector<HookStatus> hooks_;
+  bool replies_seen_ = false;
+};
+
+// The running kernel's names for enum skb_drop_reason values ("IP_RPFILTER"), read from its BTF:
+// the numbers change between kernel versions. Empty when BTF cannot be read.
+std::unordered_map<uint32_t, std::string> load_drop_reason_names();
+
+// libbpf's own messages, routed to spdlog (debug level, shown with -v).
+void route_libbpf_log_to_spdlog();
+
+}  // namespace svctrace

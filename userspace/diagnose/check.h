@@ -1,0 +1,31 @@
+// `svctrace check`: the outage, found before it happens. For each service IP -> endpoint pair in the
+// namespace's NAT rules, it asks the routing which source a connection to the service IP would get and
+// where the DNAT'd packet would leave, and reports each pair that would go out with a source its
+// egress device does not own. No traffic is sent.
+#pragma once
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "diagnose/diagnosis.h"
+#include "node/rules/service_pair.h"
+#include "node/route.h"
+
+namespace svctrace {
+
+struct CheckResult {
+  ServicePair pair;
+  IpAddr source;              // what the kernel would choose for the service IP
+  std::optional<Route> source_route_get;
+  Diagnosis diagnosis;        // "asymmetric_source" or "no_route" when the pair would fail, else "ok"
+  bool ok() const { return diagnosis.verdict == "ok"; }
+};
+
+CheckResult check_pair(const ServicePair& pair, RoutingView& routing, const std::vector<Cidr>& cidrs);
+
+// Never print a fix that breaks what works: when d's route fix would give its source to services of
+// the prefix whose backends leave by a device that does not own it, narrow the fix to d's service IP
+// and say which services the wide one would have broken.
+void keep_fix_safe(Diagnosis& d, const std::vector<ServicePair>& pairs, RoutingView& routing);
+
+}  // namespace svctrace

@@ -1,0 +1,54 @@
+// RoutingView over rtnetlink (libmnl), in the network namespace the process is in when it is made.
+#pragma once
+#include <chrono>
+#include <memory>
+#include <unordered_map>
+
+#include "node/route.h"
+
+struct mnl_socket;
+
+namespace svctrace {
+
+class NetlinkRouting : public RoutingView {
+ public:
+  NetlinkRouting();  // throws std::runtime_error when the socket cannot be opened
+  ~NetlinkRouting() override;
+  NetlinkRouting(const NetlinkRouting&) = delete;
+  NetlinkRouting& operator=(const NetlinkRouting&) = delete;
+
+  std::optional<Route> fib_match(const IpAddr& dst, int vrf) override;
+  std::optional<Route> route_get(const IpAddr& dst, int vrf) override;
+  std::vector<InterfaceAddress> addresses(int ifindex) override;
+  std::string interface_name(int ifindex) override;
+  std::vector<Route> routes(uint32_t table) override;
+  std::vector<Rule> rules(uint8_t family) override;
+  std::vector<Vrf> vrfs() override;
+  // Everything, for the report's config snapshot.
+  std::vector<Route> all_routes();
+  std::vector<InterfaceAddress> all_addresses();
+
+ private:
+  std::optional<Route> get_route(const IpAddr& dst, int vrf, bool fib_match);
+  mnl_socket* sock_ = nullptr;
+  std::unordered_map<int, std::string> names_;
+  std::chrono::steady_clock::time_point names_taken_{};
+  unsigned portid_ = 0;
+  unsigned seq_ = 0;
+};
+
+// Watches rtnetlink for route, rule and address changes in the namespace it was made in.
+class NetlinkMonitor {
+ public:
+  NetlinkMonitor();  // throws std::runtime_error
+  ~NetlinkMonitor();
+  NetlinkMonitor(const NetlinkMonitor&) = delete;
+  NetlinkMonitor& operator=(const NetlinkMonitor&) = delete;
+  // Everything that changed since the last call; never blocks.
+  std::vector<RoutingChange> changes(RoutingView& names);
+
+ private:
+  mnl_socket* sock_ = nullptr;
+};
+
+}  // namespace svctrace

@@ -1,0 +1,154 @@
+#include "node/rules/nat_rules.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "report/output.h"
+
+namespace svctrace {
+
+namespace {
+
+std::optional<std::string> read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) return std::nullopt;
+  return std::move(text).str();
+}
+
+std::string must_read(const std::string& path) {
+  auto text = read_file(path);
+  if (!text) throw RulesError(fmt::format("{}: cannot be read", path));
+  return *text;
+}
+
+// Whether `tool` is an executable in a directory of $PATH, as the shell that runs it will look.
+bool on_path(const std::string& tool) {
+  const char* env = std::getenv("PATH");
+  std::string_view path = env ? env : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  while (true) {
+    size_t colon = path.find(':');
+    std::string dir(path.substr(0, colon));
+    if (access(((dir.empty() ? "." : dir) + "/" + tool).c_str(), X_OK) == 0) return true;
+    if (colon == std::string_view::npos) return false;
+    path.remove_prefix(colon + 1);
+  }
+}
+
+// `tool args`'s stdout; nullopt when the tool is absent or fails.
+std::optional<std::string> run(const std::string& tool, const std::string& args, spdlog::level::level_enum absent_level,
+                               const char* what) {
+  if (!on_path(tool)) {
+    spdlog::log(absent_level, "{} is not installed (not on PATH): {} are not read", tool, what);
+    return std::nullopt;
+  }
+  std::string cmd = tool + " " + args;
+  FILE* p = popen((cmd + " 2>/dev/null").c_str(), "r");
+  if (!p) {
+    spdlog::warn("`{}` could not be started: {} are not checked", cmd, what);
+    return std::nullopt;
+  }
+  std::string text;
+  char buf[65536];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) text.append(buf, n);
+  int status = pclose(p);
+  if (status != 0) {
+    spdlog::warn("`{}` failed (exit status {}): {} are not checked", cmd, WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+                 what);
+    return std::nullopt;
+  }
+  return text;
+}
+
+}  // namespace
+
+NatRules read_nat_rules(const std::string& iptables_save_file, const std::string& nft_json_file,
+                        spdlog::level::level_enum absent_level) {
+  NatRules rules;
+  if (!iptables_save_file.empty() || !nft_json_file.empty()) {
+    if (!iptables_save_file.empty()) rules.iptables_save = must_read(iptables_save_file);
+    if (!nft_json_file.empty()) rules.nft_json = must_read(nft_json_file);
+    return rules;
+  }
+  for (auto [tool, what] : {std::pair{"iptables-save", "the IPv4 iptables rules"},
+                            std::pair{"ip6tables-save", "the IPv6 iptables rules"}}) {
+    if (auto text = run(tool, "-t nat", absent_level, what))
+      rules.iptables_save = rules.iptables_save.value_or("") + *text;
+  }
+  rules.nft_json = run("nft", "-j list ruleset", absent_level, "the nftables rules");
+  return rules;
+}
+
+std::string iptables_save_file_error(const std::string& path) {
+  try {
+    validate_iptables_save(must_read(path));
+    return {};
+  } catch (const RulesError& e) {
+    return fmt::format("{}: {}", path, e.what());
+  }
+}
+
+std::string nft_json_file_error(const std::string& path) {
+  try {
+    (void)service_pairs_from_nft_json(must_read(path), {});
+    return {};
+  } catch (const RulesError& e) {
+    return fmt::format("{}: {}", path, e.what());
+  }
+}
+
+std::vector<ServicePair> service_pairs(const NatRules& rules, const std::vector<Cidr>& cidrs) {
+  std::vector<std::vector<ServicePair>> sources;
+  if (rules.iptables_save) {
+    // iptables-nft will not print a table that also holds rules added with nft, and says so.
+    if (rules.iptables_save->find("is incompatible, use 'nft' tool") != std::string::npos)
+      spdlog::warn("iptables-save cannot print a NAT table that also holds rules added with nft: its iptables rules "
+                   "are not checked (its nft rules are, when nft is installed)");
+    sources.push_back(service_pairs_from_iptables_save(*rules.iptables_save, cidrs));
+    spdlog::debug("iptables-save: {} service pairs", sources.back().size());
+  }
+  if (rules.nft_json) {
+    try {
+      sources.push_back(service_pairs_from_nft_json(*rules.nft_json, cidrs));
+      spdlog::debug("nft: {} service pairs", sources.back().size());
+    } catch (const RulesError& e) {
+      spdlog::warn("nft's output is {}: the nftables rules are not checked", e.what());
+    }
+  }
+  return merge_service_pairs(sources);
+}
+
+nlohmann::json service_pair_json(const ServicePair& p) {
+  nlohmann::json found = nlohmann::json::array();
+  for (const RuleOrigin& o : p.found_in) found.push_back({{"rules", o.rules}, {"chain", o.chain}});
+  return {{"service", {{"proto", proto_name(p.proto)}, {"ip", p.service_ip.str()}, {"port", p.service_port}}},
+          {"backend", {{"ip", p.backend_ip.str()}, {"port", p.backend_port ? p.backend_port : p.service_port}}},
+          {"chain", p.chain},
+          {"found_in", found}};
+}
+
+std::string found_in_text(const ServicePair& p) {
+  if (p.found_in.empty()) return p.chain;
+  std::string out;
+  for (const RuleOrigin& o : p.found_in) out += (out.empty() ? "" : ", ") + o.rules + " " + o.chain;
+  return out;
+}
+
+nlohmann::json nat_rules_config(const NatRules& rules, const std::vector<Cidr>& cidrs) {
+  nlohmann::json pairs = nlohmann::json::array();
+  for (const ServicePair& p : service_pairs(rules, cidrs)) pairs.push_back(service_pair_json(p));
+  return {{"nat_rules", rules.iptables_save.value_or("")},
+          {"nft_ruleset", rules.nft_json ? nlohmann::json(*rules.nft_json) : nlohmann::json(nullptr)},
+          {"service_pairs", pairs}};
+}
+
+}  // namespace svctrace

@@ -1,0 +1,275 @@
+#include "report/output.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <stdexcept>
+
+namespace svctrace {
+
+using nlohmann::json;
+
+static double ms(uint64_t ns) { return static_cast<double>(ns / 1000) / 1000.0; }
+// From one timestamp to another, either way round, in ms to the microsecond.
+static double ms_between(uint64_t from, uint64_t to) { return to >= from ? ms(to - from) : -ms(from - to); }
+
+JsonObject tuple_object(const FlowKey& k) {
+  JsonObject o;
+  o.add("dport", k.dport).add("dst", k.dst.str()).add("proto", proto_name(k.proto));
+  o.add("sport", k.sport).add("src", k.src.str());
+  return o;
+}
+
+json tuple_json(const FlowKey& k) { return json::parse(tuple_object(k).text()); }
+
+static std::string endpoint_or_null(const std::optional<IpAddr>& ip, uint16_t port) {
+  if (!ip) return "null";
+  return JsonObject().add("ip", ip->str()).add("port", port).text();
+}
+
+// The string, or null when it is empty.
+static std::string string_or_null(const std::string& s) { return s.empty() ? "null" : json_string(s); }
+
+static JsonObject route_seen_object(const RouteDecision& r, const std::string& dev) {
+  JsonObject o;
+  o.add("dev", dev).raw("gateway", r.gateway.is_set() ? json_string(r.gateway.str()) : "null");
+  if (r.nh_saddr.is_set()) o.add("nexthop_src", r.nh_saddr.str());
+  if (r.prefsrc.is_set()) o.add("route_src", r.prefsrc.str());
+  o.add("table", r.table);
+  return o;
+}
+
+static std::string container_text(const Container& c) {
+  if (c.id.empty() && c.pod_uid.empty()) return "null";
+  return JsonObject().raw("id", string_or_null(c.id)).raw("pod_uid", string_or_null(c.pod_uid)).text();
+}
+
+std::string json_text(const json& j, int indent) {
+  return j.dump(indent, ' ', false, json::error_handler_t::replace);
+}
+
+// The fields are added in the order of their keys, which the printed line has: the JsonObject is then
+// its own text, with no sort.
+JsonObject flow_object(const Flow& f, RoutingView& names, uint64_t origin_ns, const char* type) {
+  JsonObject o;
+  if (f.inbound) o.add("arrival_dev", names.interface_name(f.arrival_ifindex));
+  o.add("comm", f.comm).raw("container", container_text(f.container));
+  if (f.state != FlowState::Pending) o.add("decided_after_ms", ms(f.decided_ns - f.first_seen_ns));
+  o.raw("dnat", endpoint_or_null(f.dnat_ip, f.dnat_port));
+  if (f.drops)
+    o.add("drops", JsonObject()
+                       .add("count", f.drops)
+                       .add("dev", names.interface_name(f.drop_ifindex))
+                       .add("reason_code", f.drop_reason));
+  o.raw("egress_dev", f.egress_ifindex ? json_string(names.interface_name(f.egress_ifindex)) : "null");
+  // When, for a timeline: the flow against the trace's start, its packets against the flow's start.
+  if (origin_ns) o.add("first_seen_s", ms_between(origin_ns, f.first_seen_ns) / 1000.0);
+  o.add("flow", tuple_object(f.key)).add("forwarded", f.forwarded());
+  o.add("inbound", f.inbound);  // came in to this host (a backend), rather than leaving it
+  if (f.forwarded()) o.add("ingress_dev", names.interface_name(f.ingress_ifindex));
+  o.add("netns", f.key.netns);
+  JsonArray packets, retransmits;
+  for (uint64_t t : f.packet_ns) packets.add(ms_between(f.first_seen_ns, t));
+  for (uint64_t t : f.retransmit_ns) retransmits.add(ms_between(f.first_seen_ns, t));
+  o.raw("packet_after_ms", packets.text()).add("pid", f.pid).add("preexisting", f.preexisting);
+  if (f.reply_ns)  // dev: null for an answer from this host (it came in by no device)
+    o.add("reply", JsonObject()
+                       .add("after_ms", ms(f.reply_ns - f.first_seen_ns))
+                       .raw("dev", f.reply_ifindex ? json_string(names.interface_name(f.reply_ifindex)) : "null"));
+  o.raw("retransmit_after_ms", retransmits.text()).add("retransmits", f.retransmits);
+  o.raw("route_dev", f.route_ifindex ? json_string(names.interface_name(f.route_ifindex)) : "null");
+  if (f.route) o.add("route_seen", route_seen_object(*f.route, names.interface_name(f.route->oif)));
+  o.raw("snat", endpoint_or_null(f.snat_ip, f.snat_port));
+  o.raw("socket_error", f.sk_err ? json_string(std::strerror(f.sk_err)) : "null");
+  o.add("state", to_string(f.state)).add("syns", f.syns());
+  if (type) o.add("type", type);
+  o.add("verdict", f.verdict.empty() ? to_string(f.state) : f.verdict.c_str());
+  return o;
+}
+
+json flow_json(const Flow& f, RoutingView& names, uint64_t origin_ns) {
+  return json::parse(flow_object(f, names, origin_ns).text());
+}
+
+JsonObject diagnosis_object(const Diagnosis& d) {  // in key order too
+  JsonObject evidence;
+  if (d.preceding_change)
+    evidence.add("after_change", JsonObject()
+                                     .add("deleted", d.preceding_change->deleted)
+                                     .add("kind", d.preceding_change->kind)
+                                     .add("seconds_before", d.preceding_change_s)
+                                     .add("what", d.preceding_change->what));
+  if (!d.answered_by.empty()) evidence.add("answered_by", d.answered_by);
+  if (d.drops)
+    evidence.add("drops", JsonObject().add("count", d.drops).add("dev", d.drop_dev).add("reason", d.drop_reason));
+  JsonArray addresses;
+  for (const auto& a : d.egress_addresses) addresses.add(a.str());
+  evidence.raw("egress_addresses", addresses.text());
+  if (d.forwarded) evidence.add("ingress_dev", d.ingress_dev);
+  evidence.add("packets", d.syns);
+  if (!d.reply_dev.empty()) evidence.add("reply_dev", d.reply_dev);
+  evidence.add("retransmits", d.retransmits);
+  if (d.verdict == "no_route_back") {
+    JsonArray tables;
+    for (const auto& t : d.tables_tried) tables.add(t);
+    evidence.add("route_back",
+                 JsonObject()
+                     .add("arrival_dev", d.arrival_dev)
+                     .add("kernel_missed_in_table", table_name(d.missed_table))
+                     .raw("route_now", d.route_back_now ? json_string(format_route(*d.route_back_now)) : "null")
+                     .raw("tables_tried", tables.text()));
+  }
+  evidence.raw("route_dev", string_or_null(d.route_dev));
+  if (d.route_seen) evidence.add("route_seen", route_seen_object(*d.route_seen, d.route_seen_dev));
+  evidence.add("syns", d.syns).add("waited_ms", ms(d.waited_ns));
+
+  JsonObject o;
+  o.raw("check", string_or_null(d.check));
+  o.add("comm", d.comm).raw("container", container_text(d.container));
+  o.raw("dnat", endpoint_or_null(d.dnat_ip, d.dnat_port)).raw("drop_reason", string_or_null(d.drop_reason));
+  o.raw("egress_dev", string_or_null(d.egress_dev)).add("evidence", evidence);
+  o.raw("expected_source", d.expected_source.is_set() ? json_string(d.expected_source.str()) : "null");
+  o.raw("fix", string_or_null(d.fix));
+  JsonArray would_break;
+  for (const auto& s : d.fix_would_break) would_break.add(s);
+  o.raw("fix_would_break", would_break.text()).add("flow", tuple_object(d.flow)).add("forwarded", d.forwarded);
+  o.raw("persistent_fix", d.persistent_fix.empty()
+                              ? "null"
+                              : JsonObject().add("how", d.persistent_fix).add("tool", d.persistent_tool).text());
+  o.add("pid", d.pid).add("reason", d.reason).raw("reply_dev", string_or_null(d.reply_dev));
+  o.raw("source_route", d.source_route ? json_string(format_route(*d.source_route)) : "null");
+  o.raw("source_route_table", d.source_route ? json_string(table_name(d.source_route->table)) : "null");
+  o.raw("source_rule", d.source_rule ? json_string(format_rule(*d.source_rule)) : "null");
+  o.add("type", "diagnosis").add("verdict", d.verdict);
+  o.raw("vrf", d.vrf ? JsonObject()
+                           .add("name", d.vrf->name)
+                           .add("table", table_name(d.vrf->table))
+                           .add("table_missed", d.vrf_table_missed)
+                           .text()
+                     : "null");
+  return o;
+}
+
+json diagnosis_json(const Diagnosis& d) { return json::parse(diagnosis_object(d).text()); }
+
+static std::string endpoints(const FlowKey& k, const std::optional<IpAddr>& dnat, uint16_t dnat_port) {
+  std::string s = endpoint(k.src, k.sport) + " → " + endpoint(k.dst, k.dport);
+  if (dnat) s += " (DNAT " + endpoint(*dnat, dnat_port) + ")";
+  return s;
+}
+
+// " [kubelet 812]", " [nc 4242 container 0123456789ab]": the short id, as `crictl ps` prints it.
+static std::string owner(uint32_t pid, const std::string& comm, const Container& c) {
+  if (!pid) return "";
+  if (c.id.empty()) return fmt::format(" [{} {}]", comm, pid);
+  return fmt::format(" [{} {} container {}]", comm, pid, c.id.substr(0, 12));
+}
+
+// One short line per new flow (80 columns for the usual IPv4 flow): the arrows read as "connected to
+// the service, DNAT'd to the backend", then the device it left by and who opened it.
+std::string human_flow(const Flow& f, RoutingView& names) {
+  std::string s = fmt::format("→ {} {} → {}", proto_name(f.key.proto), endpoint(f.key.src, f.key.sport),
+                              endpoint(f.key.dst, f.key.dport));
+  if (f.dnat_ip) s += " → " + endpoint(*f.dnat_ip, f.dnat_port);
+  if (f.egress_ifindex) s += " " + names.interface_name(f.egress_ifindex);
+  if (f.inbound) s += " in on " + names.interface_name(f.arrival_ifindex);
+  return s + owner(f.pid, f.comm, f.container);
+}
+
+std::string human_outcome(const Flow& f) {
+  const char* mark = f.state == FlowState::Answered ? "✓" : "·";
+  return fmt::format("{} {} {}: {} after {:.1f} ms", mark, proto_name(f.key.proto),
+                     endpoints(f.key, f.dnat_ip, f.dnat_port), to_string(f.state),
+                     ms(f.decided_ns - f.first_seen_ns));
+}
+
+std::string human_diagnosis(const Diagnosis& d) {
+  std::string s = fmt::format("✗ {}", endpoints(d.flow, d.dnat_ip, d.dnat_port));
+  if (!d.egress_dev.empty()) s += " out " + d.egress_dev;
+  if (!d.arrival_dev.empty()) s += " in on " + d.arrival_dev;
+  bool tcp = d.flow.proto == IPPROTO_TCP;
+  if (d.verdict == "no_route_back")
+    s += fmt::format(": no route back, no SYN-ACK sent to {} SYN{} ({:.0f} ms)", d.syns, d.syns == 1 ? "" : "s",
+                     ms(d.waited_ns));
+  else if (d.verdict == "refused")
+    s += fmt::format(": refused ({})", d.answered_by == "rst" ? "RST" : d.answered_by);
+  else if (d.verdict == "unreachable")
+    s += ": " + d.answered_by;
+  else if (d.verdict == "reply_invalid")
+    s += fmt::format(": reply INVALID to conntrack, dropped on {}", d.drop_dev);
+  else if (d.verdict == "reply_dropped")
+    s += fmt::format(": reply dropped on {} ({})", d.drop_dev, d.drop_reason);
+  else
+    s += fmt::format(": no {} after {} {}{} ({:.0f} ms)", tcp ? "SYN-ACK" : "reply", d.syns, tcp ? "SYN" : "packet",
+                     d.syns == 1 ? "" : "s", ms(d.waited_ns));
+  s += owner(d.pid, d.comm, d.container) + "\n";
+  IpAddr src = d.flow.src;
+  if (d.verdict == "asymmetric_source" || d.verdict == "reply_dropped") {
+    if (d.verdict == "reply_dropped") s += "  " + d.reason + ".\n";
+    if (d.source_route) {
+      const uint32_t table = d.source_route->table;
+      std::string in_vrf;
+      if (d.vrf && d.vrf->table == table) in_vrf = " of VRF " + d.vrf->name;
+      if (d.vrf && d.vrf_table_missed)
+        in_vrf = fmt::format(", after VRF {}'s table {} had no route for {}", d.vrf->name, table_name(d.vrf->table),
+                             d.flow.dst.str());
+      s += fmt::format("  source {} was chosen by route \"{}\" (table {}{}{}){}\n", src.str(),
+                       format_route(*d.source_route), table_name(table), in_vrf,
+                       d.source_rule ? ", selected by rule \"" + format_rule(*d.source_rule) + "\"" : "",
+                       d.verdict == "asymmetric_source" ? "," : ".");
+    }
+    else if (d.verdict == "asymmetric_source")
+      s += "  " + d.reason + ".\n";  // the route that chose the source is gone, or has changed since
+    if (d.verdict == "asymmetric_source" && d.source_route)
+      s += fmt::format("  but after DNAT the packet leaves {}, whose address is {}; the backend cannot answer {}.\n",
+                       d.egress_dev, d.expected_source.is_set() ? d.expected_source.str() : "another", src.str());
+  } else {
+    s += "  " + d.reason + ".\n";
+  }
+  if (d.preceding_change)
+    s += fmt::format("  started {:.1f} s after {} `{}` was {}.\n", d.preceding_change_s, d.preceding_change->kind,
+                     d.preceding_change->what, d.preceding_change->deleted ? "deleted" : "added");
+  if (!d.fix.empty()) s += "  fix: " + d.fix + "\n";
+  if (!d.check.empty()) s += "  check: " + d.check + "\n";
+  if (!d.fix_would_break.empty())
+    s += fmt::format("  (only this service IP: a route for the whole CIDR would break {})\n",
+                     fmt::join(d.fix_would_break, ", "));
+  if (!d.persistent_fix.empty()) {
+    s += fmt::format("  to keep it across reboots ({}):\n", d.persistent_tool);
+    std::string how = d.persistent_fix;
+    if (how.back() != '\n') how += '\n';
+    for (size_t pos = 0, nl; (nl = how.find('\n', pos)) != std::string::npos; pos = nl + 1)
+      s += "    " + how.substr(pos, nl - pos) + "\n";
+  }
+  return s;
+}
+
+void write_file_atomically(const std::string& path, const std::string& content) {
+  std::string tmp = path + ".tmp." + std::to_string(getpid());
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw std::runtime_error(fmt::format("cannot write report {}: {}", path, std::strerror(errno)));
+  size_t off = 0;
+  while (off < content.size()) {
+    ssize_t n = write(fd, content.data() + off, content.size() - off);
+    if (n < 0) {
+      int err = errno;
+      close(fd);
+      unlink(tmp.c_str());
+      throw std::runtime_error(fmt::format("cannot write report {}: {}", path, std::strerror(err)));
+    }
+    off += static_cast<size_t>(n);
+  }
+  if (fsync(fd) != 0 || close(fd) != 0 || rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    unlink(tmp.c_str());
+    throw std::runtime_error(fmt::format("cannot write report {}: {}", path, std::strerror(err)));
+  }
+}
+
+}  // namespace svctrace

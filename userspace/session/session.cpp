@@ -1,0 +1,291 @@
+// One tracing session: the correlator's decisions turned into lines, diagnoses and the report.
+#include "session/session.h"
+#include "diagnose/persistent_fix.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "diagnose/check.h"
+#include "node/rules/service_pair.h"
+#include "node/node_cache.h"
+#include "report/output.h"
+#include "session/recording.h"
+#include "report/terminal.h"
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <tuple>
+
+namespace svctrace {
+
+using nlohmann::json;
+
+void print_line(const json& j) { fmt::print("{}\n", json_text(j)); }
+
+Session::Session(SessionOptions opts, Node& node, DropReasonNames drop_reasons)
+    : opts_(std::move(opts)),
+      node_cache_(std::make_unique<NodeCache>(node)),
+      node_(*node_cache_),
+      drop_reasons_(std::move(drop_reasons)),
+      correlator_(opts_.correlator),
+      next_stats_ns_(opts_.start_ns + opts_.stats_interval_ns) {}
+
+Session::~Session() { flush(); }
+
+void Session::on_event(const svc_event& ev) {
+  if (recorder_) recorder_->event(ev);
+  correlator_.on_event(ev);
+}
+
+void Session::add_existing(const ExistingFlow& e, uint64_t now_ns) {
+  if (recorder_) recorder_->existing(e, now_ns);
+  correlator_.add_existing(e.key, e.dnat_ip, e.dnat_port, e.snat_ip, e.snat_port, e.replied, now_ns);
+}
+
+void Session::on_changes(std::vector<RoutingChange> changes) {
+  if (changes.empty()) return;
+  node_cache_->clear();  // what it remembers may be what just changed
+  if (recorder_) recorder_->changes(changes);
+  for (auto& c : changes) {
+    double at = static_cast<double>(c.ts_ns - opts_.start_ns) / 1e9;
+    json j = {{"type", "change"}, {"kind", c.kind}, {"what", c.what}, {"deleted", c.deleted}, {"at_s", at}};
+    timeline_json_.push_back(j);
+    if (opts_.json)
+      emit(j);
+    else
+      say(fmt::format("⟳ {} {}: {}", c.kind, c.deleted ? "deleted" : "added", c.what));
+    timeline_.push_back(std::move(c));
+  }
+  flush();
+}
+
+void Session::tick(uint64_t now_ns, const KernelCounters& kernel) {
+  node_cache_->clear();
+  if (kernel.conn_unreadable && !warned_conn_unreadable_) {
+    warned_conn_unreadable_ = true;
+    spdlog::warn("svctrace cannot read this kernel's conntrack entries ({} failed reads): NAT targets, "
+                 "replies and drops are not seen, and flows can only be called unanswered",
+                 kernel.conn_unreadable);
+  }
+  if (recorder_) recorder_->tick(now_ns, kernel);
+  for (const auto& ch : correlator_.tick(now_ns)) {
+    const Flow* f = ch.flow;
+    if (!f) continue;  // evicted before it was seen
+    if (ch.kind == Correlator::Change::NewFlow) {
+      // Read now, while the process that opened the flow most likely still runs.
+      if (f->pid) correlator_.set_container(*f, node_.container_of(f->pid, f->comm));
+      if (opts_.json)
+        emit_text(flow_object(*f, node_, 0, "flow").text());
+      else
+        say(human_flow(*f, node_));
+    } else if (f->state == FlowState::Unanswered || f->state == FlowState::Refused) {
+      diagnose_flow(*f, kernel);
+    } else {
+      if (opts_.on_outcome) opts_.on_outcome(*f);
+      if (opts_.json)
+        emit_text(flow_object(*f, node_, 0, "outcome").text());
+      else
+        say(human_outcome(*f));
+    }
+  }
+  if (opts_.json && now_ns >= next_stats_ns_) {
+    json st = stats(kernel);
+    st["type"] = "stats";
+    emit(st);
+    next_stats_ns_ = now_ns + opts_.stats_interval_ns;
+  }
+  flush();
+}
+
+void Session::diagnose_flow(const Flow& f, const KernelCounters& kernel) {
+  Diagnosis d = diagnose(f, node_, opts_.cidrs, drop_reasons_);
+  // The last change before the flow's first packet that concerns its service IP, its backend or the
+  // devices it went by.
+  const std::vector<std::string> devs = {d.egress_dev, d.route_dev};
+  for (auto it = timeline_.rbegin(); it != timeline_.rend(); ++it) {
+    if (it->ts_ns > f.first_seen_ns) continue;
+    if (!it->concerns(f.key.dst, devs) && !it->concerns(f.backend_ip(), devs)) continue;
+    d.preceding_change = *it;
+    d.preceding_change_s = static_cast<double>(f.first_seen_ns - it->ts_ns) / 1e9;
+    break;
+  }
+  if (d.fix_route) keep_fix_safe(d, node_.service_pairs(opts_.cidrs), node_);
+  if (d.fix_route && opts_.host_netns) {
+    // Network managers configure the host's namespace only.
+    NetworkManagement nm = node_.network_management(d.fix_route->oif, d.fix_route->dev);
+    d.persistent_tool = nm.tool;
+    d.persistent_fix = persistent_fix(nm, *d.fix_route);
+  }
+  correlator_.set_verdict(f, d.verdict);
+  if (opts_.on_diagnosis) opts_.on_diagnosis(f, d);
+  JsonObject dj = diagnosis_object(d);
+  // Lost events may have taken the evidence that would have changed the verdict.
+  dj.add("confidence", kernel.ringbuf_drops ? "low" : "high");
+  if (kernel.ringbuf_drops)
+    dj.add("confidence_reason", fmt::format("{} events were lost before this verdict", kernel.ringbuf_drops));
+  // The same cause seen again (same verdict, service, backend, route, fix): one group, counted.
+  std::string group_key = fmt::format("{}|{}|{}|{}|{}", d.verdict, d.flow.dst.str(), d.flow.dport,
+                                      d.dnat_ip ? endpoint(*d.dnat_ip, d.dnat_port) : "", d.fix);
+  auto it = groups_.find(group_key);
+  bool fresh = it == groups_.end();
+  Group lone;  // past kMaxGroups causes, a new one is not remembered
+  Group& group = !fresh ? it->second
+                        : groups_.size() < kMaxGroups ? groups_.emplace(group_key, Group{}).first->second : lone;
+  if (fresh) group.id = ++next_group_;
+  int count = ++group.count;
+  dj.add("group", group.id).add("count", count);
+  const std::string text = dj.text();
+  diagnoses_made_++;
+  if (group.kept < kKeptPerGroup && diagnoses_.size() < kKeptDiagnoses) {
+    group.last_kept = diagnoses_.size();
+    group.kept++;
+    diagnoses_.push_back(json::parse(text));
+  } else if (group.kept) {
+    diagnoses_[group.last_kept]["count"] = count;
+  }
+  if (opts_.json)
+    emit_text(text);
+  else if (fresh)
+    say(human_diagnosis(d));
+  else
+    say(fmt::format("✗ {}:{} → {}:{}: same as above ({}×)", d.flow.src.str(), d.flow.sport, d.flow.dst.str(),
+                    d.flow.dport, count));
+}
+
+void Session::emit(const json& line) { emit_text(json_text(line)); }
+
+void Session::emit_text(const std::string& line) {
+  if (opts_.before_output) opts_.before_output();
+  out_ += line;
+  out_ += '\n';
+  if (out_.size() >= kOutBuffer) flush();
+}
+
+void Session::say(const std::string& lines) {
+  if (opts_.before_output) opts_.before_output();
+  std::string text = opts_.color ? paint(lines) : lines;
+  if (text.empty() || text.back() != '\n') text += '\n';
+  out_ += text;
+  if (out_.size() >= kOutBuffer) flush();
+}
+
+void Session::flush() {
+  if (out_.empty()) return;
+  std::fwrite(out_.data(), 1, out_.size(), stdout);
+  std::fflush(stdout);
+  out_.clear();
+}
+
+// One row per service IP:port -> backend -> egress device: how many flows, how many answered, how
+// many failed, and the verdict most of the failures got.
+json Session::by_service() const {
+  struct Row {
+    int flows = 0, answered = 0, failed = 0;
+    std::map<std::string, int> verdicts;
+  };
+  std::map<std::tuple<std::string, std::string, std::string>, Row> rows;
+  for (const Flow* f : correlator_.flows()) {
+    auto hostport = [](const IpAddr& ip, uint16_t port) {
+      return ip.family == AF_INET6 ? fmt::format("[{}]:{}", ip.str(), port) : fmt::format("{}:{}", ip.str(), port);
+    };
+    std::string egress = f->egress_ifindex ? node_.interface_name(f->egress_ifindex) : "";
+    Row& r = rows[{hostport(f->key.dst, f->key.dport), hostport(f->backend_ip(), f->backend_port()), egress}];
+    r.flows++;
+    if (f->state == FlowState::Answered) r.answered++;
+    if (f->state == FlowState::Unanswered || f->state == FlowState::Refused) {
+      r.failed++;
+      r.verdicts[f->verdict.empty() ? to_string(f->state) : f->verdict]++;
+    }
+  }
+  json out = json::array();
+  for (const auto& [key, r] : rows) {
+    std::string verdict = r.failed ? std::max_element(r.verdicts.begin(), r.verdicts.end(), [](auto& a, auto& b) {
+                                       return a.second < b.second;
+                                     })->first
+                                   : (r.answered ? "answered" : "");
+    out.push_back({{"service", std::get<0>(key)}, {"backend", std::get<1>(key)}, {"egress_dev", std::get<2>(key)},
+                   {"flows", r.flows}, {"answered", r.answered}, {"failed", r.failed}, {"verdict", verdict}});
+  }
+  return out;
+}
+
+// Columns as wide as their widest cell, so that the usual rows fit an 80-column terminal.
+void Session::print_service_table(const json& services) {
+  if (services.empty()) return;
+  std::vector<std::vector<std::string>> cells = {{"service", "backend", "egress", "flows", "ok", "fail", "verdict"}};
+  for (const auto& row : services)
+    cells.push_back({row["service"], row["backend"], row["egress_dev"], std::to_string(row["flows"].get<int>()),
+                     std::to_string(row["answered"].get<int>()), std::to_string(row["failed"].get<int>()),
+                     row["verdict"]});
+  std::vector<size_t> width(cells[0].size(), 0);
+  for (const auto& line : cells)
+    for (size_t i = 0; i < line.size(); i++) width[i] = std::max(width[i], line[i].size());
+  std::string table;
+  for (size_t r = 0; r < cells.size(); r++) {
+    // Rows with failures start with the failure mark, so they are coloured as failures.
+    bool failed = r > 0 && services[r - 1]["failed"].get<int>() > 0;
+    std::string line = failed ? "✗" : " ";
+    for (size_t i = 0; i < cells[r].size(); i++) {
+      bool number = i >= 3 && i <= 5;
+      line += " " + (number ? fmt::format("{:>{}}", cells[r][i], width[i]) : fmt::format("{:<{}}", cells[r][i], width[i]));
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    table += line + "\n";
+  }
+  say(table);
+}
+
+json Session::stats(const KernelCounters& c) const {
+  return json{{"events", correlator_.events()},
+              {"events_sent_by_kernel", c.events},
+              {"ringbuf_drops", c.ringbuf_drops},
+              {"bpf_flows", c.awaiting_size},
+              {"bpf_flows_capacity", c.awaiting_capacity},
+              {"bpf_flows_evicted", c.awaiting_evicted},
+              {"flows", correlator_.flow_count()},
+              {"flows_evicted", correlator_.evicted()},
+              {"flows_replaced", correlator_.replaced()},
+              {"diagnoses", diagnoses_made_},
+              {"diagnoses_not_in_report", diagnoses_made_ - diagnoses_.size()},
+              {"flows_not_in_report", correlator_.flow_count() - std::min(correlator_.flow_count(), kKeptFlows)}};
+}
+
+json Session::finish(double elapsed_s, const KernelCounters& kernel) {
+  node_cache_->clear();
+  json st = stats(kernel);
+  std::map<std::string, int> by_state;
+  json flows = json::array();
+  const std::vector<const Flow*> all = correlator_.flows();  // in order of first sight
+  // The diagnosed flows are what a report is read for: they are kept first (the last kKeptFlows of
+  // them), then the latest of the others fill what is left.
+  const size_t diagnosed = std::count_if(all.begin(), all.end(), [](const Flow* f) { return !f->verdict.empty(); });
+  const size_t kept_diagnosed = std::min(diagnosed, kKeptFlows);
+  const size_t others = all.size() - diagnosed, kept_others = std::min(others, kKeptFlows - kept_diagnosed);
+  size_t nth_diagnosed = 0, nth_other = 0;
+  for (const Flow* f : all) {
+    by_state[to_string(f->state)]++;
+    bool keep = f->verdict.empty() ? nth_other++ >= others - kept_others
+                                   : nth_diagnosed++ >= diagnosed - kept_diagnosed;
+    if (keep) flows.push_back(flow_json(*f, node_, opts_.start_ns));
+  }
+  if (kernel.ringbuf_drops)
+    spdlog::warn("{} events were lost (ring buffer full): verdicts may be incomplete", kernel.ringbuf_drops);
+  json services = by_service();
+  if (opts_.json) {
+    emit({{"type", "summary"}, {"duration_s", elapsed_s}, {"by_state", by_state}, {"diagnoses", diagnoses_made_},
+          {"services", services}, {"stats", st}});
+  } else {
+    std::string states;
+    for (const auto& [s, n] : by_state) states += fmt::format("{}{} {}", states.empty() ? "" : ", ", n, s);
+    print_service_table(services);
+    say(fmt::format("done in {:.1f} s: {} flows{}{}{}, {} diagnoses; {} events, {} lost, {} evicted", elapsed_s,
+                    flows.size(), states.empty() ? "" : " (", states, states.empty() ? "" : ")",
+                    diagnoses_made_, correlator_.events(), kernel.ringbuf_drops, correlator_.evicted()));
+  }
+  flush();
+  return {{"flows", flows}, {"diagnoses", diagnoses_}, {"timeline", timeline_json_}, {"stats", st}};
+}
+
+}  // namespace svctrace

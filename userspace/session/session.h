@@ -1,0 +1,112 @@
+// One tracing session, live or replayed: feeds the kernel's events to the correlator, diagnoses the
+// flows it decides, prints flows, outcomes and diagnoses, and builds the report. Everything it asks
+// the node goes through Node, and everything it is fed goes through its own methods, so a recorded
+// session (record.h) replays offline to the same verdicts.
+#pragma once
+#include <nlohmann/json.hpp>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "capture/kernel_counters.h"
+#include "node/conntrack.h"
+#include "correlate/correlator.h"
+#include "diagnose/diagnosis.h"
+#include "node/rules/service_pair.h"
+#include "node/node.h"
+#include "node/route.h"
+
+namespace svctrace {
+
+class Recorder;
+
+class NodeCache;
+
+struct SessionOptions {
+  std::vector<Cidr> cidrs;
+  bool json = false;               // NDJSON on stdout, else lines for a person
+  bool color = false;              // colour the lines for a person (terminal.h)
+  std::function<void()> before_output;  // e.g. clears the status line before a line is printed
+  // Told of every decided flow (e.g. the metrics): with its diagnosis, or without one.
+  std::function<void(const Flow&, const Diagnosis&)> on_diagnosis;
+  std::function<void(const Flow&)> on_outcome;
+  bool host_netns = false;         // tracing the host's namespace: persistent fixes make sense
+  uint64_t start_ns = 0;           // CLOCK_MONOTONIC at the start, for the timeline's offsets
+  uint64_t stats_interval_ns = 10'000'000'000ull;  // a "stats" line this often (json only)
+  CorrelatorConfig correlator;
+};
+
+class Session {
+ public:
+  // The report's flows: kKeptFlows of those still in the table (up to --max-flows of them), the
+  // diagnosed ones first, then those seen last. As JSON a flow takes ~6 KB: all 65536 of a full table made the exit's peak ~10 times
+  // the tracing's.
+  static constexpr size_t kKeptFlows = 4096;
+
+  Session(SessionOptions opts, Node& node, DropReasonNames drop_reasons);
+  ~Session();
+
+  // Everything the session is fed is also written to the recorder, if one is set.
+  void record_to(Recorder* recorder) { recorder_ = recorder; }
+
+  void on_event(const svc_event& ev);
+  void add_existing(const ExistingFlow& e, uint64_t now_ns);
+  // Route, rule and address changes: printed, kept for the report and for the diagnoses of the
+  // flows that start after them.
+  void on_changes(std::vector<RoutingChange> changes);
+  // Decides what is due at now_ns: prints new flows, outcomes and diagnoses, and a stats line when
+  // one is due. `kernel` says how many events were lost, which lowers the diagnoses' confidence.
+  void tick(uint64_t now_ns, const KernelCounters& kernel);
+
+  nlohmann::json stats(const KernelCounters& kernel) const;
+  // Prints the closing summary; returns the report's "flows", "diagnoses", "timeline" and "stats".
+  nlohmann::json finish(double elapsed_s, const KernelCounters& kernel);
+  bool diagnosed() const { return diagnoses_made_ > 0; }
+  uint64_t events() const { return correlator_.events(); }
+  size_t flow_count() const { return correlator_.flow_count(); }
+
+ private:
+  void diagnose_flow(const Flow& f, const KernelCounters& kernel);
+  void say(const std::string& lines);          // human output, coloured if asked
+  void emit(const nlohmann::json& line);       // one NDJSON line
+  void emit_text(const std::string& line);     // one NDJSON line, as text
+  // What say() and emit() wrote goes out at the end of each call that wrote it, in one write for all
+  // the lines of a tick (a flood decides thousands of flows per tick).
+  void flush();
+  nlohmann::json by_service() const;           // flows per service -> backend -> egress
+  void print_service_table(const nlohmann::json& services);
+
+  SessionOptions opts_;
+  std::unique_ptr<NodeCache> node_cache_;  // the node, its answers remembered for one tick
+  Node& node_;                            // ... asked through that
+  DropReasonNames drop_reasons_;
+  Correlator correlator_;
+  Recorder* recorder_ = nullptr;
+  // The report keeps the first kKeptPerGroup diagnoses of each group and kKeptDiagnoses in all: a
+  // flood of one failure would otherwise grow it without bound. The last kept one of a group carries
+  // the group's count; every diagnosis is still printed.
+  static constexpr size_t kKeptDiagnoses = 4096, kKeptPerGroup = 64, kMaxGroups = 4096;
+  nlohmann::json diagnoses_ = nlohmann::json::array();
+  uint64_t diagnoses_made_ = 0;
+  nlohmann::json timeline_json_ = nlohmann::json::array();
+  std::vector<RoutingChange> timeline_;
+  struct Group {
+    int id = 0;
+    int count = 0;
+    size_t last_kept = 0;  // index in diagnoses_ of its last kept diagnosis
+    size_t kept = 0;
+  };
+  std::map<std::string, Group> groups_;  // diagnosis group key -> group (at most kMaxGroups)
+  int next_group_ = 0;
+  uint64_t next_stats_ns_ = 0;
+  bool warned_conn_unreadable_ = false;
+  std::string out_;  // lines not yet written to stdout
+  static constexpr size_t kOutBuffer = 256 * 1024;  // ... written out at this size even within a tick
+};
+
+// One NDJSON line on stdout.
+void print_line(const nlohmann::json& j);
+
+}  // namespace svctrace
