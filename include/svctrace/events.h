@@ -1,5 +1,5 @@
 /* The one definition of every record the BPF programs send to userspace.
- * Included by bpf/svctrace.bpf.c (after vmlinux.h) and by the C++ side, which static_asserts the
+ * Included by bpf/lib/base.bpf.h (after vmlinux.h) and by the C++ side, which static_asserts the
  * layout (userspace/event_layout.cpp). Fixed-width fields, explicit padding, no pointers. */
 #ifndef SVCTRACE_EVENTS_H
 #define SVCTRACE_EVENTS_H
