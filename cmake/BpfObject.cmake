@@ -2,6 +2,9 @@
 # Compiles one BPF program with clang (CO-RE, -g -O2), turns the object into a libbpf skeleton with
 # bpftool, and defines an INTERFACE target <name>_skel whose include path holds <name>.skel.h.
 # Explicit OUTPUT/DEPENDS chains keep parallel builds from racing on the object or the skeleton.
+# The headers it includes are found by clang, which writes them to a depfile: changing any of them
+# rebuilds the object, DEPENDS or not. Sources anywhere in the tree include bpf/'s headers
+# (lib/*.bpf.h, vmlinux.h) and include/'s.
 find_program(BPF_CLANG NAMES clang clang-14 REQUIRED)
 find_program(BPFTOOL NAMES bpftool PATHS /usr/sbin /sbin REQUIRED)
 
@@ -18,6 +21,7 @@ function(bpf_object name source)
   set(out_dir ${CMAKE_CURRENT_BINARY_DIR}/bpf)
   set(obj ${out_dir}/${name}.bpf.o)
   set(skel ${out_dir}/${name}.skel.h)
+  set(dep ${obj}.d)
   get_filename_component(src_abs ${source} ABSOLUTE)
   get_filename_component(src_dir ${src_abs} DIRECTORY)
 
@@ -25,8 +29,10 @@ function(bpf_object name source)
     OUTPUT ${obj}
     COMMAND ${CMAKE_COMMAND} -E make_directory ${out_dir}
     COMMAND ${BPF_CLANG} -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_${BPF_TARGET_ARCH}
-            -I${src_dir} -I${PROJECT_SOURCE_DIR}/include -c ${src_abs} -o ${obj}
+            -I${src_dir} -I${PROJECT_SOURCE_DIR}/bpf -I${PROJECT_SOURCE_DIR}/include
+            -MD -MF ${dep} -c ${src_abs} -o ${obj}
     DEPENDS ${src_abs} ${ARG_DEPENDS}
+    DEPFILE ${dep}
     COMMENT "BPF ${name}: compiling ${source}"
     VERBATIM)
 

@@ -1,0 +1,37 @@
+/* What every part of svctrace's kernel side starts from: the kernel's types, libbpf's helpers, the
+ * records shared with userspace, and the few kernel constants vmlinux.h does not carry (macros, which
+ * BTF does not keep). Constants that are enum members in the kernel (RTN_*, RT_TABLE_*, TCP_*, IP_CT_*,
+ * IPS_*, IPPROTO_TCP) come from vmlinux.h and are not defined again here. */
+#pragma once
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "svctrace/events.h"
+
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_ICMPV6 58
+#define NF_ACCEPT 1
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define NFCT_INFOMASK 7UL /* skb->_nfct: the conntrack entry's address, its ctinfo in the low 3 bits */
+#define LOOPBACK_IFINDEX 1 /* lo: the iif of every output route lookup */
+
+
+/* Reading a kernel object the program holds only as a number, or as some other type (a raw
+ * tracepoint's untyped arguments, the fib_nh a fib_nh_common starts, the inet_sock a sock is part of):
+ * bpf_rdonly_cast gives it its BTF type, so its fields are read with plain loads the JIT makes
+ * fault-safe, rather than one bpf_probe_read_kernel() per field, which was most of a service flow's
+ * cost. The kfunc (6.2+) becomes a register move. Conntrack's nf_conn is read differently: see
+ * read_conn. */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+#define kernel_view(type, addr) ((const type *)bpf_rdonly_cast((const void *)(addr), bpf_core_type_id_kernel(type)))
+
+/* An IPv4 address into one of the records' 16-byte address fields (its first 4 bytes). */
+static __always_inline void put_v4(__u8 *dst16, __be32 addr)
+{
+	__builtin_memcpy(dst16, &addr, 4);
+}

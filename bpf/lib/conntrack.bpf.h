@@ -1,0 +1,37 @@
+/* Reading a conntrack entry, which the programs hold as the address in skb->_nfct. */
+#pragma once
+
+#include "base.bpf.h"
+#include "counters.bpf.h"
+
+/* The entry's two tuples (original direction, then reply) in one probe read, rather than one read
+ * per field, which was most of a service flow's cost. nf_conn cannot go through kernel_view: CO-RE
+ * cannot tell it from the kernel's nf_conn___init, and when conntrack is a module the type is not in
+ * vmlinux's BTF at all. CO-RE finds the array in nf_conn; the tuple itself has kept its layout for
+ * over ten years, and its size is checked against the running kernel's. */
+static __always_inline bool read_conn(__u64 ct, struct nf_conntrack_tuple_hash th[2])
+{
+	if (bpf_core_type_size(struct nf_conntrack_tuple_hash) != sizeof(th[0]) ||
+	    bpf_core_read(th, 2 * sizeof(th[0]), &((const struct nf_conn *)ct)->tuplehash) != 0) {
+		count(SVC_CNT_CONN_UNREADABLE); /* reported by userspace: NAT, replies and drops go unseen */
+		return false;
+	}
+	return true;
+}
+
+/* A tuple of a copy made by read_conn, into a record's. */
+static __always_inline void read_tuple(struct svc_tuple *t, const struct nf_conntrack_tuple *ct_tuple)
+{
+	t->family = ct_tuple->src.l3num;
+	t->proto = ct_tuple->dst.protonum;
+	if (t->family == AF_INET6) {
+		__builtin_memcpy(t->src, &ct_tuple->src.u3.in6, 16);
+		__builtin_memcpy(t->dst, &ct_tuple->dst.u3.in6, 16);
+	} else {
+		put_v4(t->src, ct_tuple->src.u3.ip);
+		put_v4(t->dst, ct_tuple->dst.u3.ip);
+	}
+	/* TCP's and UDP's ports sit at the same offset of the union */
+	t->sport = bpf_ntohs(ct_tuple->src.u.all);
+	t->dport = bpf_ntohs(ct_tuple->dst.u.all);
+}

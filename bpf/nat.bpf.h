@@ -1,0 +1,197 @@
+/* What conntrack DNAT'd and SNAT'd a service flow to, which device it really leaves by, and the first
+ * reply that comes back for it. */
+#pragma once
+
+#include "lib/base.bpf.h"
+#include "lib/ringbuf.bpf.h"
+#include "lib/cidr.bpf.h"
+#include "lib/conntrack.bpf.h"
+#include "lib/passage.bpf.h"
+#include "lib/awaiting.bpf.h"
+
+/* The test each packet of a new conntrack entry (ctinfo NEW) pays at the NAT hooks: is the entry's
+ * original destination in the CIDRs? Its family if so, else 0; th: the entry's tuples. */
+static __always_inline __u16 new_flow_to_service(unsigned long nfct, struct nf_conntrack_tuple_hash th[2])
+{
+	if ((nfct & NFCT_INFOMASK) != IP_CT_NEW || !read_conn(nfct & ~NFCT_INFOMASK, th))
+		return 0;
+	const struct nf_conntrack_tuple *orig = &th[0].tuple;
+	__u16 l3 = orig->src.l3num;
+	if (l3 == AF_INET)
+		return in_service_cidrs_v4(orig->dst.u3.ip) ? AF_INET : 0;
+	if (l3 == AF_INET6) {
+		struct in6_addr dst6;
+		__builtin_memcpy(&dst6, &orig->dst.u3.in6, 16);
+		return in_service_cidrs_v6(&dst6) ? AF_INET6 : 0;
+	}
+	return 0;
+}
+
+/* A packet of a conntrack entry to the CIDRs that has had no reply yet (new_flow_to_service), at a hook
+ * after NAT; once a reply is seen the entry's packets are ESTABLISHED and cost one compare. Events: one
+ * per packet leaving (POST_ROUTING: the SYNs and their retransmits), one per packet of a forwarded flow
+ * coming in before one has left (PRE_ROUTING: its first, and its retransmits when this host drops
+ * them), and none for LOCAL_OUT, whose device the POST_ROUTING event carries. */
+static __always_inline void record_unreplied(unsigned long nfct, const struct nf_conntrack_tuple_hash th[2],
+					     __u16 l3, __u32 netns, __u32 hook, int in_ifindex, int out_ifindex)
+{
+	__u64 ct = nfct & ~NFCT_INFOMASK;
+	if (!wanted_netns(netns))
+		return;
+	if (!awaiting_any)
+		awaiting_any = 1;
+	if (hook == SVC_NAT_LOCAL_OUT) {
+		begin_passage(ct, out_ifindex, 0);
+		return;
+	}
+	__s32 route_ifindex = 0;
+	if (hook == SVC_NAT_PRE_ROUTING) {
+		/* A flow of this host's own that came back in over loopback has already left (an answered
+		 * entry with its tuple is a recycled one: conntrack reused it for a new flow). */
+		struct awaiting_entry *v = awaiting(ct, th);
+		if (v && v->stamp)
+			return;
+		/* Next comes the input route lookup, on this CPU, for the DNAT target. */
+		begin_passage(ct, 0, l3 == AF_INET ? th[1].tuple.src.u3.ip : 0);
+	} else {
+		struct in_passage *p = passage_of(ct);
+		if (p) {
+			route_ifindex = p->route_ifindex;
+			p->ct = 0;
+			p->backend = 0;
+		}
+	}
+
+	if (hook == SVC_NAT_POST_ROUTING)
+		remember(ct, conn_reply_hash(th));
+
+	struct svc_event *e = reserve_event(SVC_EV_NAT, netns);
+	if (!e)
+		return;
+	read_tuple(&e->tuple, &th[0].tuple);
+	read_tuple(&e->nat.reply, &th[1].tuple);
+	e->nat.hook = hook;
+	e->nat.ct_status = BPF_CORE_READ((const struct nf_conn *)ct, status);
+	e->nat.out_ifindex = hook == SVC_NAT_PRE_ROUTING ? in_ifindex : out_ifindex;
+	e->nat.route_ifindex = route_ifindex;
+	submit_event(e);
+}
+
+/* What the answer was: an ICMP error's type and code, or the flags of a TCP reply (SYN-ACK or RST).
+ * PRE_ROUTING has set the network header. */
+static __always_inline void read_reply_header(const struct sk_buff *skb, struct svc_reply_info *r)
+{
+	unsigned char *head = skb->head;
+	__u16 nh = skb->network_header;
+	__u8 ip[10] = {};
+	bpf_probe_read_kernel(ip, sizeof(ip), head + nh);
+	unsigned char *l4;
+	__u8 proto;
+	bool v6 = (ip[0] >> 4) == 6;
+	if (v6) { /* a reply is not expected to carry extension headers */
+		l4 = head + nh + 40;
+		proto = ip[6];
+	} else {
+		l4 = head + nh + (ip[0] & 0xf) * 4;
+		proto = ip[9];
+	}
+	if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6) {
+		__u8 icmp[2] = {};
+		bpf_probe_read_kernel(icmp, 2, l4);
+		r->icmp_type = icmp[0];
+		r->icmp_code = icmp[1];
+		if (v6)
+			bpf_probe_read_kernel(r->icmp_from, 16, head + nh + 8);
+		else
+			bpf_probe_read_kernel(r->icmp_from, 4, head + nh + 12);
+	} else if (proto == IPPROTO_TCP) {
+		bpf_probe_read_kernel(&r->tcp_flags, 1, l4 + 13);
+	}
+}
+
+/* A packet in the reply direction: the first of each flow awaiting its reply is reported. */
+static __always_inline void record_reply(const struct sk_buff *skb, unsigned long nfct, __u32 netns,
+					 int in_ifindex)
+{
+	__u32 ctinfo = nfct & NFCT_INFOMASK;
+	if (ctinfo != IP_CT_ESTABLISHED_REPLY && ctinfo != IP_CT_RELATED_REPLY)
+		return;
+	__u64 key = nfct & ~NFCT_INFOMASK;
+	struct nf_conntrack_tuple_hash th[2];
+	if (!read_conn(key, th))
+		return;
+	struct awaiting_entry *v = awaiting(key, th);
+	if (!v || !v->stamp)
+		return;
+	mark_answered(v);
+
+	struct svc_event *e = reserve_event(SVC_EV_REPLY, netns);
+	if (!e)
+		return;
+	read_tuple(&e->tuple, &th[0].tuple);
+	e->reply.ifindex = in_ifindex;
+	e->reply.ctinfo = ctinfo;
+	read_reply_header(skb, &e->reply);
+	submit_event(e);
+}
+
+/* A service flow's packet is handled out of line, by a BPF-to-BPF call made only for such packets, so
+ * the path every other packet takes stays a few instructions at the start of the program rather than
+ * ending in a jump over kilobytes of it. */
+static __noinline int nat_service_packet(struct bpf_nf_ctx *ctx, __u32 hook, __u32 l3,
+					 const struct nf_conntrack_tuple_hash *th)
+{
+	const struct nf_hook_state *state = ctx->state;
+	int in = state->in ? state->in->ifindex : 0;
+	int out = state->out ? state->out->ifindex : 0;
+	record_unreplied(ctx->skb->_nfct, th, l3, state->net->ns.inum, hook, in, out);
+	return 0;
+}
+
+static __noinline int nat_reply_packet(struct bpf_nf_ctx *ctx)
+{
+	const struct nf_hook_state *state = ctx->state;
+	record_reply(ctx->skb, ctx->skb->_nfct, state->net->ns.inum, state->in ? state->in->ifindex : 0);
+	return 0;
+}
+
+/* The three netfilter programs' work. */
+static __always_inline int netfilter_hook(struct bpf_nf_ctx *ctx, __u32 hook)
+{
+	/* The cheapest rejections come first: most packets are untracked, or belong to flows answered
+	 * long ago (ESTABLISHED, original direction), or are replies while no service flow was ever
+	 * remembered. Then a new flow's destination is tested against the CIDRs; the devices and the
+	 * namespace are read only for a flow to a service. */
+	unsigned long nfct = ctx->skb->_nfct;
+	__u32 ctinfo = nfct & NFCT_INFOMASK;
+	if (!nfct)
+		return NF_ACCEPT; /* untracked: no flow to join it to */
+	if (ctinfo == IP_CT_NEW) {
+		struct nf_conntrack_tuple_hash th[2];
+		__u16 l3 = new_flow_to_service(nfct, th);
+		if (l3)
+			nat_service_packet(ctx, hook, l3, th);
+	} else if ((ctinfo == IP_CT_ESTABLISHED_REPLY || ctinfo == IP_CT_RELATED_REPLY) &&
+		   (hook == SVC_NAT_PRE_ROUTING ? awaiting_any : hook == SVC_NAT_LOCAL_OUT && local_answers_awaited) &&
+		   /* Only a first reply can be awaited, and conntrack marks an entry assured only after
+		    * it (for TCP, at the handshake's last ACK): the replies of established traffic, most of
+		    * what comes in, cost only this read. */
+		   !(BPF_CORE_READ((const struct nf_conn *)(nfct & ~NFCT_INFOMASK), status) & IPS_ASSURED)) {
+		nat_reply_packet(ctx); /* coming in, or answered by this host (local_answers_awaited) */
+	}
+	return NF_ACCEPT;
+}
+
+/* A packet handed to the driver, for kernels without BPF netfilter links: it is past POST_ROUTING and
+ * still has its conntrack entry. Replies are not seen this way. */
+static __always_inline void on_dev_queue(const struct sk_buff *skb)
+{
+	unsigned long nfct = skb->_nfct;
+	struct net_device *dev = skb->dev;
+	if (!dev || (nfct & NFCT_INFOMASK) != IP_CT_NEW)
+		return;
+	struct nf_conntrack_tuple_hash th[2];
+	__u16 l3 = new_flow_to_service(nfct, th);
+	if (l3)
+		record_unreplied(nfct, th, l3, dev->nd_net.net->ns.inum, SVC_NAT_POST_ROUTING, 0, dev->ifindex);
+}

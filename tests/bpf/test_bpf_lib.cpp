@@ -1,0 +1,255 @@
+// bpf/lib/ run in the kernel with BPF_PROG_TEST_RUN: the CIDR match and the awaiting-reply table, each
+// through a program of tests/bpf/lib_test.bpf.c. Loading BPF needs root: without it the test exits
+// with kSkipped, which ctest shows as skipped (SKIP_RETURN_CODE), never as passed.
+#define CATCH_CONFIG_RUNNER
+#include <catch2/catch.hpp>
+
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <numeric>
+#include <vector>
+
+#include "lib_test_bpf.skel.h"
+#include "svctrace/events.h"
+
+namespace {
+
+constexpr int kSkipped = 77;
+
+// As in lib_test.bpf.c.
+enum FlowState : uint32_t { kAbsent = 0, kAwaiting = 1, kAnswered = 2 };
+
+struct SkelDeleter {
+  void operator()(lib_test_bpf* s) const { lib_test_bpf__destroy(s); }
+};
+using Skel = std::unique_ptr<lib_test_bpf, SkelDeleter>;
+
+std::array<uint8_t, 16> v6(const char* text) {
+  std::array<uint8_t, 16> a{};
+  REQUIRE(inet_pton(AF_INET6, text, a.data()) == 1);
+  return a;
+}
+
+uint32_t v4(const char* text) {
+  uint32_t a = 0;
+  REQUIRE(inet_pton(AF_INET, text, &a) == 1);
+  return a;
+}
+
+// The test CIDRs, set either as the constants tested inline or in the trie (as the loader does for
+// more than SVC_INLINE_V4 / SVC_INLINE_V6 of them): the same answers are expected both ways.
+enum class CidrsIn { kConstants, kTrie };
+
+// The awaiting-reply table's size here, set as the loader sets it (max_entries and bucket_mask).
+constexpr uint32_t kBuckets = 64;
+
+Skel load(CidrsIn where) {
+  Skel skel(lib_test_bpf__open());
+  REQUIRE(skel);
+  auto* ro = skel->rodata;
+  if (where == CidrsIn::kConstants) {
+    ro->n_v4 = 2;
+    ro->v4_net[0] = v4("172.24.0.0"), ro->v4_mask[0] = v4("255.248.0.0");  // 172.24.0.0/13
+    ro->v4_net[1] = v4("10.0.0.8"), ro->v4_mask[1] = v4("255.255.255.255");
+    ro->n_v6 = 1;
+    auto net = v6("fd00:10:96::"), mask = v6("ffff:ffff:ffff:ffff:ffff:ffff:ffff:0");  // /112
+    std::memcpy(ro->v6_net[0], net.data(), 16);
+    std::memcpy(ro->v6_mask[0], mask.data(), 16);
+  }  // else the defaults: more than can be inlined, so every address goes to the trie
+  REQUIRE(bpf_map__set_max_entries(skel->maps.awaiting_reply, kBuckets) == 0);
+  ro->bucket_mask = kBuckets - 1;
+  REQUIRE(lib_test_bpf__load(skel.get()) == 0);
+
+  if (where == CidrsIn::kTrie) {
+    auto add = [&](uint32_t prefixlen, std::array<uint8_t, 16> addr) {
+      svc_cidr_key key{};
+      key.prefixlen = prefixlen;
+      std::memcpy(key.addr, addr.data(), 16);
+      uint8_t one = 1;
+      REQUIRE(bpf_map__update_elem(skel->maps.service_cidrs, &key, sizeof(key), &one, sizeof(one), BPF_ANY) == 0);
+    };
+    add(96 + 13, v6("::ffff:172.24.0.0"));  // IPv4 prefixes are kept IPv4-mapped
+    add(96 + 32, v6("::ffff:10.0.0.8"));
+    add(112, v6("fd00:10:96::"));
+  }
+  return skel;
+}
+
+// Runs prog once with args as its context; returns what it returned.
+uint32_t run(bpf_program* prog, std::vector<uint64_t> args) {
+  LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = args.data(), .ctx_size_in = static_cast<__u32>(args.size() * 8));
+  int err = bpf_prog_test_run_opts(bpf_program__fd(prog), &opts);
+  INFO(bpf_program__name(prog) << ": " << std::strerror(-err));
+  REQUIRE(err == 0);
+  return opts.retval;
+}
+
+bool in_cidrs_v4(lib_test_bpf* skel, const char* addr) { return run(skel->progs.cidr_v4, {v4(addr)}) == 1; }
+
+bool in_cidrs_v6(lib_test_bpf* skel, const char* addr) {
+  auto a = v6(addr);
+  uint64_t words[2];
+  std::memcpy(words, a.data(), 16);
+  return run(skel->progs.cidr_v6, {words[0], words[1]}) == 1;
+}
+
+// A reply hash that lands in the given bucket, with a tag made of low.
+uint64_t hash_in(uint32_t bucket, uint32_t low) { return uint64_t{bucket} << 32 | low; }
+
+uint32_t remember(lib_test_bpf* skel, uint64_t ct, uint64_t hash) {
+  return run(skel->progs.await_remember, {ct, hash});
+}
+uint32_t find(lib_test_bpf* skel, uint64_t ct, uint64_t hash) { return run(skel->progs.await_find, {ct, hash}); }
+bool answer(lib_test_bpf* skel, uint64_t ct, uint64_t hash) { return run(skel->progs.await_answer, {ct, hash}) == 1; }
+
+// A per-CPU counter summed over the CPUs, as userspace reads it.
+uint64_t counter(lib_test_bpf* skel, uint32_t which) {
+  std::vector<uint64_t> per_cpu(libbpf_num_possible_cpus());
+  REQUIRE(bpf_map__lookup_elem(skel->maps.counters, &which, sizeof(which), per_cpu.data(),
+                               per_cpu.size() * sizeof(uint64_t), 0) == 0);
+  return std::accumulate(per_cpu.begin(), per_cpu.end(), uint64_t{0});
+}
+
+}  // namespace
+
+TEST_CASE("CIDR match: addresses in and out of the service CIDRs, IPv4 and IPv6") {
+  auto where = GENERATE(CidrsIn::kConstants, CidrsIn::kTrie);
+  INFO((where == CidrsIn::kConstants ? "CIDRs as constants" : "CIDRs in the trie"));
+  Skel skel = load(where);
+  auto* s = skel.get();
+
+  CHECK(in_cidrs_v4(s, "172.24.0.1"));
+  CHECK(in_cidrs_v4(s, "172.31.255.255"));   // the /13's last address
+  CHECK_FALSE(in_cidrs_v4(s, "172.32.0.0"));  // the next one
+  CHECK_FALSE(in_cidrs_v4(s, "172.23.255.255"));
+  CHECK(in_cidrs_v4(s, "10.0.0.8"));          // a bare address
+  CHECK_FALSE(in_cidrs_v4(s, "10.0.0.9"));
+  CHECK_FALSE(in_cidrs_v4(s, "0.0.0.0"));
+
+  CHECK(in_cidrs_v6(s, "fd00:10:96::1"));
+  CHECK(in_cidrs_v6(s, "fd00:10:96::ffff"));
+  CHECK_FALSE(in_cidrs_v6(s, "fd00:10:96::1:0"));
+  CHECK_FALSE(in_cidrs_v6(s, "fd00:10:97::1"));
+  CHECK_FALSE(in_cidrs_v6(s, "::"));
+  // An IPv6 socket's view of an IPv4 service IP.
+  CHECK(in_cidrs_v6(s, "::ffff:172.24.0.1"));
+  CHECK_FALSE(in_cidrs_v6(s, "::ffff:172.32.0.1"));
+  CHECK_FALSE(in_cidrs_v6(s, "::172.24.0.1"));  // IPv4-compatible, not mapped
+}
+
+TEST_CASE("No CIDRs: nothing matches") {
+  Skel skel(lib_test_bpf__open());
+  REQUIRE(skel);
+  skel->rodata->n_v4 = 0;
+  skel->rodata->n_v6 = 0;
+  REQUIRE(lib_test_bpf__load(skel.get()) == 0);
+  CHECK_FALSE(in_cidrs_v4(skel.get(), "172.24.0.1"));
+  CHECK_FALSE(in_cidrs_v6(skel.get(), "fd00:10:96::1"));
+  CHECK_FALSE(in_cidrs_v6(skel.get(), "::ffff:172.24.0.1"));
+}
+
+TEST_CASE("Awaiting reply: a remembered flow is found by its hash and conntrack entry, until answered") {
+  Skel skel = load(CidrsIn::kConstants);
+  auto* s = skel.get();
+  const uint64_t ct = 0xffff888012345600, hash = hash_in(5, 0x1234);
+
+  CHECK(find(s, ct, hash) == kAbsent);
+  remember(s, ct, hash);
+  CHECK(find(s, ct, hash) == kAwaiting);
+  CHECK(counter(s, SVC_CNT_AWAITING_INSERTS) == 1);
+  // Another flow's entry, or another tuple's hash, is not this flow.
+  CHECK(find(s, ct + 0x100, hash) == kAbsent);
+  CHECK(find(s, ct, hash_in(5, 0x5678)) == kAbsent);
+  CHECK(find(s, ct, hash_in(6, 0x1234)) == kAbsent);
+  // The bucket index uses only bucket_mask's bits of the hash's high word.
+  CHECK(find(s, ct, hash_in(5 + kBuckets, 0x1234)) == kAwaiting);
+
+  // A retransmit does not count as a new flow.
+  remember(s, ct, hash);
+  CHECK(counter(s, SVC_CNT_AWAITING_INSERTS) == 1);
+
+  // The first reply: the flow is no longer awaited.
+  CHECK(answer(s, ct, hash));
+  CHECK(find(s, ct, hash) == kAnswered);
+  CHECK(counter(s, SVC_CNT_AWAITING_REPLIED) == 1);
+  CHECK_FALSE(answer(s, ct + 0x100, hash));
+
+  // A new flow in a recycled conntrack entry with the same tuple is awaited again.
+  remember(s, ct, hash);
+  CHECK(find(s, ct, hash) == kAwaiting);
+  CHECK(counter(s, SVC_CNT_AWAITING_INSERTS) == 2);
+  CHECK(counter(s, SVC_CNT_AWAITING_EVICTED) == 0);
+}
+
+TEST_CASE("Awaiting reply: a full bucket gives an answered entry first, then its oldest") {
+  Skel skel = load(CidrsIn::kConstants);
+  auto* s = skel.get();
+  const uint32_t bucket = 9;
+  std::vector<uint64_t> hashes;
+  for (uint32_t i = 0; i < SVC_AWAITING_WAYS + 2; i++) hashes.push_back(hash_in(bucket, 0x100 * (i + 1)));
+  auto ct_of = [](size_t i) { return 0xffff888000001000 + 0x100 * i; };
+
+  for (size_t i = 0; i < SVC_AWAITING_WAYS; i++) remember(s, ct_of(i), hashes[i]);
+  for (size_t i = 0; i < SVC_AWAITING_WAYS; i++) CHECK(find(s, ct_of(i), hashes[i]) == kAwaiting);
+
+  // One more flow: an answered entry makes room, and nothing awaited is lost.
+  REQUIRE(answer(s, ct_of(2), hashes[2]));
+  const size_t next = SVC_AWAITING_WAYS;
+  remember(s, ct_of(next), hashes[next]);
+  CHECK(find(s, ct_of(next), hashes[next]) == kAwaiting);
+  CHECK(find(s, ct_of(2), hashes[2]) == kAbsent);
+  CHECK(counter(s, SVC_CNT_AWAITING_EVICTED) == 0);
+
+  // And another: all are awaited, so the oldest (the first remembered) is evicted, and counted.
+  remember(s, ct_of(next + 1), hashes[next + 1]);
+  CHECK(find(s, ct_of(next + 1), hashes[next + 1]) == kAwaiting);
+  CHECK(find(s, ct_of(0), hashes[0]) == kAbsent);
+  for (size_t i : {size_t{1}, size_t{3}, next}) CHECK(find(s, ct_of(i), hashes[i]) == kAwaiting);
+  CHECK(counter(s, SVC_CNT_AWAITING_EVICTED) == 1);
+  CHECK(counter(s, SVC_CNT_AWAITING_INSERTS) == SVC_AWAITING_WAYS + 2);
+}
+
+TEST_CASE("Reply hash: conntrack's reply tuple and the reply packet's headers give the same hash") {
+  Skel skel = load(CidrsIn::kConstants);
+  auto* s = skel.get();
+  auto hash_of = [&](uint16_t family, uint8_t proto, std::array<uint8_t, 16> src, std::array<uint8_t, 16> dst,
+                     uint16_t sport, uint16_t dport) {
+    uint64_t a[2], b[2];
+    std::memcpy(a, src.data(), 16);
+    std::memcpy(b, dst.data(), 16);
+    uint64_t head = family | uint64_t{proto} << 16 | uint64_t{htons(sport)} << 32 | uint64_t{htons(dport)} << 48;
+    CHECK(run(s->progs.hash_both_ways, {head, a[0], a[1], b[0], b[1]}) == 1);
+    return skel->bss->reply_hash_out;
+  };
+  auto v4_in16 = [](const char* text) {
+    std::array<uint8_t, 16> a{};
+    uint32_t addr = v4(text);
+    std::memcpy(a.data(), &addr, 4);
+    return a;
+  };
+  // The reply of 10.141.13.182:53742 -> 172.24.0.1:443, DNAT'd to 10.0.0.8:6443.
+  uint64_t tcp4 = hash_of(AF_INET, IPPROTO_TCP, v4_in16("10.0.0.8"), v4_in16("10.141.13.182"), 6443, 53742);
+  uint64_t tcp6 = hash_of(AF_INET6, IPPROTO_TCP, v6("fd00::8"), v6("fd00:1::182"), 6443, 53742);
+  // Each part of the tuple counts.
+  CHECK(hash_of(AF_INET, IPPROTO_UDP, v4_in16("10.0.0.8"), v4_in16("10.141.13.182"), 6443, 53742) != tcp4);
+  CHECK(hash_of(AF_INET, IPPROTO_TCP, v4_in16("10.141.13.182"), v4_in16("10.0.0.8"), 6443, 53742) != tcp4);
+  CHECK(hash_of(AF_INET, IPPROTO_TCP, v4_in16("10.0.0.8"), v4_in16("10.141.13.182"), 53742, 6443) != tcp4);
+  CHECK(hash_of(AF_INET6, IPPROTO_TCP, v6("fd00::8"), v6("fd00:1::183"), 6443, 53742) != tcp6);
+  CHECK(tcp4 != tcp6);
+}
+
+int main(int argc, char* argv[]) {
+  if (geteuid() != 0) {
+    std::fprintf(stderr, "test_bpf_lib: skipped: loading BPF programs and BPF_PROG_TEST_RUN need root\n");
+    return kSkipped;
+  }
+  return Catch::Session().run(argc, argv);
+}
