@@ -46,7 +46,9 @@ FeatureProbe::FeatureProbe() = default;
 FeatureProbe::~FeatureProbe() = default;
 
 const ProbeAnswer& FeatureProbe::accepts(ProgKind kind, const std::string& target) {
-  auto key = std::make_pair(kind, target);
+  // raw_tp and netfilter programs are loaded without their target: one question for all of them.
+  const bool targeted = kind == ProgKind::fexit || kind == ProgKind::tp_btf;
+  auto key = std::make_pair(kind, targeted ? target : std::string());
   auto it = answers_.find(key);
   if (it == answers_.end()) it = answers_.emplace(key, load(kind, target)).first;
   return it->second;

@@ -85,6 +85,7 @@ struct Candidate {
   NatHook nat = NatHook::automatic;          // the --nat-hook that forces it
 };
 
+// The skeleton's program `field`, as a function of the skeleton (a capture-less lambda).
 #define SVC_PROG(field) [](svctrace_bpf* s) { return s->progs.field; }
 
 const std::vector<Candidate>& candidates() {
@@ -92,9 +93,12 @@ const std::vector<Candidate>& candidates() {
   static const std::vector<Candidate> all = {
       // fexit sees the lookup's full result; the tracepoint works where fentry/fexit are refused
       // (these machines, kernels without BPF trampolines); raw_tp where BTF-typed tracepoints are not.
-      {HookRole::route, "fexit/fib_table_lookup", {{SVC_PROG(route_fexit), fexit, "fib_table_lookup"}}, RouteHook::fexit},
-      {HookRole::route, "tp_btf/fib_table_lookup", {{SVC_PROG(route_tp_btf), tp_btf, "fib_table_lookup"}}, RouteHook::tp_btf},
-      {HookRole::route, "raw_tp/fib_table_lookup", {{SVC_PROG(route_raw_tp), raw_tp, "fib_table_lookup"}}, RouteHook::raw_tp},
+      {HookRole::route, "fexit/fib_table_lookup", {{SVC_PROG(route_fexit), fexit, "fib_table_lookup"}},
+       RouteHook::fexit},
+      {HookRole::route, "tp_btf/fib_table_lookup", {{SVC_PROG(route_tp_btf), tp_btf, "fib_table_lookup"}},
+       RouteHook::tp_btf},
+      {HookRole::route, "raw_tp/fib_table_lookup", {{SVC_PROG(route_raw_tp), raw_tp, "fib_table_lookup"}},
+       RouteHook::raw_tp},
       // Netfilter links (6.4+) see NAT before and after re-routing and the replies; before 6.4, the
       // packet at the driver queue still carries its conntrack entry, but replies go unseen.
       {HookRole::nat, "netfilter ipv4 LOCAL_OUT -99, POST_ROUTING 101, PRE_ROUTING -99",
@@ -111,12 +115,11 @@ const std::vector<Candidate>& candidates() {
       {HookRole::route6, "tp_btf/fib6_table_lookup", {{SVC_PROG(route6_tp_btf), tp_btf, "fib6_table_lookup"}}},
       {HookRole::route6, "none", {}},
       {HookRole::tcp, "tp_btf/inet_sock_set_state, tp_btf/tcp_retransmit_skb",
-       {{SVC_PROG(tcp_state), tp_btf, "inet_sock_set_state"}, {SVC_PROG(tcp_retransmit), tp_btf, "tcp_retransmit_skb"}}},
+       {{SVC_PROG(tcp_state), tp_btf, "inet_sock_set_state"},
+        {SVC_PROG(tcp_retransmit), tp_btf, "tcp_retransmit_skb"}}},
   };
   return all;
 }
-
-#undef SVC_PROG
 
 // The candidate chosen for each role.
 using Chosen = std::map<HookRole, const Candidate*>;
@@ -286,7 +289,8 @@ SkelPtr open_object() {
 void load_object(svctrace_bpf* skel, const TracerOptions& opts, const Chosen& chosen) {
   for (const Candidate& c : candidates()) {
     auto it = chosen.find(c.role);
-    for (const Program& p : c.programs) bpf_program__set_autoload(p.of(skel), it != chosen.end() && it->second == &c);
+    const bool wanted = it != chosen.end() && it->second == &c;
+    for (const Program& p : c.programs) bpf_program__set_autoload(p.of(skel), wanted);
   }
   skel->rodata->target_netns = opts.netns_inode;
   set_inline_cidrs(skel, opts.cidrs);
@@ -306,8 +310,8 @@ void load_object(svctrace_bpf* skel, const TracerOptions& opts, const Chosen& ch
 }
 
 // Attaches the chosen candidates' tracing programs (every role's but a netfilter NAT hook's).
-void attach_tracing(svctrace_bpf* skel, const Chosen& chosen, std::vector<std::unique_ptr<bpf_link, LinkDeleter>>& links,
-                    std::vector<HookStatus>& hooks) {
+using Links = std::vector<std::unique_ptr<bpf_link, LinkDeleter>>;
+void attach_tracing(svctrace_bpf* skel, const Chosen& chosen, Links& links, std::vector<HookStatus>& hooks) {
   for (HookRole role : {HookRole::route, HookRole::route6, HookRole::drop, HookRole::tcp, HookRole::nat}) {
     for (const Program& p : chosen.at(role)->programs) {
       if (p.kind == ProgKind::netfilter) continue;  // attach_netfilter's
@@ -334,14 +338,15 @@ struct NfHook {
 // Right after DNAT (NF_IP_PRI_NAT_DST -100) on LOCAL_OUT and PRE_ROUTING, right after SNAT
 // (NF_IP_PRI_NAT_SRC 100) on POST_ROUTING.
 const NfHook kNfHooks[] = {
-    {"netfilter ipv4 LOCAL_OUT prio -99", [](svctrace_bpf* s) { return s->progs.nat_local_out; }, NF_INET_LOCAL_OUT, -99},
-    {"netfilter ipv4 POST_ROUTING prio 101", [](svctrace_bpf* s) { return s->progs.nat_post_routing; }, NF_INET_POST_ROUTING, 101},
-    {"netfilter ipv4 PRE_ROUTING prio -99", [](svctrace_bpf* s) { return s->progs.nat_pre_routing; }, NF_INET_PRE_ROUTING, -99},
+    {"netfilter ipv4 LOCAL_OUT prio -99", SVC_PROG(nat_local_out), NF_INET_LOCAL_OUT, -99},
+    {"netfilter ipv4 POST_ROUTING prio 101", SVC_PROG(nat_post_routing), NF_INET_POST_ROUTING, 101},
+    {"netfilter ipv4 PRE_ROUTING prio -99", SVC_PROG(nat_pre_routing), NF_INET_PRE_ROUTING, -99},
     // Same programs, IPv6 NAT priorities (NF_IP6_PRI_NAT_DST -100, NF_IP6_PRI_NAT_SRC 100).
-    {"netfilter ipv6 LOCAL_OUT prio -99", [](svctrace_bpf* s) { return s->progs.nat_local_out; }, NF_INET_LOCAL_OUT, -99, NFPROTO_IPV6},
-    {"netfilter ipv6 POST_ROUTING prio 101", [](svctrace_bpf* s) { return s->progs.nat_post_routing; }, NF_INET_POST_ROUTING, 101, NFPROTO_IPV6},
-    {"netfilter ipv6 PRE_ROUTING prio -99", [](svctrace_bpf* s) { return s->progs.nat_pre_routing; }, NF_INET_PRE_ROUTING, -99, NFPROTO_IPV6},
+    {"netfilter ipv6 LOCAL_OUT prio -99", SVC_PROG(nat_local_out), NF_INET_LOCAL_OUT, -99, NFPROTO_IPV6},
+    {"netfilter ipv6 POST_ROUTING prio 101", SVC_PROG(nat_post_routing), NF_INET_POST_ROUTING, 101, NFPROTO_IPV6},
+    {"netfilter ipv6 PRE_ROUTING prio -99", SVC_PROG(nat_pre_routing), NF_INET_PRE_ROUTING, -99, NFPROTO_IPV6},
 };
+#undef SVC_PROG
 
 // Links one netfilter hook at its priority or the next free one: the kernel lets one BPF program
 // hold each priority of a hook (EBUSY otherwise), so a second svctrace in the same namespace (a
