@@ -17,10 +17,10 @@
 #include <bit>
 #include <cstdarg>
 #include <cstring>
-#include <deque>
 #include <map>
-#include <mutex>
+#include <optional>
 
+#include "capture/feature_probe.h"
 #include "capture/nf_link.h"
 #include "node/caps.h"
 #include "capture/read_pause.h"
@@ -29,10 +29,6 @@
 namespace svctrace {
 
 namespace {
-
-// The last lines libbpf printed, so that a refused load can say what the kernel objected to.
-std::deque<std::string> g_libbpf_tail;
-std::mutex g_libbpf_mu;
 
 int libbpf_print(enum libbpf_print_level level, const char* format, va_list args) {
   // Verifier logs arrive as one long message: size the buffer to it.
@@ -43,29 +39,17 @@ int libbpf_print(enum libbpf_print_level level, const char* format, va_list args
   std::string line(len > 0 ? static_cast<size_t>(len) : 0, '\0');
   vsnprintf(line.data(), line.size() + 1, format, args);
   while (!line.empty() && line.back() == '\n') line.pop_back();
-  {
-    std::lock_guard lock(g_libbpf_mu);
-    g_libbpf_tail.push_back(line);
-    if (g_libbpf_tail.size() > 50) g_libbpf_tail.pop_front();
-  }
   if (level == LIBBPF_WARN)
-    spdlog::debug("{}", line);  // warnings are expected while probing fallbacks
+    spdlog::debug("{}", line);  // a refused load says why here, shown with -v
   else
     spdlog::trace("{}", line);
   return 0;
 }
 
-// The libbpf line that names the program the kernel refused, if any.
-std::string refused_program_line() {
-  std::lock_guard lock(g_libbpf_mu);
-  for (auto it = g_libbpf_tail.rbegin(); it != g_libbpf_tail.rend(); ++it)
-    if (it->find("prog '") != std::string::npos && it->find("failed to load") != std::string::npos) return *it;
-  return {};
-}
-
 struct SkelDeleter {
   void operator()(svctrace_bpf* s) const { svctrace_bpf__destroy(s); }
 };
+using SkelPtr = std::unique_ptr<svctrace_bpf, SkelDeleter>;
 struct LinkDeleter {
   void operator()(bpf_link* l) const { bpf_link__destroy(l); }
 };
@@ -83,53 +67,137 @@ struct Fd {
   }
 };
 
-using ProgramOf = bpf_program* (*)(svctrace_bpf*);
+// One of the object's programs, and what the kernel must accept to load it.
+struct Program {
+  bpf_program* (*of)(svctrace_bpf*);
+  ProgKind kind;
+  const char* target;  // the function or tracepoint it attaches to
+  std::string hook_name() const { return fmt::format("{}/{}", name(kind), target); }
+};
 
 // One way of filling a role. Each role lists its candidates in order of preference; the first the
 // kernel accepts is used, and a forced choice (--route-hook, --nat-hook) leaves only that one.
 struct Candidate {
-  const char* role;
-  const char* option;
-  const char* name;
-  std::vector<ProgramOf> programs;
+  HookRole role;
+  const char* name;                          // as --hooks names it when refused
+  std::vector<Program> programs;             // none: the role left out
+  RouteHook route = RouteHook::automatic;    // the --route-hook that forces it
+  NatHook nat = NatHook::automatic;          // the --nat-hook that forces it
 };
 
+// The skeleton's program `field`, as a function of the skeleton (a capture-less lambda).
+#define SVC_PROG(field) [](svctrace_bpf* s) { return s->progs.field; }
+
 const std::vector<Candidate>& candidates() {
+  using enum ProgKind;
   static const std::vector<Candidate> all = {
       // fexit sees the lookup's full result; the tracepoint works where fentry/fexit are refused
       // (these machines, kernels without BPF trampolines); raw_tp where BTF-typed tracepoints are not.
-      {"route", "fexit", "fexit/fib_table_lookup", {[](svctrace_bpf* s) { return s->progs.route_fexit; }}},
-      {"route", "tp_btf", "tp_btf/fib_table_lookup", {[](svctrace_bpf* s) { return s->progs.route_tp_btf; }}},
-      {"route", "raw_tp", "raw_tp/fib_table_lookup", {[](svctrace_bpf* s) { return s->progs.route_raw_tp; }}},
+      {HookRole::route, "fexit/fib_table_lookup", {{SVC_PROG(route_fexit), fexit, "fib_table_lookup"}},
+       RouteHook::fexit},
+      {HookRole::route, "tp_btf/fib_table_lookup", {{SVC_PROG(route_tp_btf), tp_btf, "fib_table_lookup"}},
+       RouteHook::tp_btf},
+      {HookRole::route, "raw_tp/fib_table_lookup", {{SVC_PROG(route_raw_tp), raw_tp, "fib_table_lookup"}},
+       RouteHook::raw_tp},
       // Netfilter links (6.4+) see NAT before and after re-routing and the replies; before 6.4, the
       // packet at the driver queue still carries its conntrack entry, but replies go unseen.
-      {"nat", "netfilter", "netfilter ipv4 LOCAL_OUT -99, POST_ROUTING 101, PRE_ROUTING -99",
-       {[](svctrace_bpf* s) { return s->progs.nat_local_out; },
-        [](svctrace_bpf* s) { return s->progs.nat_post_routing; },
-        [](svctrace_bpf* s) { return s->progs.nat_pre_routing; }}},
-      {"nat", "net_dev_queue", "tp_btf/net_dev_queue", {[](svctrace_bpf* s) { return s->progs.nat_dev_queue; }}},
+      {HookRole::nat, "netfilter ipv4 LOCAL_OUT -99, POST_ROUTING 101, PRE_ROUTING -99",
+       {{SVC_PROG(nat_local_out), netfilter, "LOCAL_OUT"},
+        {SVC_PROG(nat_post_routing), netfilter, "POST_ROUTING"},
+        {SVC_PROG(nat_pre_routing), netfilter, "PRE_ROUTING"}},
+       RouteHook::automatic, NatHook::netfilter},
+      {HookRole::nat, "tp_btf/net_dev_queue", {{SVC_PROG(nat_dev_queue), tp_btf, "net_dev_queue"}},
+       RouteHook::automatic, NatHook::net_dev_queue},
       // Optional roles: when the kernel refuses them, svctrace runs without (and says so). kfree_skb
       // has carried its drop reason since 5.17; older kernels lose the reply_dropped verdict.
-      {"drop", "auto", "tp_btf/kfree_skb", {[](svctrace_bpf* s) { return s->progs.drop_kfree_skb; }}},
-      {"drop", "auto", "none", {}},
-      {"route6", "auto", "tp_btf/fib6_table_lookup", {[](svctrace_bpf* s) { return s->progs.route6_tp_btf; }}},
-      {"route6", "auto", "none", {}},
+      {HookRole::drop, "tp_btf/kfree_skb", {{SVC_PROG(drop_kfree_skb), tp_btf, "kfree_skb"}}},
+      {HookRole::drop, "none", {}},
+      {HookRole::route6, "tp_btf/fib6_table_lookup", {{SVC_PROG(route6_tp_btf), tp_btf, "fib6_table_lookup"}}},
+      {HookRole::route6, "none", {}},
+      {HookRole::tcp, "tp_btf/inet_sock_set_state, tp_btf/tcp_retransmit_skb",
+       {{SVC_PROG(tcp_state), tp_btf, "inet_sock_set_state"},
+        {SVC_PROG(tcp_retransmit), tp_btf, "tcp_retransmit_skb"}}},
   };
   return all;
 }
 
-// The name of the program libbpf last said it could not load.
-std::string refused_program_name() {
-  std::string line = refused_program_line();
-  auto open = line.find("prog '");
-  if (open == std::string::npos) return {};
-  open += 6;
-  auto close = line.find('\'', open);
-  return close == std::string::npos ? std::string{} : line.substr(open, close - open);
-}
+// The candidate chosen for each role.
+using Chosen = std::map<HookRole, const Candidate*>;
 
 std::string privilege_hint(int err, BpfUse use = BpfUse::Any) {
   return err == EPERM ? bpf_privilege_hint(effective_capabilities(), use) : "";
+}
+
+BpfUse use_of(ProgKind kind) {
+  switch (kind) {
+    case ProgKind::fexit:
+    case ProgKind::tp_btf:
+    case ProgKind::raw_tp:
+      return BpfUse::Tracing;
+    case ProgKind::netfilter:
+      return BpfUse::Netfilter;
+  }
+  return BpfUse::Any;
+}
+
+// Whether the command line lets `c` fill its role.
+bool allowed(const Candidate& c, const TracerOptions& opts, bool trace_v6) {
+  switch (c.role) {
+    case HookRole::route:
+      return opts.route_hook == RouteHook::automatic || opts.route_hook == c.route;
+    case HookRole::nat:
+      return opts.nat_hook == NatHook::automatic || opts.nat_hook == c.nat;
+    case HookRole::route6:
+      // No IPv6 CIDR: the IPv6 route hook is not wanted at all.
+      return trace_v6 || c.programs.empty();
+    case HookRole::drop:
+    case HookRole::tcp:
+      return true;
+  }
+  return false;
+}
+
+// The first of the candidate's programs the kernel would refuse, and why.
+struct Refusal {
+  const Program* program = nullptr;
+  ProbeAnswer answer;
+};
+std::optional<Refusal> refusal(const Candidate& c, FeatureProbe& probe) {
+  for (const Program& p : c.programs)
+    if (const ProbeAnswer& a = probe.accepts(p.kind, p.target); !a.accepted()) return Refusal{&p, a};
+  return std::nullopt;
+}
+
+// Picks each role's candidate: the first the command line allows whose programs the kernel accepts.
+// The refused ones before it go to `hooks`. A role left with none is an error, as is a refusal for a
+// missing capability: a fallback is for what the kernel cannot do, not for a capability the
+// deployment forgot to grant.
+Chosen choose_hooks(const TracerOptions& opts, bool trace_v6, svctrace_bpf* skel, FeatureProbe& probe,
+                    std::vector<HookStatus>& hooks) {
+  std::map<HookRole, std::vector<const Candidate*>> allowed_by_role;
+  for (const Candidate& c : candidates())
+    if (allowed(c, opts, trace_v6)) allowed_by_role[c.role].push_back(&c);
+  Chosen chosen;
+  for (HookRole role : kHookRoles) {
+    const auto& list = allowed_by_role[role];
+    if (list.empty()) throw TracerError(fmt::format("no {} hook matches the one asked for", name(role)));
+    for (const Candidate* c : list) {
+      std::optional<Refusal> r = refusal(*c, probe);
+      if (!r) {
+        chosen[role] = c;
+        break;
+      }
+      const int e = r->answer.err;
+      const BpfUse use = use_of(r->program->kind);
+      if (c == list.back() || (e == EPERM && !missing_bpf_capabilities(effective_capabilities(), use).empty()))
+        throw TracerError(fmt::format("the kernel refused svctrace's BPF program {}: {}{}",
+                                      bpf_program__name(r->program->of(skel)), r->answer.reason,
+                                      privilege_hint(e, use)));
+      spdlog::debug("{} hook {} refused: {}", name(role), c->name, r->answer.reason);
+      hooks.push_back({role, c->name, false, r->answer.reason});
+    }
+  }
+  return chosen;
 }
 
 }  // namespace
@@ -137,7 +205,7 @@ std::string privilege_hint(int err, BpfUse use = BpfUse::Any) {
 void route_libbpf_log_to_spdlog() { libbpf_set_print(libbpf_print); }
 
 struct Tracer::Impl {
-  std::unique_ptr<svctrace_bpf, SkelDeleter> skel;
+  SkelPtr skel;
   std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links;
   std::vector<Fd> nf_links;
   std::unique_ptr<ring_buffer, RingDeleter> ring;
@@ -198,147 +266,136 @@ static void fill_cidrs(svctrace_bpf* skel, const std::vector<Cidr>& cidrs) {
   }
 }
 
-std::unique_ptr<Tracer> Tracer::start(const TracerOptions& opts, EventHandler on_event) {
+namespace {
+
+void require_btf() {
   struct stat st {};
   if (stat("/sys/kernel/btf/vmlinux", &st) != 0)
     throw TracerError("this kernel exposes no BTF (/sys/kernel/btf/vmlinux is missing); svctrace needs a "
                       "kernel built with CONFIG_DEBUG_INFO_BTF=y (6.2 or later)");
+}
 
+SkelPtr open_object() {
+  SkelPtr skel(svctrace_bpf__open());
+  if (!skel) throw TracerError(fmt::format("cannot open the BPF object: {}", std::strerror(errno)));
+  for (bpf_program* p : {skel->progs.nat_local_out, skel->progs.nat_post_routing, skel->progs.nat_pre_routing}) {
+    bpf_program__set_type(p, static_cast<bpf_prog_type>(kProgTypeNetfilter));
+    bpf_program__set_expected_attach_type(p, static_cast<bpf_attach_type>(kAttachNetfilter));
+  }
+  return skel;
+}
+
+// Loads the chosen candidates' programs, and only them, with the options' constants and map sizes.
+void load_object(svctrace_bpf* skel, const TracerOptions& opts, const Chosen& chosen) {
+  for (const Candidate& c : candidates()) {
+    auto it = chosen.find(c.role);
+    const bool wanted = it != chosen.end() && it->second == &c;
+    for (const Program& p : c.programs) bpf_program__set_autoload(p.of(skel), wanted);
+  }
+  skel->rodata->target_netns = opts.netns_inode;
+  set_inline_cidrs(skel, opts.cidrs);
+  // A wakeup when a sixteenth of the ring is waiting; otherwise poll()'s timeout collects them.
+  skel->rodata->wakeup_bytes = opts.ringbuf_bytes / 16;
+  bpf_map__set_max_entries(skel->maps.events, opts.ringbuf_bytes);
+  // A power of two of buckets, indexed by a mask.
+  uint32_t buckets = std::bit_ceil(std::max<uint32_t>(opts.max_flows, SVC_AWAITING_WAYS)) / SVC_AWAITING_WAYS;
+  bpf_map__set_max_entries(skel->maps.awaiting_reply, buckets);
+  skel->rodata->bucket_mask = buckets - 1;
+  // The probes said the kernel takes each kind of program; what it can still refuse is the programs
+  // themselves (the verifier: a kernel too old for a kfunc they call), or the maps. -v shows libbpf's
+  // account of it.
+  if (int err = svctrace_bpf__load(skel); err != 0)
+    throw TracerError(fmt::format("the kernel refused svctrace's BPF programs: {}{}", std::strerror(-err),
+                                  privilege_hint(-err)));
+}
+
+// Attaches the chosen candidates' tracing programs (every role's but a netfilter NAT hook's).
+using Links = std::vector<std::unique_ptr<bpf_link, LinkDeleter>>;
+void attach_tracing(svctrace_bpf* skel, const Chosen& chosen, Links& links, std::vector<HookStatus>& hooks) {
+  for (HookRole role : {HookRole::route, HookRole::route6, HookRole::drop, HookRole::tcp, HookRole::nat}) {
+    for (const Program& p : chosen.at(role)->programs) {
+      if (p.kind == ProgKind::netfilter) continue;  // attach_netfilter's
+      bpf_link* link = bpf_program__attach(p.of(skel));
+      if (!link) {
+        int err = errno;
+        throw TracerError(
+            fmt::format("cannot attach {}: {}{}", p.hook_name(), std::strerror(err), privilege_hint(err)));
+      }
+      links.emplace_back(link);
+      hooks.push_back({role, p.hook_name(), true, ""});
+    }
+  }
+}
+
+struct NfHook {
+  const char* name;
+  bpf_program* (*prog)(svctrace_bpf*);
+  uint32_t hooknum;
+  int32_t priority;
+  uint32_t pf = NFPROTO_IPV4;
+};
+
+// Right after DNAT (NF_IP_PRI_NAT_DST -100) on LOCAL_OUT and PRE_ROUTING, right after SNAT
+// (NF_IP_PRI_NAT_SRC 100) on POST_ROUTING.
+const NfHook kNfHooks[] = {
+    {"netfilter ipv4 LOCAL_OUT prio -99", SVC_PROG(nat_local_out), NF_INET_LOCAL_OUT, -99},
+    {"netfilter ipv4 POST_ROUTING prio 101", SVC_PROG(nat_post_routing), NF_INET_POST_ROUTING, 101},
+    {"netfilter ipv4 PRE_ROUTING prio -99", SVC_PROG(nat_pre_routing), NF_INET_PRE_ROUTING, -99},
+    // Same programs, IPv6 NAT priorities (NF_IP6_PRI_NAT_DST -100, NF_IP6_PRI_NAT_SRC 100).
+    {"netfilter ipv6 LOCAL_OUT prio -99", SVC_PROG(nat_local_out), NF_INET_LOCAL_OUT, -99, NFPROTO_IPV6},
+    {"netfilter ipv6 POST_ROUTING prio 101", SVC_PROG(nat_post_routing), NF_INET_POST_ROUTING, 101, NFPROTO_IPV6},
+    {"netfilter ipv6 PRE_ROUTING prio -99", SVC_PROG(nat_pre_routing), NF_INET_PRE_ROUTING, -99, NFPROTO_IPV6},
+};
+#undef SVC_PROG
+
+// Links one netfilter hook at its priority or the next free one: the kernel lets one BPF program
+// hold each priority of a hook (EBUSY otherwise), so a second svctrace in the same namespace (a
+// DaemonSet's and an engineer's) takes the next. Nothing else sits between these priorities and the
+// next hooks (filter at 0, conntrack helpers at 300). Returns the link and the hook's name as linked.
+std::pair<Fd, std::string> link_netfilter(svctrace_bpf* skel, const NfHook& h) {
+  constexpr int kPrioritiesTried = 8;
+  int fd = -EBUSY, priority = h.priority;
+  for (int i = 0; i < kPrioritiesTried && fd == -EBUSY; i++) {
+    priority = h.priority + i;
+    fd = create_netfilter_link(bpf_program__fd(h.prog(skel)), h.pf, h.hooknum, priority);
+  }
+  if (fd == -EBUSY)
+    throw TracerError(fmt::format("cannot attach {}: priorities {} to {} are all held by other BPF programs "
+                                  "(other svctrace instances in this namespace? `bpftool link` lists them)",
+                                  h.name, h.priority, priority));
+  if (fd < 0) throw TracerError(fmt::format("cannot attach {}: {}{}", h.name, std::strerror(-fd), privilege_hint(-fd)));
+  std::string name = h.name;
+  if (priority != h.priority) name.replace(name.rfind(' ') + 1, std::string::npos, std::to_string(priority));
+  return {Fd(fd), name};
+}
+
+}  // namespace
+
+std::unique_ptr<Tracer> Tracer::start(const TracerOptions& opts, EventHandler on_event) {
+  require_btf();
   // IPv6 hooks cost every IPv6 packet a look: only attach them when an IPv6 CIDR is traced.
   const bool trace_v6 = std::any_of(opts.cidrs.begin(), opts.cidrs.end(),
                                     [](const Cidr& c) { return c.addr.family == AF_INET6; });
-  std::vector<HookStatus> hooks;
   auto impl = std::make_unique<Impl>();
   impl->on_event = std::move(on_event);
-
-  // Per role, the candidates still in the running, best first.
-  std::map<std::string, std::vector<const Candidate*>> remaining;
-  for (const auto& c : candidates()) {
-    std::string role = c.role;
-    const std::string forced = role == "route" ? opts.route_hook : role == "nat" ? opts.nat_hook : "auto";
-    // No IPv6 CIDR: the IPv6 route hook is not wanted at all.
-    if (role == "route6" && !trace_v6 && !c.programs.empty()) continue;
-    if (forced == "auto" || forced == c.option) remaining[role].push_back(&c);
-  }
-  for (const char* role : {"route", "nat"})
-    if (remaining[role].empty()) throw TracerError(fmt::format("no {} hook matches the one asked for", role));
-
-  // Load with the best candidate of each role; when the kernel refuses a candidate's program, drop
-  // that candidate, keep its refusal for the ready line, and load again.
-  for (;;) {
-    std::unique_ptr<svctrace_bpf, SkelDeleter> skel(svctrace_bpf__open());
-    if (!skel) throw TracerError(fmt::format("cannot open the BPF object: {}", std::strerror(errno)));
-    for (const auto& c : candidates()) {
-      bool chosen = remaining[c.role].front() == &c;
-      for (ProgramOf prog : c.programs) bpf_program__set_autoload(prog(skel.get()), chosen);
-    }
-    for (bpf_program* p : {skel->progs.nat_local_out, skel->progs.nat_post_routing, skel->progs.nat_pre_routing}) {
-      bpf_program__set_type(p, static_cast<bpf_prog_type>(kProgTypeNetfilter));
-      bpf_program__set_expected_attach_type(p, static_cast<bpf_attach_type>(kAttachNetfilter));
-    }
-    skel->rodata->target_netns = opts.netns_inode;
-    set_inline_cidrs(skel.get(), opts.cidrs);
-    // A wakeup when a sixteenth of the ring is waiting; otherwise poll()'s timeout collects them.
-    skel->rodata->wakeup_bytes = opts.ringbuf_bytes / 16;
-    bpf_map__set_max_entries(skel->maps.events, opts.ringbuf_bytes);
-    impl->ring_bytes = opts.ringbuf_bytes;
-    // A power of two of buckets, indexed by a mask.
-    uint32_t buckets = std::bit_ceil(std::max<uint32_t>(opts.max_flows, SVC_AWAITING_WAYS)) / SVC_AWAITING_WAYS;
-    bpf_map__set_max_entries(skel->maps.awaiting_reply, buckets);
-    skel->rodata->bucket_mask = buckets - 1;
-
-    int err = svctrace_bpf__load(skel.get());
-    if (err == 0) {
-      impl->skel = std::move(skel);
-      break;
-    }
-    int e = -err;
-    std::string refused = refused_program_name();
-    const Candidate* culprit = nullptr;
-    for (const auto& [role, list] : remaining)
-      for (ProgramOf prog : list.front()->programs)
-        if (refused == bpf_program__name(prog(skel.get()))) culprit = list.front();
-    // What the refused program needed; a fallback is for what the kernel cannot do, not for a
-    // capability the deployment forgot to grant.
-    BpfUse use = BpfUse::Any;
-    if (bpf_program* p = refused.empty() ? nullptr : bpf_object__find_program_by_name(skel->obj, refused.c_str()))
-      use = bpf_program__type(p) == static_cast<bpf_prog_type>(kProgTypeNetfilter) ? BpfUse::Netfilter
-                                                                                     : BpfUse::Tracing;
-    bool missing_caps = e == EPERM && !missing_bpf_capabilities(effective_capabilities(), use).empty();
-    if (!culprit || remaining[culprit->role].size() == 1 || missing_caps) {
-      throw TracerError(fmt::format("the kernel refused svctrace's BPF program{}: {}{}",
-                                    refused.empty() ? "s" : " " + refused, std::strerror(e), privilege_hint(e, use)));
-    }
-    spdlog::debug("{} hook {} refused: {}", culprit->role, culprit->name, std::strerror(e));
-    hooks.push_back({culprit->role, culprit->name, false, std::strerror(e)});
-    auto& list = remaining[culprit->role];
-    list.erase(list.begin());
-  }
+  impl->ring_bytes = opts.ringbuf_bytes;
+  impl->skel = open_object();
   svctrace_bpf* skel = impl->skel.get();
+
+  // Ask the kernel which candidates it takes, then load the object once with only those.
+  std::vector<HookStatus> hooks;
+  FeatureProbe probe;
+  const Chosen chosen = choose_hooks(opts, trace_v6, skel, probe, hooks);
+  load_object(skel, opts, chosen);
   fill_cidrs(skel, opts.cidrs);
 
-  auto attach = [&](const char* role, const char* name, bpf_program* prog) {
-    bpf_link* link = bpf_program__attach(prog);
-    if (!link) {
-      int err = errno;
-      throw TracerError(fmt::format("cannot attach {}: {}{}", name, std::strerror(err), privilege_hint(err)));
-    }
-    impl->links.emplace_back(link);
-    hooks.push_back({role, name, true, ""});
-  };
-  const Candidate* route = remaining["route"].front();
-  attach("route", route->name, route->programs[0](skel));
-  for (const char* optional : {"route6", "drop"}) {
-    const Candidate* c = remaining[optional].front();
-    if (!c->programs.empty()) attach(c->role, c->name, c->programs[0](skel));
-  }
-  attach("tcp", "tp_btf/inet_sock_set_state", skel->progs.tcp_state);
-  attach("tcp", "tp_btf/tcp_retransmit_skb", skel->progs.tcp_retransmit);
-
-  const Candidate* nat = remaining["nat"].front();
-  if (std::string(nat->option) != "netfilter") {
-    attach("nat", nat->name, nat->programs[0](skel));
-  } else {
-    struct NfHook {
-      const char* name;
-      bpf_program* prog;
-      uint32_t hooknum;
-      int32_t priority;
-      uint32_t pf = NFPROTO_IPV4;
-    };
-    // Right after DNAT (NF_IP_PRI_NAT_DST -100) on LOCAL_OUT and PRE_ROUTING, right after SNAT
-    // (NF_IP_PRI_NAT_SRC 100) on POST_ROUTING.
-    const NfHook nf_hooks[] = {
-        {"netfilter ipv4 LOCAL_OUT prio -99", skel->progs.nat_local_out, NF_INET_LOCAL_OUT, -99},
-        {"netfilter ipv4 POST_ROUTING prio 101", skel->progs.nat_post_routing, NF_INET_POST_ROUTING, 101},
-        {"netfilter ipv4 PRE_ROUTING prio -99", skel->progs.nat_pre_routing, NF_INET_PRE_ROUTING, -99},
-        // Same programs, IPv6 NAT priorities (NF_IP6_PRI_NAT_DST -100, NF_IP6_PRI_NAT_SRC 100).
-        {"netfilter ipv6 LOCAL_OUT prio -99", skel->progs.nat_local_out, NF_INET_LOCAL_OUT, -99, NFPROTO_IPV6},
-        {"netfilter ipv6 POST_ROUTING prio 101", skel->progs.nat_post_routing, NF_INET_POST_ROUTING, 101, NFPROTO_IPV6},
-        {"netfilter ipv6 PRE_ROUTING prio -99", skel->progs.nat_pre_routing, NF_INET_PRE_ROUTING, -99, NFPROTO_IPV6},
-    };
-    // The kernel lets one BPF program hold each priority of a hook (EBUSY otherwise): a second svctrace
-    // in the same namespace (a DaemonSet's and an engineer's) takes the next free one. Nothing else sits
-    // between these priorities and the next hooks (filter at 0, conntrack helpers at 300).
-    constexpr int kPrioritiesTried = 8;
-    for (const auto& h : nf_hooks) {
-      if (h.pf == NFPROTO_IPV6 && !trace_v6) continue;
-      int fd = -EBUSY, priority = h.priority;
-      for (int i = 0; i < kPrioritiesTried && fd == -EBUSY; i++) {
-        priority = h.priority + i;
-        fd = create_netfilter_link(bpf_program__fd(h.prog), h.pf, h.hooknum, priority);
-      }
-      if (fd == -EBUSY)
-        throw TracerError(fmt::format("cannot attach {}: priorities {} to {} are all held by other BPF programs "
-                                      "(other svctrace instances in this namespace? `bpftool link` lists them)",
-                                      h.name, h.priority, priority));
-      if (fd < 0)
-        throw TracerError(fmt::format("cannot attach {}: {}{}", h.name, std::strerror(-fd), privilege_hint(-fd)));
-      impl->nf_links.emplace_back(fd);
-      std::string name = h.name;
-      if (priority != h.priority) name.replace(name.rfind(' ') + 1, std::string::npos, std::to_string(priority));
-      hooks.push_back({"nat", name, true, ""});
-    }
+  attach_tracing(skel, chosen, impl->links, hooks);
+  const bool netfilter = chosen.at(HookRole::nat)->nat == NatHook::netfilter;
+  for (const NfHook& h : kNfHooks) {
+    if (!netfilter || (h.pf == NFPROTO_IPV6 && !trace_v6)) continue;
+    auto [fd, name] = link_netfilter(skel, h);
+    impl->nf_links.push_back(std::move(fd));
+    hooks.push_back({HookRole::nat, name, true, ""});
   }
 
   auto on_record = [](void* ctx, void* data, size_t size) -> int {
@@ -351,7 +408,7 @@ std::unique_ptr<Tracer> Tracer::start(const TracerOptions& opts, EventHandler on
 
   std::unique_ptr<Tracer> t(new Tracer(std::move(impl)));
   t->hooks_ = std::move(hooks);
-  t->replies_seen_ = std::string(nat->option) == "netfilter";
+  t->replies_seen_ = netfilter;
   return t;
 }
 

@@ -1,6 +1,7 @@
-// The loader: opens svctrace's BPF object, picks the best route hook the kernel accepts, fills the
-// CIDR filter, attaches every program, and hands ring-buffer records to a callback. Owns every
-// kernel object it makes; destroying it detaches everything (links are never pinned).
+// The loader: opens svctrace's BPF object, asks the kernel which hook candidates it accepts
+// (capture/feature_probe.h), loads the best of each role, once, fills the CIDR filter, attaches
+// every program, and hands ring-buffer records to a callback. Owns every kernel object it makes;
+// destroying it detaches everything (links are never pinned).
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -12,6 +13,7 @@
 
 #include "svctrace/events.h"
 #include "correlate/address.h"
+#include "capture/hooks.h"
 #include "capture/kernel_counters.h"
 
 namespace svctrace {
@@ -23,15 +25,15 @@ struct TracerError : std::runtime_error {
 struct TracerOptions {
   std::vector<Cidr> cidrs;
   uint32_t netns_inode = 0;           // trace only this namespace (0: all)
-  std::string route_hook = "auto";    // "auto", "fexit", "tp_btf" or "raw_tp"
-  std::string nat_hook = "auto";      // "auto", "netfilter" or "net_dev_queue"
+  RouteHook route_hook = RouteHook::automatic;
+  NatHook nat_hook = NatHook::automatic;
   uint32_t ringbuf_bytes = 4u << 20;  // power of two, >= page size
   uint32_t max_flows = 65536;         // flows awaiting a reply that BPF remembers (up to a power of two)
 };
 
 // A hook svctrace tried, and whether it is live.
 struct HookStatus {
-  std::string role;   // "route", "nat", "tcp", "drop"
+  HookRole role = HookRole::route;
   std::string name;   // e.g. "tp_btf/fib_table_lookup"
   bool live = false;
   std::string error;  // why the kernel refused it

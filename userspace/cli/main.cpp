@@ -16,6 +16,7 @@
 #include <map>
 
 #include "capture/tracer.h"
+#include "cli/enum_choice.h"
 #include "diagnose/check.h"
 #include "node/conntrack.h"
 #include "correlate/correlator.h"
@@ -69,8 +70,8 @@ struct Options {
   bool list_hooks = false;
   double duration = 0;
   int verbose = 0;
-  std::string route_hook = "auto";
-  std::string nat_hook = "auto";
+  RouteHook route_hook = RouteHook::automatic;
+  NatHook nat_hook = NatHook::automatic;
   uint32_t ringbuf_bytes = 4u << 20;
   double stats_interval = 10;
   unsigned unanswered_after_ms = 1500;
@@ -177,12 +178,12 @@ int run_trace(const Options& o, const std::vector<Cidr>& cidrs, uint32_t netns_i
 
   if (o.list_hooks) {
     for (const auto& h : tracer->hooks())
-      fmt::print("{:<7} {:<40} {}\n", h.role, h.name, h.live ? "live" : "refused: " + h.error);
+      fmt::print("{:<7} {:<40} {}\n", name(h.role), h.name, h.live ? "live" : "refused: " + h.error);
     return kExitOk;
   }
   if (!tracer->replies_seen())
     spdlog::warn("with the {} NAT hook replies are not seen: UDP and forwarded flows can only be called unanswered",
-                 o.nat_hook);
+                 name(NatHook::net_dev_queue));
 
   struct sigaction sa {};
   sa.sa_handler = on_signal;
@@ -191,10 +192,10 @@ int run_trace(const Options& o, const std::vector<Cidr>& cidrs, uint32_t netns_i
   json hooks = json::array(), refused = json::array();
   for (const auto& h : tracer->hooks()) {
     if (h.live) {
-      hooks.push_back({{"role", h.role}, {"hook", h.name}});
+      hooks.push_back({{"role", name(h.role)}, {"hook", h.name}});
     } else {
-      refused.push_back({{"role", h.role}, {"hook", h.name}, {"error", h.error}});
-      spdlog::debug("{} hook {} refused by the kernel ({}); using a fallback", h.role, h.name, h.error);
+      refused.push_back({{"role", name(h.role)}, {"hook", h.name}, {"error", h.error}});
+      spdlog::debug("{} hook {} refused by the kernel ({}); using a fallback", name(h.role), h.name, h.error);
     }
   }
   json cidr_list = json::array();
@@ -423,11 +424,11 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   app.add_option("--route-hook", o.route_hook, "Route hook: auto (best the kernel allows), fexit, tp_btf, raw_tp")
       ->type_name("HOOK")
-      ->check(CLI::IsMember({"auto", "fexit", "tp_btf", "raw_tp"}));
+      ->transform(enum_choice(kRouteHooks));
   app.add_option("--nat-hook", o.nat_hook,
                  "NAT hook: auto, netfilter (6.4+), net_dev_queue (older kernels; replies unseen)")
       ->type_name("HOOK")
-      ->check(CLI::IsMember({"auto", "netfilter", "net_dev_queue"}));
+      ->transform(enum_choice(kNatHooks));
   app.add_option("--ringbuf-size", o.ringbuf_bytes, "BPF ring buffer size in bytes, a power of two (default 4 MiB)")
       ->type_name("BYTES")
       ->check(CLI::Validator(

@@ -1,0 +1,57 @@
+// What the running kernel lets svctrace load, asked before loading svctrace's own programs: for each
+// kind of program a hook candidate needs, load the smallest such program (it returns at once) and
+// close it. The loader then turns off the candidates the kernel refuses and loads the object once.
+// Like libbpf-tools' fentry_can_attach() and bpftrace's BPFfeature, whose answers are cached too.
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+
+struct btf;
+
+namespace svctrace {
+
+// The kinds of BPF program svctrace's hooks are.
+enum class ProgKind { fexit, tp_btf, raw_tp, netfilter };
+
+constexpr std::string_view name(ProgKind kind) {
+  switch (kind) {
+    case ProgKind::fexit: return "fexit";
+    case ProgKind::tp_btf: return "tp_btf";
+    case ProgKind::raw_tp: return "raw_tp";
+    case ProgKind::netfilter: return "netfilter";
+  }
+  return "?";
+}
+
+struct ProbeAnswer {
+  int err = 0;         // 0: accepted; else the errno of the refusal
+  std::string reason;  // why it was refused, for the user
+  bool accepted() const { return err == 0; }
+};
+
+class FeatureProbe {
+ public:
+  FeatureProbe();
+  ~FeatureProbe();
+  FeatureProbe(const FeatureProbe&) = delete;
+  FeatureProbe& operator=(const FeatureProbe&) = delete;
+
+  // Whether the kernel loads a program of `kind` for `target`: the kernel function (fexit) or
+  // tracepoint (tp_btf) it attaches to; raw_tp and netfilter programs name their target only when
+  // attached, so for them it plays no part. Each question is put to the kernel once.
+  const ProbeAnswer& accepts(ProgKind kind, const std::string& target);
+
+ private:
+  ProbeAnswer load(ProgKind kind, const std::string& target);
+  ProbeAnswer load_tracing(ProgKind kind, const std::string& target);
+  std::map<std::pair<ProgKind, std::string>, ProbeAnswer> answers_;
+  struct BtfDeleter {
+    void operator()(btf* b) const;
+  };
+  std::unique_ptr<btf, BtfDeleter> vmlinux_;  // read at the first fexit or tp_btf question
+};
+
+}  // namespace svctrace
