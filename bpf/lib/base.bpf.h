@@ -20,7 +20,6 @@
 #define NFCT_INFOMASK 7UL /* skb->_nfct: the conntrack entry's address, its ctinfo in the low 3 bits */
 #define LOOPBACK_IFINDEX 1 /* lo: the iif of every output route lookup */
 
-
 /* Reading a kernel object the program holds only as a number, or as some other type (a raw
  * tracepoint's untyped arguments, the fib_nh a fib_nh_common starts, the inet_sock a sock is part of):
  * bpf_rdonly_cast gives it its BTF type, so its fields are read with plain loads the JIT makes
