@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "report/ndjson_output.h"
 #include "session/recording.h"
 
 using namespace svctrace;
@@ -22,9 +23,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     Recording rec = parse_recording(text, "fuzz");
     ReplayNode node(rec.answers);
-    SessionOptions opts = session_options(rec, true);
+    SessionOptions opts = session_options(rec);
     opts.correlator.max_flows = std::min<size_t>(opts.correlator.max_flows, 1024);
-    Session session(opts, node, drop_reason_names(rec));
+    NdjsonOutput out;
+    Session session(opts, node, drop_reason_names(rec), out);
     KernelCounters kernel = replay(rec, session);
     session.finish(0, kernel);
   } catch (const RecordingError& e) {

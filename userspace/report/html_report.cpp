@@ -235,16 +235,11 @@ std::string fact(const char* name, const std::string& html_value) {
 
 std::string code_or_none(const json& v) { return v.is_null() ? "<span class=\"note\">none</span>" : "<code>" + h(v) + "</code>"; }
 
-std::string diagnosis_card(const json& d, long count) {
-  std::string verdict = text(get(d, "verdict"));
+// How the diagnosis' flow was routed: the route and rule that chose its source, the devices.
+std::string routing_facts(const json& d) {
   const json& flow = get(d, "flow");
   const json& ev = get(d, "evidence");
-  std::string head = esc(text(get(flow, "proto")) + " " + flow_tuple(flow));
-  if (!get(d, "dnat").is_null()) head += " (DNAT " + esc(endpoint(get(d, "dnat", "ip"), get(d, "dnat", "port"))) + ")";
-  if (get(d, "egress_dev").is_string()) head += " out " + h(get(d, "egress_dev"));
-  std::string out = fmt::format("<div class=\"diag {}\">\n<h3><span class=\"verdict {}\">{}</span>{}: {}</h3>\n",
-                                verdict_class(verdict), verdict_class(verdict), esc(verdict), head, what_happened(d));
-  out += "<p class=\"reason\">" + h(get(d, "reason")) + ".</p>\n<dl class=\"facts\">\n";
+  std::string out;
   if (!get(d, "source_route").is_null()) {
     std::string route = code_or_none(get(d, "source_route"));
     if (get(d, "source_route_table").is_string()) route += " (table " + h(get(d, "source_route_table")) + ")";
@@ -267,6 +262,14 @@ std::string diagnosis_card(const json& d, long count) {
     for (const auto& a : addrs) list += (list.empty() ? "" : ", ") + ("<code>" + h(a) + "</code>");
     out += fact("egress addresses", list);
   }
+  return out;
+}
+
+// What was seen of the flow, and by whom it was opened.
+std::string evidence_facts(const json& d, long count) {
+  const json& flow = get(d, "flow");
+  const json& ev = get(d, "evidence");
+  std::string out;
   auto packets = static_cast<long>(number(get(ev, "packets"))), retransmits = static_cast<long>(number(get(ev, "retransmits")));
   std::string seen = fmt::format("{} {}{}, {} retransmit{}, waited {}", packets,
                                  text(get(flow, "proto")) == "tcp" ? "SYN" : "packet", packets == 1 ? "" : "s",
@@ -290,7 +293,12 @@ std::string diagnosis_card(const json& d, long count) {
   std::string confidence = h(get(d, "confidence"));
   if (get(d, "confidence_reason").is_string()) confidence += ": " + h(get(d, "confidence_reason"));
   if (!confidence.empty()) out += fact("confidence", confidence);
-  out += "</dl>\n";
+  return out;
+}
+
+// The fix, what it would break, and how to keep it.
+std::string fix_block(const json& d) {
+  std::string out;
   if (get(d, "fix").is_string()) {
     out += "<div class=\"fix\"><h4>Fix</h4><pre>" + h(get(d, "fix")) + "</pre>";
     const json& breaks = get(d, "fix_would_break");
@@ -306,7 +314,20 @@ std::string diagnosis_card(const json& d, long count) {
   } else {
     out += "<p class=\"note\">No routing fix: this is not a routing problem of this node.</p>\n";
   }
-  return out + "</div>\n";
+  return out;
+}
+
+std::string diagnosis_card(const json& d, long count) {
+  std::string verdict = text(get(d, "verdict"));
+  const json& flow = get(d, "flow");
+  std::string head = esc(text(get(flow, "proto")) + " " + flow_tuple(flow));
+  if (!get(d, "dnat").is_null()) head += " (DNAT " + esc(endpoint(get(d, "dnat", "ip"), get(d, "dnat", "port"))) + ")";
+  if (get(d, "egress_dev").is_string()) head += " out " + h(get(d, "egress_dev"));
+  std::string out = fmt::format("<div class=\"diag {}\">\n<h3><span class=\"verdict {}\">{}</span>{}: {}</h3>\n",
+                                verdict_class(verdict), verdict_class(verdict), esc(verdict), head, what_happened(d));
+  out += "<p class=\"reason\">" + h(get(d, "reason")) + ".</p>\n<dl class=\"facts\">\n";
+  out += routing_facts(d) + evidence_facts(d, count) + "</dl>\n";
+  return out + fix_block(d) + "</div>\n";
 }
 
 // One card per cause: the diagnoses of one group share verdict, service, backend and fix.
@@ -396,135 +417,187 @@ std::string svg_flow(const json& f, double t, const Scale& sc, double y) {
   return out + "</g>";
 }
 
-std::string timeline_section(const json& report) {
-  std::string out = "<section id=\"timeline\" class=\"timeline\">\n<h2>Timeline</h2>\n";
-  const json& flows = get(report, "flows");
-  const json& changes = get(report, "timeline");
+// What the timeline draws: a lane per backend with its flows, the routing changes, and the time span.
+struct Timeline {
   std::vector<Lane> lanes;
-  std::map<std::string, size_t> lane_of;
+  std::map<std::string, size_t> lane_of;  // backend -> index in lanes
+  std::vector<const json*> changes;
   size_t lanes_left_out = 0, flows_left_out = 0;
-  double t_max = number(get(report, "duration_s")), t_min = 0;
-  if (flows.is_array())
-    for (const auto& f : flows) {
-      const json& at = get(f, "first_seen_s");
-      if (!at.is_number()) continue;
-      const json& dnat = get(f, "dnat");
-      std::string key = dnat.is_object() ? endpoint(get(dnat, "ip"), get(dnat, "port"))
-                                         : endpoint(get(f, "flow", "dst"), get(f, "flow", "dport"));
-      auto [it, fresh] = lane_of.try_emplace(key, lanes.size());
-      if (fresh) {
-        if (lanes.size() >= kMaxLanes) {
-          lane_of.erase(it);
-          lanes_left_out++;
-          continue;
-        }
-        Lane& fresh_lane = lanes.emplace_back();
-        fresh_lane.backend = key;
-        fresh_lane.dnat = dnat.is_object();
-      }
-      Lane& lane = lanes[it->second];
-      std::string service = text(get(f, "flow", "proto")) + " " + endpoint(get(f, "flow", "dst"), get(f, "flow", "dport"));
-      if (std::find(lane.services.begin(), lane.services.end(), service) == lane.services.end())
-        lane.services.push_back(service);
-      lane.total++;
-      double t = at.get<double>();
-      Outcome o = outcome_of(f);
-      if (o == Outcome::Answered) lane.answered++;
-      if (o == Outcome::Failed || o == Outcome::Refused) {
-        lane.failed++;
-        if (std::isnan(lane.first_failure)) lane.first_failure = t;
-      }
-      if (lane.flows.size() >= kMaxFlowsPerLane) {
-        flows_left_out++;
-        continue;
-      }
-      lane.flows.push_back(&f);
-      t_min = std::min(t_min, t);
-      t_max = std::max(t_max, t + number(get(f, "decided_after_ms")) / 1000);
-      t_max = std::max(t_max, t + number(get(f, "reply", "after_ms")) / 1000);
+  double t_min = 0, t_max = 0;
+};
+
+// The lane of flow f's backend (the DNAT target, or the service when not DNAT'd); null once kMaxLanes
+// lanes are drawn and f's backend has none.
+Lane* lane_for(Timeline& tl, const json& f) {
+  const json& dnat = get(f, "dnat");
+  std::string key = dnat.is_object() ? endpoint(get(dnat, "ip"), get(dnat, "port"))
+                                     : endpoint(get(f, "flow", "dst"), get(f, "flow", "dport"));
+  auto [it, fresh] = tl.lane_of.try_emplace(key, tl.lanes.size());
+  if (fresh) {
+    if (tl.lanes.size() >= kMaxLanes) {
+      tl.lane_of.erase(it);
+      tl.lanes_left_out++;
+      return nullptr;
     }
-  std::vector<const json*> chg;
+    Lane& fresh_lane = tl.lanes.emplace_back();
+    fresh_lane.backend = key;
+    fresh_lane.dnat = dnat.is_object();
+  }
+  return &tl.lanes[it->second];
+}
+
+// Counts flow f, first seen at t, in its lane, and draws it there unless the lane is full.
+void add_flow(Timeline& tl, const json& f, double t) {
+  Lane* lane = lane_for(tl, f);
+  if (!lane) return;
+  std::string service = text(get(f, "flow", "proto")) + " " + endpoint(get(f, "flow", "dst"), get(f, "flow", "dport"));
+  if (std::find(lane->services.begin(), lane->services.end(), service) == lane->services.end())
+    lane->services.push_back(service);
+  lane->total++;
+  Outcome o = outcome_of(f);
+  if (o == Outcome::Answered) lane->answered++;
+  if (o == Outcome::Failed || o == Outcome::Refused) {
+    lane->failed++;
+    if (std::isnan(lane->first_failure)) lane->first_failure = t;
+  }
+  if (lane->flows.size() >= kMaxFlowsPerLane) {
+    tl.flows_left_out++;
+    return;
+  }
+  lane->flows.push_back(&f);
+  tl.t_min = std::min(tl.t_min, t);
+  tl.t_max = std::max(tl.t_max, t + number(get(f, "decided_after_ms")) / 1000);
+  tl.t_max = std::max(tl.t_max, t + number(get(f, "reply", "after_ms")) / 1000);
+}
+
+Timeline collect_timeline(const json& report) {
+  Timeline tl;
+  tl.t_max = number(get(report, "duration_s"));
+  const json& flows = get(report, "flows");
+  if (flows.is_array())
+    for (const auto& f : flows)
+      if (get(f, "first_seen_s").is_number()) add_flow(tl, f, get(f, "first_seen_s").get<double>());
+  const json& changes = get(report, "timeline");
   if (changes.is_array())
     for (const auto& c : changes)
       if (get(c, "at_s").is_number()) {
-        chg.push_back(&c);
-        t_max = std::max(t_max, number(get(c, "at_s")));
+        tl.changes.push_back(&c);
+        tl.t_max = std::max(tl.t_max, number(get(c, "at_s")));
       }
-  if (lanes.empty() && chg.empty()) return out + "<p class=\"note\">Nothing happened to draw: no flows, no routing changes.</p>\n</section>\n";
+  return tl;
+}
 
-  out += "<p class=\"note\">Each backend (the DNAT target) in its own lane, against seconds since tracing started. "
-         "Dots are the packets that left (SYNs, for TCP) until a reply came, triangles the kernel's SYN "
-         "retransmits, diamonds the first reply; a line spans each flow from its first packet to its last, or its verdict. Green: answered, "
-         "red: unanswered, orange: refused. Numbered lines are route, rule and address changes.</p>\n";
-  if (t_max - t_min < 0.5) t_max = t_min + 0.5;
-  const double W = 1000, left = 90, right = 24, lane_h = 78, top = chg.empty() ? 10 : 34;  // room for the numbers
-  Scale sc{t_min, t_max + (t_max - t_min) * 0.02, left, W - left - right};
-  double lanes_h = std::max<double>(lanes.size(), 1) * lane_h;
-  double H = top + lanes_h + 30;
-  std::string svg = fmt::format(
-      "<svg viewBox=\"0 0 {:.0f} {:.0f}\" role=\"img\" aria-label=\"timeline of the flows per backend\">", W, H);
-  for (size_t i = 1; i < lanes.size(); i += 2)
+// Where things go in the picture.
+struct Frame {
+  static constexpr double W = 1000, left = 90, right = 24, lane_h = 78;
+  double top;      // room for the changes' numbers above the lanes
+  double lanes_h;  // all the lanes
+  Scale sc;
+};
+
+// Alternate lanes shaded, then the time axis: grid lines, labels below the lanes.
+std::string svg_background(const Frame& fr, size_t lanes) {
+  std::string svg;
+  for (size_t i = 1; i < lanes; i += 2)
     svg += fmt::format("<rect x=\"0\" y=\"{:.0f}\" width=\"{:.0f}\" height=\"{:.0f}\" fill=\"#f5f7f9\"/>",
-                       top + static_cast<double>(i) * lane_h, W, lane_h);
-  // Time axis: grid lines, labels below the lanes.
+                       fr.top + static_cast<double>(i) * fr.lane_h, fr.W, fr.lane_h);
+  const Scale& sc = fr.sc;
   double step = nice_step(sc.t1 - sc.t0);
   for (double t = std::ceil(sc.t0 / step) * step; t <= sc.t1 + 1e-9; t += step) {
     double x = sc.x(t);
-    svg += fmt::format("<line x1=\"{:.1f}\" y1=\"{:.0f}\" x2=\"{:.1f}\" y2=\"{:.0f}\" stroke=\"#e3e7eb\"/>", x, top, x,
-                       top + lanes_h);
+    svg += fmt::format("<line x1=\"{:.1f}\" y1=\"{:.0f}\" x2=\"{:.1f}\" y2=\"{:.0f}\" stroke=\"#e3e7eb\"/>", x, fr.top, x,
+                       fr.top + fr.lanes_h);
     svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.0f}\" font-size=\"11\" fill=\"#5f6b76\" text-anchor=\"middle\">{:g} s</text>",
-                       x, top + lanes_h + 16, std::round(t * 1000) / 1000 + 0.0);  // + 0.0: no "-0 s"
+                       x, fr.top + fr.lanes_h + 16, std::round(t * 1000) / 1000 + 0.0);  // + 0.0: no "-0 s"
   }
-  for (size_t i = 0; i < lanes.size(); i++) {
-    const Lane& lane = lanes[i];
-    double y = top + static_cast<double>(i) * lane_h;
-    // One line over the lane: the backend, the services DNAT'd to it, and how its flows went.
-    std::string services = fmt::format("{}", fmt::join(lane.services.begin(),
-                                                       lane.services.begin() + std::min<size_t>(lane.services.size(), 3), ", "));
-    if (lane.services.size() > 3) services += ", …";
-    std::string summary = fmt::format("{} flow{}: {} answered, {} failed", lane.total, lane.total == 1 ? "" : "s",
-                                      lane.answered, lane.failed);
-    if (!std::isnan(lane.first_failure)) summary += fmt::format(", first failure at {:.2f} s", lane.first_failure);
-    svg += fmt::format("<text x=\"8\" y=\"{:.0f}\" font-size=\"13\"><tspan font-weight=\"600\">{}</tspan>"
-                       "<tspan fill=\"#5f6b76\">  {}  ·  </tspan><tspan fill=\"{}\">{}</tspan></text>",
-                       y + 17, esc(lane.dnat ? "backend " + lane.backend : lane.backend + " (no DNAT)"),
-                       esc(lane.dnat ? "for " + services : services), lane.failed ? "#c62828" : "#2e7d32", esc(summary));
-    const double track_y = y + 18;
-    const char* tracks[] = {"packets", "retransmits", "replies"};
-    for (int k = 0; k < 3; k++)
-      svg += fmt::format("<line x1=\"{:.0f}\" y1=\"{:.0f}\" x2=\"{:.0f}\" y2=\"{:.0f}\" stroke=\"#cfd6dc\" "
-                         "stroke-dasharray=\"2 3\"/><text x=\"{:.0f}\" y=\"{:.0f}\" font-size=\"10\" fill=\"#8a949d\" "
-                         "text-anchor=\"end\">{}</text>",
-                         left, track_y + 14 + 16 * k, W - right, track_y + 14 + 16 * k, left - 8,
-                         track_y + 17.5 + 16 * k, tracks[k]);
-    for (const json* f : lane.flows) svg += svg_flow(*f, number(get(*f, "first_seen_s")), sc, track_y);
-  }
-  if (lanes.empty())
-    svg += fmt::format("<text x=\"{:.0f}\" y=\"{:.0f}\" font-size=\"12\" fill=\"#5f6b76\">no flows to the service CIDRs</text>",
-                       left, top + lane_h / 2);
-  // Routing changes across every lane, numbered at the top.
-  std::string list;
-  for (size_t i = 0; i < chg.size(); i++) {
-    const json& c = *chg[i];
+  return svg;
+}
+
+// One line over the lane: the backend, the services DNAT'd to it, and how its flows went.
+std::string lane_title(const Lane& lane, double y) {
+  std::string services = fmt::format("{}", fmt::join(lane.services.begin(),
+                                                     lane.services.begin() + std::min<size_t>(lane.services.size(), 3), ", "));
+  if (lane.services.size() > 3) services += ", …";
+  std::string summary = fmt::format("{} flow{}: {} answered, {} failed", lane.total, lane.total == 1 ? "" : "s",
+                                    lane.answered, lane.failed);
+  if (!std::isnan(lane.first_failure)) summary += fmt::format(", first failure at {:.2f} s", lane.first_failure);
+  return fmt::format("<text x=\"8\" y=\"{:.0f}\" font-size=\"13\"><tspan font-weight=\"600\">{}</tspan>"
+                     "<tspan fill=\"#5f6b76\">  {}  ·  </tspan><tspan fill=\"{}\">{}</tspan></text>",
+                     y + 17, esc(lane.dnat ? "backend " + lane.backend : lane.backend + " (no DNAT)"),
+                     esc(lane.dnat ? "for " + services : services), lane.failed ? "#c62828" : "#2e7d32", esc(summary));
+}
+
+// The i-th lane: its title, its three tracks, its flows.
+std::string svg_lane(const Frame& fr, const Lane& lane, size_t i) {
+  double y = fr.top + static_cast<double>(i) * fr.lane_h;
+  std::string svg = lane_title(lane, y);
+  const double track_y = y + 18;
+  const char* tracks[] = {"packets", "retransmits", "replies"};
+  for (int k = 0; k < 3; k++)
+    svg += fmt::format("<line x1=\"{:.0f}\" y1=\"{:.0f}\" x2=\"{:.0f}\" y2=\"{:.0f}\" stroke=\"#cfd6dc\" "
+                       "stroke-dasharray=\"2 3\"/><text x=\"{:.0f}\" y=\"{:.0f}\" font-size=\"10\" fill=\"#8a949d\" "
+                       "text-anchor=\"end\">{}</text>",
+                       fr.left, track_y + 14 + 16 * k, fr.W - fr.right, track_y + 14 + 16 * k, fr.left - 8,
+                       track_y + 17.5 + 16 * k, tracks[k]);
+  for (const json* f : lane.flows) svg += svg_flow(*f, number(get(*f, "first_seen_s")), fr.sc, track_y);
+  return svg;
+}
+
+// Routing changes across every lane, numbered at the top: their lines in the picture (svg), and the
+// list under it.
+void draw_changes(const Frame& fr, const std::vector<const json*>& changes, std::string& svg, std::string& list) {
+  for (size_t i = 0; i < changes.size(); i++) {
+    const json& c = *changes[i];
     bool deleted = get(c, "deleted") == true;
     const char* color = deleted ? "#c62828" : "#1565c0";
-    double x = sc.x(number(get(c, "at_s")));
+    double x = fr.sc.x(number(get(c, "at_s")));
     std::string what = text(get(c, "kind")) + (deleted ? " deleted: " : " added: ") + text(get(c, "what"));
     svg += fmt::format("<g><title>{}</title><line x1=\"{:.1f}\" y1=\"{:.0f}\" x2=\"{:.1f}\" y2=\"{:.0f}\" stroke=\"{}\" "
                        "stroke-width=\"1.5\" stroke-dasharray=\"5 3\"/><circle cx=\"{:.1f}\" cy=\"{:.0f}\" r=\"9\" "
                        "fill=\"{}\"/><text x=\"{:.1f}\" y=\"{:.0f}\" font-size=\"10\" font-weight=\"700\" fill=\"#fff\" "
                        "text-anchor=\"middle\">{}</text></g>",
-                       esc(what), x, top - 6, x, top + lanes_h, color, x, top - 16, color, x, top - 12.5, i + 1);
+                       esc(what), x, fr.top - 6, x, fr.top + fr.lanes_h, color, x, fr.top - 16, color, x, fr.top - 12.5,
+                       i + 1);
     list += fmt::format("<li><span class=\"chg {}\">{}</span>{} · {} {}: <code>{}</code></li>\n", deleted ? "del" : "add",
                         i + 1, seconds(number(get(c, "at_s"))), h(get(c, "kind")), deleted ? "deleted" : "added",
                         h(get(c, "what")));
   }
-  out += svg + "</svg>\n";
+}
+
+// The picture of tl, and the list of its changes.
+std::string timeline_picture(Timeline& tl) {
+  if (tl.t_max - tl.t_min < 0.5) tl.t_max = tl.t_min + 0.5;
+  Frame fr{tl.changes.empty() ? 10.0 : 34.0, std::max<double>(tl.lanes.size(), 1) * Frame::lane_h,
+           Scale{tl.t_min, tl.t_max + (tl.t_max - tl.t_min) * 0.02, Frame::left, Frame::W - Frame::left - Frame::right}};
+  double H = fr.top + fr.lanes_h + 30;
+  std::string svg = fmt::format(
+      "<svg viewBox=\"0 0 {:.0f} {:.0f}\" role=\"img\" aria-label=\"timeline of the flows per backend\">", fr.W, H);
+  svg += svg_background(fr, tl.lanes.size());
+  for (size_t i = 0; i < tl.lanes.size(); i++) svg += svg_lane(fr, tl.lanes[i], i);
+  if (tl.lanes.empty())
+    svg += fmt::format("<text x=\"{:.0f}\" y=\"{:.0f}\" font-size=\"12\" fill=\"#5f6b76\">no flows to the service CIDRs</text>",
+                       fr.left, fr.top + fr.lane_h / 2);
+  std::string list;
+  draw_changes(fr, tl.changes, svg, list);
+  std::string out = svg + "</svg>\n";
   if (!list.empty()) out += "<ol class=\"changes\">\n" + list + "</ol>\n";
-  if (lanes_left_out || flows_left_out)
+  return out;
+}
+
+std::string timeline_section(const json& report) {
+  std::string out = "<section id=\"timeline\" class=\"timeline\">\n<h2>Timeline</h2>\n";
+  Timeline tl = collect_timeline(report);
+  if (tl.lanes.empty() && tl.changes.empty())
+    return out + "<p class=\"note\">Nothing happened to draw: no flows, no routing changes.</p>\n</section>\n";
+  out += "<p class=\"note\">Each backend (the DNAT target) in its own lane, against seconds since tracing started. "
+         "Dots are the packets that left (SYNs, for TCP) until a reply came, triangles the kernel's SYN "
+         "retransmits, diamonds the first reply; a line spans each flow from its first packet to its last, or its verdict. Green: answered, "
+         "red: unanswered, orange: refused. Numbered lines are route, rule and address changes.</p>\n";
+  out += timeline_picture(tl);
+  if (tl.lanes_left_out || tl.flows_left_out)
     out += fmt::format("<p class=\"note\">Not drawn, to keep the picture readable: {} more backends, {} more flows "
                        "(the flow table and the JSON report have them).</p>\n",
-                       lanes_left_out, flows_left_out);
+                       tl.lanes_left_out, tl.flows_left_out);
   return out + "</section>\n";
 }
 

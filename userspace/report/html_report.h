@@ -9,7 +9,7 @@
 
 namespace svctrace {
 
-// The page for a report object (as main.cpp builds it: flows, diagnoses, timeline, config, ...).
+// The page for a report object (as cli/reports.cpp builds it: flows, diagnoses, timeline, config, ...).
 // Missing or mistyped fields are shown as absent, never thrown on.
 std::string report_html(const nlohmann::json& report);
 

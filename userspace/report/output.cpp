@@ -273,3 +273,25 @@ void write_file_atomically(const std::string& path, const std::string& content) 
 }
 
 }  // namespace svctrace
+
+namespace svctrace {
+
+nlohmann::json change_json(const RoutingChange& c, double at_s) {
+  return {{"type", "change"}, {"kind", c.kind}, {"what", c.what}, {"deleted", c.deleted}, {"at_s", at_s}};
+}
+
+void Output::add(std::string_view text) {
+  if (before_line_) before_line_();
+  out_ += text;
+  if (text.empty() || text.back() != '\n') out_ += '\n';
+  if (out_.size() >= kBuffer) flush();
+}
+
+void Output::flush() {
+  if (out_.empty()) return;
+  std::fwrite(out_.data(), 1, out_.size(), to_);
+  std::fflush(to_);
+  out_.clear();
+}
+
+}  // namespace svctrace

@@ -1,10 +1,16 @@
 // How flows and diagnoses are shown: NDJSON objects (the contract tests and scripts rely on), the
-// human lines for a terminal, and the report file.
+// human lines for a terminal, the report file, and Output, what a run prints to stdout through.
 #pragma once
 #include <nlohmann/json.hpp>
+#include <cstdio>
+#include <functional>
+#include <map>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "correlate/correlator.h"
+#include "diagnose/check.h"
 #include "diagnose/diagnosis.h"
 #include "report/json_writer.h"
 #include "node/route.h"
@@ -21,6 +27,8 @@ JsonObject flow_object(const Flow& f, RoutingView& names, uint64_t origin_ns = 0
 nlohmann::json flow_json(const Flow& f, RoutingView& names, uint64_t origin_ns = 0);
 JsonObject diagnosis_object(const Diagnosis& d);
 nlohmann::json diagnosis_json(const Diagnosis& d);
+// A route, rule or address change at_s seconds into the trace: its line, and the report's timeline entry.
+nlohmann::json change_json(const RoutingChange& c, double at_s);
 
 std::string human_flow(const Flow& f, RoutingView& names);     // a new flow
 std::string human_outcome(const Flow& f);                      // answered / refused / abandoned
@@ -33,5 +41,66 @@ std::string json_text(const nlohmann::json& j, int indent = -1);
 // Writes to a temporary file beside `path`, then renames it over `path`: a reader sees the old
 // report or the new one, never half of one. Throws std::runtime_error naming the path.
 void write_file_atomically(const std::string& path, const std::string& content);
+
+// What a run says on stdout, in one form: lines for a person (human_output.h) or NDJSON
+// (ndjson_output.h); the command line picks one. The lines are kept until flush(), which writes them
+// in one write (a flood decides thousands of flows per tick), or sooner once they fill kBuffer.
+class Output {
+ public:
+  // The start of a trace: the CIDRs as given and as parsed, the namespace, the hooks at work.
+  struct Start {
+    std::vector<std::string> cidr_args;
+    std::string netns_name;  // empty: svctrace's own namespace
+    nlohmann::json cidrs, netns, hooks, refused;
+  };
+  // A decided failure, with its place in its group (the same cause seen again).
+  struct Grouped {
+    const std::string& ndjson;  // the diagnosis' NDJSON object, with confidence, group and count
+    int count = 1;              // diagnoses of its group so far, this one included
+    bool first = true;          // the first of its group
+  };
+  // The end of a session.
+  struct Summary {
+    double duration_s = 0;
+    std::map<std::string, int> by_state;
+    uint64_t diagnoses = 0;
+    nlohmann::json services;  // flows per service -> backend -> egress device
+    nlohmann::json stats;
+    size_t flows_in_report = 0;
+    uint64_t events = 0, lost = 0, evicted = 0;
+  };
+
+  explicit Output(std::FILE* to = stdout) : to_(to) {}
+  virtual ~Output() { flush(); }
+  Output(const Output&) = delete;
+  Output& operator=(const Output&) = delete;
+
+  // Called before each line is added (e.g. clears the status line); nothing when empty.
+  void before_each_line(std::function<void()> f) { before_line_ = std::move(f); }
+
+  virtual void start(const Start& s) = 0;
+  virtual void replay(const std::string& file, const nlohmann::json& recorded) = 0;
+  virtual void change(const RoutingChange& c, double at_s) = 0;      // route, rule or address change
+  virtual void flow(const Flow& f, RoutingView& names) = 0;          // a new flow
+  virtual void outcome(const Flow& f, RoutingView& names) = 0;       // answered, refused, abandoned
+  virtual void diagnosis(const Diagnosis& d, const Grouped& g) = 0;  // an unanswered or refused flow
+  virtual void stats(nlohmann::json stats) = 0;                      // the periodic counters
+  virtual void summary(const Summary& s) = 0;
+  virtual void check(const ServicePair& p, const CheckResult& r) = 0;  // `svctrace check`, one pair
+
+  // Writes out the lines kept so far, in one write.
+  void flush();
+
+  static constexpr size_t kBuffer = 256 * 1024;
+
+ protected:
+  // Keeps text as it is, then a newline if it lacks one.
+  void add(std::string_view text);
+
+ private:
+  std::FILE* to_;
+  std::function<void()> before_line_;
+  std::string out_;  // lines not yet written
+};
 
 }  // namespace svctrace

@@ -429,11 +429,10 @@ Container ReplayNode::container_of(uint32_t pid, const std::string& comm) {
 
 // ---- replaying -------------------------------------------------------------------------------------
 
-SessionOptions session_options(const Recording& rec, bool as_json) {
+SessionOptions session_options(const Recording& rec) {
   const json& h = rec.header;
   SessionOptions o;
   o.cidrs = h.at("cidrs").get<std::vector<Cidr>>();
-  o.json = as_json;
   o.host_netns = h.at("host_netns").get<bool>();
   o.start_ns = h.at("start_ns").get<uint64_t>();
   o.stats_interval_ns = h.value("stats_interval_ns", o.stats_interval_ns);

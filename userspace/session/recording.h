@@ -109,8 +109,8 @@ class ReplayNode : public Node {
   size_t unanswered_ = 0;
 };
 
-// The session's options as the header of `rec` states them; json as the replayer asks.
-SessionOptions session_options(const Recording& rec, bool json);
+// The session's options as the header of `rec` states them.
+SessionOptions session_options(const Recording& rec);
 DropReasonNames drop_reason_names(const Recording& rec);
 // Feeds the recorded inputs to `session` in order; returns the last tick's kernel counters.
 KernelCounters replay(const Recording& rec, Session& session);

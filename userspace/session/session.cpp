@@ -10,7 +10,6 @@
 #include "node/node_cache.h"
 #include "report/output.h"
 #include "session/recording.h"
-#include "report/terminal.h"
 
 #include <sys/socket.h>
 
@@ -22,17 +21,16 @@ namespace svctrace {
 
 using nlohmann::json;
 
-void print_line(const json& j) { fmt::print("{}\n", json_text(j)); }
-
-Session::Session(SessionOptions opts, Node& node, DropReasonNames drop_reasons)
+Session::Session(SessionOptions opts, Node& node, DropReasonNames drop_reasons, Output& out)
     : opts_(std::move(opts)),
+      out_(out),
       node_cache_(std::make_unique<NodeCache>(node)),
       node_(*node_cache_),
       drop_reasons_(std::move(drop_reasons)),
       correlator_(opts_.correlator),
       next_stats_ns_(opts_.start_ns + opts_.stats_interval_ns) {}
 
-Session::~Session() { flush(); }
+Session::~Session() { out_.flush(); }
 
 void Session::on_event(const svc_event& ev) {
   if (recorder_) recorder_->event(ev);
@@ -50,15 +48,11 @@ void Session::on_changes(std::vector<RoutingChange> changes) {
   if (recorder_) recorder_->changes(changes);
   for (auto& c : changes) {
     double at = static_cast<double>(c.ts_ns - opts_.start_ns) / 1e9;
-    json j = {{"type", "change"}, {"kind", c.kind}, {"what", c.what}, {"deleted", c.deleted}, {"at_s", at}};
-    timeline_json_.push_back(j);
-    if (opts_.json)
-      emit(j);
-    else
-      say(fmt::format("⟳ {} {}: {}", c.kind, c.deleted ? "deleted" : "added", c.what));
+    timeline_json_.push_back(change_json(c, at));
+    out_.change(c, at);
     timeline_.push_back(std::move(c));
   }
-  flush();
+  out_.flush();
 }
 
 void Session::tick(uint64_t now_ns, const KernelCounters& kernel) {
@@ -76,27 +70,19 @@ void Session::tick(uint64_t now_ns, const KernelCounters& kernel) {
     if (ch.kind == Correlator::Change::NewFlow) {
       // Read now, while the process that opened the flow most likely still runs.
       if (f->pid) correlator_.set_container(*f, node_.container_of(f->pid, f->comm));
-      if (opts_.json)
-        emit_text(flow_object(*f, node_, 0, "flow").text());
-      else
-        say(human_flow(*f, node_));
+      out_.flow(*f, node_);
     } else if (f->state == FlowState::Unanswered || f->state == FlowState::Refused) {
       diagnose_flow(*f, kernel);
     } else {
       if (opts_.on_outcome) opts_.on_outcome(*f);
-      if (opts_.json)
-        emit_text(flow_object(*f, node_, 0, "outcome").text());
-      else
-        say(human_outcome(*f));
+      out_.outcome(*f, node_);
     }
   }
-  if (opts_.json && now_ns >= next_stats_ns_) {
-    json st = stats(kernel);
-    st["type"] = "stats";
-    emit(st);
+  if (now_ns >= next_stats_ns_) {
+    out_.stats(stats(kernel));
     next_stats_ns_ = now_ns + opts_.stats_interval_ns;
   }
-  flush();
+  out_.flush();
 }
 
 void Session::diagnose_flow(const Flow& f, const KernelCounters& kernel) {
@@ -145,37 +131,7 @@ void Session::diagnose_flow(const Flow& f, const KernelCounters& kernel) {
   } else if (group.kept) {
     diagnoses_[group.last_kept]["count"] = count;
   }
-  if (opts_.json)
-    emit_text(text);
-  else if (fresh)
-    say(human_diagnosis(d));
-  else
-    say(fmt::format("✗ {}:{} → {}:{}: same as above ({}×)", d.flow.src.str(), d.flow.sport, d.flow.dst.str(),
-                    d.flow.dport, count));
-}
-
-void Session::emit(const json& line) { emit_text(json_text(line)); }
-
-void Session::emit_text(const std::string& line) {
-  if (opts_.before_output) opts_.before_output();
-  out_ += line;
-  out_ += '\n';
-  if (out_.size() >= kOutBuffer) flush();
-}
-
-void Session::say(const std::string& lines) {
-  if (opts_.before_output) opts_.before_output();
-  std::string text = opts_.color ? paint(lines) : lines;
-  if (text.empty() || text.back() != '\n') text += '\n';
-  out_ += text;
-  if (out_.size() >= kOutBuffer) flush();
-}
-
-void Session::flush() {
-  if (out_.empty()) return;
-  std::fwrite(out_.data(), 1, out_.size(), stdout);
-  std::fflush(stdout);
-  out_.clear();
+  out_.diagnosis(d, {text, count, fresh});
 }
 
 // One row per service IP:port -> backend -> egress device: how many flows, how many answered, how
@@ -209,32 +165,6 @@ json Session::by_service() const {
                    {"flows", r.flows}, {"answered", r.answered}, {"failed", r.failed}, {"verdict", verdict}});
   }
   return out;
-}
-
-// Columns as wide as their widest cell, so that the usual rows fit an 80-column terminal.
-void Session::print_service_table(const json& services) {
-  if (services.empty()) return;
-  std::vector<std::vector<std::string>> cells = {{"service", "backend", "egress", "flows", "ok", "fail", "verdict"}};
-  for (const auto& row : services)
-    cells.push_back({row["service"], row["backend"], row["egress_dev"], std::to_string(row["flows"].get<int>()),
-                     std::to_string(row["answered"].get<int>()), std::to_string(row["failed"].get<int>()),
-                     row["verdict"]});
-  std::vector<size_t> width(cells[0].size(), 0);
-  for (const auto& line : cells)
-    for (size_t i = 0; i < line.size(); i++) width[i] = std::max(width[i], line[i].size());
-  std::string table;
-  for (size_t r = 0; r < cells.size(); r++) {
-    // Rows with failures start with the failure mark, so they are coloured as failures.
-    bool failed = r > 0 && services[r - 1]["failed"].get<int>() > 0;
-    std::string line = failed ? "✗" : " ";
-    for (size_t i = 0; i < cells[r].size(); i++) {
-      bool number = i >= 3 && i <= 5;
-      line += " " + (number ? fmt::format("{:>{}}", cells[r][i], width[i]) : fmt::format("{:<{}}", cells[r][i], width[i]));
-    }
-    while (!line.empty() && line.back() == ' ') line.pop_back();
-    table += line + "\n";
-  }
-  say(table);
 }
 
 json Session::stats(const KernelCounters& c) const {
@@ -272,19 +202,9 @@ json Session::finish(double elapsed_s, const KernelCounters& kernel) {
   }
   if (kernel.ringbuf_drops)
     spdlog::warn("{} events were lost (ring buffer full): verdicts may be incomplete", kernel.ringbuf_drops);
-  json services = by_service();
-  if (opts_.json) {
-    emit({{"type", "summary"}, {"duration_s", elapsed_s}, {"by_state", by_state}, {"diagnoses", diagnoses_made_},
-          {"services", services}, {"stats", st}});
-  } else {
-    std::string states;
-    for (const auto& [s, n] : by_state) states += fmt::format("{}{} {}", states.empty() ? "" : ", ", n, s);
-    print_service_table(services);
-    say(fmt::format("done in {:.1f} s: {} flows{}{}{}, {} diagnoses; {} events, {} lost, {} evicted", elapsed_s,
-                    flows.size(), states.empty() ? "" : " (", states, states.empty() ? "" : ")",
-                    diagnoses_made_, correlator_.events(), kernel.ringbuf_drops, correlator_.evicted()));
-  }
-  flush();
+  out_.summary({elapsed_s, std::move(by_state), diagnoses_made_, by_service(), st, flows.size(), correlator_.events(),
+                kernel.ringbuf_drops, correlator_.evicted()});
+  out_.flush();
   return {{"flows", flows}, {"diagnoses", diagnoses_}, {"timeline", timeline_json_}, {"stats", st}};
 }
 

@@ -17,6 +17,7 @@
 #include "node/rules/service_pair.h"
 #include "node/node.h"
 #include "node/route.h"
+#include "report/output.h"
 
 namespace svctrace {
 
@@ -26,15 +27,12 @@ class NodeCache;
 
 struct SessionOptions {
   std::vector<Cidr> cidrs;
-  bool json = false;               // NDJSON on stdout, else lines for a person
-  bool color = false;              // colour the lines for a person (terminal.h)
-  std::function<void()> before_output;  // e.g. clears the status line before a line is printed
   // Told of every decided flow (e.g. the metrics): with its diagnosis, or without one.
   std::function<void(const Flow&, const Diagnosis&)> on_diagnosis;
   std::function<void(const Flow&)> on_outcome;
   bool host_netns = false;         // tracing the host's namespace: persistent fixes make sense
   uint64_t start_ns = 0;           // CLOCK_MONOTONIC at the start, for the timeline's offsets
-  uint64_t stats_interval_ns = 10'000'000'000ull;  // a "stats" line this often (json only)
+  uint64_t stats_interval_ns = 10'000'000'000ull;  // Output::stats this often
   CorrelatorConfig correlator;
 };
 
@@ -45,7 +43,8 @@ class Session {
   // the tracing's.
   static constexpr size_t kKeptFlows = 4096;
 
-  Session(SessionOptions opts, Node& node, DropReasonNames drop_reasons);
+  // What the session prints goes to `out`, which outlives it.
+  Session(SessionOptions opts, Node& node, DropReasonNames drop_reasons, Output& out);
   ~Session();
 
   // Everything the session is fed is also written to the recorder, if one is set.
@@ -56,8 +55,8 @@ class Session {
   // Route, rule and address changes: printed, kept for the report and for the diagnoses of the
   // flows that start after them.
   void on_changes(std::vector<RoutingChange> changes);
-  // Decides what is due at now_ns: prints new flows, outcomes and diagnoses, and a stats line when
-  // one is due. `kernel` says how many events were lost, which lowers the diagnoses' confidence.
+  // Decides what is due at now_ns: prints new flows, outcomes and diagnoses, and the stats when they
+  // are due. `kernel` says how many events were lost, which lowers the diagnoses' confidence.
   void tick(uint64_t now_ns, const KernelCounters& kernel);
 
   nlohmann::json stats(const KernelCounters& kernel) const;
@@ -69,16 +68,12 @@ class Session {
 
  private:
   void diagnose_flow(const Flow& f, const KernelCounters& kernel);
-  void say(const std::string& lines);          // human output, coloured if asked
-  void emit(const nlohmann::json& line);       // one NDJSON line
-  void emit_text(const std::string& line);     // one NDJSON line, as text
-  // What say() and emit() wrote goes out at the end of each call that wrote it, in one write for all
-  // the lines of a tick (a flood decides thousands of flows per tick).
-  void flush();
   nlohmann::json by_service() const;           // flows per service -> backend -> egress
-  void print_service_table(const nlohmann::json& services);
 
   SessionOptions opts_;
+  // What the session prints goes out at the end of each call that printed it, in one write for all
+  // the lines of a tick (a flood decides thousands of flows per tick).
+  Output& out_;
   std::unique_ptr<NodeCache> node_cache_;  // the node, its answers remembered for one tick
   Node& node_;                            // ... asked through that
   DropReasonNames drop_reasons_;
@@ -102,11 +97,6 @@ class Session {
   int next_group_ = 0;
   uint64_t next_stats_ns_ = 0;
   bool warned_conn_unreadable_ = false;
-  std::string out_;  // lines not yet written to stdout
-  static constexpr size_t kOutBuffer = 256 * 1024;  // ... written out at this size even within a tick
 };
-
-// One NDJSON line on stdout.
-void print_line(const nlohmann::json& j);
 
 }  // namespace svctrace

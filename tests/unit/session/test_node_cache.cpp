@@ -3,6 +3,7 @@
 #include "synthetic_events.h"
 #include "fake_routing.h"
 #include "node/node_cache.h"
+#include "report/ndjson_output.h"
 #include "session/session.h"
 
 using namespace svctrace;
@@ -26,11 +27,10 @@ struct CountingNode : Node {
   Container container_of(uint32_t, const std::string&) override { return asked++, Container{}; }
 };
 
-// A session on the incident's CIDR, writing JSON, with a flow table of max_flows.
+// A session on the incident's CIDR, with a flow table of max_flows (its lines: NdjsonOutput).
 SessionOptions incident_options(size_t max_flows = 65536) {
   SessionOptions opts;
   opts.cidrs = {Cidr::parse("172.24.0.0/13")};
-  opts.json = true;
   opts.correlator.max_flows = max_flows;
   return opts;
 }
@@ -57,7 +57,8 @@ TEST_CASE("the node cache asks each question once until cleared") {
 
 TEST_CASE("a flood of one failure keeps the report bounded and every diagnosis counted") {
   CountingNode node;
-  Session session(incident_options(), node, {});
+  NdjsonOutput out;
+  Session session(incident_options(), node, {}, out);
   // 100 unanswered flows of one cause: same service, same backend, from 100 source ports.
   constexpr int kFlows = 100;
   for (uint16_t i = 0; i < kFlows; i++) {
@@ -83,7 +84,8 @@ TEST_CASE("a flood of one failure keeps the report bounded and every diagnosis c
 
 TEST_CASE("the report keeps the flows seen last of a full table, and counts the others") {
   CountingNode node;
-  Session session(incident_options(8192), node, {});
+  NdjsonOutput out;
+  Session session(incident_options(8192), node, {}, out);
   constexpr uint16_t kFlows = 5000;
   for (uint16_t i = 0; i < kFlows; i++) {
     const svc_tuple orig = tuple("10.0.0.12", static_cast<uint16_t>(20000 + i), "172.24.0.1", 443);
@@ -101,7 +103,8 @@ TEST_CASE("the report keeps the flows seen last of a full table, and counts the 
 
 TEST_CASE("the report keeps the diagnosed flows before the latest answered ones") {
   CountingNode node;
-  Session session(incident_options(8192), node, {});
+  NdjsonOutput out;
+  Session session(incident_options(8192), node, {}, out);
   // First 3 flows of the incident (unanswered, diagnosed), then 5000 that are not.
   for (uint16_t i = 0; i < 3; i++) {
     const svc_tuple orig = tuple("10.141.13.182", static_cast<uint16_t>(40000 + i), "172.24.0.1", 443);

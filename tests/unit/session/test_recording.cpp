@@ -116,7 +116,7 @@ TEST_CASE("a recording answers the replay exactly as the node answered the live 
 
 TEST_CASE("the header states the session's options") {
   Recording rec = parse_recording(header_line(), "r");
-  SessionOptions o = session_options(rec, true);
+  SessionOptions o = session_options(rec);
   CHECK(o.cidrs == std::vector<Cidr>{Cidr::parse("172.24.0.0/13")});
   CHECK(o.correlator.max_flows == 64);
   CHECK(o.correlator.unanswered_after_ns == 1500000000);

@@ -1,0 +1,75 @@
+#include <catch2/catch.hpp>
+
+#include <cstdio>
+#include <string>
+
+#include "report/human_output.h"
+#include "report/ndjson_output.h"
+
+using namespace svctrace;
+
+namespace {
+
+// What an Output wrote to `f` so far.
+std::string written(std::FILE* f) {
+  std::fflush(f);
+  std::string text;
+  std::rewind(f);
+  for (int c; (c = std::fgetc(f)) != EOF;) text += static_cast<char>(c);
+  return text;
+}
+
+RoutingChange route_deleted() {
+  RoutingChange c;
+  c.kind = "route";
+  c.deleted = true;
+  c.what = "172.24.0.0/13 dev enslf1";
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("an output keeps its lines until flushed, and clears the status line before each") {
+  std::FILE* f = std::tmpfile();
+  REQUIRE(f);
+  int cleared = 0;
+  {
+    HumanOutput out(false, f);
+    out.before_each_line([&] { cleared++; });
+    out.change(route_deleted(), 1.5);
+    out.change(route_deleted(), 2.0);
+    CHECK(written(f).empty());
+    CHECK(cleared == 2);
+    out.flush();
+    CHECK(written(f) == "⟳ route deleted: 172.24.0.0/13 dev enslf1\n⟳ route deleted: 172.24.0.0/13 dev enslf1\n");
+  }
+  std::fclose(f);
+}
+
+TEST_CASE("the NDJSON output writes the same change as an object, and stats with their type") {
+  std::FILE* f = std::tmpfile();
+  REQUIRE(f);
+  {
+    NdjsonOutput out(f);
+    out.change(route_deleted(), 1.5);
+    out.stats({{"events", 3}});
+  }  // flushed when it ends
+  CHECK(written(f) ==
+        "{\"at_s\":1.5,\"deleted\":true,\"kind\":\"route\",\"type\":\"change\",\"what\":\"172.24.0.0/13 dev enslf1\"}\n"
+        "{\"events\":3,\"type\":\"stats\"}\n");
+  std::fclose(f);
+}
+
+TEST_CASE("the human output shows no stats lines and colours only when asked") {
+  std::FILE* f = std::tmpfile();
+  REQUIRE(f);
+  {
+    HumanOutput out(true, f);
+    out.stats({{"events", 3}});
+    out.change(route_deleted(), 1.5);
+  }
+  std::string text = written(f);
+  CHECK(text.find("events") == std::string::npos);
+  CHECK(text.find("\x1b[") != std::string::npos);
+  std::fclose(f);
+}

@@ -1,0 +1,40 @@
+// `svctrace check`: without traffic, each service IP -> endpoint pair of the NAT rules checked
+// against the namespace's routing.
+#include <spdlog/spdlog.h>
+
+#include "cli/commands.h"
+#include "diagnose/check.h"
+#include "node/netlink.h"
+#include "node/rules/nat_rules.h"
+#include "node/rules/service_pair.h"
+
+namespace svctrace::cli {
+
+namespace {
+
+// Returns true when every pair would work.
+bool check_pairs(const Options& o, RoutingView& routing, Output& out) {
+  auto pairs = service_pairs(read_nat_rules(o.rules_file, o.nft_file, spdlog::level::info), o.cidrs);
+  if (pairs.empty()) spdlog::warn("no DNAT rule on an address of the CIDRs was found: nothing to check");
+  bool all_ok = true;
+  for (const auto& p : pairs) {
+    CheckResult r = check_pair(p, routing, o.cidrs);
+    all_ok &= r.ok();
+    out.check(p, r);
+    out.flush();
+  }
+  return all_ok;
+}
+
+}  // namespace
+
+int run_check(const Options& o, Output& out) {
+  try {
+    NetlinkRouting routing;
+    return check_pairs(o, routing, out) ? kExitOk : kExitDiagnosed;
+  } catch (const std::exception& e) {
+    throw Failure(kExitRuntime, std::string("check: ") + e.what());
+  }
+}
+
+}  // namespace svctrace::cli

@@ -1,0 +1,277 @@
+// The live trace: enters nothing itself (main did), attaches the tracer, and runs the loop that feeds
+// the kernel's events and the routing changes to the session until a signal or --duration.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstring>
+#include <ctime>
+
+#include "cli/commands.h"
+#include "node/conntrack.h"
+#include "node/live_node.h"
+#include "node/netlink.h"
+#include "report/terminal.h"
+#include "session/recording.h"
+#include "session/session.h"
+
+namespace svctrace::cli {
+
+using nlohmann::json;
+
+TracerOptions tracer_options(const Options& o, uint32_t netns_inode) {
+  TracerOptions topts;
+  topts.cidrs = o.cidrs;
+  topts.netns_inode = netns_inode;
+  topts.route_hook = o.route_hook;
+  topts.nat_hook = o.nat_hook;
+  topts.ringbuf_bytes = o.ringbuf_bytes;
+  topts.max_flows = static_cast<uint32_t>(o.max_flows);
+  return topts;
+}
+
+namespace {
+
+volatile std::sig_atomic_t g_stop = 0;
+void on_signal(int) { g_stop = 1; }
+
+uint64_t monotonic_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+std::string utc_now() {
+  std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+// One live session: started by start(), one pass of the loop per step(), ended by finish().
+class MainLoop {
+ public:
+  MainLoop(const Options& o, uint32_t netns_inode, SvctraceMetrics* metrics, Output& out)
+      : o_(o), netns_inode_(netns_inode), metrics_(metrics), out_(out) {}
+  ~MainLoop() { out_.before_each_line(nullptr); }
+
+  void start();
+  bool step();  // false once --duration is over, or the ring buffer cannot be read
+  int finish();
+
+ private:
+  void attach();
+  void describe_hooks();
+  SessionOptions session_options();
+  void start_recording(const SessionOptions& sopts, const DropReasonNames& drop_reasons);
+  void announce();
+  void add_existing_flows();
+  void show_status(uint64_t now, const KernelCounters& counters);
+  void finish_recording(double elapsed, const json& config);
+  json report_header(double elapsed) const;
+
+  const Options& o_;
+  const uint32_t netns_inode_;
+  SvctraceMetrics* const metrics_;
+  Output& out_;
+  std::unique_ptr<LiveNode> node_;
+  std::unique_ptr<NetlinkMonitor> monitor_;
+  std::unique_ptr<Tracer> tracer_;
+  std::unique_ptr<Session> session_;
+  // While tracing, a status line on stderr when it is a terminal: what is going on, at a glance.
+  StatusLine status_{isatty(STDERR_FILENO) != 0};
+  // With --record, the session asks the node through a recorder, and feeds it everything it is fed.
+  std::unique_ptr<Recorder> recorder_;
+  std::unique_ptr<RecordingNode> recording_node_;
+  json hooks_ = json::array(), refused_ = json::array(), cidr_list_ = json::array(), netns_json_;
+  uint64_t start_ns_ = 0, deadline_ = 0;
+  std::string started_at_;
+  uint64_t next_status_ = 0, status_at_ = 0, status_events_ = 0;
+  bool runtime_error_ = false;
+};
+
+void MainLoop::attach() {
+  try {
+    node_ = std::make_unique<LiveNode>();
+    monitor_ = std::make_unique<NetlinkMonitor>();
+    // Events arrive only from poll(), once the session exists.
+    tracer_ = Tracer::start(tracer_options(o_, netns_inode_), [this](const svc_event& ev) { session_->on_event(ev); });
+  } catch (const std::exception& e) {
+    throw Failure(kExitRuntime, e.what());
+  }
+  if (!tracer_->replies_seen())
+    spdlog::warn("with the {} NAT hook replies are not seen: UDP and forwarded flows can only be called unanswered",
+                 name(NatHook::net_dev_queue));
+}
+
+void MainLoop::describe_hooks() {
+  for (const auto& h : tracer_->hooks()) {
+    if (h.live) {
+      hooks_.push_back({{"role", name(h.role)}, {"hook", h.name}});
+    } else {
+      refused_.push_back({{"role", name(h.role)}, {"hook", h.name}, {"error", h.error}});
+      spdlog::debug("{} hook {} refused by the kernel ({}); using a fallback", name(h.role), h.name, h.error);
+    }
+  }
+  for (const auto& c : o_.cidrs) cidr_list_.push_back(c.str());
+  netns_json_ = {{"name", o_.netns.empty() ? json(nullptr) : json(o_.netns)}, {"inode", netns_inode_}};
+}
+
+SessionOptions MainLoop::session_options() {
+  SessionOptions sopts;
+  if (metrics_) {
+    metrics_->set_hooks(hooks_, refused_);
+    sopts.on_diagnosis = [m = metrics_](const Flow& f, const Diagnosis& d) { m->on_diagnosis(f, d); };
+    sopts.on_outcome = [m = metrics_](const Flow& f) { m->on_outcome(f); };
+  }
+  sopts.cidrs = o_.cidrs;
+  struct stat init_ns {};
+  sopts.host_netns = stat("/proc/1/ns/net", &init_ns) == 0 && init_ns.st_ino == netns_inode_;
+  sopts.start_ns = start_ns_ = monotonic_ns();
+  sopts.stats_interval_ns = static_cast<uint64_t>(o_.stats_interval * 1e9);
+  sopts.correlator = {o_.max_flows, o_.unanswered_after_ms * 1'000'000ull, static_cast<uint32_t>(getpid())};
+  return sopts;
+}
+
+void MainLoop::start_recording(const SessionOptions& sopts, const DropReasonNames& drop_reasons) {
+  json names = json::object();
+  for (const auto& [id, name] : drop_reasons) names[std::to_string(id)] = name;
+  json header = {{"svctrace", SVCTRACE_VERSION},
+                 {"started_at", utc_now()},
+                 {"cidrs", cidr_list_},
+                 {"netns", netns_json_},
+                 {"hooks", hooks_},
+                 {"refused_hooks", refused_},
+                 {"host_netns", sopts.host_netns},
+                 {"start_ns", sopts.start_ns},
+                 {"stats_interval_ns", sopts.stats_interval_ns},
+                 {"max_flows", sopts.correlator.max_flows},
+                 {"unanswered_after_ns", sopts.correlator.unanswered_after_ns},
+                 {"self_pid", sopts.correlator.self_pid},
+                 {"drop_reasons", names}};
+  try {
+    recorder_ = std::make_unique<Recorder>(o_.record, header);
+  } catch (const std::exception& e) {
+    throw Failure(kExitRuntime, e.what());
+  }
+  recording_node_ = std::make_unique<RecordingNode>(*node_, *recorder_);
+}
+
+// The ready line, then --ready-file: scripts that wait for the file find the line already written.
+void MainLoop::announce() {
+  out_.start({o_.cidr_args, o_.netns, cidr_list_, netns_json_, hooks_, refused_});
+  out_.flush();
+  if (o_.ready_file.empty()) return;
+  try {
+    write_file_atomically(o_.ready_file, "ready\n");
+  } catch (const std::exception& e) {
+    // As spdlog::error said it before, now that Failure says every early end.
+    throw Failure(kExitRuntime, std::string("error: --ready-file: ") + e.what());
+  }
+}
+
+// Flows that were there before the hooks: after attaching, so that none falls between the two.
+void MainLoop::add_existing_flows() {
+  try {
+    uint64_t now = monotonic_ns();
+    for (const auto& e : existing_flows(o_.cidrs, netns_inode_)) session_->add_existing(e, now);
+  } catch (const std::exception& e) {
+    spdlog::warn("{}; flows opened before svctrace started are not known", e.what());
+  }
+}
+
+void MainLoop::start() {
+  attach();
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &sa, nullptr);
+  describe_hooks();
+  SessionOptions sopts = session_options();
+  out_.before_each_line([this] { status_.clear(); });
+  const DropReasonNames drop_reasons = load_drop_reason_names();
+  if (!o_.record.empty()) start_recording(sopts, drop_reasons);
+  Node& asked = recording_node_ ? static_cast<Node&>(*recording_node_) : *node_;
+  session_ = std::make_unique<Session>(sopts, asked, drop_reasons, out_);
+  session_->record_to(recorder_.get());
+  announce();
+  add_existing_flows();
+  started_at_ = utc_now();
+  deadline_ = o_.duration > 0 ? start_ns_ + static_cast<uint64_t>(o_.duration * 1e9) : 0;
+  status_at_ = start_ns_;
+}
+
+bool MainLoop::step() {
+  int n = tracer_->poll(100);
+  if (n < 0 && n != -EINTR) {
+    spdlog::error("reading the ring buffer failed: {}", std::strerror(-n));
+    runtime_error_ = true;
+    return false;
+  }
+  uint64_t now = monotonic_ns();
+  const KernelCounters counters = tracer_->counters();
+  session_->on_changes(monitor_->changes(*node_));
+  session_->tick(now, counters);
+  if (metrics_ && metrics_->stats_due(now)) metrics_->set_stats(session_->stats(counters));
+  if (status_.enabled() && now >= next_status_) show_status(now, counters);
+  return !deadline_ || now < deadline_;
+}
+
+void MainLoop::show_status(uint64_t now, const KernelCounters& counters) {
+  uint64_t events = session_->events();
+  double rate = static_cast<double>(events - status_events_) / (static_cast<double>(now - status_at_) / 1e9);
+  status_.show(fmt::format("svctrace {:.0f} s · {} flows · {:.0f} events/s · {} lost · {} hooks live",
+                           static_cast<double>(now - start_ns_) / 1e9, session_->flow_count(), rate,
+                           counters.ringbuf_drops, hooks_.size()));
+  status_events_ = events;
+  status_at_ = now;
+  next_status_ = now + 500'000'000ull;
+}
+
+void MainLoop::finish_recording(double elapsed, const json& config) {
+  try {
+    recorder_->finish(elapsed, config);
+    spdlog::info("recording written to {}", o_.record);
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    runtime_error_ = true;
+  }
+}
+
+json MainLoop::report_header(double elapsed) const {
+  return {{"svctrace", SVCTRACE_VERSION}, {"started_at", started_at_}, {"duration_s", elapsed},
+          {"cidrs", cidr_list_},          {"netns", netns_json_},      {"hooks", hooks_},
+          {"refused_hooks", refused_}};
+}
+
+// What the kernel had already sent, then the tracer detached before reporting: nothing of svctrace
+// stays in the kernel.
+int MainLoop::finish() {
+  status_.clear();
+  tracer_->poll(0);
+  const KernelCounters kernel = tracer_->counters();
+  session_->tick(monotonic_ns(), kernel);
+  tracer_.reset();
+  double elapsed = static_cast<double>(monotonic_ns() - start_ns_) / 1e9;
+  json found = session_->finish(elapsed, kernel);
+  if (metrics_) metrics_->set_stats(found["stats"]);
+  json config = node_->config_snapshot(o_.cidrs);
+  if (recorder_) finish_recording(elapsed, config);
+  if (!o_.reports.empty() && !write_reports(o_.reports, report_header(elapsed), found, config))
+    runtime_error_ = true;
+  if (runtime_error_) return kExitRuntime;
+  return session_->diagnosed() ? kExitDiagnosed : kExitOk;
+}
+
+}  // namespace
+
+int run_trace(const Options& o, uint32_t netns_inode, SvctraceMetrics* metrics, Output& out) {
+  MainLoop loop(o, netns_inode, metrics, out);
+  loop.start();
+  while (!g_stop && loop.step()) {
+  }
+  return loop.finish();
+}
+
+}  // namespace svctrace::cli

@@ -1,0 +1,27 @@
+// Output as lines for a person: a line per flow and outcome, a few per diagnosis, a table of the
+// services at the end; coloured when asked (terminal.h).
+#pragma once
+#include "report/output.h"
+
+namespace svctrace {
+
+class HumanOutput : public Output {
+ public:
+  explicit HumanOutput(bool color, std::FILE* to = stdout) : Output(to), color_(color) {}
+  void start(const Start& s) override;
+  void replay(const std::string& file, const nlohmann::json& recorded) override;
+  void change(const RoutingChange& c, double at_s) override;
+  void flow(const Flow& f, RoutingView& names) override;
+  void outcome(const Flow& f, RoutingView& names) override;
+  void diagnosis(const Diagnosis& d, const Grouped& g) override;
+  void stats(nlohmann::json stats) override;
+  void summary(const Summary& s) override;
+  void check(const ServicePair& p, const CheckResult& r) override;
+
+ private:
+  void say(const std::string& lines);  // coloured if asked
+  void service_table(const nlohmann::json& services);
+  bool color_;
+};
+
+}  // namespace svctrace
