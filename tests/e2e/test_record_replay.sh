@@ -54,4 +54,29 @@ head -n -1 "$REC" >"$WORK/cut.ndjson"
 rc=0
 "$SVCTRACE" replay "$WORK/cut.ndjson" --json >"$WORK/cut.out" 2>"$WORK/cut.err" || rc=$?
 ((rc == 3)) && grep -q "cut short" "$WORK/cut.err" || fail "a cut recording: exit $rc, $(cat "$WORK/cut.err")"
+# A file that is not JSON at all: said so in one line, not in the JSON parser's words.
+rc=0
+err=$("$SVCTRACE" replay /etc/passwd 2>&1 >/dev/null) || rc=$?
+[[ $rc == 2 && $err == "svctrace: replay: /etc/passwd: line 1: not an svctrace recording (line 1 is not JSON)" ]] ||
+  fail "replay /etc/passwd: exit $rc, message: $err"
+
+# svctrace killed with SIGKILL while recording: the capture it was writing (FILE.XXXXXX, as --help
+# says) replays, with a warning, to the diagnosis it had made; its last line may be cut mid-write.
+lab up >/dev/null
+KREC=$WORK/killed.ndjson
+start_svctrace --netns "$NODE" --cidr "$CIDR" --json --record "$KREC" --duration 60
+lab_connect 3 >/dev/null && fail "connect through the broken lab should fail"
+wait_for_line '.type == "diagnosis"' 10 >/dev/null || fail "no diagnosis of the failed connect before the kill"
+sleep 0.3 # a tick or two: the diagnosis's tick reaches the file
+stop_svctrace KILL
+partial=$(compgen -G "$KREC.??????") || fail "no capture in progress beside $KREC after SIGKILL"
+[[ -e $KREC ]] && fail "a killed svctrace must not have renamed its capture into place"
+# Cut the last line in the middle, as a kill during a write leaves it.
+truncate -s -20 "$partial"
+rc=0
+"$SVCTRACE" replay "$partial" --json >"$WORK/killed.out" 2>"$WORK/killed.err" || rc=$?
+((rc == 3)) || fail "the killed capture: exit $rc, not 3: $(cat "$WORK/killed.err")"
+grep -q "cut mid-write and is left out" "$WORK/killed.err" || fail "no warning of the torn line: $(cat "$WORK/killed.err")"
+jq -s -e 'any(.[]; .type == "diagnosis" and .verdict == "asymmetric_source")' "$WORK/killed.out" >/dev/null ||
+  fail "the killed capture did not replay to the diagnosis"
 pass

@@ -101,7 +101,8 @@ void add_tuning_options(CLI::App& app, Options& o) {
 void add_extra_options(CLI::App& app, Options& o) {
   app.add_option("--record", o.record,
                  "Save the raw events, with what svctrace asked the node, to FILE at exit, for\n"
-                 "`svctrace replay FILE` elsewhere (written atomically)")
+                 "`svctrace replay FILE` elsewhere (written atomically: while tracing it grows in\n"
+                 "FILE.XXXXXX beside FILE, which replays too if svctrace is killed)")
       ->type_name("FILE");
   app.add_option("--metrics", o.metrics,
                  "Serve Prometheus metrics at http://ADDR:PORT/metrics while tracing, e.g.\n"

@@ -33,6 +33,7 @@ int replay_file(const Options& o, Output& out) {
   Session session(session_options(rec), node, drop_reason_names(rec), out);
   out.replay(file, rec.header);
   out.flush();
+  if (rec.torn_last_line) spdlog::warn("{}: its last line was cut mid-write and is left out", file);
   if (rec.end.is_null()) spdlog::warn("{} was cut short: flows after its last line are not in it", file);
   KernelCounters kernel = replay(rec, session);
   double elapsed = rec.end.is_null() ? 0.0 : rec.end.value("elapsed_s", 0.0);

@@ -223,8 +223,11 @@ void Recorder::line(const json& j) {
 
 void Recorder::event(const svc_event& ev) { line({{"type", "event"}, {"hex", to_hex(&ev, sizeof ev)}}); }
 
+// Each tick's lines reach the file with the tick: a capture cut by SIGKILL loses at most the tick it
+// was in, and ends with a line cut short, which parse_recording leaves out.
 void Recorder::tick(uint64_t now_ns, const KernelCounters& kernel) {
   line({{"type", "tick"}, {"now_ns", now_ns}, {"kernel", kernel}});
+  if (fflush(out_) != 0) failed_ = true;
 }
 
 void Recorder::changes(const std::vector<RoutingChange>& changes) {
@@ -303,11 +306,21 @@ Recording parse_recording(const std::string& text, const std::string& name) {
   std::istringstream in(text);
   std::string s;
   size_t lineno = 0;
+  // A capture cut mid-write (svctrace killed) ends without a newline.
+  const bool unterminated = !text.empty() && text.back() != '\n';
   try {
     while (std::getline(in, s)) {
       lineno++;
       if (!rec.end.is_null()) throw RecordingError("a line after the end record");
-      json j = json::parse(s);
+      json j = json::parse(s, nullptr, false);
+      if (j.is_discarded()) {
+        if (lineno == 1) throw RecordingError("not an svctrace recording (line 1 is not JSON)");
+        if (unterminated && in.peek() == EOF) {
+          rec.torn_last_line = true;
+          break;
+        }
+        throw RecordingError("not JSON");
+      }
       const std::string type = j.at("type").get<std::string>();
       if (lineno == 1) {
         if (type != "header") throw RecordingError("not an svctrace recording (no header line)");

@@ -79,6 +79,7 @@ struct Recording {
   std::vector<nlohmann::json> records;  // events, ticks, changes, existing flows; answers are apart
   std::vector<nlohmann::json> answers;
   nlohmann::json end;                   // null when the capture was cut short
+  bool torn_last_line = false;          // its last line was cut mid-write, and is left out
 };
 
 // Parses and checks a recording; throws RecordingError.

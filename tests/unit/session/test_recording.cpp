@@ -136,7 +136,8 @@ TEST_CASE("a bad recording is refused with the line that is wrong") {
   };
   CHECK_THAT(error_of(""), Catch::Contains("empty"));
   CHECK_THAT(error_of("{\"type\":\"event\"}\n"), Catch::Contains("line 1: not an svctrace recording"));
-  CHECK_THAT(error_of("not json\n"), Catch::Contains("cap: line 1"));
+  CHECK(error_of("not json\n") == "cap: line 1: not an svctrace recording (line 1 is not JSON)");
+  CHECK(error_of(header_line() + "{\"type\":\"tick\"\n{}\n") == "cap: line 2: not JSON");
   CHECK_THAT(error_of(R"({"type":"header","version":99})" "\n"), Catch::Contains("recording format 99"));
   CHECK_THAT(error_of(header_line() + R"({"type":"event","hex":"00"})" "\n"), Catch::Contains("line 2: an event has 2 hex digits"));
   // A kind the kernel never sends; then a known kind with an address family that is neither v4 nor v6.
@@ -167,4 +168,15 @@ TEST_CASE("a recording made before VRFs were followed still answers its lookups 
   CHECK_FALSE(rules[0].l3mdev);
   CHECK(format_rule(rules[0]) == "1000:\tfrom all to 172.24.0.0/13 lookup 200");
   CHECK(replayed.unanswered() == 0);
+}
+
+TEST_CASE("a capture cut mid-line by SIGKILL replays without its torn last line") {
+  const std::string tick = R"({"changes":[],"type":"changes"})";
+  Recording rec = parse_recording(header_line() + tick + "\n" + tick.substr(0, 17), "cut");
+  CHECK(rec.torn_last_line);
+  CHECK(rec.records.size() == 1);
+  CHECK(rec.end.is_null());
+  // The same bytes with a newline after them were written whole: not JSON there is an error.
+  CHECK_THROWS_AS(parse_recording(header_line() + tick + "\n" + tick.substr(0, 17) + "\n", "cut"), RecordingError);
+  CHECK_FALSE(parse_recording(header_line() + tick + "\n", "whole").torn_last_line);
 }
