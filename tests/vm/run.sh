@@ -10,7 +10,8 @@
 # Kernels are Debian packages, downloaded and unpacked (never installed) into the cache directory.
 # Environment: VM_TIMEOUT (s, default 1200), VM_MEM (default 512M), VM_SMP (default 2),
 #   SVCTRACE_VM_CACHE (default $XDG_CACHE_HOME/svctrace-vm, or /var/cache/svctrace-vm as root),
-#   VM_CONSOLE=1 (also stream the guest kernel's console to stderr).
+#   VM_CONSOLE=1 (also stream the guest kernel's console to stderr), VM_TIMES=1 (print boot time to CMD),
+#   VM_KEEP=1 (keep the job directory with the console log).
 # Exit status: CMD's, or 125 when the VM could not run CMD (setup error, timeout, panic).
 # Needs: scripts/install-deps.sh --vm. See tests/vm/README.md.
 set -euo pipefail
@@ -226,6 +227,7 @@ if ((qemu_rc == 124 || qemu_rc == 137)); then
   exit 125
 fi
 if [[ ! -s $job/rc ]]; then
+  grep -q 'Kernel panic' "$log" && say "the guest kernel PANICKED"
   say "the guest ($kernel, $kver) ended without CMD's exit status (qemu exit $qemu_rc after $(secs $((end_ms - start_ms))) s). Console tail:"
   tr -d '\r' <"$log" | tail -n 60 | sed 's/^/vm: console: /' >&2
   exit 125
