@@ -72,6 +72,7 @@ while IFS= read -r -d '' kv; do
   case $name in
     SHLVL | PWD | OLDPWD | _ | HOSTNAME | SSH_* | DISPLAY | XDG_RUNTIME_DIR | DBUS_SESSION_BUS_ADDRESS | TMUX | TMUX_PANE) continue ;;
   esac
+  # shellcheck disable=SC2163 # NAME=value, exported as such
   export "$kv"
 done <$job/env
 cwd=$(<$job/cwd)

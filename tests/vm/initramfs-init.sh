@@ -1,4 +1,5 @@
 #!/bin/busybox sh
+# shellcheck shell=dash
 # Stage 1, PID 1 in the initramfs that tests/vm/run.sh builds: load the modules that reach the host's
 # root over 9p (in /modules, in dependency order), mount it read-only under a tmpfs overlay and
 # switch_root into it, to run stage 2 (svcvm.init=PATH on the kernel command line, a host script).

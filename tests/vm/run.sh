@@ -175,6 +175,7 @@ log=$job/console.log
 : >"$log"
 
 timeout_s=${VM_TIMEOUT:-1200}
+# shellcheck disable=SC2054 # qemu's options are comma-separated lists
 qemu=(qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp "${VM_SMP:-2}" -m "${VM_MEM:-512M}"
   -nodefaults -display none -no-reboot -nic none
   -kernel "$kdir/boot/vmlinuz-$kver" -initrd "$initrd"
