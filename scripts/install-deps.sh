@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything svctrace needs to build, run its lab and run its tests, from Debian's packages.
 # Idempotent: packages already present are skipped, so CI and a developer can run it every time.
-# Usage: scripts/install-deps.sh [--fuzz] [--bench]   (also what scripts/fuzz.sh / scripts/bench.sh need)
+# Usage: scripts/install-deps.sh [--fuzz] [--bench] [--vm]
+#   (also what scripts/fuzz.sh / scripts/bench.sh / tests/vm/run.sh need)
 set -euo pipefail
 
 packages=(
@@ -31,7 +32,12 @@ for arg in "$@"; do
     --fuzz) packages+=(clang libclang-rt-14-dev) ;;
     # the benchmarks: Google Benchmark, and the tools a user would run instead of svctrace
     --bench) packages+=(libbenchmark-dev tcpdump bpftrace time) ;;
-    *) echo "usage: $0 [--fuzz] [--bench]" >&2; exit 2 ;;
+    # tests/vm/run.sh: qemu (TCG) boots Debian's kernels, unpacked with dpkg and apt (no install);
+    # a static busybox is the initramfs; kmod's depmod/modprobe -d index and load the guest's modules;
+    # xz/zstd decompress them once; the keyring checks the bullseye index that 5.10 comes from
+    --vm) packages+=(qemu-system-x86 busybox-static kmod cpio xz-utils zstd coreutils util-linux
+      debian-archive-keyring apt dpkg) ;;
+    *) echo "usage: $0 [--fuzz] [--bench] [--vm]" >&2; exit 2 ;;
   esac
 done
 
