@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every tests/e2e/test_*.sh one after another (each builds its own lab), prints each test's
-# output and a final "N passed, M failed, K skipped" line. Exits non-zero if any test failed.
+# Runs every tests/e2e/test_*.sh one after another (each builds its own lab), or only the named ones
+# (`run.sh incident vrf`), prints each test's output and a final "N passed, M failed, K skipped"
+# line. Exits non-zero if any test failed, or if a named test does not exist.
 set -uo pipefail
 
 if ((EUID != 0)); then
@@ -12,7 +13,15 @@ dir=$(cd "$(dirname "$0")" && pwd)
 passed=0
 failed=0
 skipped=0
-for t in "$dir"/test_*.sh; do
+tests=("$dir"/test_*.sh)
+if (($# > 0)); then
+  tests=()
+  for name in "$@"; do
+    [[ -f $dir/test_$name.sh ]] || { echo "run.sh: no test named $name ($dir/test_$name.sh)" >&2; exit 1; }
+    tests+=("$dir/test_$name.sh")
+  done
+fi
+for t in "${tests[@]}"; do
   name=$(basename "$t" .sh)
   # Bounded (E2E_TIMEOUT seconds, default 120): a hung test is killed (its trap still tears the lab down on SIGTERM).
   out=$(timeout -k 10 "${E2E_TIMEOUT:-120}" bash "$t" 2>&1)
