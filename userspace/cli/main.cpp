@@ -117,7 +117,7 @@ bool run_check(const std::vector<Cidr>& cidrs, RoutingView& routing, const std::
                                         p.service_port, p.backend_ip.str(), backend_port, found_in_text(p));
     if (r.ok()) {
       fmt::print("✓ {}: source {} out {}\n", pair_text, r.source.str(), d.egress_dev);
-    } else if (d.verdict == "no_route") {
+    } else if (d.verdict == Verdict::NoRoute) {
       fmt::print("✗ {}: {}\n", pair_text, d.reason);
     } else {
       fmt::print("✗ {}: source {} chosen by route \"{}\" (table {}), but {} is reached via {}, whose address is {}\n",

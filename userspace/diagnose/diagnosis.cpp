@@ -149,7 +149,7 @@ static void explain_no_route_back(Diagnosis& d, const Flow& flow, RoutingView& r
   constexpr uint8_t kRtnUnicast = 1, kRtnLocal = 2, kRtnThrow = 9;
   const IpAddr& client = flow.key.src;
   const IpAddr& local = flow.key.dst;
-  d.verdict = "no_route_back";
+  d.verdict = Verdict::NoRouteBack;
   d.arrival_dev = routing.interface_name(flow.arrival_ifindex);
   d.missed_table = flow.reply_route_missed_table;
   d.check = fmt::format("ip route get {} from {}", client.str(), local.str());
@@ -246,7 +246,7 @@ Diagnosis diagnose(const Flow& flow, RoutingView& routing, const std::vector<Cid
   if (flow.state == FlowState::Refused && !flow.dnat_ip && !flow.forwarded() && !no_route_from) {
     // A virtual service IP refused without being DNAT'd: a REJECT rule said no, as kube-proxy's does for a
     // service with no ready endpoints.
-    d.verdict = "no_endpoints";
+    d.verdict = Verdict::NoEndpoints;
     d.answered_by = flow.icmp_error ? fmt::format("icmp type {} code {}", flow.icmp_type, flow.icmp_code)
                                     : (flow.sk_err ? "local error" : "rst");
     d.reason = fmt::format("{}:{} was not DNAT'd and was refused at once: a REJECT rule answered, as kube-proxy's "
@@ -257,7 +257,7 @@ Diagnosis diagnose(const Flow& flow, RoutingView& routing, const std::vector<Cid
   }
   // A reply came, and conntrack found it fit no state of the flow: it had no entry when it was dropped.
   if (flow.reply_invalid) {
-    d.verdict = "reply_invalid";
+    d.verdict = Verdict::ReplyInvalid;
     d.reply_dev = d.drop_dev;
     d.reason = fmt::format("a reply from {}:{} arrived on {} and conntrack found it INVALID (it fits no state of the "
                            "flow: a sequence number out of the window, impossible TCP flags, or a middlebox "
@@ -270,17 +270,17 @@ Diagnosis diagnose(const Flow& flow, RoutingView& routing, const std::vector<Cid
   // Dropped by this node before it left, with no answer from anywhere: a filter rule, most likely.
   bool dropped_here = flow.drops && !flow.reply_ns && !flow.icmp_error;
   if (dropped_here && (flow.state == FlowState::Refused || flow.state == FlowState::Unanswered)) {
-    d.verdict = "dropped_here";
+    d.verdict = Verdict::DroppedHere;
     d.reason = fmt::format("this node dropped the flow's packets before they reached {}:{} ({}{}): a "
                            "firewall rule, most likely", backend.str(), flow.backend_port(), d.drop_reason,
                            d.drop_dev.empty() ? "" : " on " + d.drop_dev);
     return d;
   }
   if (flow.state == FlowState::Refused) {
-    d.verdict = "refused";
+    d.verdict = Verdict::Refused;
     if (const char* what = no_route_from) {
       // Not the backend saying no: someone on the way (a router, or this node) has no way to it.
-      d.verdict = "unreachable";
+      d.verdict = Verdict::Unreachable;
       d.answered_by = fmt::format("ICMP {} unreachable from {}", what, flow.icmp_from.str());
       // The node's own error takes its source from the route back to the flow's source: that address,
       // or another of the node's.
@@ -323,7 +323,7 @@ Diagnosis diagnose(const Flow& flow, RoutingView& routing, const std::vector<Cid
   bool reply_dropped = flow.drops && flow.reply_ns;
 
   if (reply_dropped) {
-    d.verdict = "reply_dropped";
+    d.verdict = Verdict::ReplyDropped;
     d.reason = fmt::format("the reply from {}:{} arrived on {} and the kernel dropped it ({})", backend.str(),
                            flow.backend_port(), d.drop_dev, d.drop_reason);
     if (d.drop_reason == "IP_RPFILTER")
@@ -341,7 +341,7 @@ Diagnosis diagnose(const Flow& flow, RoutingView& routing, const std::vector<Cid
   }
 
   if (asymmetric) {
-    d.verdict = "asymmetric_source";
+    d.verdict = Verdict::AsymmetricSource;
     // The routing may have changed between the flow's first packet and now (someone applied the fix):
     // then the route that chose this source is no longer the one the service IP gets, and neither
     // naming today's route nor a fix would be right.
@@ -373,9 +373,9 @@ Diagnosis diagnose(const Flow& flow, RoutingView& routing, const std::vector<Cid
     return d;
   }
 
-  d.verdict = "unanswered";
+  d.verdict = Verdict::Unanswered;
   if (!flow.dnat_ip && !d.forwarded) {
-    d.verdict = "not_dnatted";
+    d.verdict = Verdict::NotDnatted;
     d.reason = fmt::format("no DNAT happened for {}:{}: its packets went to the service IP itself{}; the service's "
                            "NAT rules (kube-proxy's) are missing in this namespace",
                            flow.key.dst.str(), flow.key.dport, d.egress_dev.empty() ? "" : ", out " + d.egress_dev);
