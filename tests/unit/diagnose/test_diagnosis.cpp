@@ -6,6 +6,7 @@
 
 #include "synthetic_events.h"
 #include "fake_routing.h"
+#include "incident_flows.h"
 #include "diagnose/diagnosis.h"
 #include "report/output.h"
 
@@ -15,21 +16,6 @@ using namespace test;
 namespace {
 
 const std::vector<Cidr> kCidrs = {Cidr::parse("172.24.0.0/13")};
-
-Flow incident_flow() {
-  Flow f;
-  f.key = FlowKey::from_tuple(kNetns, tuple("10.141.13.182", 52946, "172.24.0.1", 443));
-  f.dnat_ip = ip("10.0.0.8");
-  f.dnat_port = 6443;
-  f.route_ifindex = 3;
-  f.egress_ifindex = 2;
-  f.packets_unreplied = 2;
-  f.retransmits = 1;
-  f.first_seen_ns = 0;
-  f.decided_ns = 1000 * kMs;
-  f.state = FlowState::Unanswered;
-  return f;
-}
 
 }  // namespace
 
@@ -366,40 +352,6 @@ TEST_CASE("an l3mdev rule and a VRF on the node do not touch a flow outside the 
   CHECK(d.fix == "ip route add 172.24.0.0/13 dev enslf0 src 10.0.0.12");
 }
 
-namespace {
-// The api of the lab, as svctrace on it sees the incident: SYNs from the node's wrong source came in on
-// eth0 (ifindex 5), and the lookup for the SYN-ACK missed in main.
-Flow incoming_flow() {
-  Flow f;
-  f.key = FlowKey::from_tuple(kNetns, tuple("10.141.13.182", 52946, "10.0.0.8", 6443));
-  f.inbound = true;
-  f.arrival_ifindex = 5;
-  f.reply_route_missed_table = kTableMain;
-  f.packets_unreplied = 2;
-  f.decided_ns = 1500 * kMs;
-  f.state = FlowState::Unanswered;
-  return f;
-}
-
-FakeRouting api_routing() {
-  FakeRouting r;
-  r.names = {{5, "eth0"}};
-  r.addrs = {{5, {{ip("10.0.0.8"), 24}}}};
-  Route link;
-  link.dst = ip("10.0.0.0");
-  link.dst_len = 24;
-  link.oif = 5;
-  link.dev = "eth0";
-  r.table_routes = {link};
-  Rule local, main_rule, default_rule;
-  local.table = kTableLocal;
-  main_rule.priority = 32766;
-  default_rule.priority = 32767;
-  default_rule.table = kTableDefault;
-  r.rule_list = {local, main_rule, default_rule};
-  return r;
-}
-}  // namespace
 
 TEST_CASE("on a backend, SYNs whose answer found no route: no_route_back, with the tables tried", "[diagnosis]") {
   FakeRouting routing = api_routing();
