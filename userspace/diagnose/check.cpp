@@ -13,7 +13,7 @@ CheckResult check_pair(const ServicePair& pair, RoutingView& routing, const std:
   if (r.source_route_get) r.source = r.source_route_get->prefsrc;
   auto to_backend = routing.route_get(pair.backend_ip, 0);
   if (!r.source_route_get || !r.source.is_set()) {
-    r.diagnosis.verdict = "no_route";
+    r.diagnosis.verdict = Verdict::NoRoute;
     r.diagnosis.reason = "the service IP has no route: connect() fails at once (ENETUNREACH)";
     return r;
   }
@@ -30,8 +30,8 @@ CheckResult check_pair(const ServicePair& pair, RoutingView& routing, const std:
   f.route_ifindex = r.source_route_get ? r.source_route_get->oif : 0;
   f.state = FlowState::Unanswered;
   r.diagnosis = diagnose(f, routing, cidrs);
-  if (r.diagnosis.verdict != "asymmetric_source") {
-    r.diagnosis.verdict = "ok";
+  if (r.diagnosis.verdict != Verdict::AsymmetricSource) {
+    r.diagnosis.verdict = Verdict::Ok;
     r.diagnosis.reason.clear();
   }
   return r;

@@ -17,8 +17,8 @@ struct CheckResult {
   ServicePair pair;
   IpAddr source;              // what the kernel would choose for the service IP
   std::optional<Route> source_route_get;
-  Diagnosis diagnosis;        // "asymmetric_source" or "no_route" when the pair would fail, else "ok"
-  bool ok() const { return diagnosis.verdict == "ok"; }
+  Diagnosis diagnosis;        // AsymmetricSource or NoRoute when the pair would fail, else Ok
+  bool ok() const { return diagnosis.verdict == Verdict::Ok; }
 };
 
 CheckResult check_pair(const ServicePair& pair, RoutingView& routing, const std::vector<Cidr>& cidrs);

@@ -9,12 +9,13 @@
 
 #include "correlate/correlator.h"
 #include "correlate/address.h"
+#include "diagnose/verdict.h"
 #include "node/route.h"
 
 namespace svctrace {
 
 struct Diagnosis {
-  std::string verdict;        // "asymmetric_source", "reply_dropped", "refused", "unanswered"
+  Verdict verdict = Verdict::Unanswered;
   FlowKey flow;
   std::optional<IpAddr> dnat_ip;
   uint16_t dnat_port = 0;

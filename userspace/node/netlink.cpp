@@ -375,7 +375,7 @@ static std::optional<RoutingChange> parse_change(const nlmsghdr* nlh, RoutingVie
       auto* rtm = static_cast<const rtmsg*>(mnl_nlmsg_get_payload(nlh));
       // The kernel's own local/broadcast routes come and go with addresses: the address says it.
       if (!r || (rtm->rtm_flags & RTM_F_CLONED) || r->table == kTableLocal) return std::nullopt;
-      c.kind = "route";
+      c.kind = RoutingChangeKind::Route;
       c.what = format_route(*r);
       IpAddr base = r->dst.is_set() ? r->dst : IpAddr{rtm->rtm_family, {}};
       c.covers = Cidr{base, r->dst_len};
@@ -386,7 +386,7 @@ static std::optional<RoutingChange> parse_change(const nlmsghdr* nlh, RoutingVie
     case RTM_DELADDR: {
       std::optional<AddressMessage> a = parse_address_message(nlh);
       if (!a) return std::nullopt;
-      c.kind = "address";
+      c.kind = RoutingChangeKind::Address;
       c.dev = names.interface_name(a->ifindex);
       c.what = fmt::format("{}/{} dev {}", a->address.addr.str(), a->address.prefix_len, c.dev);
       return c;
@@ -396,7 +396,7 @@ static std::optional<RoutingChange> parse_change(const nlmsghdr* nlh, RoutingVie
       std::optional<Rule> r = parse_rule_message(nlh);
       if (!r) return std::nullopt;
       auto* frh = static_cast<const fib_rule_hdr*>(mnl_nlmsg_get_payload(nlh));
-      c.kind = "rule";
+      c.kind = RoutingChangeKind::Rule;
       c.covers = r->to.value_or(Cidr{IpAddr{frh->family, {}}, 0});
       c.what = format_rule(*r);
       return c;

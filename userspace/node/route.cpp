@@ -10,6 +10,22 @@
 
 namespace svctrace {
 
+std::string_view name(RoutingChangeKind k) {
+  switch (k) {
+    case RoutingChangeKind::Route: return "route";
+    case RoutingChangeKind::Rule: return "rule";
+    case RoutingChangeKind::Address: return "address";
+  }
+  return {};  // a value that is no member
+}
+
+std::optional<RoutingChangeKind> parse_routing_change_kind(std::string_view s) {
+  // The members are numbered from 0 without gaps: the first value name() does not know ends them.
+  for (int i = 0; !name(static_cast<RoutingChangeKind>(i)).empty(); ++i)
+    if (s == name(static_cast<RoutingChangeKind>(i))) return static_cast<RoutingChangeKind>(i);
+  return std::nullopt;
+}
+
 std::string table_name(uint32_t table) {
   switch (table) {
     case kTableMain: return "main";

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "correlate/address.h"
@@ -80,10 +81,19 @@ struct Vrf {
 std::string format_route(const Route& r);
 std::string table_name(uint32_t table);
 
+// What a routing change is to: a switch over it has no `default:`, so -Wswitch names every place a new
+// kind must be handled.
+enum class RoutingChangeKind { Route, Rule, Address };
+
+// "route", "rule", "address", as in JSON, recordings and the timeline; "" for a value that is no member.
+std::string_view name(RoutingChangeKind k);
+// The kind name(k) spells s, or nullopt for any other string.
+std::optional<RoutingChangeKind> parse_routing_change_kind(std::string_view s);
+
 // A change to the namespace's routing, as `ip monitor` would show it.
 struct RoutingChange {
   uint64_t ts_ns = 0;     // CLOCK_MONOTONIC, as BPF timestamps
-  std::string kind;       // "route", "rule", "address"
+  RoutingChangeKind kind = RoutingChangeKind::Route;
   bool deleted = false;
   std::string what;       // the route/rule/address in `ip` syntax
   std::optional<Cidr> covers;  // the destinations it is about (route prefix, rule "to", address subnet)

@@ -1,6 +1,7 @@
 #include "report/html_report.h"
 
 #include "report/output.h"
+#include "diagnose/verdict.h"
 
 #include <fmt/format.h>
 
@@ -106,7 +107,7 @@ enum class Outcome { Answered, Failed, Refused, Open };
 Outcome outcome_of(const json& flow) {
   std::string v = text(get(flow, "verdict")), s = text(get(flow, "state"));
   if (s == "answered") return Outcome::Answered;
-  if (s == "refused" || v == "refused") return Outcome::Refused;
+  if (s == "refused" || parse_verdict(v) == Verdict::Refused) return Outcome::Refused;
   if (s == "unanswered" || (!v.empty() && v != s)) return Outcome::Failed;
   return Outcome::Open;  // pending, abandoned
 }
@@ -215,13 +216,13 @@ std::string summary_section(const json& report, size_t groups) {
 
 // The headline of a diagnosis: what happened, as the terminal says it.
 std::string what_happened(const json& d) {
-  std::string verdict = text(get(d, "verdict"));
+  std::optional<Verdict> verdict = parse_verdict(text(get(d, "verdict")));
   const json& ev = get(d, "evidence");
-  if (verdict == "refused") {
+  if (verdict == Verdict::Refused) {
     std::string by = text(get(ev, "answered_by"));
     return "refused" + (by.empty() ? "" : " (" + esc(by == "rst" ? "RST" : by) + ")");
   }
-  if (verdict == "reply_dropped")
+  if (verdict == Verdict::ReplyDropped)
     return fmt::format("reply dropped on {} ({})", h(get(d, "reply_dev")), h(get(d, "drop_reason")));
   bool tcp = text(get(d, "flow", "proto")) == "tcp";
   auto syns = static_cast<long>(number(get(ev, "syns")));

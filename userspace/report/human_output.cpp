@@ -21,7 +21,7 @@ void HumanOutput::start(const Start& s) {
 void HumanOutput::replay(const std::string&, const json&) {}  // the lines that follow say it all
 
 void HumanOutput::change(const RoutingChange& c, double) {
-  say(fmt::format("⟳ {} {}: {}", c.kind, c.deleted ? "deleted" : "added", c.what));
+  say(fmt::format("⟳ {} {}: {}", name(c.kind), c.deleted ? "deleted" : "added", c.what));
 }
 
 void HumanOutput::flow(const Flow& f, RoutingView& names) { say(human_flow(f, names)); }
@@ -82,7 +82,7 @@ void HumanOutput::check(const ServicePair& p, const CheckResult& r) {
                                       p.service_port, p.backend_ip.str(), backend_port, found_in_text(p));
   if (r.ok()) {
     add(fmt::format("✓ {}: source {} out {}\n", pair_text, r.source.str(), d.egress_dev));
-  } else if (d.verdict == "no_route") {
+  } else if (d.verdict == Verdict::NoRoute) {
     add(fmt::format("✗ {}: {}\n", pair_text, d.reason));
   } else {
     add(fmt::format("✗ {}: source {} chosen by route \"{}\" (table {}), but {} is reached via {}, whose address is {}\n",

@@ -319,10 +319,10 @@ void SvctraceMetrics::set_hooks(const nlohmann::json& live, const nlohmann::json
 void SvctraceMetrics::on_outcome(const Flow& f) { flows_.inc({{"verdict", to_string(f.state)}}); }
 
 void SvctraceMetrics::on_diagnosis(const Flow& f, const Diagnosis& d) {
-  flows_.inc({{"verdict", d.verdict}});
+  flows_.inc({{"verdict", std::string(name(d.verdict))}});
   const std::string proto = proto_name(f.key.proto), service = endpoint(f.key.dst, f.key.dport),
                     backend = endpoint(f.backend_ip(), f.backend_port());
-  diagnoses_.inc({{"verdict", d.verdict}, {"proto", proto}, {"service", service}, {"backend", backend}});
+  diagnoses_.inc({{"verdict", std::string(name(d.verdict))}, {"proto", proto}, {"service", service}, {"backend", backend}});
   if (f.state == FlowState::Unanswered)
     unanswered_.inc({{"proto", proto}, {"service", service}, {"backend", backend}}, f.syns());
 }

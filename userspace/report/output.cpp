@@ -102,7 +102,7 @@ JsonObject diagnosis_object(const Diagnosis& d) {  // in key order too
   if (d.preceding_change)
     evidence.add("after_change", JsonObject()
                                      .add("deleted", d.preceding_change->deleted)
-                                     .add("kind", d.preceding_change->kind)
+                                     .add("kind", name(d.preceding_change->kind))
                                      .add("seconds_before", d.preceding_change_s)
                                      .add("what", d.preceding_change->what));
   if (!d.answered_by.empty()) evidence.add("answered_by", d.answered_by);
@@ -115,7 +115,7 @@ JsonObject diagnosis_object(const Diagnosis& d) {  // in key order too
   evidence.add("packets", d.syns);
   if (!d.reply_dev.empty()) evidence.add("reply_dev", d.reply_dev);
   evidence.add("retransmits", d.retransmits);
-  if (d.verdict == "no_route_back") {
+  if (d.verdict == Verdict::NoRouteBack) {
     JsonArray tables;
     for (const auto& t : d.tables_tried) tables.add(t);
     evidence.add("route_back",
@@ -146,7 +146,7 @@ JsonObject diagnosis_object(const Diagnosis& d) {  // in key order too
   o.raw("source_route", d.source_route ? json_string(format_route(*d.source_route)) : "null");
   o.raw("source_route_table", d.source_route ? json_string(table_name(d.source_route->table)) : "null");
   o.raw("source_rule", d.source_rule ? json_string(format_rule(*d.source_rule)) : "null");
-  o.add("type", "diagnosis").add("verdict", d.verdict);
+  o.add("type", "diagnosis").add("verdict", name(d.verdict));
   o.raw("vrf", d.vrf ? JsonObject()
                            .add("name", d.vrf->name)
                            .add("table", table_name(d.vrf->table))
@@ -194,24 +194,24 @@ std::string human_diagnosis(const Diagnosis& d) {
   if (!d.egress_dev.empty()) s += " out " + d.egress_dev;
   if (!d.arrival_dev.empty()) s += " in on " + d.arrival_dev;
   bool tcp = d.flow.proto == IPPROTO_TCP;
-  if (d.verdict == "no_route_back")
+  if (d.verdict == Verdict::NoRouteBack)
     s += fmt::format(": no route back, no SYN-ACK sent to {} SYN{} ({:.0f} ms)", d.syns, d.syns == 1 ? "" : "s",
                      ms(d.waited_ns));
-  else if (d.verdict == "refused")
+  else if (d.verdict == Verdict::Refused)
     s += fmt::format(": refused ({})", d.answered_by == "rst" ? "RST" : d.answered_by);
-  else if (d.verdict == "unreachable")
+  else if (d.verdict == Verdict::Unreachable)
     s += ": " + d.answered_by;
-  else if (d.verdict == "reply_invalid")
+  else if (d.verdict == Verdict::ReplyInvalid)
     s += fmt::format(": reply INVALID to conntrack, dropped on {}", d.drop_dev);
-  else if (d.verdict == "reply_dropped")
+  else if (d.verdict == Verdict::ReplyDropped)
     s += fmt::format(": reply dropped on {} ({})", d.drop_dev, d.drop_reason);
   else
     s += fmt::format(": no {} after {} {}{} ({:.0f} ms)", tcp ? "SYN-ACK" : "reply", d.syns, tcp ? "SYN" : "packet",
                      d.syns == 1 ? "" : "s", ms(d.waited_ns));
   s += owner(d.pid, d.comm, d.container) + "\n";
   IpAddr src = d.flow.src;
-  if (d.verdict == "asymmetric_source" || d.verdict == "reply_dropped") {
-    if (d.verdict == "reply_dropped") s += "  " + d.reason + ".\n";
+  if (d.verdict == Verdict::AsymmetricSource || d.verdict == Verdict::ReplyDropped) {
+    if (d.verdict == Verdict::ReplyDropped) s += "  " + d.reason + ".\n";
     if (d.source_route) {
       const uint32_t table = d.source_route->table;
       std::string in_vrf;
@@ -222,18 +222,18 @@ std::string human_diagnosis(const Diagnosis& d) {
       s += fmt::format("  source {} was chosen by route \"{}\" (table {}{}{}){}\n", src.str(),
                        format_route(*d.source_route), table_name(table), in_vrf,
                        d.source_rule ? ", selected by rule \"" + format_rule(*d.source_rule) + "\"" : "",
-                       d.verdict == "asymmetric_source" ? "," : ".");
+                       d.verdict == Verdict::AsymmetricSource ? "," : ".");
     }
-    else if (d.verdict == "asymmetric_source")
+    else if (d.verdict == Verdict::AsymmetricSource)
       s += "  " + d.reason + ".\n";  // the route that chose the source is gone, or has changed since
-    if (d.verdict == "asymmetric_source" && d.source_route)
+    if (d.verdict == Verdict::AsymmetricSource && d.source_route)
       s += fmt::format("  but after DNAT the packet leaves {}, whose address is {}; the backend cannot answer {}.\n",
                        d.egress_dev, d.expected_source.is_set() ? d.expected_source.str() : "another", src.str());
   } else {
     s += "  " + d.reason + ".\n";
   }
   if (d.preceding_change)
-    s += fmt::format("  started {:.1f} s after {} `{}` was {}.\n", d.preceding_change_s, d.preceding_change->kind,
+    s += fmt::format("  started {:.1f} s after {} `{}` was {}.\n", d.preceding_change_s, name(d.preceding_change->kind),
                      d.preceding_change->what, d.preceding_change->deleted ? "deleted" : "added");
   if (!d.fix.empty()) s += "  fix: " + d.fix + "\n";
   if (!d.check.empty()) s += "  check: " + d.check + "\n";
@@ -277,7 +277,7 @@ void write_file_atomically(const std::string& path, const std::string& content) 
 namespace svctrace {
 
 nlohmann::json change_json(const RoutingChange& c, double at_s) {
-  return {{"type", "change"}, {"kind", c.kind}, {"what", c.what}, {"deleted", c.deleted}, {"at_s", at_s}};
+  return {{"type", "change"}, {"kind", std::string(name(c.kind))}, {"what", c.what}, {"deleted", c.deleted}, {"at_s", at_s}};
 }
 
 void Output::add(std::string_view text) {

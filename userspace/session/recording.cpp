@@ -106,12 +106,15 @@ void from_json(const json& j, Rule& r) {
 }
 
 void to_json(json& j, const RoutingChange& c) {
-  j = {{"ts_ns", c.ts_ns}, {"kind", c.kind}, {"deleted", c.deleted}, {"what", c.what},
+  j = {{"ts_ns", c.ts_ns}, {"kind", std::string(name(c.kind))}, {"deleted", c.deleted}, {"what", c.what},
        {"covers", optional_json(c.covers)}, {"dev", c.dev}};
 }
 void from_json(const json& j, RoutingChange& c) {
   j.at("ts_ns").get_to(c.ts_ns);
-  j.at("kind").get_to(c.kind);
+  const std::string kind = j.at("kind").get<std::string>();
+  std::optional<RoutingChangeKind> k = parse_routing_change_kind(kind);
+  if (!k) throw RecordingError(fmt::format("unknown routing change kind \"{}\"", kind));
+  c.kind = *k;
   j.at("deleted").get_to(c.deleted);
   j.at("what").get_to(c.what);
   read_optional(j, "covers", c.covers);

@@ -104,7 +104,7 @@ void Session::diagnose_flow(const Flow& f, const KernelCounters& kernel) {
     d.persistent_tool = nm.tool;
     d.persistent_fix = persistent_fix(nm, *d.fix_route);
   }
-  correlator_.set_verdict(f, d.verdict);
+  correlator_.set_verdict(f, std::string(name(d.verdict)));
   if (opts_.on_diagnosis) opts_.on_diagnosis(f, d);
   JsonObject dj = diagnosis_object(d);
   // Lost events may have taken the evidence that would have changed the verdict.
@@ -112,7 +112,7 @@ void Session::diagnose_flow(const Flow& f, const KernelCounters& kernel) {
   if (kernel.ringbuf_drops)
     dj.add("confidence_reason", fmt::format("{} events were lost before this verdict", kernel.ringbuf_drops));
   // The same cause seen again (same verdict, service, backend, route, fix): one group, counted.
-  std::string group_key = fmt::format("{}|{}|{}|{}|{}", d.verdict, d.flow.dst.str(), d.flow.dport,
+  std::string group_key = fmt::format("{}|{}|{}|{}|{}", name(d.verdict), d.flow.dst.str(), d.flow.dport,
                                       d.dnat_ip ? endpoint(*d.dnat_ip, d.dnat_port) : "", d.fix);
   auto it = groups_.find(group_key);
   bool fresh = it == groups_.end();

@@ -99,7 +99,7 @@ TEST_CASE("check finds the incident without traffic, and passes once fixed", "[c
 
   CheckResult r = check_pair(pair, routing, kCidrs);
   CHECK_FALSE(r.ok());
-  CHECK(r.diagnosis.verdict == "asymmetric_source");
+  CHECK(name(r.diagnosis.verdict) == "asymmetric_source");
   CHECK(r.source.str() == "10.141.13.182");
   CHECK(r.diagnosis.fix == "ip route add 172.24.0.0/13 dev enslf0 src 10.0.0.12");
 
@@ -113,7 +113,7 @@ TEST_CASE("check finds the incident without traffic, and passes once fixed", "[c
 
   routing.route_get_by_ip.clear();
   routing.backend_route.reset();
-  CHECK(check_pair(pair, routing, kCidrs).diagnosis.verdict == "no_route");
+  CHECK(name(check_pair(pair, routing, kCidrs).diagnosis.verdict) == "no_route");
 }
 
 namespace {

@@ -73,15 +73,15 @@ TEST_CASE("IPv6 routes print as `ip -6 route` prints them", "[route]") {
 }
 
 TEST_CASE("a routing change concerns a flow by destination or by device", "[route]") {
-  RoutingChange deleted_default{0, "route", true, "default via 10.0.0.1 dev enslf0", Cidr::parse("0.0.0.0/0"), "enslf0"};
+  RoutingChange deleted_default{0, RoutingChangeKind::Route, true, "default via 10.0.0.1 dev enslf0", Cidr::parse("0.0.0.0/0"), "enslf0"};
   CHECK(deleted_default.concerns(ip("172.24.0.1"), {}));
   CHECK_FALSE(deleted_default.concerns(ip("fd00::1"), {}));  // an IPv4 route says nothing of IPv6
 
-  RoutingChange rule{0, "rule", false, "1000:\tfrom all to 10.96.0.0/12 lookup 200", Cidr::parse("10.96.0.0/12"), ""};
+  RoutingChange rule{0, RoutingChangeKind::Rule, false, "1000:\tfrom all to 10.96.0.0/12 lookup 200", Cidr::parse("10.96.0.0/12"), ""};
   CHECK_FALSE(rule.concerns(ip("172.24.0.1"), {"enslf0", "enslf1"}));
   CHECK(rule.concerns(ip("10.96.0.10"), {}));
 
-  RoutingChange address{0, "address", true, "10.0.0.12/24 dev enslf0", std::nullopt, "enslf0"};
+  RoutingChange address{0, RoutingChangeKind::Address, true, "10.0.0.12/24 dev enslf0", std::nullopt, "enslf0"};
   CHECK(address.concerns(ip("172.24.0.1"), {"enslf0"}));
   CHECK_FALSE(address.concerns(ip("172.24.0.1"), {"enslf1"}));
 }

@@ -123,7 +123,7 @@ TEST_CASE("a flow line with every field set is what nlohmann prints", "[json]") 
 
 TEST_CASE("a diagnosis line with every field set is what nlohmann prints", "[json]") {
   Diagnosis d;
-  d.verdict = "asymmetric_source";
+  d.verdict = Verdict::AsymmetricSource;
   d.flow = FlowKey::from_tuple(kNetns, tuple("10.141.13.182", 52946, "172.24.0.1", 443));
   d.dnat_ip = ip("10.0.0.8");
   d.dnat_port = 6443;
@@ -164,7 +164,7 @@ TEST_CASE("a diagnosis line with every field set is what nlohmann prints", "[jso
   d.drops = 1;
   d.answered_by = "rst";
   RoutingChange c;
-  c.kind = "route";
+  c.kind = RoutingChangeKind::Route;
   c.what = "172.24.0.0/13 dev enslf0";
   c.deleted = true;
   d.preceding_change = c;

@@ -200,11 +200,11 @@ TEST_CASE("metrics: svctrace's flows, diagnoses, hooks and stats", "[metrics]") 
               nlohmann::json::parse(R"([{"role":"route","hook":"fexit/fib_table_lookup","error":"EPERM"}])"));
   Flow unanswered = flow(FlowState::Unanswered, 3);
   Diagnosis d;
-  d.verdict = "asymmetric_source";
+  d.verdict = Verdict::AsymmetricSource;
   m.on_diagnosis(unanswered, d);
   m.on_diagnosis(flow(FlowState::Unanswered, 2), d);
   Diagnosis refused;
-  refused.verdict = "refused";
+  refused.verdict = Verdict::Refused;
   m.on_diagnosis(flow(FlowState::Refused, 1), refused);
   m.on_outcome(flow(FlowState::Answered, 1));
   m.set_stats({{"events", 42}, {"ringbuf_drops", 1}, {"flows", 4}, {"flows_evicted", 0},

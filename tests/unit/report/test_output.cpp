@@ -21,7 +21,7 @@ std::string written(std::FILE* f) {
 
 RoutingChange route_deleted() {
   RoutingChange c;
-  c.kind = "route";
+  c.kind = RoutingChangeKind::Route;
   c.deleted = true;
   c.what = "172.24.0.0/13 dev enslf1";
   return c;
