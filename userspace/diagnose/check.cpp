@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 
-#include "report/output.h"
 
 namespace svctrace {
 

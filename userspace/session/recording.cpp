@@ -304,6 +304,56 @@ Container RecordingNode::container_of(uint32_t pid, const std::string& comm) {
 
 // ---- reading ---------------------------------------------------------------------------------------
 
+namespace {
+
+// The header: a recording of this format, with every option a replay needs.
+json checked_header(json j) {
+  if (j.at("type").get<std::string>() != "header") throw RecordingError("not an svctrace recording (no header line)");
+  if (j.at("version").get<int>() != kRecordVersion)
+    throw RecordingError(fmt::format("recording format {} (this svctrace reads {})", j.at("version").dump(),
+                                     kRecordVersion));
+  j.at("cidrs").get<std::vector<Cidr>>();
+  j.at("unanswered_after_ns").get<uint64_t>();
+  j.at("max_flows").get<size_t>();
+  j.at("self_pid").get<uint32_t>();
+  j.at("start_ns").get<uint64_t>();
+  j.at("host_netns").get<bool>();
+  j.at("drop_reasons").get<std::map<std::string, std::string>>();
+  return j;
+}
+
+// Checks a line after the header by reading every field replay() will, so a bad file is refused
+// with its line number before anything is replayed; files it where it belongs in `rec`.
+void add_record(Recording& rec, json j) {
+  const std::string type = j.at("type").get<std::string>();
+  if (type == "event") {
+    event_from_hex(j.at("hex").get<std::string>());
+  } else if (type == "tick") {
+    j.at("now_ns").get<uint64_t>();
+    j.at("kernel").get<KernelCounters>();
+  } else if (type == "changes") {
+    j.at("changes").get<std::vector<RoutingChange>>();
+  } else if (type == "existing") {
+    j.at("flow").get<ExistingFlow>();
+    j.at("now_ns").get<uint64_t>();
+  } else if (type == "answer") {
+    j.at("q").get<std::string>();
+    j.at("arg");
+    j.at("a");
+    rec.answers.push_back(std::move(j));
+    return;
+  } else if (type == "end") {
+    j.at("elapsed_s").get<double>();
+    rec.end = std::move(j);
+    return;
+  } else {
+    throw RecordingError(fmt::format("unknown record type \"{}\"", type));
+  }
+  rec.records.push_back(std::move(j));
+}
+
+}  // namespace
+
 Recording parse_recording(const std::string& text, const std::string& name) {
   Recording rec;
   std::istringstream in(text);
@@ -324,46 +374,10 @@ Recording parse_recording(const std::string& text, const std::string& name) {
         }
         throw RecordingError("not JSON");
       }
-      const std::string type = j.at("type").get<std::string>();
-      if (lineno == 1) {
-        if (type != "header") throw RecordingError("not an svctrace recording (no header line)");
-        if (j.at("version").get<int>() != kRecordVersion)
-          throw RecordingError(fmt::format("recording format {} (this svctrace reads {})", j.at("version").dump(),
-                                           kRecordVersion));
-        j.at("cidrs").get<std::vector<Cidr>>();
-        j.at("unanswered_after_ns").get<uint64_t>();
-        j.at("max_flows").get<size_t>();
-        j.at("self_pid").get<uint32_t>();
-        j.at("start_ns").get<uint64_t>();
-        j.at("host_netns").get<bool>();
-        j.at("drop_reasons").get<std::map<std::string, std::string>>();
-        rec.header = std::move(j);
-        continue;
-      }
-      if (type == "event") {
-        event_from_hex(j.at("hex").get<std::string>());
-      } else if (type == "tick") {
-        j.at("now_ns").get<uint64_t>();
-        j.at("kernel").get<KernelCounters>();
-      } else if (type == "changes") {
-        j.at("changes").get<std::vector<RoutingChange>>();
-      } else if (type == "existing") {
-        j.at("flow").get<ExistingFlow>();
-        j.at("now_ns").get<uint64_t>();
-      } else if (type == "answer") {
-        j.at("q").get<std::string>();
-        j.at("arg");
-        j.at("a");
-        rec.answers.push_back(std::move(j));
-        continue;
-      } else if (type == "end") {
-        j.at("elapsed_s").get<double>();
-        rec.end = std::move(j);
-        continue;
-      } else {
-        throw RecordingError(fmt::format("unknown record type \"{}\"", type));
-      }
-      rec.records.push_back(std::move(j));
+      if (lineno == 1)
+        rec.header = checked_header(std::move(j));
+      else
+        add_record(rec, std::move(j));
     }
   } catch (const json::exception& e) {
     throw RecordingError(fmt::format("{}: line {}: {}", name, lineno, e.what()));

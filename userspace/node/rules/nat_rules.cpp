@@ -9,7 +9,6 @@
 #include <fstream>
 #include <sstream>
 
-#include "report/output.h"
 
 namespace svctrace {
 
