@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of svctrace: installs what is missing, builds, runs the unit tests (CTest) and the
 # end-to-end tests (real BPF, real traffic in network namespaces of their own). Needs root.
-# Then the same tests once more against a build with AddressSanitizer and UndefinedBehaviorSanitizer
+# Then the end-to-end scenarios of the kernel matrix in VMs of other kernels (tests/vm/matrix.sh),
+# and the same tests once more against a build with AddressSanitizer and UndefinedBehaviorSanitizer
 # (build-asan/): a sanitizer report makes the test it happens in fail.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +23,11 @@ pass() {
 }
 
 pass release build -DSVCTRACE_SANITIZE=OFF
+
+# The kernel matrix: end-to-end scenarios inside Debian's other kernels under qemu (tests/vm/).
+echo "== kernel matrix: end-to-end tests in VMs"
+bash scripts/install-deps.sh --vm
+SVCTRACE="$PWD/build/svctrace" bash tests/vm/matrix.sh
 
 # Sanitizer findings exit 66, a status svctrace never uses (0-3), so no test can take one for an
 # expected exit; leaks count as findings.
