@@ -22,6 +22,15 @@ assert_json "$udp" '.ok == false and .backend.port == 5353' "the DNS-like UDP pa
 after=$(ip netns exec "$NODE" conntrack -C 2>/dev/null || echo 0)
 [[ $before == "$after" ]] || fail "check sent traffic: conntrack count went from $before to $after"
 
+# Rules that exist but cannot be read are no pass: as nobody with no capability, iptables-save and nft
+# fail, and check says so in one line and exits 1 (it exited 0, "all would work", before).
+rc=0
+ip netns exec "$NODE" setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all --bounding-set=-all \
+  "$SVCTRACE" check --cidr "$CIDR" >"$OUT" 2>"$ERR" || rc=$?
+last=$(tail -n 1 "$ERR")
+((rc == 1)) && [[ $last == "svctrace: check: the NAT rules could not be read, so nothing was checked: "*"iptables-save -t nat\` exit "*"CAP_NET_ADMIN (run as root)" ]] ||
+  fail "check without the right to read the rules: exit $rc, last stderr line: $last"
+
 lab fix >/dev/null
 run_check 0 --netns "$NODE" --cidr "$CIDR"
 grep -q '^✓ tcp 172.24.0.1:443 → 10.0.0.8:6443 (iptables-save OUTPUT): source 10.0.0.12 out enslf0$' "$OUT" ||

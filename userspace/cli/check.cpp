@@ -1,9 +1,12 @@
 // `svctrace check`: without traffic, each service IP -> endpoint pair of the NAT rules checked
 // against the namespace's routing.
+#include <fmt/format.h>
+#include <linux/capability.h>
 #include <spdlog/spdlog.h>
 
 #include "cli/commands.h"
 #include "diagnose/check.h"
+#include "node/caps.h"
 #include "node/netlink.h"
 #include "node/rules/nat_rules.h"
 #include "node/rules/service_pair.h"
@@ -12,9 +15,20 @@ namespace svctrace::cli {
 
 namespace {
 
+// Rules that exist but could not be read are not a node that passes: check fails, naming what failed
+// and, when that is the cause, the capability svctrace lacks.
+void require_readable(const NatRules& rules) {
+  if (rules.unreadable.empty()) return;
+  std::string why = fmt::format("{}", fmt::join(rules.unreadable, ", "));
+  if (!has_capability(effective_capabilities(), CAP_NET_ADMIN)) why += "; reading them needs CAP_NET_ADMIN (run as root)";
+  throw Failure(kExitRuntime, "check: the NAT rules could not be read, so nothing was checked: " + why);
+}
+
 // Returns true when every pair would work.
 bool check_pairs(const Options& o, RoutingView& routing, Output& out) {
-  auto pairs = service_pairs(read_nat_rules(o.rules_file, o.nft_file, spdlog::level::info), o.cidrs);
+  NatRules rules = read_nat_rules(o.rules_file, o.nft_file, spdlog::level::info);
+  require_readable(rules);
+  auto pairs = service_pairs(rules, o.cidrs);
   if (pairs.empty()) spdlog::warn("no DNAT rule on an address of the CIDRs was found: nothing to check");
   bool all_ok = true;
   for (const auto& p : pairs) {
@@ -32,6 +46,8 @@ int run_check(const Options& o, Output& out) {
   try {
     NetlinkRouting routing;
     return check_pairs(o, routing, out) ? kExitOk : kExitDiagnosed;
+  } catch (const Failure&) {
+    throw;
   } catch (const std::exception& e) {
     throw Failure(kExitRuntime, std::string("check: ") + e.what());
   }

@@ -42,9 +42,10 @@ bool on_path(const std::string& tool) {
   }
 }
 
-// `tool args`'s stdout; nullopt when the tool is absent or fails.
+// `tool args`'s stdout; nullopt when the tool is absent or fails, and then, if it was installed, a
+// line in `unreadable` saying how it failed.
 std::optional<std::string> run(const std::string& tool, const std::string& args, spdlog::level::level_enum absent_level,
-                               const char* what) {
+                               const char* what, std::vector<std::string>& unreadable) {
   if (!on_path(tool)) {
     spdlog::log(absent_level, "{} is not installed (not on PATH): {} are not read", tool, what);
     return std::nullopt;
@@ -53,6 +54,7 @@ std::optional<std::string> run(const std::string& tool, const std::string& args,
   FILE* p = popen((cmd + " 2>/dev/null").c_str(), "r");
   if (!p) {
     spdlog::warn("`{}` could not be started: {} are not checked", cmd, what);
+    unreadable.push_back(fmt::format("`{}` could not be started", cmd));
     return std::nullopt;
   }
   std::string text;
@@ -61,8 +63,9 @@ std::optional<std::string> run(const std::string& tool, const std::string& args,
   while ((n = fread(buf, 1, sizeof buf, p)) > 0) text.append(buf, n);
   int status = pclose(p);
   if (status != 0) {
-    spdlog::warn("`{}` failed (exit status {}): {} are not checked", cmd, WIFEXITED(status) ? WEXITSTATUS(status) : -1,
-                 what);
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    spdlog::warn("`{}` failed (exit status {}): {} are not checked", cmd, code, what);
+    unreadable.push_back(fmt::format("`{}` exit {}", cmd, code));
     return std::nullopt;
   }
   return text;
@@ -80,10 +83,10 @@ NatRules read_nat_rules(const std::string& iptables_save_file, const std::string
   }
   for (auto [tool, what] : {std::pair{"iptables-save", "the IPv4 iptables rules"},
                             std::pair{"ip6tables-save", "the IPv6 iptables rules"}}) {
-    if (auto text = run(tool, "-t nat", absent_level, what))
+    if (auto text = run(tool, "-t nat", absent_level, what, rules.unreadable))
       rules.iptables_save = rules.iptables_save.value_or("") + *text;
   }
-  rules.nft_json = run("nft", "-j list ruleset", absent_level, "the nftables rules");
+  rules.nft_json = run("nft", "-j list ruleset", absent_level, "the nftables rules", rules.unreadable);
   return rules;
 }
 

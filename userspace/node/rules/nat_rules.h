@@ -17,6 +17,9 @@ namespace svctrace {
 struct NatRules {
   std::optional<std::string> iptables_save;  // iptables-save's then ip6tables-save's output; nullopt: not read
   std::optional<std::string> nft_json;       // nft -j list ruleset; nullopt: not read
+  // The tools that are installed but failed ("`iptables-save -t nat` exit 4"): their rules are
+  // unknown, which is not the same as there being none.
+  std::vector<std::string> unreadable;
 };
 
 // The rules files given (either may be empty), or, when neither is, the namespace's own: a tool that
