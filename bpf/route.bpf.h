@@ -12,9 +12,10 @@
 
 /* ct: the conntrack entry of the forwarded flow this lookup is for, or 0 when the lookup is for a
  * service IP and the flow is its own. flp and nhc are BTF-typed in every route program (the raw
- * tracepoint's through kernel_view), so their fields are read directly. */
+ * tracepoint's through kernel_view), so their fields are read directly; the fib_nh around nhc is read
+ * as mode says. */
 static __always_inline void record_route(__u32 tb_id, const struct flowi4 *flp,
-					 const struct fib_nh_common *nhc, __u64 ct)
+					 const struct fib_nh_common *nhc, __u64 ct, enum read_mode mode)
 {
 	/* An unbound TCP connect() looks its route up twice: with no source port, then with the port it
 	 * chose and the whole flow. The second tells all the first does. */
@@ -54,9 +55,9 @@ static __always_inline void record_route(__u32 tb_id, const struct flowi4 *flp,
 	/* An IPv4 fib_nh_common is the first member of a struct fib_nh, whose fib_info parent has the
 	 * route's "src"; nh_saddr is the address the kernel picks on this nexthop when it has none. */
 	if (nhc->nhc_family == AF_INET) {
-		const struct fib_nh *nh = kernel_view(struct fib_nh, nhc);
-		put_v4(e->route.nh_saddr, nh->nh_saddr);
-		put_v4(e->route.prefsrc, nh->nh_parent->fib_prefsrc);
+		const struct fib_nh *nh = kernel_ptr(mode, struct fib_nh, nhc);
+		put_v4(e->route.nh_saddr, kernel_read(mode, nh, nh_saddr));
+		put_v4(e->route.prefsrc, kernel_read(mode, nh, nh_parent, fib_prefsrc));
 	}
 	submit_event(e);
 }
@@ -65,7 +66,7 @@ static __always_inline void record_route(__u32 tb_id, const struct flowi4 *flp,
  * target. Telling costs one read of the per-CPU passage, armed by that flow's PRE_ROUTING just before
  * its lookup. */
 static __always_inline void route_of_forwarded(__u32 tb_id, const struct flowi4 *flp,
-					       const struct fib_nh_common *nhc, __be32 daddr)
+					       const struct fib_nh_common *nhc, __be32 daddr, enum read_mode mode)
 {
 	struct in_passage *p = passage();
 	if (!p || !p->ct || !p->backend || p->backend != daddr)
@@ -73,17 +74,17 @@ static __always_inline void route_of_forwarded(__u32 tb_id, const struct flowi4 
 	p->backend = 0;
 	if (bpf_ktime_get_ns() - p->ts > PASSAGE_NS) /* another packet's, dropped on the way */
 		return;
-	record_route(tb_id, flp, nhc, p->ct);
+	record_route(tb_id, flp, nhc, p->ct, mode);
 	/* Delivered to this host: it will not reach POST_ROUTING, where flows are remembered. */
-	if (local_delivery(flp, nhc))
+	if (local_delivery(flp, nhc, mode))
 		await_local_answer(p->ct);
 }
 
 /* Every IPv4 route program's work on a lookup: a service IP's route, a forwarded flow's, or, on a
  * backend, a SYN coming in and the route back for its SYN-ACK. Each program reads the addresses in
- * the cheapest way its type allows and passes them here. */
+ * the cheapest way its type allows and passes them here, with its read_mode. */
 static __always_inline void on_route_lookup(__u32 tb_id, const struct flowi4 *flp, const struct fib_nh_common *nhc,
-					    int err, __be32 daddr, __be32 saddr)
+					    int err, __be32 daddr, __be32 saddr, enum read_mode mode)
 {
 	/* This first, as a CIDR may hold the clients as well: their SYN-ACK's lookup is no connect()'s. */
 	if (in_service_cidrs_v4(saddr) && route_back(tb_id, flp, err ? NULL : nhc, err, daddr, saddr))
@@ -91,13 +92,13 @@ static __always_inline void on_route_lookup(__u32 tb_id, const struct flowi4 *fl
 	if (err != 0 || !nhc)
 		return;
 	if (in_service_cidrs_v4(daddr)) {
-		if (local_delivery(flp, nhc))
+		if (local_delivery(flp, nhc, mode))
 			arm_inbound(flp, nhc); /* a packet for this host, not a connect(): no route to record */
 		else
-			record_route(tb_id, flp, nhc, 0);
+			record_route(tb_id, flp, nhc, 0, mode);
 		return;
 	}
-	route_of_forwarded(tb_id, flp, nhc, daddr);
+	route_of_forwarded(tb_id, flp, nhc, daddr, mode);
 }
 
 /* An IPv6 lookup for a destination in the CIDRs. A miss reports the null entry, which has no nexthop

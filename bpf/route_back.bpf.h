@@ -27,11 +27,12 @@ struct {
 
 /* An input lookup that delivers to this host: a packet for a local address came in (an output lookup
  * has lo as its iif; a forwarded packet's route is not local). */
-static __always_inline bool local_delivery(const struct flowi4 *flp, const struct fib_nh_common *nhc)
+static __always_inline bool local_delivery(const struct flowi4 *flp, const struct fib_nh_common *nhc,
+					   enum read_mode mode)
 {
 	if (flp->__fl_common.flowic_iif <= LOOPBACK_IFINDEX || nhc->nhc_family != AF_INET)
 		return false;
-	return kernel_view(struct fib_nh, nhc)->nh_parent->fib_type == RTN_LOCAL;
+	return kernel_read(mode, kernel_ptr(mode, struct fib_nh, nhc), nh_parent, fib_type) == RTN_LOCAL;
 }
 
 static __always_inline void arm_inbound(const struct flowi4 *flp, const struct fib_nh_common *nhc)

@@ -9,9 +9,12 @@
  *               first reply (nat.bpf.h)
  *   drop_*      the kernel dropping a packet of a flow awaiting its reply (drop.bpf.h)
  *   tcp_*       whether the SYN was answered, refused, or retransmitted (tcp.bpf.h)
- * What they share is in lib/. Records are struct svc_event (include/svctrace/events.h), which the
+ * What they share is in lib/. The programs that read a kernel object through kernel_view come in pairs,
+ * one body built twice by two thin wrappers: NAME for kernels with bpf_rdonly_cast (6.2+), NAME_pr
+ * ("probe read") for older ones (lib/base.bpf.h, read_mode); userspace loads one of each pair.
+ * Records are struct svc_event (include/svctrace/events.h), which the
  * C++ side reads. Program, map and global names are the loader's (through the skeleton) and the e2e
- * tests' (tests/e2e/lib.sh): renaming one breaks them. */
+ * tests' (tests/e2e/lib.sh): renaming one breaks them. The kernel keeps 15 characters of a name. */
 #include "lib/base.bpf.h"
 #include "route.bpf.h"
 #include "nat.bpf.h"
@@ -23,29 +26,56 @@ char LICENSE[] SEC("license") = "GPL";
 /* ---- route decision ------------------------------------------------------------------------------ */
 
 /* The best hook, where the kernel allows fentry/fexit: it sees the lookup's result struct. */
+static __always_inline int route_fexit_body(struct fib_table *tb, const struct flowi4 *flp, struct fib_result *res,
+					    int ret, enum read_mode mode)
+{
+	on_route_lookup(tb->tb_id, flp, ret == 0 ? res->nhc : NULL, ret, flp->daddr, flp->saddr, mode);
+	return 0;
+}
+
 SEC("fexit/fib_table_lookup")
 int BPF_PROG(route_fexit, struct fib_table *tb, const struct flowi4 *flp, struct fib_result *res,
 	     int fib_flags, int ret)
 {
-	on_route_lookup(tb->tb_id, flp, ret == 0 ? res->nhc : NULL, ret, flp->daddr, flp->saddr);
-	return 0;
+	return route_fexit_body(tb, flp, res, ret, READ_VIEW);
+}
+
+SEC("fexit/fib_table_lookup")
+int BPF_PROG(route_fexit_pr, struct fib_table *tb, const struct flowi4 *flp, struct fib_result *res,
+	     int fib_flags, int ret)
+{
+	return route_fexit_body(tb, flp, res, ret, READ_PROBE);
 }
 
 /* The fallback: the fib:fib_table_lookup tracepoint, its arguments BTF-typed. */
-SEC("tp_btf/fib_table_lookup")
-int BPF_PROG(route_tp_btf, u32 tb_id, const struct flowi4 *flp, const struct fib_nh_common *nhc, int err)
+static __always_inline int route_tp_btf_body(u32 tb_id, const struct flowi4 *flp, const struct fib_nh_common *nhc,
+					     int err, enum read_mode mode)
 {
-	on_route_lookup(tb_id, flp, nhc, err, flp->daddr, flp->saddr);
+	on_route_lookup(tb_id, flp, nhc, err, flp->daddr, flp->saddr, mode);
 	return 0;
 }
 
-/* The last resort: the same tracepoint as a raw tracepoint, its untyped arguments given their types. */
+SEC("tp_btf/fib_table_lookup")
+int BPF_PROG(route_tp_btf, u32 tb_id, const struct flowi4 *flp, const struct fib_nh_common *nhc, int err)
+{
+	return route_tp_btf_body(tb_id, flp, nhc, err, READ_VIEW);
+}
+
+SEC("tp_btf/fib_table_lookup")
+int BPF_PROG(route_tp_btf_pr, u32 tb_id, const struct flowi4 *flp, const struct fib_nh_common *nhc, int err)
+{
+	return route_tp_btf_body(tb_id, flp, nhc, err, READ_PROBE);
+}
+
+/* The last resort: the same tracepoint as a raw tracepoint, its untyped arguments given their types.
+ * Only with bpf_rdonly_cast: every kernel without it that svctrace supports (5.8+) has tp_btf (5.5+,
+ * "bpf: Add BPF_PROG_TYPE_TRACING" / BTF-enabled raw tracepoints), so no READ_PROBE twin. */
 SEC("raw_tp/fib_table_lookup")
 int BPF_PROG(route_raw_tp, u32 tb_id, const struct flowi4 *flp_addr, const struct fib_nh_common *nhc_addr, int err)
 {
 	const struct flowi4 *flp = kernel_view(struct flowi4, flp_addr);
 	const struct fib_nh_common *nhc = nhc_addr ? kernel_view(struct fib_nh_common, nhc_addr) : NULL;
-	on_route_lookup(tb_id, flp, nhc, err, flp->daddr, flp->saddr);
+	on_route_lookup(tb_id, flp, nhc, err, flp->daddr, flp->saddr, READ_VIEW);
 	return 0;
 }
 
@@ -96,12 +126,17 @@ int BPF_PROG(nat_dev_queue, struct sk_buff *skb)
 
 /* ---- drops --------------------------------------------------------------------------------------- */
 
-/* The tracepoint has had its reason argument since 5.17 ("net: skb: introduce kfree_skb_reason()");
- * on older kernels this program is refused and userspace goes on without it (the optional role
- * "drop"). */
+/* The tracepoint has had its reason argument since 5.17 ("net: skb: introduce kfree_skb_reason()",
+ * which added it to the tracepoint and to its trace_event_raw_kfree_skb record); reading a tp_btf
+ * argument the kernel's tracepoint does not have is refused by the verifier, so the program asks CO-RE
+ * whether the record has the field, and on older kernels reports reason 0 (NOT_SPECIFIED), as
+ * libbpf-tools' core_fixes.bpf.h does for fields that moved. */
 SEC("tp_btf/kfree_skb")
-int BPF_PROG(drop_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_reason reason)
+int BPF_PROG(drop_kfree_skb, struct sk_buff *skb, void *location)
 {
+	__u32 reason = 0;
+	if (bpf_core_field_exists(struct trace_event_raw_kfree_skb, reason))
+		reason = (__u32)ctx[2];
 	on_kfree_skb(skb, reason);
 	return 0;
 }
@@ -111,13 +146,27 @@ int BPF_PROG(drop_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(tcp_state, const struct sock *sk, int oldstate, int newstate)
 {
-	on_tcp_state(sk, oldstate, newstate);
+	on_tcp_state(sk, oldstate, newstate, READ_VIEW);
+	return 0;
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(tcp_state_pr, const struct sock *sk, int oldstate, int newstate)
+{
+	on_tcp_state(sk, oldstate, newstate, READ_PROBE);
 	return 0;
 }
 
 SEC("tp_btf/tcp_retransmit_skb")
 int BPF_PROG(tcp_retransmit, const struct sock *sk, const struct sk_buff *skb)
 {
-	on_tcp_retransmit(sk);
+	on_tcp_retransmit(sk, READ_VIEW);
+	return 0;
+}
+
+SEC("tp_btf/tcp_retransmit_skb")
+int BPF_PROG(tcp_retrans_pr, const struct sock *sk, const struct sk_buff *skb)
+{
+	on_tcp_retransmit(sk, READ_PROBE);
 	return 0;
 }

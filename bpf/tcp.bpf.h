@@ -17,7 +17,8 @@ static __always_inline bool tcp_sock_to_service(const struct sock *sk)
 	return false;
 }
 
-static __always_inline void record_tcp(const struct sock *sk, __u32 kind, int oldstate, int newstate)
+static __always_inline void record_tcp(const struct sock *sk, __u32 kind, int oldstate, int newstate,
+				       enum read_mode mode)
 {
 	__u32 netns = sk->__sk_common.skc_net.net->ns.inum;
 	if (!wanted_netns(netns))
@@ -36,7 +37,7 @@ static __always_inline void record_tcp(const struct sock *sk, __u32 kind, int ol
 	}
 	/* inet_sport rather than skc_num: tcp_set_state(TCP_CLOSE) gives the port back (skc_num = 0)
 	 * before the tracepoint fires; inet_sport still has it. */
-	e->tuple.sport = bpf_ntohs(kernel_view(struct inet_sock, sk)->inet_sport);
+	e->tuple.sport = bpf_ntohs(kernel_read(mode, kernel_ptr(mode, struct inet_sock, sk), inet_sport));
 	e->tuple.dport = bpf_ntohs(sk->__sk_common.skc_dport);
 	e->tcp.old_state = oldstate;
 	e->tcp.new_state = newstate;
@@ -47,18 +48,18 @@ static __always_inline void record_tcp(const struct sock *sk, __u32 kind, int ol
 
 /* A socket leaving SYN_SENT: for ESTABLISHED it was answered, for CLOSE with ECONNREFUSED refused.
  * sk_protocol has been a plain u16 since 5.6 ("net: Make sk_protocol a 16-bit value"); it was a
- * bitfield before, which a direct load cannot read. svctrace needs 6.2 or later (bpf_rdonly_cast)
- * regardless. */
-static __always_inline void on_tcp_state(const struct sock *sk, int oldstate, int newstate)
+ * bitfield before, which a direct load cannot read; svctrace's floor is above that (ring buffer,
+ * 5.8). */
+static __always_inline void on_tcp_state(const struct sock *sk, int oldstate, int newstate, enum read_mode mode)
 {
 	if (oldstate != TCP_SYN_SENT || sk->sk_protocol != IPPROTO_TCP || !tcp_sock_to_service(sk))
 		return;
-	record_tcp(sk, SVC_EV_TCP_STATE, oldstate, newstate);
+	record_tcp(sk, SVC_EV_TCP_STATE, oldstate, newstate, mode);
 }
 
-static __always_inline void on_tcp_retransmit(const struct sock *sk)
+static __always_inline void on_tcp_retransmit(const struct sock *sk, enum read_mode mode)
 {
 	if (sk->__sk_common.skc_state != TCP_SYN_SENT || !tcp_sock_to_service(sk))
 		return;
-	record_tcp(sk, SVC_EV_TCP_RETRANS, TCP_SYN_SENT, TCP_SYN_SENT);
+	record_tcp(sk, SVC_EV_TCP_RETRANS, TCP_SYN_SENT, TCP_SYN_SENT, mode);
 }

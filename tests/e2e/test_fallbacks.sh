@@ -37,11 +37,11 @@ fi
 # --hooks says what serves each role, and why the others were refused.
 table=$("$SVCTRACE" --netns "$NODE" --cidr "$CIDR" --hooks --route-hook raw_tp --nat-hook net_dev_queue)
 grep -Eq '^route +raw_tp/fib_table_lookup +live$' <<<"$table" || fail "--hooks: raw_tp not live: $table"
-grep -Eq '^nat +tp_btf/net_dev_queue +live$' <<<"$table" || fail "--hooks: net_dev_queue not live: $table"
+grep -Eq '^nat +tp_btf/net_dev_queue +live \(replies not seen: [^)]*\)$' <<<"$table" || fail "--hooks: net_dev_queue not live: $table"
 table=$("$SVCTRACE" --netns "$NODE" --cidr "$CIDR" --hooks)
-grep -Eq '^route +(fexit|tp_btf)/fib_table_lookup +live$' <<<"$table" || fail "--hooks: no live route hook: $table"
+grep -Eq '^route +(fexit|tp_btf)/fib_table_lookup +live( \(.*\))?$' <<<"$table" || fail "--hooks: no live route hook: $table"
 if grep -q '^route +fexit/fib_table_lookup +refused' <<<"$table"; then
-  grep -Eq '^route +tp_btf/fib_table_lookup +live$' <<<"$table" || fail "--hooks: refused fexit without fallback"
+  grep -Eq '^route +tp_btf/fib_table_lookup +live( \(.*\))?$' <<<"$table" || fail "--hooks: refused fexit without fallback"
 fi
 # With the net_dev_queue NAT hook, the drop hook still joins drops to the flows it saw leave: the SYN-ACK that strict
 # rp_filter drops on enslf1 (replies themselves are not seen by this hook).

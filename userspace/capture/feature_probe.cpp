@@ -70,14 +70,30 @@ ProbeAnswer FeatureProbe::load(ProgKind kind, const std::string& target) {
   return {EINVAL, std::strerror(EINVAL)};
 }
 
-// fexit and tp_btf programs name their target by its BTF id in vmlinux, as libbpf does: the function,
-// or the tracepoint's btf_trace_<name> typedef.
-ProbeAnswer FeatureProbe::load_tracing(ProgKind kind, const std::string& target) {
+btf* FeatureProbe::vmlinux_btf(ProbeAnswer& failure) {
   if (!vmlinux_) vmlinux_.reset(btf__load_vmlinux_btf());
   if (!vmlinux_) {
     int err = errno;
-    return {err, fmt::format("cannot read the kernel's BTF: {}", std::strerror(err))};
+    failure = {err, fmt::format("cannot read the kernel's BTF: {}", std::strerror(err))};
   }
+  return vmlinux_.get();
+}
+
+const ProbeAnswer& FeatureProbe::has_kfunc(const std::string& name) {
+  auto it = kfuncs_.find(name);
+  if (it != kfuncs_.end()) return it->second;
+  ProbeAnswer answer;
+  if (btf* vmlinux = vmlinux_btf(answer);
+      vmlinux && btf__find_by_name_kind(vmlinux, name.c_str(), BTF_KIND_FUNC) <= 0)
+    answer = {ESRCH, fmt::format("the kernel has no kfunc {}", name)};
+  return kfuncs_.emplace(name, answer).first->second;
+}
+
+// fexit and tp_btf programs name their target by its BTF id in vmlinux, as libbpf does: the function,
+// or the tracepoint's btf_trace_<name> typedef.
+ProbeAnswer FeatureProbe::load_tracing(ProgKind kind, const std::string& target) {
+  ProbeAnswer failure;
+  if (!vmlinux_btf(failure)) return failure;
   const bool fexit = kind == ProgKind::fexit;
   std::string btf_name = fexit ? target : "btf_trace_" + target;
   int id = btf__find_by_name_kind(vmlinux_.get(), btf_name.c_str(), fexit ? BTF_KIND_FUNC : BTF_KIND_TYPEDEF);

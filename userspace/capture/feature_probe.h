@@ -44,14 +44,20 @@ class FeatureProbe {
   // attached, so for them it plays no part. Each question is put to the kernel once.
   const ProbeAnswer& accepts(ProgKind kind, const std::string& target);
 
+  // Whether the kernel has the kfunc `name` (a BTF_KIND_FUNC of that name in vmlinux's BTF, as
+  // libbpf resolves a __ksym extern). Asked once per name.
+  const ProbeAnswer& has_kfunc(const std::string& name);
+
  private:
+  btf* vmlinux_btf(ProbeAnswer& failure);
   ProbeAnswer load(ProgKind kind, const std::string& target);
   ProbeAnswer load_tracing(ProgKind kind, const std::string& target);
   std::map<std::pair<ProgKind, std::string>, ProbeAnswer> answers_;
+  std::map<std::string, ProbeAnswer> kfuncs_;
   struct BtfDeleter {
     void operator()(btf* b) const;
   };
-  std::unique_ptr<btf, BtfDeleter> vmlinux_;  // read at the first fexit or tp_btf question
+  std::unique_ptr<btf, BtfDeleter> vmlinux_;  // read at the first fexit, tp_btf or kfunc question
 };
 
 }  // namespace svctrace

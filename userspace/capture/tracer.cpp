@@ -67,12 +67,22 @@ struct Fd {
   }
 };
 
-// One of the object's programs, and what the kernel must accept to load it.
+// The kfunc the programs read kernel objects through where the kernel has it (bpf/lib/base.bpf.h,
+// kernel_view; 6.2+).
+constexpr const char* kViewKfunc = "bpf_rdonly_cast";
+
+// One of the object's programs, and what the kernel must accept to load it. A program that reads
+// through kernel_view has a twin built from the same body with probe reads (bpf/svctrace.bpf.c, the
+// _pr programs): one of the two is loaded, as the kernel has kViewKfunc or not.
 struct Program {
   bpf_program* (*of)(svctrace_bpf*);
   ProgKind kind;
-  const char* target;  // the function or tracepoint it attaches to
+  const char* target;                                  // the function or tracepoint it attaches to
+  bpf_program* (*probe_read)(svctrace_bpf*) = nullptr;  // its twin for kernels without kViewKfunc
+  bool view_only = false;                              // reads through kernel_view and has no twin
   std::string hook_name() const { return fmt::format("{}/{}", name(kind), target); }
+  // The program loaded for this hook: `view` is whether the kernel has kViewKfunc.
+  bpf_program* loaded(svctrace_bpf* s, bool view) const { return !view && probe_read ? probe_read(s) : of(s); }
 };
 
 // One way of filling a role. Each role lists its candidates in order of preference; the first the
@@ -83,6 +93,7 @@ struct Candidate {
   std::vector<Program> programs;             // none: the role left out
   RouteHook route = RouteHook::automatic;    // the --route-hook that forces it
   NatHook nat = NatHook::automatic;          // the --nat-hook that forces it
+  const char* note = nullptr;                // what it cannot see, for --hooks and the ready line
 };
 
 // The skeleton's program `field`, as a function of the skeleton (a capture-less lambda).
@@ -93,12 +104,14 @@ const std::vector<Candidate>& candidates() {
   static const std::vector<Candidate> all = {
       // fexit sees the lookup's full result; the tracepoint works where fentry/fexit are refused
       // (these machines, kernels without BPF trampolines); raw_tp where BTF-typed tracepoints are not.
-      {HookRole::route, "fexit/fib_table_lookup", {{SVC_PROG(route_fexit), fexit, "fib_table_lookup"}},
-       RouteHook::fexit},
-      {HookRole::route, "tp_btf/fib_table_lookup", {{SVC_PROG(route_tp_btf), tp_btf, "fib_table_lookup"}},
-       RouteHook::tp_btf},
-      {HookRole::route, "raw_tp/fib_table_lookup", {{SVC_PROG(route_raw_tp), raw_tp, "fib_table_lookup"}},
-       RouteHook::raw_tp},
+      // raw_tp has no probe-read twin: every kernel without bpf_rdonly_cast that svctrace runs on has
+      // tp_btf.
+      {HookRole::route, "fexit/fib_table_lookup",
+       {{SVC_PROG(route_fexit), fexit, "fib_table_lookup", SVC_PROG(route_fexit_pr)}}, RouteHook::fexit},
+      {HookRole::route, "tp_btf/fib_table_lookup",
+       {{SVC_PROG(route_tp_btf), tp_btf, "fib_table_lookup", SVC_PROG(route_tp_btf_pr)}}, RouteHook::tp_btf},
+      {HookRole::route, "raw_tp/fib_table_lookup",
+       {{SVC_PROG(route_raw_tp), raw_tp, "fib_table_lookup", nullptr, true}}, RouteHook::raw_tp},
       // Netfilter links (6.4+) see NAT before and after re-routing and the replies; before 6.4, the
       // packet at the driver queue still carries its conntrack entry, but replies go unseen.
       {HookRole::nat, "netfilter ipv4 LOCAL_OUT -99, POST_ROUTING 101, PRE_ROUTING -99",
@@ -107,16 +120,16 @@ const std::vector<Candidate>& candidates() {
         {SVC_PROG(nat_pre_routing), netfilter, "PRE_ROUTING"}},
        RouteHook::automatic, NatHook::netfilter},
       {HookRole::nat, "tp_btf/net_dev_queue", {{SVC_PROG(nat_dev_queue), tp_btf, "net_dev_queue"}},
-       RouteHook::automatic, NatHook::net_dev_queue},
+       RouteHook::automatic, NatHook::net_dev_queue, "replies not seen: no BPF netfilter links before 6.4"},
       // Optional roles: when the kernel refuses them, svctrace runs without (and says so). kfree_skb
-      // has carried its drop reason since 5.17; older kernels lose the reply_dropped verdict.
+      // has carried its drop reason since 5.17; on older kernels the program reports reason 0.
       {HookRole::drop, "tp_btf/kfree_skb", {{SVC_PROG(drop_kfree_skb), tp_btf, "kfree_skb"}}},
       {HookRole::drop, "none", {}},
       {HookRole::route6, "tp_btf/fib6_table_lookup", {{SVC_PROG(route6_tp_btf), tp_btf, "fib6_table_lookup"}}},
       {HookRole::route6, "none", {}},
       {HookRole::tcp, "tp_btf/inet_sock_set_state, tp_btf/tcp_retransmit_skb",
-       {{SVC_PROG(tcp_state), tp_btf, "inet_sock_set_state"},
-        {SVC_PROG(tcp_retransmit), tp_btf, "tcp_retransmit_skb"}}},
+       {{SVC_PROG(tcp_state), tp_btf, "inet_sock_set_state", SVC_PROG(tcp_state_pr)},
+        {SVC_PROG(tcp_retransmit), tp_btf, "tcp_retransmit_skb", SVC_PROG(tcp_retrans_pr)}}},
   };
   return all;
 }
@@ -162,9 +175,12 @@ struct Refusal {
   const Program* program = nullptr;
   ProbeAnswer answer;
 };
-std::optional<Refusal> refusal(const Candidate& c, FeatureProbe& probe) {
-  for (const Program& p : c.programs)
+std::optional<Refusal> refusal(const Candidate& c, FeatureProbe& probe, bool view) {
+  for (const Program& p : c.programs) {
+    if (p.view_only && !view)
+      return Refusal{&p, {ESRCH, fmt::format("needs the {} kfunc (6.2+), which the kernel lacks", kViewKfunc)}};
     if (const ProbeAnswer& a = probe.accepts(p.kind, p.target); !a.accepted()) return Refusal{&p, a};
+  }
   return std::nullopt;
 }
 
@@ -172,7 +188,7 @@ std::optional<Refusal> refusal(const Candidate& c, FeatureProbe& probe) {
 // The refused ones before it go to `hooks`. A role left with none is an error, as is a refusal for a
 // missing capability: a fallback is for what the kernel cannot do, not for a capability the
 // deployment forgot to grant.
-Chosen choose_hooks(const TracerOptions& opts, bool trace_v6, svctrace_bpf* skel, FeatureProbe& probe,
+Chosen choose_hooks(const TracerOptions& opts, bool trace_v6, bool view, svctrace_bpf* skel, FeatureProbe& probe,
                     std::vector<HookStatus>& hooks) {
   std::map<HookRole, std::vector<const Candidate*>> allowed_by_role;
   for (const Candidate& c : candidates())
@@ -182,7 +198,7 @@ Chosen choose_hooks(const TracerOptions& opts, bool trace_v6, svctrace_bpf* skel
     const auto& list = allowed_by_role[role];
     if (list.empty()) throw TracerError(fmt::format("no {} hook matches the one asked for", name(role)));
     for (const Candidate* c : list) {
-      std::optional<Refusal> r = refusal(*c, probe);
+      std::optional<Refusal> r = refusal(*c, probe, view);
       if (!r) {
         chosen[role] = c;
         break;
@@ -191,10 +207,10 @@ Chosen choose_hooks(const TracerOptions& opts, bool trace_v6, svctrace_bpf* skel
       const BpfUse use = use_of(r->program->kind);
       if (c == list.back() || (e == EPERM && !missing_bpf_capabilities(effective_capabilities(), use).empty()))
         throw TracerError(fmt::format("the kernel refused svctrace's BPF program {}: {}{}",
-                                      bpf_program__name(r->program->of(skel)), r->answer.reason,
+                                      bpf_program__name(r->program->loaded(skel, view)), r->answer.reason,
                                       privilege_hint(e, use)));
       spdlog::debug("{} hook {} refused: {}", name(role), c->name, r->answer.reason);
-      hooks.push_back({role, c->name, false, r->answer.reason});
+      hooks.push_back({role, c->name, false, r->answer.reason, ""});
     }
   }
   return chosen;
@@ -272,7 +288,7 @@ void require_btf() {
   struct stat st {};
   if (stat("/sys/kernel/btf/vmlinux", &st) != 0)
     throw TracerError("this kernel exposes no BTF (/sys/kernel/btf/vmlinux is missing); svctrace needs a "
-                      "kernel built with CONFIG_DEBUG_INFO_BTF=y (6.2 or later)");
+                      "kernel built with CONFIG_DEBUG_INFO_BTF=y");
 }
 
 SkelPtr open_object() {
@@ -285,12 +301,17 @@ SkelPtr open_object() {
   return skel;
 }
 
-// Loads the chosen candidates' programs, and only them, with the options' constants and map sizes.
-void load_object(svctrace_bpf* skel, const TracerOptions& opts, const Chosen& chosen) {
+// Loads the chosen candidates' programs, and only them (of each twin, the one for `view`), with the
+// options' constants and map sizes.
+void load_object(svctrace_bpf* skel, const TracerOptions& opts, const Chosen& chosen, bool view) {
   for (const Candidate& c : candidates()) {
     auto it = chosen.find(c.role);
     const bool wanted = it != chosen.end() && it->second == &c;
-    for (const Program& p : c.programs) bpf_program__set_autoload(p.of(skel), wanted);
+    for (const Program& p : c.programs) {
+      bpf_program__set_autoload(p.of(skel), false);
+      if (p.probe_read) bpf_program__set_autoload(p.probe_read(skel), false);
+      bpf_program__set_autoload(p.loaded(skel, view), wanted);
+    }
   }
   skel->rodata->target_netns = opts.netns_inode;
   set_inline_cidrs(skel, opts.cidrs);
@@ -301,9 +322,8 @@ void load_object(svctrace_bpf* skel, const TracerOptions& opts, const Chosen& ch
   uint32_t buckets = std::bit_ceil(std::max<uint32_t>(opts.max_flows, SVC_AWAITING_WAYS)) / SVC_AWAITING_WAYS;
   bpf_map__set_max_entries(skel->maps.awaiting_reply, buckets);
   skel->rodata->bucket_mask = buckets - 1;
-  // The probes said the kernel takes each kind of program; what it can still refuse is the programs
-  // themselves (the verifier: a kernel too old for a kfunc they call), or the maps. -v shows libbpf's
-  // account of it.
+  // The probes said the kernel takes each kind of program and whether it has the kfunc; what it can
+  // still refuse is the programs themselves (the verifier), or the maps. -v shows libbpf's account.
   if (int err = svctrace_bpf__load(skel); err != 0)
     throw TracerError(fmt::format("the kernel refused svctrace's BPF programs: {}{}", std::strerror(-err),
                                   privilege_hint(-err)));
@@ -311,18 +331,23 @@ void load_object(svctrace_bpf* skel, const TracerOptions& opts, const Chosen& ch
 
 // Attaches the chosen candidates' tracing programs (every role's but a netfilter NAT hook's).
 using Links = std::vector<std::unique_ptr<bpf_link, LinkDeleter>>;
-void attach_tracing(svctrace_bpf* skel, const Chosen& chosen, Links& links, std::vector<HookStatus>& hooks) {
+void attach_tracing(svctrace_bpf* skel, const Chosen& chosen, bool view, Links& links,
+                    std::vector<HookStatus>& hooks) {
   for (HookRole role : {HookRole::route, HookRole::route6, HookRole::drop, HookRole::tcp, HookRole::nat}) {
-    for (const Program& p : chosen.at(role)->programs) {
+    const Candidate& c = *chosen.at(role);
+    for (const Program& p : c.programs) {
       if (p.kind == ProgKind::netfilter) continue;  // attach_netfilter's
-      bpf_link* link = bpf_program__attach(p.of(skel));
+      bpf_link* link = bpf_program__attach(p.loaded(skel, view));
       if (!link) {
         int err = errno;
         throw TracerError(
             fmt::format("cannot attach {}: {}{}", p.hook_name(), std::strerror(err), privilege_hint(err)));
       }
       links.emplace_back(link);
-      hooks.push_back({role, p.hook_name(), true, ""});
+      std::string note = c.note ? c.note : "";
+      if (!view && p.probe_read)
+        note += fmt::format("{}probe reads: the kernel has no {}", note.empty() ? "" : "; ", kViewKfunc);
+      hooks.push_back({role, p.hook_name(), true, "", note});
     }
   }
 }
@@ -385,17 +410,20 @@ std::unique_ptr<Tracer> Tracer::start(const TracerOptions& opts, EventHandler on
   // Ask the kernel which candidates it takes, then load the object once with only those.
   std::vector<HookStatus> hooks;
   FeatureProbe probe;
-  const Chosen chosen = choose_hooks(opts, trace_v6, skel, probe, hooks);
-  load_object(skel, opts, chosen);
+  const ProbeAnswer& kfunc = probe.has_kfunc(kViewKfunc);
+  const bool view = kfunc.accepted();
+  if (!view) spdlog::debug("{}; loading the probe-read programs", kfunc.reason);
+  const Chosen chosen = choose_hooks(opts, trace_v6, view, skel, probe, hooks);
+  load_object(skel, opts, chosen, view);
   fill_cidrs(skel, opts.cidrs);
 
-  attach_tracing(skel, chosen, impl->links, hooks);
+  attach_tracing(skel, chosen, view, impl->links, hooks);
   const bool netfilter = chosen.at(HookRole::nat)->nat == NatHook::netfilter;
   for (const NfHook& h : kNfHooks) {
     if (!netfilter || (h.pf == NFPROTO_IPV6 && !trace_v6)) continue;
     auto [fd, name] = link_netfilter(skel, h);
     impl->nf_links.push_back(std::move(fd));
-    hooks.push_back({HookRole::nat, name, true, ""});
+    hooks.push_back({HookRole::nat, name, true, "", ""});
   }
 
   auto on_record = [](void* ctx, void* data, size_t size) -> int {

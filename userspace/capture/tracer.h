@@ -37,6 +37,7 @@ struct HookStatus {
   std::string name;   // e.g. "tp_btf/fib_table_lookup"
   bool live = false;
   std::string error;  // why the kernel refused it
+  std::string note;   // a live hook's limits on this kernel ("replies not seen: ..."), or empty
 };
 
 class Tracer {

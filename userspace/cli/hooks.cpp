@@ -14,7 +14,8 @@ int run_hooks(const Options& o, uint32_t netns_inode) {
     throw Failure(kExitRuntime, e.what());
   }
   for (const auto& h : tracer->hooks())
-    fmt::print("{:<7} {:<40} {}\n", name(h.role), h.name, h.live ? "live" : "refused: " + h.error);
+    fmt::print("{:<7} {:<40} {}\n", name(h.role), h.name,
+               !h.live ? "refused: " + h.error : h.note.empty() ? std::string("live") : "live (" + h.note + ")");
   return kExitOk;
 }
 

@@ -110,6 +110,7 @@ void MainLoop::describe_hooks() {
   for (const auto& h : tracer_->hooks()) {
     if (h.live) {
       hooks_.push_back({{"role", name(h.role)}, {"hook", h.name}});
+      if (!h.note.empty()) hooks_.back()["note"] = h.note;
     } else {
       refused_.push_back({{"role", name(h.role)}, {"hook", h.name}, {"error", h.error}});
       spdlog::debug("{} hook {} refused by the kernel ({}); using a fallback", name(h.role), h.name, h.error);
