@@ -183,7 +183,11 @@ static __always_inline int netfilter_hook(struct bpf_nf_ctx *ctx, __u32 hook)
 }
 
 /* A packet handed to the driver, for kernels without BPF netfilter links: it is past POST_ROUTING and
- * still has its conntrack entry. Replies are not seen this way. */
+ * still has its conntrack entry. Replies are not seen this way. A packet that came in by a device
+ * (skb_iif, set on receive) and has no socket of this host is forwarded: it is reported as
+ * PRE_ROUTING would have, with that device, so that userspace does not judge a pod's flow by the
+ * route of this host's own traffic (the source a forwarded flow keeps is the pod's, not one the route
+ * chose). */
 static __always_inline void on_dev_queue(const struct sk_buff *skb)
 {
 	unsigned long nfct = skb->_nfct;
@@ -192,6 +196,11 @@ static __always_inline void on_dev_queue(const struct sk_buff *skb)
 		return;
 	struct nf_conntrack_tuple_hash th[2];
 	__u16 l3 = new_flow_to_service(nfct, th);
-	if (l3)
-		record_unreplied(nfct, th, l3, dev->nd_net.net->ns.inum, SVC_NAT_POST_ROUTING, 0, dev->ifindex);
+	if (!l3)
+		return;
+	__u32 netns = dev->nd_net.net->ns.inum;
+	int in_ifindex = skb->skb_iif;
+	if (in_ifindex && !skb->sk)
+		record_unreplied(nfct, th, l3, netns, SVC_NAT_PRE_ROUTING, in_ifindex, 0);
+	record_unreplied(nfct, th, l3, netns, SVC_NAT_POST_ROUTING, 0, dev->ifindex);
 }

@@ -133,8 +133,17 @@ static __always_inline void on_route6_lookup(const struct net *net, const struct
 	e->route.mark = flp->__fl_common.flowic_mark;
 	e->route.scope = nh->nh_common.nhc_scope;
 	e->route.gw_family = nh->nh_common.nhc_gw_family;
-	if (e->route.gw_family == AF_INET6)
-		__builtin_memcpy(e->route.gw, &nh->nh_common.nhc_gw.ipv6, 16);
+	if (e->route.gw_family == AF_INET6) {
+		/* As four 4-byte loads: the gateway sits at an offset that is not 8-aligned in some kernels'
+		 * fib_nh_common (6.1's), and the verifier there refuses the 8-byte loads a 16-byte copy
+		 * compiles to. */
+		const __u32 *gw = (const __u32 *)&nh->nh_common.nhc_gw.ipv6;
+		__u32 *out = (__u32 *)e->route.gw;
+		out[0] = gw[0];
+		out[1] = gw[1];
+		out[2] = gw[2];
+		out[3] = gw[3];
+	}
 	__builtin_memcpy(e->route.prefsrc, &f6i->fib6_prefsrc.addr, 16);
 	submit_event(e);
 }

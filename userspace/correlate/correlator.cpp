@@ -11,7 +11,11 @@ namespace {
 constexpr int kTcpEstablished = 1;  // TCP_ESTABLISHED
 constexpr int kTcpClose = 7;        // TCP_CLOSE
 constexpr uint32_t kCtNew = 2;      // IP_CT_NEW: a packet of a conntrack entry that has seen no reply
+constexpr uint32_t kCtEstablishedReply = 3;  // IP_CT_ESTABLISHED_REPLY: a packet of the reply direction
+constexpr uint32_t kCtRelatedReply = 4;      // IP_CT_RELATED_REPLY: an ICMP error about the flow
 constexpr size_t kMaxRouteMemory = 4096;
+
+bool is_reply_direction(uint32_t ctinfo) { return ctinfo == kCtEstablishedReply || ctinfo == kCtRelatedReply; }
 
 void note_time(std::vector<uint64_t>& times, uint64_t ts) {
   if (times.size() < kMaxFlowTimes) times.push_back(ts);
@@ -285,9 +289,8 @@ void Correlator::on_reply(const svc_event& ev) {
   f.reply_ns = ev.ts_ns;
   f.reply_ifindex = ev.reply.ifindex;
   f.reply_tcp_flags = ev.reply.tcp_flags;
-  constexpr uint32_t kRelatedReply = 4;  // IP_CT_RELATED_REPLY: an ICMP error about the flow
   constexpr uint8_t kTcpRst = 0x04;
-  if (ev.reply.ctinfo == kRelatedReply) {
+  if (ev.reply.ctinfo == kCtRelatedReply) {
     f.icmp_error = true;
     f.icmp_type = ev.reply.icmp_type;
     f.icmp_code = ev.reply.icmp_code;
@@ -313,6 +316,13 @@ void Correlator::on_drop(const svc_event& ev) {
   if (f.drops++ == 0) {
     f.drop_reason = ev.reply.drop_reason;
     f.drop_ifindex = ev.reply.ifindex;
+  }
+  if (is_reply_direction(ev.reply.ctinfo) && !f.reply_ns) {
+    // The reply arrived and was dropped before a hook that reports replies saw it (rp_filter drops in
+    // ip_rcv_finish, after PRE_ROUTING; kernels before 6.4 have no hook that reports replies at all):
+    // the drop is the evidence that it came back, and on which device.
+    f.reply_ns = ev.ts_ns;
+    f.reply_ifindex = ev.reply.ifindex;
   }
   if (ev.reply.ctinfo == SVC_CTINFO_INVALID) {
     f.reply_invalid = true;  // whatever was dropped first, the reply's own drop names the cause

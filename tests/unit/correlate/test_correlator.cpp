@@ -189,6 +189,28 @@ TEST_CASE("a reply the kernel drops does not answer the flow, and the drop is ke
   CHECK(c.find(key_of(kOrig))->state == FlowState::Unanswered);
 }
 
+TEST_CASE("a reply dropped before any hook reported it is the flow's reply, on the drop's device",
+          "[correlator]") {
+  // Kernels before 6.4 have no hook that reports replies: an rp_filter drop of the SYN-ACK is all
+  // that shows it came back.
+  Correlator c = make();
+  connect_and_syn(c, 0);
+  c.on_event(drop(1 * kMs, kOrig, kEnslf1, 16, 3 /* ESTABLISHED_REPLY */));
+  c.on_event(retransmit(1000 * kMs, kOrig));
+  const Flow* f = c.find(key_of(kOrig));
+  CHECK(f->state == FlowState::Unanswered);
+  CHECK(f->reply_ns == 1 * kMs);
+  CHECK(f->reply_ifindex == kEnslf1);
+  CHECK(f->drops == 1);
+}
+
+TEST_CASE("a SYN dropped on its way out is no reply", "[correlator]") {
+  Correlator c = make();
+  connect_and_syn(c, 0);
+  c.on_event(drop(1 * kMs, kOrig, kEnslf0, 3 /* NETFILTER_DROP */));
+  CHECK(c.find(key_of(kOrig))->reply_ns == 0);
+}
+
 TEST_CASE("an ICMP error or a RST in reply is refused", "[correlator]") {
   Correlator c = make();
   c.on_event(nat(0, kUdp, kUdpReply, SVC_NAT_POST_ROUTING, kEnslf0));
