@@ -8,6 +8,7 @@
 #include "lib/conntrack.bpf.h"
 #include "lib/passage.bpf.h"
 #include "lib/awaiting.bpf.h"
+#include "lib/reply_lookup.bpf.h"
 
 /* The test each packet of a new conntrack entry (ctinfo NEW) pays at the NAT hooks: is the entry's
  * original destination in the CIDRs? Its family if so, else 0; th: the entry's tuples. */
@@ -15,16 +16,7 @@ static __always_inline __u16 new_flow_to_service(unsigned long nfct, struct nf_c
 {
 	if ((nfct & NFCT_INFOMASK) != IP_CT_NEW || !read_conn(nfct & ~NFCT_INFOMASK, th))
 		return 0;
-	const struct nf_conntrack_tuple *orig = &th[0].tuple;
-	__u16 l3 = orig->src.l3num;
-	if (l3 == AF_INET)
-		return in_service_cidrs_v4(orig->dst.u3.ip) ? AF_INET : 0;
-	if (l3 == AF_INET6) {
-		struct in6_addr dst6;
-		__builtin_memcpy(&dst6, &orig->dst.u3.in6, 16);
-		return in_service_cidrs_v6(&dst6) ? AF_INET6 : 0;
-	}
-	return 0;
+	return service_family(th);
 }
 
 /* A packet of a conntrack entry to the CIDRs that has had no reply yet (new_flow_to_service), at a hook
@@ -41,7 +33,7 @@ static __always_inline void record_unreplied(unsigned long nfct, const struct nf
 	if (!awaiting_any)
 		awaiting_any = 1;
 	if (hook == SVC_NAT_LOCAL_OUT) {
-		begin_passage(ct, out_ifindex, 0);
+		begin_passage(ct, out_ifindex);
 		return;
 	}
 	__s32 route_ifindex = 0;
@@ -52,7 +44,10 @@ static __always_inline void record_unreplied(unsigned long nfct, const struct nf
 		if (v && v->stamp)
 			return;
 		/* Next comes the input route lookup, on this CPU, for the DNAT target. */
-		begin_passage(ct, 0, l3 == AF_INET ? th[1].tuple.src.u3.ip : 0);
+		if (l3 == AF_INET)
+			expect_forwarded_route(ct, th[1].tuple.src.u3.ip, th[0].tuple.src.u3.ip);
+		else
+			begin_passage(ct, 0);
 	} else {
 		struct in_passage *p = passage_of(ct);
 		if (p) {
@@ -77,22 +72,20 @@ static __always_inline void record_unreplied(unsigned long nfct, const struct nf
 	submit_event(e);
 }
 
-/* What the answer was: an ICMP error's type and code, or the flags of a TCP reply (SYN-ACK or RST).
- * PRE_ROUTING has set the network header. */
-static __always_inline void read_reply_header(const struct sk_buff *skb, struct svc_reply_info *r)
+/* What the answer was: an ICMP error's type and code, or the flags of a TCP reply (SYN-ACK or RST);
+ * l3: its network header. */
+static __always_inline void read_reply_header(const unsigned char *l3, struct svc_reply_info *r)
 {
-	unsigned char *head = skb->head;
-	__u16 nh = skb->network_header;
 	__u8 ip[10] = {};
-	bpf_probe_read_kernel(ip, sizeof(ip), head + nh);
-	unsigned char *l4;
+	bpf_probe_read_kernel(ip, sizeof(ip), l3);
+	const unsigned char *l4;
 	__u8 proto;
 	bool v6 = (ip[0] >> 4) == 6;
 	if (v6) { /* a reply is not expected to carry extension headers */
-		l4 = head + nh + 40;
+		l4 = l3 + 40;
 		proto = ip[6];
 	} else {
-		l4 = head + nh + (ip[0] & 0xf) * 4;
+		l4 = l3 + (ip[0] & 0xf) * 4;
 		proto = ip[9];
 	}
 	if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6) {
@@ -101,12 +94,27 @@ static __always_inline void read_reply_header(const struct sk_buff *skb, struct 
 		r->icmp_type = icmp[0];
 		r->icmp_code = icmp[1];
 		if (v6)
-			bpf_probe_read_kernel(r->icmp_from, 16, head + nh + 8);
+			bpf_probe_read_kernel(r->icmp_from, 16, l3 + 8);
 		else
-			bpf_probe_read_kernel(r->icmp_from, 4, head + nh + 12);
+			bpf_probe_read_kernel(r->icmp_from, 4, l3 + 12);
 	} else if (proto == IPPROTO_TCP) {
 		bpf_probe_read_kernel(&r->tcp_flags, 1, l4 + 13);
 	}
+}
+
+/* The first reply of a flow awaiting it (v), reported; l3: its network header. */
+static __always_inline void report_reply(struct awaiting_entry *v, const struct nf_conntrack_tuple_hash th[2],
+					 const unsigned char *l3, __u32 ctinfo, __u32 netns, int in_ifindex)
+{
+	mark_answered(v);
+	struct svc_event *e = reserve_event(SVC_EV_REPLY, netns);
+	if (!e)
+		return;
+	read_tuple(&e->tuple, &th[0].tuple);
+	e->reply.ifindex = in_ifindex;
+	e->reply.ctinfo = ctinfo;
+	read_reply_header(l3, &e->reply);
+	submit_event(e);
 }
 
 /* A packet in the reply direction: the first of each flow awaiting its reply is reported. */
@@ -121,18 +129,8 @@ static __always_inline void record_reply(const struct sk_buff *skb, unsigned lon
 	if (!read_conn(key, th))
 		return;
 	struct awaiting_entry *v = awaiting(key, th);
-	if (!v || !v->stamp)
-		return;
-	mark_answered(v);
-
-	struct svc_event *e = reserve_event(SVC_EV_REPLY, netns);
-	if (!e)
-		return;
-	read_tuple(&e->tuple, &th[0].tuple);
-	e->reply.ifindex = in_ifindex;
-	e->reply.ctinfo = ctinfo;
-	read_reply_header(skb, &e->reply);
-	submit_event(e);
+	if (v && v->stamp) /* PRE_ROUTING has set the network header */
+		report_reply(v, th, skb->head + skb->network_header, ctinfo, netns, in_ifindex);
 }
 
 /* A service flow's packet is handled out of line, by a BPF-to-BPF call made only for such packets, so
@@ -183,7 +181,7 @@ static __always_inline int netfilter_hook(struct bpf_nf_ctx *ctx, __u32 hook)
 }
 
 /* A packet handed to the driver, for kernels without BPF netfilter links: it is past POST_ROUTING and
- * still has its conntrack entry. Replies are not seen this way. A packet that came in by a device
+ * still has its conntrack entry (the replies are on_receive's). A packet that came in by a device
  * (skb_iif, set on receive) and has no socket of this host is forwarded: it is reported as
  * PRE_ROUTING would have, with that device, so that userspace does not judge a pod's flow by the
  * route of this host's own traffic (the source a forwarded flow keeps is the pod's, not one the route
@@ -203,4 +201,27 @@ static __always_inline void on_dev_queue(const struct sk_buff *skb)
 	if (in_ifindex && !skb->sk)
 		record_unreplied(nfct, th, l3, netns, SVC_NAT_PRE_ROUTING, in_ifindex, 0);
 	record_unreplied(nfct, th, l3, netns, SVC_NAT_POST_ROUTING, 0, dev->ifindex);
+}
+
+/* A packet received, for kernels without BPF netfilter links, which see no reply otherwise: it meets
+ * conntrack only after this, so the flow it answers is found by its headers (an ICMP error by the
+ * packet it quotes). It runs for every packet the host receives: until a service flow is remembered,
+ * and for anything but IP, it stops at its first reads. skb->data is the network header here (the
+ * link layer is pulled, the network header not yet set). */
+static __always_inline void on_receive(const struct sk_buff *skb)
+{
+	if (!awaiting_any || !is_ip(skb))
+		return;
+	const unsigned char *l3 = skb->data;
+	struct reply_headers h = {};
+	struct nf_conntrack_tuple_hash th[2];
+	__u64 ct;
+	if (!read_reply_headers(l3, true, &h) || !(ct = flow_of_reply(&h, th)))
+		return;
+	struct awaiting_entry *v = awaiting(ct, th);
+	struct net_device *dev = skb->dev;
+	if (!v || !v->stamp || !dev)
+		return;
+	report_reply(v, th, l3, h.icmp_error ? IP_CT_RELATED_REPLY : IP_CT_ESTABLISHED_REPLY,
+		     dev->nd_net.net->ns.inum, dev->ifindex);
 }

@@ -64,16 +64,15 @@ static __always_inline void record_route(__u32 tb_id, const struct flowi4 *flp,
 
 /* A lookup for a destination outside the CIDRs can still be a forwarded service flow's, for its DNAT
  * target. Telling costs one read of the per-CPU passage, armed by that flow's PRE_ROUTING just before
- * its lookup. */
+ * its lookup (in the same softirq, so on the same CPU). */
 static __always_inline void route_of_forwarded(__u32 tb_id, const struct flowi4 *flp,
-					       const struct fib_nh_common *nhc, __be32 daddr, enum read_mode mode)
+					       const struct fib_nh_common *nhc, __be32 daddr, __be32 saddr,
+					       enum read_mode mode)
 {
 	struct in_passage *p = passage();
-	if (!p || !p->ct || !p->backend || p->backend != daddr)
+	if (!p || !expects_forwarded_route(p, daddr, saddr))
 		return;
 	p->backend = 0;
-	if (bpf_ktime_get_ns() - p->ts > PASSAGE_NS) /* another packet's, dropped on the way */
-		return;
 	record_route(tb_id, flp, nhc, p->ct, mode);
 	/* Delivered to this host: it will not reach POST_ROUTING, where flows are remembered. */
 	if (local_delivery(flp, nhc, mode))
@@ -98,7 +97,7 @@ static __always_inline void on_route_lookup(__u32 tb_id, const struct flowi4 *fl
 			record_route(tb_id, flp, nhc, 0, mode);
 		return;
 	}
-	route_of_forwarded(tb_id, flp, nhc, daddr, mode);
+	route_of_forwarded(tb_id, flp, nhc, daddr, saddr, mode);
 }
 
 /* An IPv6 lookup for a destination in the CIDRs. A miss reports the null entry, which has no nexthop

@@ -124,6 +124,14 @@ int BPF_PROG(nat_dev_queue, struct sk_buff *skb)
 	return 0;
 }
 
+/* With net_dev_queue, the replies: each packet as it is received, before conntrack. */
+SEC("tp_btf/netif_receive_skb")
+int BPF_PROG(nat_receive, struct sk_buff *skb)
+{
+	on_receive(skb);
+	return 0;
+}
+
 /* ---- drops --------------------------------------------------------------------------------------- */
 
 /* The tracepoint has had its reason argument since 5.17 ("net: skb: introduce kfree_skb_reason()",

@@ -3,6 +3,7 @@
 
 #include "base.bpf.h"
 #include "counters.bpf.h"
+#include "cidr.bpf.h"
 
 /* The entry's two tuples (original direction, then reply) in one probe read, rather than one read
  * per field, which was most of a service flow's cost. nf_conn cannot go through kernel_view: CO-RE
@@ -34,4 +35,20 @@ static __always_inline void read_tuple(struct svc_tuple *t, const struct nf_conn
 	/* TCP's and UDP's ports sit at the same offset of the union */
 	t->sport = bpf_ntohs(ct_tuple->src.u.all);
 	t->dport = bpf_ntohs(ct_tuple->dst.u.all);
+}
+
+/* Whether an entry's original destination (th: its tuples, as read_conn copies them) is in the CIDRs:
+ * its family if so, else 0. */
+static __always_inline __u16 service_family(struct nf_conntrack_tuple_hash th[2])
+{
+	const struct nf_conntrack_tuple *orig = &th[0].tuple;
+	__u16 l3 = orig->src.l3num;
+	if (l3 == AF_INET)
+		return in_service_cidrs_v4(orig->dst.u3.ip) ? AF_INET : 0;
+	if (l3 == AF_INET6) {
+		struct in6_addr dst6;
+		__builtin_memcpy(&dst6, &orig->dst.u3.in6, 16);
+		return in_service_cidrs_v6(&dst6) ? AF_INET6 : 0;
+	}
+	return 0;
 }

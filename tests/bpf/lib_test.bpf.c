@@ -5,6 +5,7 @@
 #include "lib/base.bpf.h"
 #include "lib/cidr.bpf.h"
 #include "lib/awaiting.bpf.h"
+#include "lib/reply_lookup.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -91,4 +92,27 @@ int hash_both_ways(__u64 *ctx)
 	__u64 from_conntrack = conn_reply_hash(th);
 	reply_hash_out = from_conntrack;
 	return from_conntrack == reply_hash(family, proto, src, dst, sport_be, dport_be);
+}
+
+/* What read_reply_headers made of the last packet reply_tuple was given. */
+__u32 got_src, got_dst;
+__u16 got_sport, got_dport;
+__u8 got_proto, got_icmp_error;
+
+/* ctx: a packet from its network header on (at most 96 bytes), ICMP errors followed. Returns whether
+ * read_reply_headers took it; what it read is in the got_ globals (IPv4 addresses, or an IPv6
+ * address's last word). */
+SEC("raw_tp")
+int reply_tuple(__u64 *ctx)
+{
+	struct reply_headers h = {};
+	if (!read_reply_headers((const unsigned char *)ctx, true, &h))
+		return 0;
+	got_src = h.family == AF_INET6 ? h.src[3] : h.src[0];
+	got_dst = h.family == AF_INET6 ? h.dst[3] : h.dst[0];
+	got_sport = bpf_ntohs(h.sport);
+	got_dport = bpf_ntohs(h.dport);
+	got_proto = h.proto;
+	got_icmp_error = h.icmp_error;
+	return 1;
 }

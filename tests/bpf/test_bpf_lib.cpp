@@ -1,6 +1,6 @@
-// bpf/lib/ run in the kernel with BPF_PROG_TEST_RUN: the CIDR match and the awaiting-reply table, each
-// through a program of tests/bpf/lib_test.bpf.c. Loading BPF needs root: without it the test exits
-// with kSkipped, which ctest shows as skipped (SKIP_RETURN_CODE), never as passed.
+// bpf/lib/ run in the kernel with BPF_PROG_TEST_RUN: the CIDR match, the awaiting-reply table and the
+// reading of a reply's headers, each through a program of tests/bpf/lib_test.bpf.c. Loading BPF needs
+// root: without it the test exits with kSkipped, which ctest shows as skipped (SKIP_RETURN_CODE), never as passed.
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
 
@@ -252,4 +252,101 @@ int main(int argc, char* argv[]) {
     return kSkipped;
   }
   return Catch::Session().run(argc, argv);
+}
+
+namespace {
+
+// Packets as the network header on, built byte by byte, for reply_tuple.
+std::vector<uint8_t> ipv4_header(uint8_t proto, const char* src, const char* dst) {
+  std::vector<uint8_t> p(20, 0);
+  p[0] = 0x45, p[8] = 64, p[9] = proto;
+  uint32_t s = v4(src), d = v4(dst);
+  std::memcpy(&p[12], &s, 4);
+  std::memcpy(&p[16], &d, 4);
+  return p;
+}
+
+std::vector<uint8_t> ipv6_header(uint8_t proto, const char* src, const char* dst) {
+  std::vector<uint8_t> p(40, 0);
+  p[0] = 0x60, p[6] = proto, p[7] = 64;
+  auto s = v6(src), d = v6(dst);
+  std::memcpy(&p[8], s.data(), 16);
+  std::memcpy(&p[24], d.data(), 16);
+  return p;
+}
+
+void append_ports(std::vector<uint8_t>& p, uint16_t sport, uint16_t dport) {
+  uint16_t ports[2] = {htons(sport), htons(dport)};
+  const auto* b = reinterpret_cast<const uint8_t*>(ports);
+  p.insert(p.end(), b, b + 4);
+}
+
+void append(std::vector<uint8_t>& p, const std::vector<uint8_t>& more) { p.insert(p.end(), more.begin(), more.end()); }
+
+// An ICMP(v6) error of type/code: its 8-byte header, then the packet it quotes.
+std::vector<uint8_t> icmp_error(std::vector<uint8_t> outer, uint8_t type, uint8_t code, const std::vector<uint8_t>& quoted) {
+  append(outer, {type, code, 0, 0, 0, 0, 0, 0});
+  append(outer, quoted);
+  return outer;
+}
+
+// An IPv6 address's last 4 bytes, as reply_tuple keeps them.
+uint32_t last_word(const char* addr) {
+  uint32_t w;
+  std::memcpy(&w, v6(addr).data() + 12, 4);
+  return w;
+}
+
+// Runs reply_tuple on the packet; returns whether it was taken.
+bool reply_tuple(lib_test_bpf* skel, std::vector<uint8_t> packet) {
+  REQUIRE(packet.size() <= 96);
+  packet.resize((packet.size() + 7) / 8 * 8, 0);
+  std::vector<uint64_t> ctx(packet.size() / 8);
+  std::memcpy(ctx.data(), packet.data(), packet.size());
+  return run(skel->progs.reply_tuple, ctx) == 1;
+}
+
+}  // namespace
+
+TEST_CASE("Reply headers: a TCP or UDP reply is its own reply tuple, an ICMP error the quoted one turned round") {
+  Skel skel = load(CidrsIn::kConstants);
+  auto* s = skel.get();
+  auto* got = s->bss;
+
+  auto syn_ack = ipv4_header(IPPROTO_TCP, "10.0.0.8", "10.141.13.182");
+  append_ports(syn_ack, 6443, 53742);
+  REQUIRE(reply_tuple(s, syn_ack));
+  CHECK(got->got_src == v4("10.0.0.8"));
+  CHECK(got->got_dst == v4("10.141.13.182"));
+  CHECK((got->got_sport == 6443 && got->got_dport == 53742));
+  CHECK((got->got_proto == IPPROTO_TCP && got->got_icmp_error == 0));
+
+  // A port unreachable from the backend about the UDP query 10.141.13.182:40000 -> 10.0.0.8:5353.
+  auto query = ipv4_header(IPPROTO_UDP, "10.141.13.182", "10.0.0.8");
+  append_ports(query, 40000, 5353);
+  REQUIRE(reply_tuple(s, icmp_error(ipv4_header(IPPROTO_ICMP, "10.0.0.8", "10.141.13.182"), 3, 3, query)));
+  CHECK(got->got_src == v4("10.0.0.8"));
+  CHECK(got->got_dst == v4("10.141.13.182"));
+  CHECK((got->got_sport == 5353 && got->got_dport == 40000));
+  CHECK((got->got_proto == IPPROTO_UDP && got->got_icmp_error == 1));
+
+  // IPv6: a SYN-ACK, and an ICMPv6 destination unreachable about the SYN.
+  auto syn_ack6 = ipv6_header(IPPROTO_TCP, "fd00::8", "fd00::c");
+  append_ports(syn_ack6, 6443, 40001);
+  REQUIRE(reply_tuple(s, syn_ack6));
+  CHECK((got->got_src == last_word("fd00::8") && got->got_sport == 6443 && got->got_dport == 40001));
+  auto syn6 = ipv6_header(IPPROTO_TCP, "fd00::c", "fd00::8");
+  append_ports(syn6, 40001, 6443);
+  REQUIRE(reply_tuple(s, icmp_error(ipv6_header(IPPROTO_ICMPV6, "fd00::1", "fd00::c"), 1, 4, syn6)));
+  CHECK((got->got_src == last_word("fd00::8") && got->got_dst == last_word("fd00::c")));
+  CHECK((got->got_sport == 6443 && got->got_dport == 40001 && got->got_icmp_error == 1));
+
+  // Not a reply svctrace can place: an echo reply, an ICMP error about an ICMP packet, SCTP.
+  CHECK_FALSE(reply_tuple(s, icmp_error(ipv4_header(IPPROTO_ICMP, "10.0.0.8", "10.141.13.182"), 0, 0, {})));
+  auto ping = ipv4_header(IPPROTO_ICMP, "10.141.13.182", "10.0.0.8");
+  append(ping, {8, 0, 0, 0, 0, 0, 0, 0});
+  CHECK_FALSE(reply_tuple(s, icmp_error(ipv4_header(IPPROTO_ICMP, "10.0.0.1", "10.141.13.182"), 3, 1, ping)));
+  auto sctp = ipv4_header(132, "10.0.0.8", "10.141.13.182");
+  append_ports(sctp, 1, 2);
+  CHECK_FALSE(reply_tuple(s, sctp));
 }

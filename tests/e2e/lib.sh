@@ -147,12 +147,13 @@ start_svctrace() {
   fail "svctrace printed no ready line within 20 s"
 }
 
-# replies_unseen: true when the running svctrace's NAT role is served by the net_dev_queue fallback
-# (kernels before 6.4 have no BPF netfilter links): it sees packets leave, but not the replies coming
-# in, nor a forwarded flow before its route decision. A test uses it to skip what needs them, with
-# this reason.
-REPLIES_UNSEEN_REASON="no BPF netfilter links before 6.4: the net_dev_queue fallback sees no replies"
-replies_unseen() {
+# before_netfilter_links: true when the running svctrace's NAT role is served by the net_dev_queue
+# fallback (kernels before 6.4 have no BPF netfilter links, or --nat-hook net_dev_queue). It meets a
+# packet at the driver queue: after a forwarded flow's route decision (which PRE_ROUTING's program
+# announces), and never for one whose next hop does not resolve. Tests skip or adapt what needs more,
+# with BEFORE_NETFILTER_LINKS as the reason.
+BEFORE_NETFILTER_LINKS="no BPF netfilter links before 6.4: the net_dev_queue fallback meets packets at the driver queue"
+before_netfilter_links() {
   head -n 1 "$OUT" | jq -e 'any(.hooks[]; .hook == "tp_btf/net_dev_queue")' >/dev/null
 }
 

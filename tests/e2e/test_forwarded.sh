@@ -17,15 +17,6 @@ assert_json "$diag" '.fix == null and .source_route == null' "pod flow not blame
 assert_json "$diag" '.evidence.ingress_dev == "cni0" and .egress_dev == "enslf0"' "pod flow devices"
 assert_json "$diag" '.dnat.ip == "10.0.0.8" and .dnat.port == 6443' "pod flow DNAT target"
 assert_json "$diag" '.reason | test("without SNAT")' "reason names the missing SNAT"
-if replies_unseen; then
-  # net_dev_queue sees the packet only after its route decision, which PRE_ROUTING's hook announces.
-  stop_svctrace
-  assert_exit 3
-  skip "the unanswered half passed; the forwarded route decision and the answered flow need PRE_ROUTING ($REPLIES_UNSEEN_REASON)"
-fi
-# The node's route decision for the forwarded packet, towards the DNAT target.
-assert_json "$diag" '.evidence.route_seen.table == 254 and .evidence.route_seen.dev == "enslf0"' \
-  "the forwarded packet's route decision is recorded"
 
 lab masquerade >/dev/null
 result=$(lab pod-connect --timeout 3)
@@ -38,4 +29,8 @@ stop_svctrace
 assert_exit 3
 n=$(jq -cR 'fromjson? | select(.type == "diagnosis")' "$OUT" | wc -l)
 [[ $n == 1 ]] || fail "expected exactly one diagnosis (the unmasqueraded flow), got $n"
+before_netfilter_links && skip "all else passed; the forwarded route decision is unseen ($BEFORE_NETFILTER_LINKS)"
+# The node's route decision for the forwarded packet, towards the DNAT target.
+assert_json "$diag" '.evidence.route_seen.table == 254 and .evidence.route_seen.dev == "enslf0"' \
+  "the forwarded packet's route decision is recorded"
 pass

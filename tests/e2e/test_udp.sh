@@ -17,12 +17,6 @@ assert_json "$diag" '.source_route == "default via 10.141.13.1 dev enslf1"' "UDP
 assert_json "$diag" '.fix == "ip route add 172.24.0.0/13 dev enslf0 src 10.0.0.12"' "UDP fix"
 assert_json "$diag" '.evidence.packets >= 1 and .evidence.waited_ms >= 1000' "decided by the timeout"
 
-if replies_unseen; then
-  stop_svctrace
-  assert_exit 3
-  skip "the unanswered half passed; an answered query needs its reply seen ($REPLIES_UNSEEN_REASON)"
-fi
-
 lab fix >/dev/null
 result=$(lab udp --timeout 2)
 [[ $result == *answered* ]] || fail "the fixed lab should answer UDP, got: $result"

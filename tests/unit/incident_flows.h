@@ -14,6 +14,7 @@ namespace test {
 inline Flow incident_flow() {
   Flow f;
   f.key = FlowKey::from_tuple(kNetns, tuple("10.141.13.182", 52946, "172.24.0.1", 443));
+  f.nat_seen = true;
   f.dnat_ip = ip("10.0.0.8");
   f.dnat_port = 6443;
   f.route_ifindex = 3;

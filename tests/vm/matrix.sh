@@ -12,10 +12,10 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 
 # The scenarios the matrix runs on every kernel: the incident and its fix, the reply paths
-# (rp_filter drop, UDP), IPv6, policy routing and VRF (vrf is a module the VM kernels have and the CI
-# host's kernel lacks). Under TCG a scenario takes ~4x its host time: the whole e2e suite on three
+# (rp_filter drop, UDP), IPv6, policy routing, VRF (vrf is a module the VM kernels have and the CI
+# host's kernel lacks) and a pod's forwarded flow. Under TCG a scenario takes ~4x its host time: the whole e2e suite on three
 # kernels would not fit CI's time.
-MATRIX_TESTS=${MATRIX_TESTS:-"incident fixed rpfilter udp ipv6 policy vrf"}
+MATRIX_TESTS=${MATRIX_TESTS:-"incident fixed rpfilter udp ipv6 policy vrf forwarded"}
 MATRIX_KERNELS=${MATRIX_KERNELS:-"6.12"}
 export SVCTRACE=${SVCTRACE:-$PWD/build/svctrace}
 kernels=("$@")

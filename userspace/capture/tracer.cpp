@@ -113,14 +113,17 @@ const std::vector<Candidate>& candidates() {
       {HookRole::route, "raw_tp/fib_table_lookup",
        {{SVC_PROG(route_raw_tp), raw_tp, "fib_table_lookup", nullptr, true}}, RouteHook::raw_tp},
       // Netfilter links (6.4+) see NAT before and after re-routing and the replies; before 6.4, the
-      // packet at the driver queue still carries its conntrack entry, but replies go unseen.
+      // packet at the driver queue still carries its conntrack entry, and replies are found by their
+      // headers as they are received.
       {HookRole::nat, "netfilter ipv4 LOCAL_OUT -99, POST_ROUTING 101, PRE_ROUTING -99",
        {{SVC_PROG(nat_local_out), netfilter, "LOCAL_OUT"},
         {SVC_PROG(nat_post_routing), netfilter, "POST_ROUTING"},
         {SVC_PROG(nat_pre_routing), netfilter, "PRE_ROUTING"}},
        RouteHook::automatic, NatHook::netfilter},
-      {HookRole::nat, "tp_btf/net_dev_queue", {{SVC_PROG(nat_dev_queue), tp_btf, "net_dev_queue"}},
-       RouteHook::automatic, NatHook::net_dev_queue, "replies not seen: no BPF netfilter links before 6.4"},
+      {HookRole::nat, "tp_btf/net_dev_queue, tp_btf/netif_receive_skb",
+       {{SVC_PROG(nat_dev_queue), tp_btf, "net_dev_queue"}, {SVC_PROG(nat_receive), tp_btf, "netif_receive_skb"}},
+       RouteHook::automatic, NatHook::net_dev_queue,
+       "no BPF netfilter links before 6.4: a forwarded flow's route decision is not seen"},
       // Optional roles: when the kernel refuses them, svctrace runs without (and says so). kfree_skb
       // has carried its drop reason since 5.17; on older kernels the program reports reason 0.
       {HookRole::drop, "tp_btf/kfree_skb", {{SVC_PROG(drop_kfree_skb), tp_btf, "kfree_skb"}}},
@@ -436,7 +439,6 @@ std::unique_ptr<Tracer> Tracer::start(const TracerOptions& opts, EventHandler on
 
   std::unique_ptr<Tracer> t(new Tracer(std::move(impl)));
   t->hooks_ = std::move(hooks);
-  t->replies_seen_ = netfilter;
   return t;
 }
 

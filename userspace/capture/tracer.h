@@ -60,15 +60,12 @@ class Tracer {
   // poll).
   Counters counters();
   const std::vector<HookStatus>& hooks() const { return hooks_; }
-  // Whether replies are seen at all (they are not with the pre-6.4 NAT fallback).
-  bool replies_seen() const { return replies_seen_; }
 
  private:
   struct Impl;
   explicit Tracer(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
   std::vector<HookStatus> hooks_;
-  bool replies_seen_ = false;
 };
 
 // The running kernel's names for enum skb_drop_reason values ("IP_RPFILTER"), read from its BTF:

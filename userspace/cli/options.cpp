@@ -72,7 +72,7 @@ void add_tuning_options(CLI::App& app, Options& o) {
       ->type_name("HOOK")
       ->transform(enum_choice(kRouteHooks));
   app.add_option("--nat-hook", o.nat_hook,
-                 "NAT hook: auto, netfilter (6.4+), net_dev_queue (older kernels; replies unseen)")
+                 "NAT hook: auto, netfilter (6.4+), net_dev_queue (older kernels)")
       ->type_name("HOOK")
       ->transform(enum_choice(kNatHooks));
   app.add_option("--ringbuf-size", o.ringbuf_bytes, "BPF ring buffer size in bytes, a power of two (default 4 MiB)")

@@ -101,9 +101,6 @@ void MainLoop::attach() {
   } catch (const std::exception& e) {
     throw Failure(kExitRuntime, e.what());
   }
-  if (!tracer_->replies_seen())
-    spdlog::warn("with the {} NAT hook replies are not seen: UDP and forwarded flows can only be called unanswered",
-                 name(NatHook::net_dev_queue));
 }
 
 void MainLoop::describe_hooks() {

@@ -86,6 +86,7 @@ void Correlator::add_existing(const FlowKey& key, std::optional<IpAddr> dnat_ip,
                               std::optional<IpAddr> snat_ip, uint16_t snat_port, bool replied, uint64_t now_ns) {
   Flow& f = flow_for(key, now_ns);
   f.preexisting = true;
+  f.nat_seen = true;
   f.dnat_ip = dnat_ip;
   f.dnat_port = dnat_port;
   f.snat_ip = snat_ip;
@@ -227,6 +228,7 @@ void Correlator::on_nat(const svc_event& ev) {
   // way, or the new one's verdict would be lost in it.
   Flow& f = flow_for(key, ev.ts_ns, /*new_conntrack_entry=*/true);
   const svc_tuple& r = ev.nat.reply;
+  f.nat_seen = true;
   IpAddr reply_src = IpAddr::from_bytes(r.family, r.src);
   IpAddr reply_dst = IpAddr::from_bytes(r.family, r.dst);
   // The reply tuple is what the backend will answer with: its source is the DNAT target and its

@@ -61,6 +61,10 @@ struct Flow {
   uint32_t retransmits = 0;
   // When they happened (the first kMaxFlowTimes of each): what the report's timeline draws.
   std::vector<uint64_t> packet_ns, retransmit_ns;
+  // Whether conntrack's tuples of the flow were read (a NAT event, or the table's dump at start): only
+  // then does an unset dnat_ip mean conntrack did not rewrite the destination. With the pre-6.4 NAT
+  // hook a packet that never reaches the driver (its next hop does not resolve) is not read at all.
+  bool nat_seen = false;
   std::optional<IpAddr> dnat_ip;   // set when conntrack rewrote the destination
   uint16_t dnat_port = 0;
   std::optional<IpAddr> snat_ip;   // set when conntrack rewrote the source

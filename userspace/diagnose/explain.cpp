@@ -317,10 +317,11 @@ std::optional<Diagnosis> explain_asymmetric_source(const Evidence& ev, RoutingVi
   return d;
 }
 
-// No DNAT happened for a flow of this node's: the service's NAT rules are missing.
+// No DNAT happened for a flow of this node's: the service's NAT rules are missing. Only said when
+// conntrack's entry was read: a flow none of whose packets was seen after NAT may have been DNAT'd.
 std::optional<Diagnosis> explain_not_dnatted(const Evidence& ev) {
   const Flow& flow = ev.flow;
-  if (flow.dnat_ip || ev.seen.forwarded) return std::nullopt;
+  if (flow.dnat_ip || !flow.nat_seen || ev.seen.forwarded) return std::nullopt;
   Diagnosis d = ev.seen;
   d.verdict = Verdict::NotDnatted;
   d.reason = fmt::format("no DNAT happened for {}:{}: its packets went to the service IP itself{}; the service's "

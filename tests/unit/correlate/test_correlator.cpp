@@ -45,6 +45,7 @@ TEST_CASE("a SYN that is retransmitted is unanswered, with route, DNAT and egres
   CHECK(f->state == FlowState::Unanswered);
   CHECK(f->syns() == 2);
   CHECK(f->retransmits == 1);
+  CHECK(f->nat_seen);
   REQUIRE(f->dnat_ip);
   CHECK(f->dnat_ip->str() == "10.0.0.8");
   CHECK(f->dnat_port == 6443);

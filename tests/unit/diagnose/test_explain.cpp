@@ -241,6 +241,12 @@ TEST_CASE("explain_not_dnatted: a flow of this node's that no DNAT rule took", "
   CHECK_FALSE(explain_not_dnatted(gather_evidence(f, routing, {})));
   Flow dnatted = incident_flow();
   CHECK_FALSE(explain_not_dnatted(gather_evidence(dnatted, routing, {})));
+  // No packet of it was seen after NAT (before 6.4, one that never reached the driver): it may have
+  // been DNAT'd.
+  Flow unseen = incident_flow();
+  unseen.dnat_ip.reset();
+  unseen.nat_seen = false;
+  CHECK_FALSE(explain_not_dnatted(gather_evidence(unseen, routing, {})));
 }
 
 TEST_CASE("explain_unanswered: what is left, with what was ruled out", "[explain]") {
