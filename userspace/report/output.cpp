@@ -97,14 +97,33 @@ json flow_json(const Flow& f, RoutingView& names, uint64_t origin_ns) {
   return json::parse(flow_object(f, names, origin_ns).text());
 }
 
-JsonObject diagnosis_object(const Diagnosis& d) {  // in key order too
+static std::string string_array_text(const std::vector<std::string>& strings) {
+  JsonArray a;
+  for (const auto& s : strings) a.add(s);
+  return a.text();
+}
+
+// The routing change seen last before the flow's first packet.
+static JsonObject after_change_object(const RoutingChange& c, double seconds_before) {
+  return JsonObject()
+      .add("deleted", c.deleted)
+      .add("kind", name(c.kind))
+      .add("seconds_before", seconds_before)
+      .add("what", c.what);
+}
+
+// no_route_back's evidence: the lookup for the answer, then and now.
+static JsonObject route_back_object(const Diagnosis& d) {
+  return JsonObject()
+      .add("arrival_dev", d.arrival_dev)
+      .add("kernel_missed_in_table", table_name(d.missed_table))
+      .raw("route_now", d.route_back_now ? json_string(format_route(*d.route_back_now)) : "null")
+      .raw("tables_tried", string_array_text(d.tables_tried));
+}
+
+static JsonObject evidence_object(const Diagnosis& d) {
   JsonObject evidence;
-  if (d.preceding_change)
-    evidence.add("after_change", JsonObject()
-                                     .add("deleted", d.preceding_change->deleted)
-                                     .add("kind", name(d.preceding_change->kind))
-                                     .add("seconds_before", d.preceding_change_s)
-                                     .add("what", d.preceding_change->what));
+  if (d.preceding_change) evidence.add("after_change", after_change_object(*d.preceding_change, d.preceding_change_s));
   if (!d.answered_by.empty()) evidence.add("answered_by", d.answered_by);
   if (d.drops)
     evidence.add("drops", JsonObject().add("count", d.drops).add("dev", d.drop_dev).add("reason", d.drop_reason));
@@ -115,44 +134,44 @@ JsonObject diagnosis_object(const Diagnosis& d) {  // in key order too
   evidence.add("packets", d.syns);
   if (!d.reply_dev.empty()) evidence.add("reply_dev", d.reply_dev);
   evidence.add("retransmits", d.retransmits);
-  if (d.verdict == Verdict::NoRouteBack) {
-    JsonArray tables;
-    for (const auto& t : d.tables_tried) tables.add(t);
-    evidence.add("route_back",
-                 JsonObject()
-                     .add("arrival_dev", d.arrival_dev)
-                     .add("kernel_missed_in_table", table_name(d.missed_table))
-                     .raw("route_now", d.route_back_now ? json_string(format_route(*d.route_back_now)) : "null")
-                     .raw("tables_tried", tables.text()));
-  }
+  if (d.verdict == Verdict::NoRouteBack) evidence.add("route_back", route_back_object(d));
   evidence.raw("route_dev", string_or_null(d.route_dev));
   if (d.route_seen) evidence.add("route_seen", route_seen_object(*d.route_seen, d.route_seen_dev));
   evidence.add("syns", d.syns).add("waited_ms", ms(d.waited_ns));
+  return evidence;
+}
 
+static std::string persistent_fix_text(const Diagnosis& d) {
+  if (d.persistent_fix.empty()) return "null";
+  return JsonObject().add("how", d.persistent_fix).add("tool", d.persistent_tool).text();
+}
+
+static std::string vrf_text(const Diagnosis& d) {
+  if (!d.vrf) return "null";
+  return JsonObject()
+      .add("name", d.vrf->name)
+      .add("table", table_name(d.vrf->table))
+      .add("table_missed", d.vrf_table_missed)
+      .text();
+}
+
+// Its fields are added in key order too, as are those of the objects in it.
+JsonObject diagnosis_object(const Diagnosis& d) {
   JsonObject o;
   o.raw("check", string_or_null(d.check));
   o.add("comm", d.comm).raw("container", container_text(d.container));
   o.raw("dnat", endpoint_or_null(d.dnat_ip, d.dnat_port)).raw("drop_reason", string_or_null(d.drop_reason));
-  o.raw("egress_dev", string_or_null(d.egress_dev)).add("evidence", evidence);
+  o.raw("egress_dev", string_or_null(d.egress_dev)).add("evidence", evidence_object(d));
   o.raw("expected_source", d.expected_source.is_set() ? json_string(d.expected_source.str()) : "null");
-  o.raw("fix", string_or_null(d.fix));
-  JsonArray would_break;
-  for (const auto& s : d.fix_would_break) would_break.add(s);
-  o.raw("fix_would_break", would_break.text()).add("flow", tuple_object(d.flow)).add("forwarded", d.forwarded);
-  o.raw("persistent_fix", d.persistent_fix.empty()
-                              ? "null"
-                              : JsonObject().add("how", d.persistent_fix).add("tool", d.persistent_tool).text());
+  o.raw("fix", string_or_null(d.fix)).raw("fix_would_break", string_array_text(d.fix_would_break));
+  o.add("flow", tuple_object(d.flow)).add("forwarded", d.forwarded);
+  o.raw("persistent_fix", persistent_fix_text(d));
   o.add("pid", d.pid).add("reason", d.reason).raw("reply_dev", string_or_null(d.reply_dev));
   o.raw("source_route", d.source_route ? json_string(format_route(*d.source_route)) : "null");
   o.raw("source_route_table", d.source_route ? json_string(table_name(d.source_route->table)) : "null");
   o.raw("source_rule", d.source_rule ? json_string(format_rule(*d.source_rule)) : "null");
   o.add("type", "diagnosis").add("verdict", name(d.verdict));
-  o.raw("vrf", d.vrf ? JsonObject()
-                           .add("name", d.vrf->name)
-                           .add("table", table_name(d.vrf->table))
-                           .add("table_missed", d.vrf_table_missed)
-                           .text()
-                     : "null");
+  o.raw("vrf", vrf_text(d));
   return o;
 }
 
