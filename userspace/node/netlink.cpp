@@ -44,6 +44,16 @@ std::optional<uint32_t> attr_u32(const nlattr* a) {
   return mnl_attr_get_u32(a);
 }
 
+std::optional<uint8_t> attr_u8(const nlattr* a) {
+  if (mnl_attr_validate(a, MNL_TYPE_U8) < 0) return std::nullopt;
+  return mnl_attr_get_u8(a);
+}
+
+std::optional<std::string> attr_nul_string(const nlattr* a) {
+  if (mnl_attr_validate(a, MNL_TYPE_NUL_STRING) < 0) return std::nullopt;
+  return mnl_attr_get_str(a);
+}
+
 struct AttrTable {
   const nlattr* at[RTA_MAX + 1] = {};
 };
@@ -54,6 +64,35 @@ int collect_attr(const nlattr* a, void* data) {
   if (type >= 0 && type <= RTA_MAX && mnl_attr_type_valid(a, RTA_MAX) >= 0) t->at[type] = a;
   return MNL_CB_OK;
 }
+
+// The attributes of one message, read out of its table. An attribute that is there must have its
+// type's size, or the message is not used: a parser reads every field, then asks ok() once.
+class CheckedAttrs {
+ public:
+  CheckedAttrs(const AttrTable& t, uint8_t family) : t_(t), family_(family) {}
+
+  std::optional<uint32_t> u32(int type) { return read(type, attr_u32); }
+  std::optional<uint8_t> u8(int type) { return read(type, attr_u8); }
+  std::optional<std::string> nul_string(int type) { return read(type, attr_nul_string); }
+  std::optional<IpAddr> ip(int type) {
+    return read(type, [this](const nlattr* a) { return attr_ip(a, family_); });
+  }
+  bool ok() const { return ok_; }
+
+ private:
+  // nullopt when the attribute is absent, or malformed (which ok() then tells).
+  template <typename Reader>
+  auto read(int type, Reader reader) -> decltype(reader(nullptr)) {
+    if (!t_.at[type]) return std::nullopt;
+    auto v = reader(t_.at[type]);
+    ok_ = ok_ && v;
+    return v;
+  }
+
+  const AttrTable& t_;
+  uint8_t family_;
+  bool ok_ = true;
+};
 
 }  // namespace
 
@@ -81,72 +120,85 @@ static int transact(mnl_socket* sock, unsigned portid, nlmsghdr* nlh, bool dump,
   }
 }
 
+namespace {
+
+// A route from its struct rtmsg and its RTA_* attributes, all but RTA_MULTIPATH; nullopt when an
+// attribute is malformed.
+std::optional<Route> route_of(const rtmsg& rtm, const AttrTable& t) {
+  Route r;
+  r.type = rtm.rtm_type;
+  r.dst_len = rtm.rtm_dst_len;
+  r.protocol = rtm.rtm_protocol;
+  r.scope = rtm.rtm_scope;
+  r.flags = rtm.rtm_flags;
+  CheckedAttrs attrs(t, rtm.rtm_family);
+  if (std::optional<IpAddr> dst = attrs.ip(RTA_DST)) r.dst = *dst;
+  if (std::optional<IpAddr> gateway = attrs.ip(RTA_GATEWAY)) r.gateway = *gateway;
+  if (std::optional<IpAddr> prefsrc = attrs.ip(RTA_PREFSRC)) r.prefsrc = *prefsrc;
+  r.table = attrs.u32(RTA_TABLE).value_or(rtm.rtm_table);
+  r.metric = attrs.u32(RTA_PRIORITY);
+  r.oif = static_cast<int>(attrs.u32(RTA_OIF).value_or(0));
+  r.pref = attrs.u8(RTA_PREF);
+  if (!attrs.ok()) return std::nullopt;
+  return r;
+}
+
+// One path of a multipath route: its struct rtnexthop (whose rtnh_len bytes the caller has checked
+// are there) and the attributes after it, of which svctrace reads RTA_GATEWAY. nullopt when an
+// attribute overruns the rtnexthop or is malformed.
+std::optional<Nexthop> nexthop_of(const rtnexthop& nh, uint8_t family) {
+  Nexthop hop;
+  hop.oif = nh.rtnh_ifindex;
+  hop.weight = nh.rtnh_hops + 1u;
+  hop.flags = nh.rtnh_flags;
+  size_t attrs_len = nh.rtnh_len - RTNH_ALIGN(sizeof(rtnexthop));
+  const uint8_t* attrs = reinterpret_cast<const uint8_t*>(&nh) + RTNH_ALIGN(sizeof(rtnexthop));
+  for (size_t off = 0; off + sizeof(nlattr) <= attrs_len;) {
+    auto* a = reinterpret_cast<const nlattr*>(attrs + off);
+    if (a->nla_len < sizeof(nlattr) || off + a->nla_len > attrs_len) return std::nullopt;
+    if (mnl_attr_get_type(a) == RTA_GATEWAY) {
+      std::optional<IpAddr> gw = attr_ip(a, family);
+      if (!gw) return std::nullopt;
+      hop.gateway = *gw;
+    }
+    off += MNL_ALIGN(a->nla_len);
+  }
+  return hop;
+}
+
+// RTA_MULTIPATH: a sequence of struct rtnexthop, each followed by its own attributes. nullopt when a
+// path overruns the attribute or is malformed.
+std::optional<std::vector<Nexthop>> multipath_of(const nlattr* mp, uint8_t family) {
+  std::vector<Nexthop> hops;
+  auto* p = static_cast<const uint8_t*>(mnl_attr_get_payload(mp));
+  size_t left = mnl_attr_get_payload_len(mp);
+  while (left >= sizeof(rtnexthop)) {
+    auto* nh = reinterpret_cast<const rtnexthop*>(p);
+    if (nh->rtnh_len < sizeof(rtnexthop) || nh->rtnh_len > left) return std::nullopt;
+    std::optional<Nexthop> hop = nexthop_of(*nh, family);
+    if (!hop) return std::nullopt;
+    hops.push_back(std::move(*hop));
+    size_t step = RTNH_ALIGN(nh->rtnh_len);
+    if (step >= left) break;
+    p += step;
+    left -= step;
+  }
+  return hops;
+}
+
+}  // namespace
+
 std::optional<Route> parse_route_message(const nlmsghdr* nlh) {
   if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(rtmsg))) return std::nullopt;
   auto* rtm = static_cast<const rtmsg*>(mnl_nlmsg_get_payload(nlh));
   AttrTable t;
   mnl_attr_parse(nlh, sizeof(*rtm), collect_attr, &t);
-  Route r;
-  r.type = rtm->rtm_type;
-  r.dst_len = rtm->rtm_dst_len;
-  r.protocol = rtm->rtm_protocol;
-  r.scope = rtm->rtm_scope;
-  r.flags = rtm->rtm_flags;
-  // An attribute that is there must have its type's size, or the message is not used.
-  bool ok = true;
-  auto ip = [&](int type, IpAddr& out) {
-    if (!t.at[type]) return;
-    std::optional<IpAddr> v = attr_ip(t.at[type], rtm->rtm_family);
-    if (v) out = *v;
-    ok = ok && v;
-  };
-  auto u32 = [&](int type) -> std::optional<uint32_t> {
-    if (!t.at[type]) return std::nullopt;
-    std::optional<uint32_t> v = attr_u32(t.at[type]);
-    ok = ok && v;
-    return v;
-  };
-  ip(RTA_DST, r.dst);
-  ip(RTA_GATEWAY, r.gateway);
-  ip(RTA_PREFSRC, r.prefsrc);
-  r.table = u32(RTA_TABLE).value_or(rtm->rtm_table);
-  r.metric = u32(RTA_PRIORITY);
-  r.oif = static_cast<int>(u32(RTA_OIF).value_or(0));
-  if (t.at[RTA_PREF]) {
-    if (mnl_attr_validate(t.at[RTA_PREF], MNL_TYPE_U8) < 0) return std::nullopt;
-    r.pref = mnl_attr_get_u8(t.at[RTA_PREF]);
+  std::optional<Route> r = route_of(*rtm, t);
+  if (r && t.at[RTA_MULTIPATH]) {
+    std::optional<std::vector<Nexthop>> hops = multipath_of(t.at[RTA_MULTIPATH], rtm->rtm_family);
+    if (!hops) return std::nullopt;
+    r->nexthops = std::move(*hops);
   }
-  if (const nlattr* mp = t.at[RTA_MULTIPATH]) {
-    // A sequence of struct rtnexthop, each followed by its own attributes (RTA_GATEWAY).
-    auto* p = static_cast<const uint8_t*>(mnl_attr_get_payload(mp));
-    size_t left = mnl_attr_get_payload_len(mp);
-    while (left >= sizeof(rtnexthop)) {
-      auto* nh = reinterpret_cast<const rtnexthop*>(p);
-      if (nh->rtnh_len < sizeof(rtnexthop) || nh->rtnh_len > left) return std::nullopt;
-      Nexthop hop;
-      hop.oif = nh->rtnh_ifindex;
-      hop.weight = nh->rtnh_hops + 1u;
-      hop.flags = nh->rtnh_flags;
-      size_t attrs_len = nh->rtnh_len - RTNH_ALIGN(sizeof(rtnexthop));
-      const uint8_t* attrs = p + RTNH_ALIGN(sizeof(rtnexthop));
-      for (size_t off = 0; off + sizeof(nlattr) <= attrs_len;) {
-        auto* a = reinterpret_cast<const nlattr*>(attrs + off);
-        if (a->nla_len < sizeof(nlattr) || off + a->nla_len > attrs_len) return std::nullopt;
-        if (mnl_attr_get_type(a) == RTA_GATEWAY) {
-          std::optional<IpAddr> gw = attr_ip(a, rtm->rtm_family);
-          if (!gw) return std::nullopt;
-          hop.gateway = *gw;
-        }
-        off += MNL_ALIGN(a->nla_len);
-      }
-      r.nexthops.push_back(hop);
-      size_t step = RTNH_ALIGN(nh->rtnh_len);
-      if (step >= left) break;
-      p += step;
-      left -= step;
-    }
-  }
-  if (!ok) return std::nullopt;
   return r;
 }
 
@@ -275,34 +327,16 @@ std::optional<Rule> parse_rule_message(const nlmsghdr* nlh) {
   mnl_attr_parse(nlh, sizeof(*frh), collect_attr, &t);
   Rule r;
   r.action = frh->action;
-  bool ok = true;
-  auto u32 = [&](int type) -> std::optional<uint32_t> {
-    if (!t.at[type]) return std::nullopt;
-    std::optional<uint32_t> v = attr_u32(t.at[type]);
-    ok = ok && v;
-    return v;
-  };
-  auto cidr = [&](int type, uint8_t len) -> std::optional<Cidr> {
-    if (!t.at[type]) return std::nullopt;
-    std::optional<IpAddr> ip = attr_ip(t.at[type], frh->family);
-    ok = ok && ip;
-    return ip ? std::optional<Cidr>(Cidr{*ip, len}) : std::nullopt;
-  };
-  r.priority = u32(FRA_PRIORITY).value_or(0);
-  r.table = u32(FRA_TABLE).value_or(frh->table);
-  r.from = cidr(FRA_SRC, frh->src_len);
-  r.to = cidr(FRA_DST, frh->dst_len);
-  r.fwmark = u32(FRA_FWMARK);
-  r.goto_target = u32(FRA_GOTO).value_or(0);
-  if (t.at[FRA_IIFNAME]) {
-    ok = ok && mnl_attr_validate(t.at[FRA_IIFNAME], MNL_TYPE_NUL_STRING) == 0;
-    if (ok) r.iif = mnl_attr_get_str(t.at[FRA_IIFNAME]);
-  }
-  if (t.at[FRA_L3MDEV]) {
-    ok = ok && mnl_attr_validate(t.at[FRA_L3MDEV], MNL_TYPE_U8) == 0;
-    if (ok) r.l3mdev = mnl_attr_get_u8(t.at[FRA_L3MDEV]) != 0;
-  }
-  if (!ok) return std::nullopt;
+  CheckedAttrs attrs(t, frh->family);
+  r.priority = attrs.u32(FRA_PRIORITY).value_or(0);
+  r.table = attrs.u32(FRA_TABLE).value_or(frh->table);
+  if (std::optional<IpAddr> src = attrs.ip(FRA_SRC)) r.from = Cidr{*src, frh->src_len};
+  if (std::optional<IpAddr> dst = attrs.ip(FRA_DST)) r.to = Cidr{*dst, frh->dst_len};
+  r.fwmark = attrs.u32(FRA_FWMARK);
+  r.goto_target = attrs.u32(FRA_GOTO).value_or(0);
+  if (std::optional<std::string> iif = attrs.nul_string(FRA_IIFNAME)) r.iif = *iif;
+  if (std::optional<uint8_t> l3mdev = attrs.u8(FRA_L3MDEV)) r.l3mdev = *l3mdev != 0;
+  if (!attrs.ok()) return std::nullopt;
   return r;
 }
 

@@ -97,14 +97,33 @@ json flow_json(const Flow& f, RoutingView& names, uint64_t origin_ns) {
   return json::parse(flow_object(f, names, origin_ns).text());
 }
 
-JsonObject diagnosis_object(const Diagnosis& d) {  // in key order too
+static std::string string_array_text(const std::vector<std::string>& strings) {
+  JsonArray a;
+  for (const auto& s : strings) a.add(s);
+  return a.text();
+}
+
+// The routing change seen last before the flow's first packet.
+static JsonObject after_change_object(const RoutingChange& c, double seconds_before) {
+  return JsonObject()
+      .add("deleted", c.deleted)
+      .add("kind", name(c.kind))
+      .add("seconds_before", seconds_before)
+      .add("what", c.what);
+}
+
+// no_route_back's evidence: the lookup for the answer, then and now.
+static JsonObject route_back_object(const Diagnosis& d) {
+  return JsonObject()
+      .add("arrival_dev", d.arrival_dev)
+      .add("kernel_missed_in_table", table_name(d.missed_table))
+      .raw("route_now", d.route_back_now ? json_string(format_route(*d.route_back_now)) : "null")
+      .raw("tables_tried", string_array_text(d.tables_tried));
+}
+
+static JsonObject evidence_object(const Diagnosis& d) {
   JsonObject evidence;
-  if (d.preceding_change)
-    evidence.add("after_change", JsonObject()
-                                     .add("deleted", d.preceding_change->deleted)
-                                     .add("kind", name(d.preceding_change->kind))
-                                     .add("seconds_before", d.preceding_change_s)
-                                     .add("what", d.preceding_change->what));
+  if (d.preceding_change) evidence.add("after_change", after_change_object(*d.preceding_change, d.preceding_change_s));
   if (!d.answered_by.empty()) evidence.add("answered_by", d.answered_by);
   if (d.drops)
     evidence.add("drops", JsonObject().add("count", d.drops).add("dev", d.drop_dev).add("reason", d.drop_reason));
@@ -115,44 +134,44 @@ JsonObject diagnosis_object(const Diagnosis& d) {  // in key order too
   evidence.add("packets", d.syns);
   if (!d.reply_dev.empty()) evidence.add("reply_dev", d.reply_dev);
   evidence.add("retransmits", d.retransmits);
-  if (d.verdict == Verdict::NoRouteBack) {
-    JsonArray tables;
-    for (const auto& t : d.tables_tried) tables.add(t);
-    evidence.add("route_back",
-                 JsonObject()
-                     .add("arrival_dev", d.arrival_dev)
-                     .add("kernel_missed_in_table", table_name(d.missed_table))
-                     .raw("route_now", d.route_back_now ? json_string(format_route(*d.route_back_now)) : "null")
-                     .raw("tables_tried", tables.text()));
-  }
+  if (d.verdict == Verdict::NoRouteBack) evidence.add("route_back", route_back_object(d));
   evidence.raw("route_dev", string_or_null(d.route_dev));
   if (d.route_seen) evidence.add("route_seen", route_seen_object(*d.route_seen, d.route_seen_dev));
   evidence.add("syns", d.syns).add("waited_ms", ms(d.waited_ns));
+  return evidence;
+}
 
+static std::string persistent_fix_text(const Diagnosis& d) {
+  if (d.persistent_fix.empty()) return "null";
+  return JsonObject().add("how", d.persistent_fix).add("tool", d.persistent_tool).text();
+}
+
+static std::string vrf_text(const Diagnosis& d) {
+  if (!d.vrf) return "null";
+  return JsonObject()
+      .add("name", d.vrf->name)
+      .add("table", table_name(d.vrf->table))
+      .add("table_missed", d.vrf_table_missed)
+      .text();
+}
+
+// Its fields are added in key order too, as are those of the objects in it.
+JsonObject diagnosis_object(const Diagnosis& d) {
   JsonObject o;
   o.raw("check", string_or_null(d.check));
   o.add("comm", d.comm).raw("container", container_text(d.container));
   o.raw("dnat", endpoint_or_null(d.dnat_ip, d.dnat_port)).raw("drop_reason", string_or_null(d.drop_reason));
-  o.raw("egress_dev", string_or_null(d.egress_dev)).add("evidence", evidence);
+  o.raw("egress_dev", string_or_null(d.egress_dev)).add("evidence", evidence_object(d));
   o.raw("expected_source", d.expected_source.is_set() ? json_string(d.expected_source.str()) : "null");
-  o.raw("fix", string_or_null(d.fix));
-  JsonArray would_break;
-  for (const auto& s : d.fix_would_break) would_break.add(s);
-  o.raw("fix_would_break", would_break.text()).add("flow", tuple_object(d.flow)).add("forwarded", d.forwarded);
-  o.raw("persistent_fix", d.persistent_fix.empty()
-                              ? "null"
-                              : JsonObject().add("how", d.persistent_fix).add("tool", d.persistent_tool).text());
+  o.raw("fix", string_or_null(d.fix)).raw("fix_would_break", string_array_text(d.fix_would_break));
+  o.add("flow", tuple_object(d.flow)).add("forwarded", d.forwarded);
+  o.raw("persistent_fix", persistent_fix_text(d));
   o.add("pid", d.pid).add("reason", d.reason).raw("reply_dev", string_or_null(d.reply_dev));
   o.raw("source_route", d.source_route ? json_string(format_route(*d.source_route)) : "null");
   o.raw("source_route_table", d.source_route ? json_string(table_name(d.source_route->table)) : "null");
   o.raw("source_rule", d.source_rule ? json_string(format_rule(*d.source_rule)) : "null");
   o.add("type", "diagnosis").add("verdict", name(d.verdict));
-  o.raw("vrf", d.vrf ? JsonObject()
-                           .add("name", d.vrf->name)
-                           .add("table", table_name(d.vrf->table))
-                           .add("table_missed", d.vrf_table_missed)
-                           .text()
-                     : "null");
+  o.raw("vrf", vrf_text(d));
   return o;
 }
 
@@ -189,65 +208,126 @@ std::string human_outcome(const Flow& f) {
                      ms(f.decided_ns - f.first_seen_ns));
 }
 
-std::string human_diagnosis(const Diagnosis& d) {
-  std::string s = fmt::format("✗ {}", endpoints(d.flow, d.dnat_ip, d.dnat_port));
-  if (!d.egress_dev.empty()) s += " out " + d.egress_dev;
-  if (!d.arrival_dev.empty()) s += " in on " + d.arrival_dev;
+// What a diagnosis says for its verdict: what happened to the flow, at the end of its first line, and
+// why, in whole lines under it.
+struct VerdictLines {
+  std::string what_happened;
+  std::string why;
+};
+
+static std::string reason_line(const Diagnosis& d) { return "  " + d.reason + ".\n"; }
+
+static std::string no_answer_after(const Diagnosis& d) {
   bool tcp = d.flow.proto == IPPROTO_TCP;
-  if (d.verdict == Verdict::NoRouteBack)
-    s += fmt::format(": no route back, no SYN-ACK sent to {} SYN{} ({:.0f} ms)", d.syns, d.syns == 1 ? "" : "s",
-                     ms(d.waited_ns));
-  else if (d.verdict == Verdict::Refused)
-    s += fmt::format(": refused ({})", d.answered_by == "rst" ? "RST" : d.answered_by);
-  else if (d.verdict == Verdict::Unreachable)
-    s += ": " + d.answered_by;
-  else if (d.verdict == Verdict::ReplyInvalid)
-    s += fmt::format(": reply INVALID to conntrack, dropped on {}", d.drop_dev);
-  else if (d.verdict == Verdict::ReplyDropped)
-    s += fmt::format(": reply dropped on {} ({})", d.drop_dev, d.drop_reason);
-  else
-    s += fmt::format(": no {} after {} {}{} ({:.0f} ms)", tcp ? "SYN-ACK" : "reply", d.syns, tcp ? "SYN" : "packet",
+  return fmt::format("no {} after {} {}{} ({:.0f} ms)", tcp ? "SYN-ACK" : "reply", d.syns, tcp ? "SYN" : "packet",
                      d.syns == 1 ? "" : "s", ms(d.waited_ns));
-  s += owner(d.pid, d.comm, d.container) + "\n";
-  IpAddr src = d.flow.src;
-  if (d.verdict == Verdict::AsymmetricSource || d.verdict == Verdict::ReplyDropped) {
-    if (d.verdict == Verdict::ReplyDropped) s += "  " + d.reason + ".\n";
-    if (d.source_route) {
-      const uint32_t table = d.source_route->table;
-      std::string in_vrf;
-      if (d.vrf && d.vrf->table == table) in_vrf = " of VRF " + d.vrf->name;
-      if (d.vrf && d.vrf_table_missed)
-        in_vrf = fmt::format(", after VRF {}'s table {} had no route for {}", d.vrf->name, table_name(d.vrf->table),
-                             d.flow.dst.str());
-      s += fmt::format("  source {} was chosen by route \"{}\" (table {}{}{}){}\n", src.str(),
-                       format_route(*d.source_route), table_name(table), in_vrf,
-                       d.source_rule ? ", selected by rule \"" + format_rule(*d.source_rule) + "\"" : "",
-                       d.verdict == Verdict::AsymmetricSource ? "," : ".");
-    }
-    else if (d.verdict == Verdict::AsymmetricSource)
-      s += "  " + d.reason + ".\n";  // the route that chose the source is gone, or has changed since
-    if (d.verdict == Verdict::AsymmetricSource && d.source_route)
-      s += fmt::format("  but after DNAT the packet leaves {}, whose address is {}; the backend cannot answer {}.\n",
-                       d.egress_dev, d.expected_source.is_set() ? d.expected_source.str() : "another", src.str());
-  } else {
-    s += "  " + d.reason + ".\n";
+}
+
+// How the table of the route that chose the source stands to the flow's VRF: " of VRF blue", or the
+// VRF's table the lookup fell through first; "" outside a VRF.
+static std::string vrf_of_source_table(const Diagnosis& d, uint32_t table) {
+  if (!d.vrf) return "";
+  if (d.vrf_table_missed)
+    return fmt::format(", after VRF {}'s table {} had no route for {}", d.vrf->name, table_name(d.vrf->table),
+                       d.flow.dst.str());
+  if (d.vrf->table == table) return " of VRF " + d.vrf->name;
+  return "";
+}
+
+// The route (and rule) that chose the flow's source address; `end` ends the sentence, "," when the
+// next line goes on with it.
+static std::string source_choice_line(const Diagnosis& d, const char* end) {
+  const uint32_t table = d.source_route->table;
+  return fmt::format("  source {} was chosen by route \"{}\" (table {}{}{}){}\n", d.flow.src.str(),
+                     format_route(*d.source_route), table_name(table), vrf_of_source_table(d, table),
+                     d.source_rule ? ", selected by rule \"" + format_rule(*d.source_rule) + "\"" : "", end);
+}
+
+// One function for each family of verdicts: what happened, and why.
+
+static VerdictLines unanswered(const Diagnosis& d) { return {no_answer_after(d), reason_line(d)}; }
+
+static VerdictLines no_route_back(const Diagnosis& d) {
+  return {fmt::format("no route back, no SYN-ACK sent to {} SYN{} ({:.0f} ms)", d.syns, d.syns == 1 ? "" : "s",
+                      ms(d.waited_ns)),
+          reason_line(d)};
+}
+
+static VerdictLines refused(const Diagnosis& d) {
+  return {fmt::format("refused ({})", d.answered_by == "rst" ? "RST" : d.answered_by), reason_line(d)};
+}
+
+// The ICMP error that answered, as answered_by names it ("icmp type 3 code 3").
+static VerdictLines unreachable(const Diagnosis& d) { return {d.answered_by, reason_line(d)}; }
+
+static VerdictLines reply_invalid(const Diagnosis& d) {
+  return {fmt::format("reply INVALID to conntrack, dropped on {}", d.drop_dev), reason_line(d)};
+}
+
+static VerdictLines reply_dropped(const Diagnosis& d) {
+  return {fmt::format("reply dropped on {} ({})", d.drop_dev, d.drop_reason),
+          reason_line(d) + (d.source_route ? source_choice_line(d, ".") : "")};
+}
+
+static VerdictLines asymmetric_source(const Diagnosis& d) {
+  // Without the route that chose the source (gone, or changed since), the reason says what is known.
+  if (!d.source_route) return unanswered(d);
+  return {no_answer_after(d),
+          source_choice_line(d, ",") +
+              fmt::format("  but after DNAT the packet leaves {}, whose address is {}; the backend cannot answer {}.\n",
+                          d.egress_dev, d.expected_source.is_set() ? d.expected_source.str() : "another",
+                          d.flow.src.str())};
+}
+
+static VerdictLines verdict_lines(const Diagnosis& d) {
+  switch (d.verdict) {
+    case Verdict::NoRouteBack: return no_route_back(d);
+    case Verdict::Refused: return refused(d);
+    case Verdict::Unreachable: return unreachable(d);
+    case Verdict::ReplyInvalid: return reply_invalid(d);
+    case Verdict::ReplyDropped: return reply_dropped(d);
+    case Verdict::AsymmetricSource: return asymmetric_source(d);
+    case Verdict::NoEndpoints:
+    case Verdict::DroppedHere:
+    case Verdict::NotDnatted:
+    case Verdict::Unanswered:
+    case Verdict::Ok:
+    case Verdict::NoRoute: return unanswered(d);
   }
-  if (d.preceding_change)
-    s += fmt::format("  started {:.1f} s after {} `{}` was {}.\n", d.preceding_change_s, name(d.preceding_change->kind),
-                     d.preceding_change->what, d.preceding_change->deleted ? "deleted" : "added");
+  return unanswered(d);  // a value that is no member
+}
+
+// The fix in the tool that manages the device, one indented line for each of its lines.
+static std::string persistent_fix_lines(const Diagnosis& d) {
+  std::string s = fmt::format("  to keep it across reboots ({}):\n", d.persistent_tool);
+  std::string how = d.persistent_fix;
+  if (how.back() != '\n') how += '\n';
+  for (size_t pos = 0, nl; (nl = how.find('\n', pos)) != std::string::npos; pos = nl + 1)
+    s += "    " + how.substr(pos, nl - pos) + "\n";
+  return s;
+}
+
+static std::string fix_lines(const Diagnosis& d) {
+  std::string s;
   if (!d.fix.empty()) s += "  fix: " + d.fix + "\n";
   if (!d.check.empty()) s += "  check: " + d.check + "\n";
   if (!d.fix_would_break.empty())
     s += fmt::format("  (only this service IP: a route for the whole CIDR would break {})\n",
                      fmt::join(d.fix_would_break, ", "));
-  if (!d.persistent_fix.empty()) {
-    s += fmt::format("  to keep it across reboots ({}):\n", d.persistent_tool);
-    std::string how = d.persistent_fix;
-    if (how.back() != '\n') how += '\n';
-    for (size_t pos = 0, nl; (nl = how.find('\n', pos)) != std::string::npos; pos = nl + 1)
-      s += "    " + how.substr(pos, nl - pos) + "\n";
-  }
+  if (!d.persistent_fix.empty()) s += persistent_fix_lines(d);
   return s;
+}
+
+std::string human_diagnosis(const Diagnosis& d) {
+  VerdictLines verdict = verdict_lines(d);
+  std::string s = fmt::format("✗ {}", endpoints(d.flow, d.dnat_ip, d.dnat_port));
+  if (!d.egress_dev.empty()) s += " out " + d.egress_dev;
+  if (!d.arrival_dev.empty()) s += " in on " + d.arrival_dev;
+  s += ": " + verdict.what_happened + owner(d.pid, d.comm, d.container) + "\n" + verdict.why;
+  if (d.preceding_change)
+    s += fmt::format("  started {:.1f} s after {} `{}` was {}.\n", d.preceding_change_s, name(d.preceding_change->kind),
+                     d.preceding_change->what, d.preceding_change->deleted ? "deleted" : "added");
+  return s + fix_lines(d);
 }
 
 void write_file_atomically(const std::string& path, const std::string& content) {
