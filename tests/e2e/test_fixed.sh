@@ -28,5 +28,7 @@ assert_report_json 'any(.flows[]; .flow.dst == "172.24.0.1")' "report has a flow
 assert_report_json 'all(.flows[]; .state == "answered" and .verdict == "answered")' \
   "every flow in the report is answered (state and verdict)"
 assert_report_json '.diagnoses == []' "report.diagnoses is empty"
+# What the kernel frees after a connection worked (its closing exchange) is not the flow's drop.
+assert_report_json 'all(.flows[]; .drops == null)' "no answered flow shows a drop"
 
 pass

@@ -314,6 +314,9 @@ void Correlator::on_drop(const svc_event& ev) {
   // A new conntrack entry's SYN dropped before it left (a REJECT in OUTPUT) is a new connection's,
   // as at on_nat.
   Flow& f = flow_for(key, ev.ts_ns, /*new_conntrack_entry=*/ev.reply.ctinfo == kCtNew);
+  // Once answered, the flow needs no more of its packets: what the kernel frees then (the closing
+  // exchange of a connection that worked) is no evidence about it.
+  if (f.state == FlowState::Answered) return;
   // The first drop says why (NETFILTER_DROP, IP_RPFILTER); later ones are often the socket's cleanup.
   if (f.drops++ == 0) {
     f.drop_reason = ev.reply.drop_reason;

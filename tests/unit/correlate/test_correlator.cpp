@@ -205,6 +205,19 @@ TEST_CASE("a reply dropped before any hook reported it is the flow's reply, on t
   CHECK(f->drops == 1);
 }
 
+TEST_CASE("a packet freed after the flow was answered is not counted as its drop", "[correlator]") {
+  // Every answered connect showed "1 dropped" (NOT_SPECIFIED, on the egress device) from its closing
+  // exchange (issue 15, item 5).
+  Correlator c = make();
+  connect_and_syn(c, 0);
+  c.on_event(tcp_state(1 * kMs, kOrig, 1 /* ESTABLISHED */));
+  c.on_event(drop(5 * kMs, kOrig, kEnslf0, 2 /* NOT_SPECIFIED */, 0 /* ESTABLISHED */));
+  const Flow* f = c.find(key_of(kOrig));
+  CHECK(f->state == FlowState::Answered);
+  CHECK(f->drops == 0);
+  CHECK(f->drop_reason == 0);
+}
+
 TEST_CASE("a SYN dropped on its way out is no reply", "[correlator]") {
   Correlator c = make();
   connect_and_syn(c, 0);
