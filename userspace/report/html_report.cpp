@@ -185,7 +185,16 @@ ol.changes li { margin: 2px 0; }
 @page { margin: 14mm; }
 )";
 
-std::string summary_section(const json& report, size_t groups) {
+// The headline of the diagnoses: how many causes, and whether the cards below hold fixes for them.
+std::string diagnoses_headline(size_t groups, size_t with_fix) {
+  std::string causes = fmt::format("{} cause{} of failure diagnosed", groups, groups == 1 ? "" : "s");
+  if (with_fix == groups)
+    return causes + ": see below for the route and the command that fixes " + (groups == 1 ? "it." : "them.");
+  if (with_fix == 0) return causes + ": see below for what was seen, and why it is not a routing fix of this node.";
+  return fmt::format("{}, {} with a routing fix: see below.", causes, with_fix);
+}
+
+std::string summary_section(const json& report, const std::vector<std::pair<const json*, long>>& groups) {
   std::string out = "<header>\n<h1>svctrace report</h1>\n";
   std::string where = get(report, "netns", "name").is_string() ? "network namespace " + text(get(report, "netns", "name"))
                                                              : "the tracer's own network namespace";
@@ -205,10 +214,9 @@ std::string summary_section(const json& report, size_t groups) {
   size_t n_flows = flows.is_array() ? flows.size() : 0;
   out += fmt::format("<p class=\"meta\">{} flow{}{}{}.</p>\n", n_flows, n_flows == 1 ? "" : "s",
                      states.empty() ? "" : ": ", states);
-  if (groups)
-    out += fmt::format("<p class=\"status bad\">{} cause{} of failure diagnosed: see below for the route "
-                       "and the command that fixes it.</p>\n",
-                       groups, groups == 1 ? "" : "s");
+  size_t with_fix = std::count_if(groups.begin(), groups.end(), [](const auto& g) { return get(*g.first, "fix").is_string(); });
+  if (!groups.empty())
+    out += "<p class=\"status bad\">" + diagnoses_headline(groups.size(), with_fix) + "</p>\n";
   else
     out += "<p class=\"status ok\">No failed connection was diagnosed.</p>\n";
   return out + "</header>\n";
@@ -272,7 +280,9 @@ std::string evidence_facts(const json& d, long count) {
   const json& ev = get(d, "evidence");
   std::string out;
   auto packets = static_cast<long>(number(get(ev, "packets"))), retransmits = static_cast<long>(number(get(ev, "retransmits")));
-  std::string seen = fmt::format("{} {}{}, {} retransmit{}, waited {}", packets,
+  // As they stood when the diagnosis was made: the flows table counts to the flow's end, retransmits
+  // that came after included.
+  std::string seen = fmt::format("{} {}{}, {} retransmit{} when diagnosed, {} after the first", packets,
                                  text(get(flow, "proto")) == "tcp" ? "SYN" : "packet", packets == 1 ? "" : "s",
                                  retransmits, retransmits == 1 ? "" : "s", millis(number(get(ev, "waited_ms"))));
   if (get(ev, "reply_dev").is_string()) seen += "; reply came on " + h(get(ev, "reply_dev"));
@@ -711,7 +721,7 @@ std::string report_html(const json& report) {
                     "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n";
   out += "<title>svctrace report " + h(get(report, "started_at")) + "</title>\n<style>" + kStyle + "</style>\n</head>\n";
   out += "<body>\n<main>\n";
-  out += summary_section(report, groups.size());
+  out += summary_section(report, groups);
   out += diagnoses_section(groups);
   out += timeline_section(report);
   out += flows_section(report);

@@ -115,7 +115,8 @@ TEST_CASE("the page shows the diagnosis with its evidence and fix, the flows, th
            // the diagnosis, its evidence, how often it was seen, the fix
            ">asymmetric_source</span>", "<code>default via 10.141.13.1 dev enslf1</code> (table main)",
            "<code>10.0.0.12</code> (the address of enslf0)", "the backend cannot answer 10.141.13.182",
-           "2 SYNs, 1 retransmit, waited 1000 ms", "<dt>seen</dt><dd>2 times</dd>", "<dt>confidence</dt><dd>high</dd>",
+           "2 SYNs, 1 retransmit when diagnosed, 1000 ms after the first", "<dt>seen</dt><dd>2 times</dd>", "<dt>confidence</dt><dd>high</dd>",
+           "1 cause of failure diagnosed: see below for the route and the command that fixes it.",
            "<code>curl</code> (pid 100)", "<pre>ip route add 172.24.0.0/13 dev enslf0 src 10.0.0.12</pre>",
            // the timeline: one lane for the backend, the failure and the change that preceded it
            "backend 10.0.0.8:6443", "2 flows: 1 answered, 1 failed, first failure at 1.00 s",
@@ -128,6 +129,16 @@ TEST_CASE("the page shows the diagnosis with its evidence and fix, the flows, th
     INFO(want);
     CHECK(has(page, want));
   }
+}
+
+TEST_CASE("the headline promises a fix only when the diagnoses carry one", "[report]") {
+  // A refused or unanswered flow has no routing fix: the headline must not send the reader looking
+  // for one (issue 15, item 5).
+  json report = incident_report();
+  for (auto& d : report["diagnoses"]) d["fix"] = nullptr;
+  std::string page = report_html(report);
+  CHECK(has(page, "1 cause of failure diagnosed: see below for what was seen, and why it is not a routing fix"));
+  CHECK_FALSE(has(page, "the command that fixes it"));
 }
 
 TEST_CASE("the page names nothing outside itself", "[report]") {
