@@ -157,6 +157,11 @@ before_netfilter_links() {
   head -n 1 "$OUT" | jq -e 'any(.hooks[]; .hook == "tp_btf/net_dev_queue")' >/dev/null
 }
 
+# kernel_before VERSION: true when the running kernel is older than VERSION (e.g. 5.17).
+kernel_before() {
+  [[ $(printf '%s\n' "$1" "$(uname -r)" | sort -V | head -n 1) != "$1" ]]
+}
+
 # run_check RC ARGS...: `svctrace check ARGS` to completion, stdout to $OUT and stderr to $ERR; fails
 # the test unless it exits RC.
 run_check() {

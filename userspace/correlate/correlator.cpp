@@ -92,7 +92,9 @@ void Correlator::add_existing(const FlowKey& key, std::optional<IpAddr> dnat_ip,
   f.snat_ip = snat_ip;
   f.snat_port = snat_port;
   announce(f);
-  if (replied) decide(f, FlowState::Answered, now_ns);
+  // Conntrack's word decides it, at once: a reply seen, or none. svctrace did not see it start, so
+  // it does not time it; a packet of it seen from now on says it is still failing (on_tcp).
+  decide(f, replied ? FlowState::Answered : FlowState::Unanswered, now_ns);
 }
 
 void Correlator::on_route(const svc_event& ev) {
@@ -195,7 +197,16 @@ void Correlator::evict_oldest() {
 }
 
 // A packet of the flow that went (or, on a backend, came) and has no answer yet.
+void Correlator::mark_live(Flow& f, uint64_t ts) {
+  // A flow from before the start, unanswered by conntrack's word, that still sends its SYN is failing
+  // now, not only in the past. (A packet from before the table was read, read late, is the past.)
+  if (ts < f.first_seen_ns) return;
+  if (f.preexisting && !f.seen_live && f.state == FlowState::Unanswered) preexisting_still_failing_++;
+  f.seen_live = true;
+}
+
 void Correlator::note_packet(Flow& f, uint64_t ts) {
+  mark_live(f, ts);
   f.packets_unreplied++;
   note_time(f.packet_ns, ts);
   f.last_packet_ns = ts;
@@ -214,6 +225,7 @@ void Correlator::decide(Flow& f, FlowState s, uint64_t ts) {
   // A late answer overrides "unanswered"; nothing else overrides a verdict.
   if (f.state != FlowState::Pending && !(f.state == FlowState::Unanswered && s == FlowState::Answered)) return;
   announce(f);
+  if (f.preexisting && f.seen_live && f.state == FlowState::Unanswered) preexisting_still_failing_--;  // answered late
   f.state = s;
   f.decided_ns = ts;
   changes_.push_back({Change::Decided, f.key, f.first_seen_ns, ticking_ ? &f : nullptr});
@@ -262,6 +274,7 @@ void Correlator::on_tcp(const svc_event& ev) {
   f.sk_err = err;
   if (ev.kind == SVC_EV_TCP_STATE) f.socket_done = true;  // it left SYN_SENT
   if (ev.kind == SVC_EV_TCP_RETRANS) {
+    mark_live(f, ev.ts_ns);
     f.retransmits++;
     note_time(f.retransmit_ns, ev.ts_ns);
     f.last_packet_ns = ev.ts_ns;

@@ -94,6 +94,7 @@ struct Flow {
   std::optional<RouteDecision> route;
   FlowState state = FlowState::Pending;
   bool preexisting = false;        // already in the conntrack table when svctrace started
+  bool seen_live = false;          // a packet or socket event of it seen since svctrace started
   std::string verdict;             // the diagnosis' verdict, when one was made (e.g. asymmetric_source)
   int sk_err = 0;
   bool socket_done = false;        // its socket left SYN_SENT: connected, refused or given up
@@ -151,6 +152,9 @@ class Correlator {
   uint64_t evicted() const { return evicted_; }
   uint64_t replaced() const { return replaced_; }  // flows another connection on their tuple replaced
   uint64_t events() const { return events_; }
+  // Flows from before the start, decided unanswered by conntrack's word, that retransmitted since:
+  // failing now.
+  uint64_t preexisting_still_failing() const { return preexisting_still_failing_; }
 
  private:
   // A flow's place in a queue: its key, and when it was first seen, which tells it from a later flow
@@ -171,6 +175,7 @@ class Correlator {
   void decide(Flow& f, FlowState s, uint64_t ts);
   void announce(Flow& f);
   void note_packet(Flow& f, uint64_t ts);
+  void mark_live(Flow& f, uint64_t ts);
   void evict_oldest();
   void retire(Flow& f);
   void on_route(const svc_event& ev);
@@ -196,6 +201,7 @@ class Correlator {
   std::deque<FlowRef> replied_;  // flows whose reply awaits its grace period
   std::vector<Change> changes_;
   bool ticking_ = false;  // in tick(): a change can point at its flow at once
+  uint64_t preexisting_still_failing_ = 0;
   // Replaced flows that queued changes name (retire), until the caller has seen those changes.
   std::unordered_map<FlowRef, Flow, FlowRefHash> retired_, handed_out_;
   uint64_t evicted_ = 0, replaced_ = 0, events_ = 0;

@@ -43,6 +43,8 @@ static const char* no_route_icmp(const Flow& flow) {
 }
 
 static std::string reason_name(const DropReasonNames& names, uint32_t reason) {
+  // A kernel before 5.17 has no enum skb_drop_reason in its BTF, and its kfree_skb gives none.
+  if (names.empty()) return "unknown (no drop reasons before Linux 5.17)";
   auto it = names.find(reason);
   return it != names.end() ? it->second : fmt::format("reason {}", reason);
 }
@@ -78,6 +80,7 @@ static Diagnosis seen_of(const Flow& flow, RoutingView& routing, const DropReaso
   d.syns = flow.syns();
   d.retransmits = flow.retransmits;
   d.waited_ns = flow.decided_ns > flow.first_seen_ns ? flow.decided_ns - flow.first_seen_ns : 0;
+  d.preexisting = flow.preexisting;
   d.route_seen = flow.route;
   d.pid = flow.pid;
   d.comm = flow.comm;

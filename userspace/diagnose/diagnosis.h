@@ -42,6 +42,7 @@ struct Diagnosis {
   uint32_t syns = 0;
   uint32_t retransmits = 0;
   uint64_t waited_ns = 0;     // from the first packet to the verdict
+  bool preexisting = false;   // the flow started before svctrace: conntrack's entry is all it knows of it
   std::optional<RouteDecision> route_seen;
   std::string route_seen_dev;
   uint32_t pid = 0;

@@ -166,7 +166,9 @@ JsonObject diagnosis_object(const Diagnosis& d) {
   o.raw("fix", string_or_null(d.fix)).raw("fix_would_break", string_array_text(d.fix_would_break));
   o.add("flow", tuple_object(d.flow)).add("forwarded", d.forwarded);
   o.raw("persistent_fix", persistent_fix_text(d));
-  o.add("pid", d.pid).add("reason", d.reason).raw("reply_dev", string_or_null(d.reply_dev));
+  o.add("pid", d.pid);
+  if (d.preexisting) o.add("preexisting", true);
+  o.add("reason", d.reason).raw("reply_dev", string_or_null(d.reply_dev));
   o.raw("source_route", d.source_route ? json_string(format_route(*d.source_route)) : "null");
   o.raw("source_route_table", d.source_route ? json_string(table_name(d.source_route->table)) : "null");
   o.raw("source_rule", d.source_rule ? json_string(format_rule(*d.source_rule)) : "null");
@@ -198,11 +200,15 @@ std::string human_flow(const Flow& f, RoutingView& names) {
   if (f.dnat_ip) s += " → " + endpoint(*f.dnat_ip, f.dnat_port);
   if (f.egress_ifindex) s += " " + names.interface_name(f.egress_ifindex);
   if (f.inbound) s += " in on " + names.interface_name(f.arrival_ifindex);
+  if (f.preexisting) s += " (preexisting)";
   return s + owner(f.pid, f.comm, f.container);
 }
 
 std::string human_outcome(const Flow& f) {
   const char* mark = f.state == FlowState::Answered ? "✓" : "·";
+  if (f.preexisting && f.decided_ns == f.first_seen_ns)  // conntrack's word, not timed by svctrace
+    return fmt::format("{} {} {}: {} before svctrace started", mark, proto_name(f.key.proto),
+                       endpoints(f.key, f.dnat_ip, f.dnat_port), to_string(f.state));
   return fmt::format("{} {} {}: {} after {:.1f} ms", mark, proto_name(f.key.proto),
                      endpoints(f.key, f.dnat_ip, f.dnat_port), to_string(f.state),
                      ms(f.decided_ns - f.first_seen_ns));
@@ -219,6 +225,8 @@ static std::string reason_line(const Diagnosis& d) { return "  " + d.reason + ".
 
 static std::string no_answer_after(const Diagnosis& d) {
   bool tcp = d.flow.proto == IPPROTO_TCP;
+  // Not timed by svctrace, which did not see it start.
+  if (d.preexisting) return fmt::format("preexisting: conntrack's entry, from before svctrace started, has no {}", tcp ? "SYN-ACK" : "reply");
   return fmt::format("no {} after {} {}{} ({:.0f} ms)", tcp ? "SYN-ACK" : "reply", d.syns, tcp ? "SYN" : "packet",
                      d.syns == 1 ? "" : "s", ms(d.waited_ns));
 }

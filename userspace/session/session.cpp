@@ -124,6 +124,7 @@ void Session::diagnose_flow(const Flow& f, const KernelCounters& kernel) {
   dj.add("group", group.id).add("count", count);
   const std::string text = dj.text();
   diagnoses_made_++;
+  if (d.preexisting) preexisting_diagnoses_++;
   if (group.kept < kKeptPerGroup && diagnoses_.size() < kKeptDiagnoses) {
     group.last_kept = diagnoses_.size();
     group.kept++;

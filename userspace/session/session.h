@@ -62,7 +62,11 @@ class Session {
   nlohmann::json stats(const KernelCounters& kernel) const;
   // Prints the closing summary; returns the report's "flows", "diagnoses", "timeline" and "stats".
   nlohmann::json finish(double elapsed_s, const KernelCounters& kernel);
-  bool diagnosed() const { return diagnoses_made_ > 0; }
+  // Whether a flow failed while svctrace watched: a flow from before the start that failed then and
+  // showed nothing since is the past, and does not count.
+  bool diagnosed() const {
+    return diagnoses_made_ > preexisting_diagnoses_ || correlator_.preexisting_still_failing() > 0;
+  }
   uint64_t events() const { return correlator_.events(); }
   size_t flow_count() const { return correlator_.flow_count(); }
 
@@ -85,6 +89,7 @@ class Session {
   static constexpr size_t kKeptDiagnoses = 4096, kKeptPerGroup = 64, kMaxGroups = 4096;
   nlohmann::json diagnoses_ = nlohmann::json::array();
   uint64_t diagnoses_made_ = 0;
+  uint64_t preexisting_diagnoses_ = 0;  // of them, of flows from before the start
   nlohmann::json timeline_json_ = nlohmann::json::array();
   std::vector<RoutingChange> timeline_;
   struct Group {

@@ -375,6 +375,28 @@ TEST_CASE("a flow found in conntrack at start is not replaced by its own first p
   CHECK(c.replaced() == 0);
 }
 
+TEST_CASE("a flow from before the start with no reply is unanswered by conntrack's word, failing now only if it "
+          "still sends", "[correlator]") {
+  Correlator c = make();
+  c.add_existing(key_of(kOrig), IpAddr::parse("10.0.0.8"), 6443, std::nullopt, 0, false, 100 * kMs);
+  const Flow* f = c.find(key_of(kOrig));
+  REQUIRE(f);
+  CHECK(f->preexisting);
+  CHECK(f->state == FlowState::Unanswered);
+  CHECK(f->decided_ns == 100 * kMs);  // not timed by svctrace's own wait
+  // A SYN of it from before the table was read, read late, is the past.
+  c.on_event(nat(60 * kMs, kOrig, kReply, SVC_NAT_POST_ROUTING, kEnslf0, kEnslf1));
+  CHECK(c.preexisting_still_failing() == 0);
+  // Its retransmitted SYN leaving now: failing now.
+  c.on_event(nat(1100 * kMs, kOrig, kReply, SVC_NAT_POST_ROUTING, kEnslf0, kEnslf1));
+  c.on_event(retransmit(1100 * kMs, kOrig));
+  CHECK(c.preexisting_still_failing() == 1);
+  // Answered at last: no longer failing.
+  c.on_event(tcp_state(1200 * kMs, kOrig, 1 /* ESTABLISHED */));
+  CHECK(c.find(key_of(kOrig))->state == FlowState::Answered);
+  CHECK(c.preexisting_still_failing() == 0);
+}
+
 TEST_CASE("after an ICMP error the SYNs still going out are the same flow's", "[correlator]") {
   Correlator c = make();
   connect_and_syn(c, 0);

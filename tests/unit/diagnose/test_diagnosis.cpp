@@ -46,6 +46,21 @@ TEST_CASE("the incident: source chosen by the default route, packet leaves the o
   CHECK(text.find("source 10.141.13.182 was chosen by route \"default via 10.141.13.1 dev enslf1\" (table main)") !=
         std::string::npos);
   CHECK(text.find("fix: ip route add 172.24.0.0/13 dev enslf0 src 10.0.0.12\n") != std::string::npos);
+  CHECK_FALSE(j.contains("preexisting"));
+}
+
+TEST_CASE("a flow from before the start is said to be one, untimed, in the line and the JSON", "[diagnosis]") {
+  FakeRouting routing;
+  Flow f = incident_flow();
+  f.preexisting = true;
+  f.decided_ns = f.first_seen_ns;
+  Diagnosis d = diagnose(f, routing, kCidrs);
+  CHECK(d.preexisting);
+  CHECK(diagnosis_json(d)["preexisting"] == true);
+  std::string text = human_diagnosis(d);
+  CHECK(text.find("out enslf0: preexisting: conntrack's entry, from before svctrace started, has no SYN-ACK") !=
+        std::string::npos);
+  CHECK(text.find(" ms)") == std::string::npos);
 }
 
 TEST_CASE("a route chosen in another table is named with its table, and the fix goes there", "[diagnosis]") {
@@ -150,8 +165,12 @@ TEST_CASE("a reply dropped by rp_filter is named with the kernel's reason and de
   d = diagnose(f, routing, kCidrs, names);
   CHECK(d.fix == "sysctl -w net.ipv4.conf.enslf1.rp_filter=2");
   // An unknown reason number is shown as a number, not guessed.
-  d = diagnose(f, routing, kCidrs, {});
+  d = diagnose(f, routing, kCidrs, {{2, "NOT_SPECIFIED"}});
   CHECK(d.drop_reason == "reason 16");
+  // A kernel with no drop reasons at all (before 5.17) gives none: said so, not "reason 0".
+  f.drop_reason = 0;
+  d = diagnose(f, routing, kCidrs, {});
+  CHECK(d.drop_reason == "unknown (no drop reasons before Linux 5.17)");
 }
 
 TEST_CASE("a forwarded pod flow is never blamed on the node's routes", "[diagnosis]") {
