@@ -5,9 +5,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# A line per step, so that a first run (minutes of package installs and compiling) is not silent.
+step() { echo "demo: $*" >&2; }
+step "installing what is missing (scripts/install-deps.sh)..."
 bash scripts/install-deps.sh >/dev/null
+step "configuring the build (build/)..."
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+step "building svctrace (a few minutes the first time)..."
 cmake --build build -j"$(nproc)" >/dev/null
+step "built build/svctrace; now the incident's lab"
 
 prefix="demo$$"
 work=$(mktemp -d)
