@@ -16,7 +16,7 @@ cd "$(dirname "$0")/../.."
 # host's kernel lacks) and a pod's forwarded flow. Under TCG a scenario takes ~4x its host time: the whole e2e suite on three
 # kernels would not fit CI's time.
 MATRIX_TESTS=${MATRIX_TESTS:-"incident fixed rpfilter udp ipv6 policy vrf forwarded"}
-MATRIX_KERNELS=${MATRIX_KERNELS:-"6.12"}
+MATRIX_KERNELS=${MATRIX_KERNELS:-"6.12 6.1 5.10"}
 export SVCTRACE=${SVCTRACE:-$PWD/build/svctrace}
 kernels=("$@")
 ((${#kernels[@]})) || read -ra kernels <<<"$MATRIX_KERNELS"
