@@ -287,11 +287,18 @@ static void fill_cidrs(svctrace_bpf* skel, const std::vector<Cidr>& cidrs) {
 
 namespace {
 
-void require_btf() {
+// The oldest kernel svctrace runs on, checked before anything is loaded so that the user reads what
+// the kernel lacks rather than a loader's error: BTF of the running kernel (CO-RE and tp_btf), and the
+// BPF ring buffer (5.8, "bpf: Implement BPF ring buffer and verifier support for it").
+void require_kernel_floor() {
   struct stat st {};
   if (stat("/sys/kernel/btf/vmlinux", &st) != 0)
     throw TracerError("this kernel exposes no BTF (/sys/kernel/btf/vmlinux is missing); svctrace needs a "
                       "kernel built with CONFIG_DEBUG_INFO_BTF=y");
+  // 1: supported; 0: the kernel has no such map type; below 0: the probe could not tell (no
+  // privilege, say), which the load that follows reports better.
+  if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, nullptr) == 0)
+    throw TracerError("this kernel has no BPF ring buffer; svctrace needs Linux 5.8 or later");
 }
 
 SkelPtr open_object() {
@@ -400,7 +407,7 @@ std::pair<Fd, std::string> link_netfilter(svctrace_bpf* skel, const NfHook& h) {
 }  // namespace
 
 std::unique_ptr<Tracer> Tracer::start(const TracerOptions& opts, EventHandler on_event) {
-  require_btf();
+  require_kernel_floor();
   // IPv6 hooks cost every IPv6 packet a look: only attach them when an IPv6 CIDR is traced.
   const bool trace_v6 = std::any_of(opts.cidrs.begin(), opts.cidrs.end(),
                                     [](const Cidr& c) { return c.addr.family == AF_INET6; });
