@@ -18,6 +18,7 @@
 #include <cstdarg>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <optional>
 
 #include "capture/feature_probe.h"
@@ -295,9 +296,10 @@ void require_kernel_floor() {
   if (stat("/sys/kernel/btf/vmlinux", &st) != 0)
     throw TracerError("this kernel exposes no BTF (/sys/kernel/btf/vmlinux is missing); svctrace needs a "
                       "kernel built with CONFIG_DEBUG_INFO_BTF=y");
-  // 1: supported; 0: the kernel has no such map type; below 0: the probe could not tell (no
-  // privilege, say), which the load that follows reports better.
-  if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, nullptr) == 0)
+  // Asked of the kernel's BTF, not by creating a map, which needs the privileges whose absence the
+  // load reports better: the ring buffer's own struct came with it.
+  std::unique_ptr<btf, void (*)(btf*)> vmlinux(btf__load_vmlinux_btf(), btf__free);
+  if (vmlinux && btf__find_by_name_kind(vmlinux.get(), "bpf_ringbuf", BTF_KIND_STRUCT) < 0)
     throw TracerError("this kernel has no BPF ring buffer; svctrace needs Linux 5.8 or later");
 }
 
