@@ -45,7 +45,9 @@ bool check_pairs(const Options& o, RoutingView& routing, Output& out) {
 int run_check(const Options& o, Output& out) {
   try {
     NetlinkRouting routing;
-    return check_pairs(o, routing, out) ? kExitOk : kExitDiagnosed;
+    const bool all_ok = check_pairs(o, routing, out);
+    warn_if_stdout_lost(out);
+    return all_ok ? kExitOk : kExitDiagnosed;
   } catch (const Failure&) {
     throw;
   } catch (const std::exception& e) {

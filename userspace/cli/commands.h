@@ -29,4 +29,9 @@ TracerOptions tracer_options(const Options& o, uint32_t netns_inode);
 bool write_reports(const std::vector<std::string>& paths, const nlohmann::json& header, const nlohmann::json& found,
                    const nlohmann::json& config);
 
+// Why stdout could not be written, from errno: "stdout's reader left (the pipe is closed)" for EPIPE.
+std::string stdout_lost(int err);
+// Says once on stderr that some of the output was not printed, when a write to stdout failed.
+void warn_if_stdout_lost(const Output& out);
+
 }  // namespace svctrace::cli

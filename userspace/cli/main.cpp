@@ -4,6 +4,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <csignal>
 #include <cstdio>
 
 #include "capture/tracer.h"
@@ -61,6 +62,9 @@ int run(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A stdout whose reader left (`svctrace ... | tee log`, tee gone) must not kill svctrace before it
+  // writes the report: its writes fail with EPIPE instead, and Output stops printing.
+  std::signal(SIGPIPE, SIG_IGN);
   try {
     std::optional<Options> o = parse_options(argc, argv);
     if (!o) return kExitOk;  // --help or --version
@@ -69,5 +73,8 @@ int main(int argc, char** argv) {
   } catch (const Failure& f) {
     fmt::print(stderr, "svctrace: {}\n", f.what());
     return f.exit_code;
+  } catch (const std::exception& e) {  // e.g. fmt's, printing to a stdout that failed
+    fmt::print(stderr, "svctrace: error: {}\n", e.what());
+    return kExitRuntime;
   }
 }

@@ -41,10 +41,14 @@ int replay_file(const Options& o, Output& out) {
   if (node.unanswered())
     spdlog::warn("{} questions of the diagnosis had no recorded answer: those verdicts may differ",
                  node.unanswered());
+  bool reports_written = true;
   if (!o.reports.empty()) {
     json config = rec.end.is_null() ? json(nullptr) : rec.end.value("config", json(nullptr));
-    if (!write_reports(o.reports, replay_header(file, rec, elapsed), found, config)) return kExitRuntime;
+    reports_written = write_reports(o.reports, replay_header(file, rec, elapsed), found, config);
   }
+  session.summarize();  // after the reports: a stdout that fails or blocks cannot cost them
+  warn_if_stdout_lost(out);
+  if (!reports_written) return kExitRuntime;
   return session.diagnosed() ? kExitDiagnosed : kExitOk;
 }
 

@@ -1,5 +1,9 @@
-// The report files written at the end of a trace or a replay.
+// The report files written at the end of a trace or a replay, and what is said when stdout was lost.
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include "cli/commands.h"
 #include "report/html_report.h"
@@ -22,6 +26,15 @@ bool write_reports(const std::vector<std::string>& paths, const json& header, co
     spdlog::error("{}", e.what());
     return false;
   }
+}
+
+std::string stdout_lost(int err) {
+  if (err == EPIPE) return "stdout's reader left (the pipe is closed)";
+  return fmt::format("stdout cannot be written ({})", std::strerror(err));
+}
+
+void warn_if_stdout_lost(const Output& out) {
+  if (out.write_error()) spdlog::warn("{}: the rest of the output was not printed", stdout_lost(out.write_error()));
 }
 
 }  // namespace svctrace::cli

@@ -58,7 +58,7 @@ class MainLoop {
   ~MainLoop() { out_.before_each_line(nullptr); }
 
   void start();
-  bool step();  // false once --duration is over, or the ring buffer cannot be read
+  bool step();  // false once --duration is over, the ring buffer cannot be read, or stdout is gone
   int finish();
 
  private:
@@ -69,6 +69,7 @@ class MainLoop {
   void announce();
   void add_existing_flows();
   void show_status(uint64_t now, const KernelCounters& counters);
+  bool trace_without_stdout();
   void finish_recording(double elapsed, const json& config);
   json report_header(double elapsed) const;
 
@@ -90,6 +91,7 @@ class MainLoop {
   std::string started_at_;
   uint64_t next_status_ = 0, status_at_ = 0, status_events_ = 0;
   bool runtime_error_ = false;
+  bool stdout_lost_ = false;  // a write to stdout failed: nothing more is printed
 };
 
 void MainLoop::attach() {
@@ -213,7 +215,28 @@ bool MainLoop::step() {
   session_->tick(now, counters);
   if (metrics_ && metrics_->stats_due(now)) metrics_->set_stats(session_->stats(counters));
   if (status_.enabled() && now >= next_status_) show_status(now, counters);
+  if (out_.write_error() && !stdout_lost_) {
+    stdout_lost_ = true;
+    if (!trace_without_stdout()) return false;
+  }
   return !deadline_ || now < deadline_;
+}
+
+// stdout cannot be written (its reader left: `svctrace ... | tee log`, tee gone): nothing more is
+// printed, said once. What else the trace makes (reports, recording, metrics) goes on until it is
+// stopped as usual; with none of them there is nothing left to trace for, and it stops.
+bool MainLoop::trace_without_stdout() {
+  std::vector<std::string> kept;
+  if (!o_.reports.empty()) kept.emplace_back("--report");
+  if (recorder_) kept.emplace_back("--record");
+  if (metrics_) kept.emplace_back("--metrics");
+  if (kept.empty()) {
+    spdlog::warn("{}: nothing more is printed; stopping, with nothing else to write", stdout_lost(out_.write_error()));
+    return false;
+  }
+  spdlog::warn("{}: nothing more is printed; tracing goes on for {} until stopped", stdout_lost(out_.write_error()),
+               fmt::join(kept, ", "));
+  return true;
 }
 
 void MainLoop::show_status(uint64_t now, const KernelCounters& counters) {
@@ -255,9 +278,11 @@ int MainLoop::finish() {
   json found = session_->finish(elapsed, kernel);
   if (metrics_) metrics_->set_stats(found["stats"]);
   json config = node_->config_snapshot(o_.cidrs);
+  // The files before the summary on stdout, which may fail or block.
   if (recorder_) finish_recording(elapsed, config);
   if (!o_.reports.empty() && !write_reports(o_.reports, report_header(elapsed), found, config))
     runtime_error_ = true;
+  session_->summarize();
   if (runtime_error_) return kExitRuntime;
   return session_->diagnosed() ? kExitDiagnosed : kExitOk;
 }

@@ -377,8 +377,13 @@ void Output::add(std::string_view text) {
 
 void Output::flush() {
   if (out_.empty()) return;
-  std::fwrite(out_.data(), 1, out_.size(), to_);
-  std::fflush(to_);
+  if (!write_error_) {
+    errno = 0;
+    const bool written = std::fwrite(out_.data(), 1, out_.size(), to_) == out_.size();
+    // A line-buffered stream (stdout) can take the whole line in fwrite and fail only in the write
+    // behind it, which only its error flag tells.
+    if (std::fflush(to_) != 0 || !written || std::ferror(to_)) write_error_ = errno ? errno : EIO;
+  }
   out_.clear();
 }
 

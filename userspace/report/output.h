@@ -88,8 +88,11 @@ class Output {
   virtual void summary(const Summary& s) = 0;
   virtual void check(const ServicePair& p, const CheckResult& r) = 0;  // `svctrace check`, one pair
 
-  // Writes out the lines kept so far, in one write.
+  // Writes out the lines kept so far, in one write. Once a write fails (EPIPE: the reader of the pipe
+  // left), nothing more is written: lines are dropped, and write_error() says why.
   void flush();
+  // errno of the write that failed, or 0 while every write succeeded.
+  int write_error() const { return write_error_; }
 
   static constexpr size_t kBuffer = 256 * 1024;
 
@@ -101,6 +104,7 @@ class Output {
   std::FILE* to_;
   std::function<void()> before_line_;
   std::string out_;  // lines not yet written
+  int write_error_ = 0;
 };
 
 }  // namespace svctrace

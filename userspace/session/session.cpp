@@ -203,10 +203,16 @@ json Session::finish(double elapsed_s, const KernelCounters& kernel) {
   }
   if (kernel.ringbuf_drops)
     spdlog::warn("{} events were lost (ring buffer full): verdicts may be incomplete", kernel.ringbuf_drops);
-  out_.summary({elapsed_s, std::move(by_state), diagnoses_made_, by_service(), st, flows.size(), correlator_.events(),
-                kernel.ringbuf_drops, correlator_.evicted()});
   out_.flush();
+  summary_ = Output::Summary{elapsed_s, std::move(by_state), diagnoses_made_, by_service(), st, flows.size(),
+                             correlator_.events(), kernel.ringbuf_drops, correlator_.evicted()};
   return {{"flows", flows}, {"diagnoses", diagnoses_}, {"timeline", timeline_json_}, {"stats", st}};
+}
+
+void Session::summarize() {
+  if (!summary_) return;
+  out_.summary(*summary_);
+  out_.flush();
 }
 
 }  // namespace svctrace

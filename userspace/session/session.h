@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -60,8 +61,11 @@ class Session {
   void tick(uint64_t now_ns, const KernelCounters& kernel);
 
   nlohmann::json stats(const KernelCounters& kernel) const;
-  // Prints the closing summary; returns the report's "flows", "diagnoses", "timeline" and "stats".
+  // Ends the session: returns the report's "flows", "diagnoses", "timeline" and "stats". The closing
+  // summary waits for summarize(), called once the reports and the recording are written: a stdout
+  // that fails or blocks then cannot cost them.
   nlohmann::json finish(double elapsed_s, const KernelCounters& kernel);
+  void summarize();  // prints the closing summary of finish()
   // Whether a flow failed while svctrace watched: a flow from before the start that failed then and
   // showed nothing since is the past, and does not count.
   bool diagnosed() const {
@@ -102,6 +106,7 @@ class Session {
   int next_group_ = 0;
   uint64_t next_stats_ns_ = 0;
   bool warned_conn_unreadable_ = false;
+  std::optional<Output::Summary> summary_;  // made by finish(), printed by summarize()
 };
 
 }  // namespace svctrace

@@ -1,5 +1,9 @@
+// Output and its two forms: lines kept until flushed, colour, a stdout whose reader left.
 #include <catch2/catch.hpp>
+#include <unistd.h>
 
+#include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <string>
 
@@ -73,3 +77,31 @@ TEST_CASE("the human output shows no stats lines and colours only when asked") {
   CHECK(text.find("\x1b[") != std::string::npos);
   std::fclose(f);
 }
+
+TEST_CASE("an output whose reader left stops writing and says why, without SIGPIPE", "[output]") {
+  // As svctrace's main does; restored after.
+  void (*before)(int) = std::signal(SIGPIPE, SIG_IGN);
+  int fds[2];
+  REQUIRE(pipe(fds) == 0);
+  std::FILE* w = fdopen(fds[1], "w");
+  REQUIRE(w);
+  setvbuf(w, nullptr, _IOLBF, 0);  // as stdout is
+  {
+    HumanOutput out(false, w);
+    out.change(route_deleted(), 1.0);
+    out.flush();
+    CHECK(out.write_error() == 0);
+    char buf[256];
+    CHECK(read(fds[0], buf, sizeof buf) > 0);
+    close(fds[0]);  // the reader leaves
+    out.change(route_deleted(), 2.0);
+    out.flush();
+    CHECK(out.write_error() == EPIPE);
+    out.change(route_deleted(), 3.0);  // dropped, and the first error stays
+    out.flush();
+    CHECK(out.write_error() == EPIPE);
+  }
+  std::fclose(w);
+  std::signal(SIGPIPE, before);
+}
+
