@@ -5,19 +5,27 @@
 
 #include <algorithm>
 #include <charconv>
-#include <functional>
-#include <optional>
-#include <tuple>
 #include <map>
+#include <optional>
 #include <set>
+#include <tuple>
 
 namespace svctrace {
 
 namespace {
 
-struct Rule {
-  std::string chain, dst, proto, dport, jump, to_destination;
-};
+// Calls `fn` with each line of `text`, without its "\n" or "\r\n".
+template <typename Fn>
+void for_each_line(std::string_view text, Fn&& fn) {
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    std::string_view line = text.substr(pos, end == std::string_view::npos ? std::string_view::npos : end - pos);
+    pos = end == std::string_view::npos ? text.size() : end + 1;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    fn(line);
+  }
+}
 
 // Splits one rule line into words, keeping "quoted strings" (comments) as one word.
 std::vector<std::string> words(std::string_view line) {
@@ -44,8 +52,12 @@ std::vector<std::string> words(std::string_view line) {
   return out;
 }
 
-std::optional<Rule> parse_rule(std::string_view line) {
-  auto w = words(line);
+// What the pair walk reads of a rule.
+struct Rule {
+  std::string chain, dst, proto, dport, jump, to_destination;
+};
+
+std::optional<Rule> parse_rule(const std::vector<std::string>& w) {
   if (w.size() < 2 || w[0] != "-A") return std::nullopt;
   Rule r;
   r.chain = w[1];
@@ -103,29 +115,68 @@ uint8_t proto_number(const std::string& p) {
   return p == "tcp" ? IPPROTO_TCP : p == "udp" ? IPPROTO_UDP : p == "sctp" ? IPPROTO_SCTP : 0;
 }
 
-}  // namespace
+// --- iptables-save's text -------------------------------------------------------------------------
 
-std::vector<ServicePair> service_pairs_from_iptables_save(std::string_view text, const std::vector<Cidr>& cidrs) {
+// The rules of every *nat table of iptables-save's output (iptables-save's and ip6tables-save's, one
+// after the other when read from the node), by chain, tables merged: the pair walk's view. A *nat
+// table's lines are read up to the next table, COMMIT or not.
+std::map<std::string, std::vector<Rule>> nat_chains(std::string_view text) {
   std::map<std::string, std::vector<Rule>> chains;
   bool in_nat = false;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t end = text.find('\n', pos);
-    std::string_view line = text.substr(pos, end == std::string_view::npos ? std::string_view::npos : end - pos);
-    pos = end == std::string_view::npos ? text.size() : end + 1;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.empty() || line[0] == '#') continue;
+  for_each_line(text, [&](std::string_view line) {
+    if (line.empty() || line[0] == '#') return;
     if (line[0] == '*') {
       in_nat = line == "*nat";
-      continue;
+    } else if (auto r = in_nat ? parse_rule(words(line)) : std::nullopt) {
+      chains[r->chain].push_back(*r);
     }
-    if (!in_nat) continue;
-    if (auto r = parse_rule(line)) chains[r->chain].push_back(*r);
+  });
+  return chains;
+}
+
+// From each rule on a service IP, through the jumps (KUBE-SVC-*, KUBE-SEP-*), to every DNAT reachable.
+class PairFinder {
+ public:
+  PairFinder(const std::map<std::string, std::vector<Rule>>& chains, const std::vector<Cidr>& cidrs)
+      : chains_(chains), cidrs_(cidrs) {}
+
+  std::vector<ServicePair> pairs() {
+    for (const auto& [chain, rules] : chains_)
+      for (const Rule& r : rules) from(r);
+    return std::move(out_);
   }
 
-  std::vector<ServicePair> out;
-  std::set<PairKey> seen;
-  auto add_dnat = [&](const ServicePair& base, const Rule& r) {
+ private:
+  // A rule on a service IP of the CIDRs starts a walk.
+  void from(const Rule& r) {
+    auto svc = host(r.dst);
+    if (!svc || std::none_of(cidrs_.begin(), cidrs_.end(), [&](const Cidr& c) { return c.contains(*svc); })) return;
+    ServicePair base;
+    base.service_ip = *svc;
+    base.proto = proto_number(r.proto);
+    base.service_port = port(r.dport).value_or(0);
+    follow(base, r, 0);
+  }
+
+  void follow(const ServicePair& base, const Rule& r, int depth) {
+    if (r.jump == "DNAT") {
+      add_dnat(base, r);
+      return;
+    }
+    auto it = chains_.find(r.jump);
+    if (it == chains_.end() || depth > 8) return;
+    // A chain reached again for the same service leads to the same DNATs; without this, chains that
+    // jump on in several rules multiply the paths (found by fuzz/fuzz_iptables_save.cpp: a chain
+    // with a few rules jumping to itself took minutes).
+    auto [seen, added] = walked_.try_emplace({r.jump, base.proto, base.service_ip, base.service_port}, depth);
+    if (!added) {
+      if (seen->second <= depth) return;
+      seen->second = depth;
+    }
+    for (const Rule& next : it->second) follow(base, next, depth + 1);
+  }
+
+  void add_dnat(const ServicePair& base, const Rule& r) {
     auto target = parse_target(r.to_destination);
     if (!target || target->first.family != base.service_ip.family) return;
     ServicePair p = base;
@@ -133,62 +184,35 @@ std::vector<ServicePair> service_pairs_from_iptables_save(std::string_view text,
     p.backend_port = target->second;
     p.chain = r.chain;
     p.found_in = {{"iptables-save", r.chain}};
-    if (seen.insert(pair_key(p)).second) out.push_back(p);
-  };
-  std::map<std::tuple<std::string, uint8_t, IpAddr, uint16_t>, int> walked;  // chain and service -> depth
-  // From a rule on a service IP, through the jumps (KUBE-SVC-*, KUBE-SEP-*), to every DNAT reachable.
-  std::function<void(const ServicePair&, const Rule&, int)> follow = [&](const ServicePair& base, const Rule& r,
-                                                                          int depth) {
-    if (r.jump == "DNAT") {
-      add_dnat(base, r);
-      return;
-    }
-    auto it = chains.find(r.jump);
-    if (it == chains.end() || depth > 8) return;
-    // A chain reached again for the same service leads to the same DNATs; without this, chains that
-    // jump on in several rules multiply the paths (found by fuzz/fuzz_iptables_save.cpp: a chain
-    // with a few rules jumping to itself took minutes).
-    auto [seen, added] = walked.try_emplace({r.jump, base.proto, base.service_ip, base.service_port}, depth);
-    if (!added) {
-      if (seen->second <= depth) return;
-      seen->second = depth;
-    }
-    for (const Rule& next : it->second) follow(base, next, depth + 1);
-  };
-
-  for (const auto& [chain, rules] : chains) {
-    for (const Rule& r : rules) {
-      auto svc = host(r.dst);
-      if (!svc || std::none_of(cidrs.begin(), cidrs.end(), [&](const Cidr& c) { return c.contains(*svc); }))
-        continue;
-      ServicePair base;
-      base.service_ip = *svc;
-      base.proto = proto_number(r.proto);
-      base.service_port = port(r.dport).value_or(0);
-      follow(base, r, 0);
-    }
+    if (seen_.insert(pair_key(p)).second) out_.push_back(p);
   }
-  return out;
+
+  const std::map<std::string, std::vector<Rule>>& chains_;
+  const std::vector<Cidr>& cidrs_;
+  std::vector<ServicePair> out_;
+  std::set<PairKey> seen_;
+  std::map<std::tuple<std::string, uint8_t, IpAddr, uint16_t>, int> walked_;  // chain and service -> depth
+};
+
+}  // namespace
+
+std::vector<ServicePair> service_pairs_from_iptables_save(std::string_view text, const std::vector<Cidr>& cidrs) {
+  return PairFinder(nat_chains(text), cidrs).pairs();
 }
 
 void validate_iptables_save(std::string_view text) {
-  size_t pos = 0, number = 0;
-  while (pos < text.size()) {
-    size_t end = text.find('\n', pos);
-    std::string_view line = text.substr(pos, end == std::string_view::npos ? std::string_view::npos : end - pos);
-    pos = end == std::string_view::npos ? text.size() : end + 1;
+  size_t number = 0;
+  for_each_line(text, [&](std::string_view line) {
     number++;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.empty() || line[0] == '#' || line[0] == '*' || line[0] == ':' || line.starts_with("-A ") ||
         line == "COMMIT")
-      continue;
+      return;
     std::string shown;
     for (char c : line.substr(0, 40)) shown += (c >= 0x20 && c < 0x7f) ? c : '?';
     throw RulesError(fmt::format("not iptables-save output: line {} is `{}{}`", number, shown,
                                  line.size() > 40 ? "..." : ""));
-  }
+  });
 }
-
 PairKey pair_key(const ServicePair& p) {
   return {p.proto, p.service_ip, p.service_port, p.backend_ip, p.backend_port ? p.backend_port : p.service_port};
 }
