@@ -4,12 +4,15 @@
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
+#include <utility>
 
 #include "fuzz_rules.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);
-  fuzz::check_pairs(svctrace::service_pairs_from_iptables_save(text, fuzz::cidrs()), "iptables-save");
+  svctrace::RulesRead read = svctrace::read_iptables_save(text, fuzz::cidrs());
+  fuzz::check_pairs(read.pairs, "iptables-save");
+  fuzz::check_source_nat(std::move(read));
   try {
     svctrace::validate_iptables_save(text);
   } catch (const svctrace::RulesError& e) {

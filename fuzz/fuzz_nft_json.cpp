@@ -3,13 +3,16 @@
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
+#include <utility>
 
 #include "fuzz_rules.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);
   try {
-    fuzz::check_pairs(svctrace::service_pairs_from_nft_json(text, fuzz::cidrs()), "nft");
+    svctrace::RulesRead read = svctrace::read_nft_json(text, fuzz::cidrs());
+    fuzz::check_pairs(read.pairs, "nft");
+    fuzz::check_source_nat(std::move(read));
   } catch (const svctrace::RulesError& e) {
     fuzz::check_refusal(e);
   }

@@ -5,6 +5,38 @@
 
 namespace svctrace {
 
+namespace {
+
+// The source that `nat`, the node's source NAT case for a connection, gives it when its DNAT'd packets
+// leave as `to_backend` says: SNAT's address, or MASQUERADE's (the address the egress device would use
+// for the backend, as `ip route get` names it); nullopt when the source is not rewritten.
+std::optional<IpAddr> rewritten_source(const std::optional<SourceNatCase>& nat, const Route& to_backend,
+                                       RoutingView& routing) {
+  if (!nat) return std::nullopt;
+  switch (nat->action) {
+    case SnatAction::Snat: return nat->to;
+    case SnatAction::Masquerade:
+      if (to_backend.prefsrc.is_set()) return to_backend.prefsrc;
+      for (const auto& a : routing.addresses(to_backend.oif)) return a.addr;
+      return std::nullopt;
+    case SnatAction::None: case SnatAction::Unknown: return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+// Whether p's backend could answer a connection from `source` leaving as `to_backend` says: the source
+// it sees (after the node's source NAT) is the one the egress device uses for it, or one it owns.
+bool backend_can_answer(const ServicePair& p, const IpAddr& source, const Route& to_backend, RoutingView& routing) {
+  auto nat = source_nat_for(p.source_nat, source, to_backend.dev);
+  const IpAddr seen = rewritten_source(nat, to_backend, routing).value_or(source);
+  if (seen == to_backend.prefsrc) return true;
+  for (const auto& a : routing.addresses(to_backend.oif))
+    if (a.addr == seen) return true;
+  return false;
+}
+
+}  // namespace
+
 CheckResult check_pair(const ServicePair& pair, RoutingView& routing, const std::vector<Cidr>& cidrs) {
   CheckResult r;
   r.pair = pair;
@@ -27,6 +59,13 @@ CheckResult check_pair(const ServicePair& pair, RoutingView& routing, const std:
   f.dnat_port = pair.backend_port ? pair.backend_port : pair.service_port;
   f.egress_ifindex = to_backend ? to_backend->oif : 0;
   f.route_ifindex = r.source_route_get ? r.source_route_get->oif : 0;
+  // The source the backend would see, as conntrack's reply tuple shows it for a traced flow.
+  if (to_backend) {
+    auto nat = source_nat_for(pair.source_nat, r.source, to_backend->dev);
+    f.snat_ip = rewritten_source(nat, *to_backend, routing);
+    if (f.snat_ip) r.source_nat = nat;
+  }
+  r.seen_source = f.snat_ip.value_or(r.source);
   f.state = FlowState::Unanswered;
   r.diagnosis = diagnose(f, routing, cidrs);
   if (r.diagnosis.verdict != Verdict::AsymmetricSource) {
@@ -45,10 +84,7 @@ void keep_fix_safe(Diagnosis& d, const std::vector<ServicePair>& pairs, RoutingV
   for (const auto& p : pairs) {
     if (!prefix.contains(p.service_ip) || p.service_ip == d.flow.dst) continue;
     auto to_backend = routing.route_get(p.backend_ip, vrf);
-    if (!to_backend || to_backend->prefsrc == fix.prefsrc) continue;
-    bool owned = false;
-    for (const auto& a : routing.addresses(to_backend->oif)) owned |= a.addr == fix.prefsrc;
-    if (owned) continue;
+    if (!to_backend || backend_can_answer(p, fix.prefsrc, *to_backend, routing)) continue;
     d.fix_would_break.push_back(fmt::format("{} {}:{} → {} (leaves {})", proto_name(p.proto), p.service_ip.str(),
                                             p.service_port, p.backend_ip.str(), to_backend->dev));
   }

@@ -1,7 +1,8 @@
 // `svctrace check`: the outage, found before it happens. For each service IP -> endpoint pair in the
 // namespace's NAT rules, it asks the routing which source a connection to the service IP would get and
-// where the DNAT'd packet would leave, and reports each pair that would go out with a source its
-// egress device does not own. No traffic is sent.
+// where the DNAT'd packet would leave, follows the node's source NAT (the pair's source_nat: kube-proxy
+// masquerades service traffic from outside the pod CIDR), and reports each pair that would reach its
+// backend with a source the egress device does not own. No traffic is sent.
 #pragma once
 #include <optional>
 #include <string>
@@ -17,6 +18,8 @@ struct CheckResult {
   ServicePair pair;
   IpAddr source;              // what the kernel would choose for the service IP
   std::optional<Route> source_route_get;
+  std::optional<SourceNatCase> source_nat;  // the node's rewrite of that source, when it has one
+  IpAddr seen_source;         // what the backend would see: the rewritten source, or `source`
   Diagnosis diagnosis;        // AsymmetricSource or NoRoute when the pair would fail, else Ok
   bool ok() const { return diagnosis.verdict == Verdict::Ok; }
 };
@@ -24,8 +27,9 @@ struct CheckResult {
 CheckResult check_pair(const ServicePair& pair, RoutingView& routing, const std::vector<Cidr>& cidrs);
 
 // Never print a fix that breaks what works: when d's route fix would give its source to services of
-// the prefix whose backends leave by a device that does not own it, narrow the fix to d's service IP
-// and say which services the wide one would have broken.
+// the prefix whose backends could not answer it (they leave by a device that does not own it, and the
+// node's source NAT does not rewrite it for them), narrow the fix to d's service IP and say which
+// services the wide one would have broken.
 void keep_fix_safe(Diagnosis& d, const std::vector<ServicePair>& pairs, RoutingView& routing);
 
 }  // namespace svctrace

@@ -80,8 +80,13 @@ void HumanOutput::check(const ServicePair& p, const CheckResult& r) {
   const Diagnosis& d = r.diagnosis;
   std::string pair_text = fmt::format("{} {}:{} → {}:{} ({})", proto_name(p.proto), p.service_ip.str(),
                                       p.service_port, p.backend_ip.str(), backend_port, found_in_text(p));
+  // The node's source NAT of that source: "masqueraded to 10.0.0.12 (iptables-save KUBE-POSTROUTING)".
+  std::string nat;
+  if (r.source_nat)
+    nat = fmt::format("{} to {} ({} {})", r.source_nat->action == SnatAction::Snat ? "SNAT'd" : "masqueraded",
+                      r.seen_source.str(), r.source_nat->rules, r.source_nat->chain);
   if (r.ok()) {
-    add(fmt::format("✓ {}: source {} out {}\n", pair_text, r.source.str(), d.egress_dev));
+    add(fmt::format("✓ {}: source {} out {}{}\n", pair_text, r.source.str(), d.egress_dev, nat.empty() ? "" : ", " + nat));
   } else if (d.verdict == Verdict::NoRoute) {
     add(fmt::format("✗ {}: {}\n", pair_text, d.reason));
   } else {
@@ -89,6 +94,9 @@ void HumanOutput::check(const ServicePair& p, const CheckResult& r) {
                     pair_text, r.source.str(), d.source_route ? format_route(*d.source_route) : "?",
                     d.source_route ? table_name(d.source_route->table) : "?", p.backend_ip.str(), d.egress_dev,
                     d.expected_source.str()));
+    // The node's source NAT: the address it gives this source, or the sources it would rewrite.
+    if (!nat.empty()) add(fmt::format("  {}, which {} does not own either\n", nat, d.egress_dev));
+    else if (auto only = rewritten_only_text(p.source_nat); !only.empty()) add(fmt::format("  source NAT: {}\n", only));
     if (!d.fix.empty()) add(fmt::format("  fix: {}\n", d.fix));
   }
 }

@@ -39,6 +39,11 @@ void NdjsonOutput::check(const ServicePair& p, const CheckResult& r) {
   j["ok"] = r.ok();
   j.update(service_pair_json(p));
   j["source"] = r.source.is_set() ? json(r.source.str()) : json(nullptr);
+  // The node's rewrite of that source, and what the backend would see.
+  j["source_nat"] = r.source_nat ? json{{"action", name(r.source_nat->action)}, {"to", r.seen_source.str()},
+                                        {"rules", r.source_nat->rules}, {"chain", r.source_nat->chain}}
+                                 : json(nullptr);
+  j["seen_source"] = r.seen_source.is_set() ? json(r.seen_source.str()) : json(nullptr);
   for (const char* traffic_only : {"evidence", "pid", "comm", "flow", "dnat"}) j.erase(traffic_only);
   add(json_text(j));
 }

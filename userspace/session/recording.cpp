@@ -48,8 +48,22 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Vrf, ifindex, name, table, members)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(NetworkManagement, tool, network_file)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Container, id, pod_uid)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RuleOrigin, rules, chain)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ServicePair, proto, service_ip, service_port, backend_ip, backend_port, chain,
-                                   found_in)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SourceMatch, any_of, negated)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(DeviceMatch, any_of, negated)
+void to_json(json& j, SnatAction a) { j = std::string(name(a)); }
+void from_json(const json& j, SnatAction& a) {
+  for (SnatAction v : {SnatAction::None, SnatAction::Masquerade, SnatAction::Snat, SnatAction::Unknown}) {
+    if (j.is_string() && j.get_ref<const std::string&>() == name(v)) {
+      a = v;
+      return;
+    }
+  }
+  throw RecordingError(fmt::format("{} is not a source NAT action", j.dump()));
+}
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SourceNatCase, when, out, action, to, rules, chain)
+// source_nat came later: a recording without it replays as one whose pairs had no source NAT known.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ServicePair, proto, service_ip, service_port, backend_ip, backend_port,
+                                                chain, found_in, source_nat)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(KernelCounters, events, ringbuf_drops, awaiting_size,
                                    awaiting_capacity, awaiting_evicted)
 

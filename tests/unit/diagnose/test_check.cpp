@@ -1,8 +1,12 @@
 #include <catch2/catch.hpp>
 #include <netinet/in.h>
 
+#include <regex>
+
 #include "fake_routing.h"
+#include "fixtures.h"
 #include "diagnose/check.h"
+#include "node/rules/nat_rules.h"
 #include "node/rules/service_pair.h"
 
 using namespace svctrace;
@@ -173,4 +177,93 @@ TEST_CASE("a VRF's fix is checked against the services as a socket in the VRF re
   Diagnosis d = diagnose(f, routing, kCidrs);
   REQUIRE(d.fix == "ip route add 172.24.0.0/13 dev enslf0 src 10.0.0.12 table 10");
   check_narrowed(d, two_services(), routing, "ip route add 172.24.0.1/32 dev enslf0 src 10.0.0.12 table 10");
+}
+
+namespace {
+
+// kube-proxy's rules as svctrace reads them from a node in each mode: iptables-save's text, nft's JSON.
+std::vector<NatRules> kube_proxy_rules() {
+  return {{test::fixture("kube-proxy-iptables-save.txt"), std::nullopt, {}},
+          {std::nullopt, test::fixture("kube-proxy-nft.json"), {}}};
+}
+
+// The same with the pod CIDR kube-proxy was given widened to 10.0.0.0/8, which holds the node's own
+// addresses: its `! -s POD_CIDR` exception then leaves the node's traffic unmarked.
+NatRules with_pod_cidr_8(NatRules rules) {
+  if (rules.iptables_save)
+    rules.iptables_save = std::regex_replace(*rules.iptables_save, std::regex("10\\.244\\.0\\.0/16"), "10.0.0.0/8");
+  if (rules.nft_json)
+    rules.nft_json = std::regex_replace(*rules.nft_json, std::regex(R"re("addr": "10\.244\.0\.0",(\s*)"len": 16)re"),
+                                        R"re("addr": "10.0.0.0",$1"len": 8)re");
+  return rules;
+}
+
+const std::vector<Cidr> kServiceCidr = {Cidr::parse("172.24.0.0/13")};
+
+// Every pair of kube-proxy's rules, checked on the incident's node (default route via enslf1): check's
+// exit status is 0 when all are ok, 3 otherwise. (The nft dump also holds hand-written rules in
+// iptables-nft's table, left out.)
+std::vector<CheckResult> check_all(const NatRules& rules) {
+  test::FakeRouting routing;
+  std::vector<CheckResult> out;
+  for (const ServicePair& p : service_pairs(rules, kServiceCidr))
+    if (p.chain.starts_with("KUBE-") || p.chain.starts_with("ip kube-proxy "))
+      out.push_back(check_pair(p, routing, kServiceCidr));
+  return out;
+}
+
+const CheckResult& api_pair(const std::vector<CheckResult>& results) {
+  for (const auto& r : results)
+    if (r.pair.service_ip.str() == "172.24.0.1" && r.pair.backend_ip.str() == "10.0.0.8") return r;
+  FAIL("no pair 172.24.0.1 -> 10.0.0.8");
+  throw;
+}
+
+}  // namespace
+
+TEST_CASE("check passes every pair kube-proxy masquerades: the node's source never reaches the backend",
+          "[check][source-nat]") {
+  for (const NatRules& rules : kube_proxy_rules()) {
+    auto results = check_all(rules);
+    REQUIRE(results.size() == 4);  // kubernetes (2 endpoints), kube-dns, web/frontend
+    for (const CheckResult& r : results) CHECK(r.ok());  // exit 0
+    const CheckResult& api = api_pair(results);
+    CHECK(api.source.str() == "10.141.13.182");
+    CHECK(api.seen_source.str() == "10.0.0.12");
+    REQUIRE(api.source_nat);
+    CHECK(api.source_nat->action == SnatAction::Masquerade);
+    CHECK(api.source_nat->chain == (rules.nft_json ? "ip kube-proxy masquerading" : "KUBE-POSTROUTING"));
+    CHECK(api.diagnosis.fix.empty());
+  }
+}
+
+TEST_CASE("check fails a pair kube-proxy's pod-CIDR exception leaves unmasqueraded", "[check][source-nat]") {
+  for (const NatRules& rules : kube_proxy_rules()) {
+    auto results = check_all(with_pod_cidr_8(rules));
+    const CheckResult& api = api_pair(results);
+    CHECK_FALSE(api.ok());  // exit 3
+    CHECK(name(api.diagnosis.verdict) == "asymmetric_source");
+    CHECK(api.seen_source.str() == "10.141.13.182");
+    CHECK_FALSE(api.source_nat);
+    CHECK(api.diagnosis.fix == "ip route add 172.24.0.0/13 dev enslf0 src 10.0.0.12");
+    CHECK(rewritten_only_text(api.pair.source_nat).find("masquerades it only when source not in 10.0.0.0/8") !=
+          std::string::npos);
+  }
+}
+
+TEST_CASE("a service the node masquerades is not broken by the whole-CIDR fix", "[check][source-nat]") {
+  test::FakeRouting routing;
+  routing.route_get_by_ip["10.141.13.50"] = test::host_route("10.141.13.50", 3, "enslf1", "10.141.13.182");
+  Diagnosis d = diagnose(unanswered_flow(), routing, kCidrs);
+  std::vector<ServicePair> pairs = two_services();
+  pairs[1].source_nat = {{{}, {}, SnatAction::Masquerade, {}, "iptables-save", "KUBE-POSTROUTING"}};
+  Diagnosis wide = d;
+  keep_fix_safe(wide, pairs, routing);
+  CHECK(wide.fix == "ip route add 172.24.0.0/13 dev enslf0 src 10.0.0.12");
+  CHECK(wide.fix_would_break.empty());
+
+  // Masqueraded only from outside 10.0.0.0/8: the fix's source 10.0.0.12 is not.
+  pairs[1].source_nat[0].when = {{{Cidr::parse("10.0.0.0/8")}, true}};
+  pairs[1].source_nat.push_back({{{{Cidr::parse("10.0.0.0/8")}, false}}, {}, SnatAction::None, {}, "", ""});
+  check_narrowed(d, pairs, routing, "ip route add 172.24.0.1/32 dev enslf0 src 10.0.0.12");
 }

@@ -5,10 +5,13 @@
 
 #include <algorithm>
 #include <charconv>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
 #include <tuple>
+
+#include "node/rules/nat_program.h"
 
 namespace svctrace {
 
@@ -115,24 +118,300 @@ uint8_t proto_number(const std::string& p) {
   return p == "tcp" ? IPPROTO_TCP : p == "udp" ? IPPROTO_UDP : p == "sctp" ? IPPROTO_SCTP : 0;
 }
 
+// --- the rules compiled for following a packet (nat_program.h) ------------------------------------
+
+// "0x4000", "16384".
+std::optional<uint32_t> number(std::string_view s) {
+  int base = 10;
+  if (s.starts_with("0x") || s.starts_with("0X")) {
+    s.remove_prefix(2);
+    base = 16;
+  }
+  uint32_t v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v, base);
+  if (s.empty() || ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+// "0x4000/0x4000" -> {0x4000, 0x4000}; without "/MASK", the mask is all ones.
+std::optional<std::pair<uint32_t, uint32_t>> value_mask(std::string_view s) {
+  auto slash = s.find('/');
+  auto value = number(s.substr(0, slash));
+  auto mask = slash == std::string_view::npos ? std::optional<uint32_t>(~0u) : number(s.substr(slash + 1));
+  if (!value || !mask) return std::nullopt;
+  return std::pair{*value, *mask};
+}
+
+// "10.244.0.0/16", "10.0.0.8" (a host).
+std::optional<Cidr> prefix(std::string_view s) {
+  try {
+    return Cidr::parse(s);
+  } catch (const CidrError&) {
+    return std::nullopt;
+  }
+}
+
+// "443", "30000:32767" (a range, inclusive).
+std::optional<std::pair<uint16_t, uint16_t>> port_range(std::string_view s) {
+  auto colon = s.find(':');
+  auto low = port(s.substr(0, colon));
+  auto high = colon == std::string_view::npos ? low : port(s.substr(colon + 1));
+  if (!low || !high) return std::nullopt;
+  return std::pair{*low, *high};
+}
+
+// The first address of --to-source's "10.0.0.12", "10.0.0.1-10.0.0.5:1024-65535", "[fd00::1]:80".
+std::optional<IpAddr> first_address(std::string_view s) {
+  if (s.starts_with("[")) s = s.substr(1, s.find(']') - 1);
+  else if (std::count(s.begin(), s.end(), ':') == 1) s = s.substr(0, s.find(':'));
+  return IpAddr::parse(s.substr(0, s.find('-')));
+}
+
+NatStep packet_is(std::function<Truth(const PacketFields&)> test, bool negated) {
+  if (!negated) return nat::PacketIs{std::move(test)};
+  return nat::PacketIs{[test = std::move(test)](const PacketFields& f) { return negate(test(f)); }};
+}
+
+Truth truth(bool b) { return b ? Truth::Yes : Truth::No; }
+
+// One rule's matches (the words before -j), compiled: `-s`, `-o` and `--mark` for the walk to follow,
+// `-d`, `-p`, `--dport(s)` on the packet's known fields, `-i` (a packet this node sends has no input
+// device), and every other match as one svctrace does not evaluate.
+class MatchCompiler {
+ public:
+  explicit MatchCompiler(NatRule& rule) : rule_(rule) {}
+
+  // The match option w[i], negated or not; returns how many words after it it took.
+  size_t add(const std::vector<std::string>& w, size_t i, bool negated) {
+    const std::string& o = w[i];
+    const std::string arg = i + 1 < w.size() ? w[i + 1] : "";
+    if (o == "-s" || o == "--source" || o == "--src") return source(arg, negated);
+    if (o == "-d" || o == "--destination" || o == "--dst") return destination(arg, negated);
+    if (o == "-p" || o == "--protocol") return protocol(arg, negated);
+    if (o == "--dport" || o == "--destination-port" || o == "--dports" || o == "--destination-ports")
+      return dports(arg, negated);
+    if (o == "-o" || o == "--out-interface") return push(nat::OutDeviceIs{{arg}, negated});
+    if (o == "-i" || o == "--in-interface") return push(nat::PacketIs{[t = truth(negated)](auto&) { return t; }});
+    if (o == "--mark") return mark(arg, negated);
+    if (o == "-m" || o == "--match" || o == "--comment") return 1;  // a module does nothing but by its options
+    // Any other option of a match, and its arguments (the words up to the next option).
+    steps().push_back(nat::Unknown{});
+    size_t n = 0;
+    while (i + n + 1 < w.size() && w[i + n + 1] != "!" && !w[i + n + 1].starts_with("-")) n++;
+    return n;
+  }
+
+  uint8_t family() const { return family_; }
+
+ private:
+  std::vector<NatStep>& steps() { return rule_.steps; }
+  size_t push(NatStep s) {
+    steps().push_back(std::move(s));
+    return 1;
+  }
+  size_t unknown() { return push(nat::Unknown{}); }
+  void saw(const IpAddr& ip) {
+    if (!family_) family_ = ip.family;
+  }
+
+  size_t source(const std::string& arg, bool negated) {
+    auto c = prefix(arg);
+    if (!c) return unknown();
+    saw(c->addr);
+    return push(nat::SourceIs{{*c}, negated});
+  }
+  size_t destination(const std::string& arg, bool negated) {
+    auto c = prefix(arg);
+    if (!c) return unknown();
+    saw(c->addr);
+    if (!negated && c->prefix_len == c->addr.size() * 8) rule_.only_to = c->addr;
+    return push(packet_is([c = *c](const PacketFields& f) { return truth(c.contains(f.daddr)); }, negated));
+  }
+  size_t protocol(const std::string& arg, bool negated) {
+    if (arg == "all" || arg == "0") return 1;
+    uint8_t p = proto_number(arg);
+    if (!p) return unknown();
+    return push(packet_is([p](const PacketFields& f) { return truth(f.proto == p); }, negated));
+  }
+  // "443", "80,443", "30000:32767".
+  size_t dports(const std::string& arg, bool negated) {
+    std::vector<std::pair<uint16_t, uint16_t>> ranges;
+    for (size_t start = 0; start <= arg.size();) {
+      size_t comma = std::min(arg.find(',', start), arg.size());
+      auto r = port_range(std::string_view(arg).substr(start, comma - start));
+      if (!r) return unknown();
+      ranges.push_back(*r);
+      start = comma + 1;
+    }
+    return push(packet_is([ranges](const PacketFields& f) {
+      return truth(std::any_of(ranges.begin(), ranges.end(), [&](auto& r) { return f.dport >= r.first && f.dport <= r.second; }));
+    }, negated));
+  }
+  size_t mark(const std::string& arg, bool negated) {
+    auto vm = value_mask(arg);
+    if (!vm) return unknown();
+    return push(nat::MarkIs{vm->second, vm->first, negated});
+  }
+
+  NatRule& rule_;
+  uint8_t family_ = 0;
+};
+
+// MARK's options: --set-xmark V/M, --set-mark V[/M], --or-mark V, --and-mark V, --xor-mark V.
+std::optional<MarkOp> mark_op(const std::string& option, const std::string& arg) {
+  auto vm = value_mask(arg);
+  if (!vm) return std::nullopt;
+  auto [v, m] = *vm;
+  if (option == "--set-xmark") return MarkOp{m, v};
+  if (option == "--set-mark") return MarkOp{m | v, v};
+  if (option == "--or-mark") return MarkOp{v, v};
+  if (option == "--and-mark") return MarkOp{~v, 0};
+  if (option == "--xor-mark") return MarkOp{0, v};
+  return std::nullopt;
+}
+
+// The value of `option` among a target's words, or "".
+std::string option(const std::vector<std::string>& args, std::string_view option) {
+  for (size_t i = 0; i + 1 < args.size(); i++)
+    if (args[i] == option) return args[i + 1];
+  return {};
+}
+
+// What a built-in target does, as steps (none for those that change nothing the walk follows: LOG,
+// CONNMARK, ...).
+std::vector<NatStep> builtin_target(const std::string& target, const std::vector<std::string>& args) {
+  if (target == "DNAT") {
+    auto to = parse_target(option(args, "--to-destination"));
+    return {to ? NatStep(nat::Dnat{to->first, to->second}) : NatStep(nat::Stop{})};
+  }
+  if (target == "SNAT") {
+    auto to = first_address(option(args, "--to-source"));
+    return {to ? NatStep(nat::Snat{*to}) : NatStep(nat::Opaque{})};
+  }
+  if (target == "MASQUERADE") return {nat::Masquerade{}};
+  if (target == "NETMAP") return {nat::Opaque{}};
+  if (target == "RETURN") return {nat::Return{}};
+  if (target == "ACCEPT" || target == "DROP" || target == "REJECT" || target == "REDIRECT") return {nat::Stop{}};
+  if (target == "MARK") {
+    for (size_t i = 0; i + 1 < args.size(); i++)
+      if (auto op = mark_op(args[i], args[i + 1])) return {nat::SetMark{*op}};
+    return {nat::Opaque{}};
+  }
+  return {};
+}
+
+// One *nat table of iptables-save's, compiled into the program: chains as they are declared, each
+// rule's matches at once, and its target once the table's chains are all known.
+class TableReader {
+ public:
+  TableReader(NatProgram& program, uint8_t family, std::string table)
+      : program_(program), family_(family), table_(std::move(table)) {}
+
+  void chain(const std::string& name) {
+    if (index_.try_emplace(name, program_.chains.size()).second)
+      program_.chains.emplace_back(name, table_, 0);
+  }
+
+  // A rule's words ("-A", chain, options..., "-j", target, target options...).
+  void rule(const std::vector<std::string>& w) {
+    chain(w[1]);
+    NatChain& c = program_.chains[index_[w[1]]];
+    c.rules.emplace_back();
+    MatchCompiler matches(c.rules.back());
+    bool negated = false;
+    for (size_t i = 2; i < w.size(); i++) {
+      if (w[i] == "!") {
+        negated = true;
+        continue;
+      }
+      if (w[i] == "-j" || w[i] == "--jump" || w[i] == "-g" || w[i] == "--goto") {
+        if (i + 1 < w.size())
+          targets_.push_back({index_[w[1]], c.rules.size() - 1, w[i + 1], w[i] == "-g" || w[i] == "--goto",
+                              std::vector<std::string>(w.begin() + static_cast<long>(i) + 2, w.end())});
+        break;
+      }
+      i += matches.add(w, i, negated);
+      negated = false;
+    }
+    if (!family_) family_ = matches.family();
+  }
+
+  // The table is complete: targets point at its chains, OUTPUT and POSTROUTING enter it.
+  void finish() {
+    for (const Target& t : targets_) {
+      auto& steps = program_.chains[t.chain].rules[t.rule].steps;
+      auto it = index_.find(t.name);
+      if (it != index_.end()) steps.push_back(nat::Jump{it->second, t.go_to});
+      else for (NatStep& s : builtin_target(t.name, t.args)) steps.push_back(std::move(s));
+    }
+    for (const auto& [name, i] : index_) {
+      program_.chains[i].family = family_;
+      if (name == "OUTPUT") program_.bases.push_back({i, NatHook::Output, -100});
+      if (name == "POSTROUTING") program_.bases.push_back({i, NatHook::Postrouting, 100});
+    }
+  }
+
+ private:
+  struct Target {
+    size_t chain, rule;
+    std::string name;
+    bool go_to;
+    std::vector<std::string> args;
+  };
+  NatProgram& program_;
+  uint8_t family_;  // the header's ("# Generated by ip6tables-save"), else that of the first address
+  std::string table_;
+  std::map<std::string, size_t> index_;
+  std::vector<Target> targets_;
+};
+
 // --- iptables-save's text -------------------------------------------------------------------------
 
-// The rules of every *nat table of iptables-save's output (iptables-save's and ip6tables-save's, one
-// after the other when read from the node), by chain, tables merged: the pair walk's view. A *nat
-// table's lines are read up to the next table, COMMIT or not.
-std::map<std::string, std::vector<Rule>> nat_chains(std::string_view text) {
+// Every *nat table of iptables-save's output (iptables-save's and ip6tables-save's, one after the
+// other when read from the node), read once for both uses.
+class NatTablesReader {
+ public:
+  // The rules of every *nat table by chain, tables merged, as the pair walk reads them.
   std::map<std::string, std::vector<Rule>> chains;
-  bool in_nat = false;
-  for_each_line(text, [&](std::string_view line) {
+  NatProgram program{"iptables-save", {}, {}};
+
+  void line(std::string_view line) {
+    // "# Generated by ip6tables-save v1.8.9 (nf_tables) on ...": the tables that follow are IPv6.
+    if (line.starts_with("# Generated by ip6tables-save")) family_ = AF_INET6;
+    else if (line.starts_with("# Generated by iptables-save")) family_ = AF_INET;
     if (line.empty() || line[0] == '#') return;
     if (line[0] == '*') {
-      in_nat = line == "*nat";
-    } else if (auto r = in_nat ? parse_rule(words(line)) : std::nullopt) {
-      chains[r->chain].push_back(*r);
+      end_table();
+      in_nat_ = line == "*nat";
+      if (in_nat_) table_.emplace(program, family_, fmt::format("nat #{}", ++tables_));
+    } else if (line == "COMMIT") {
+      end_table();
+    } else if (in_nat_ && line[0] == ':' && table_) {
+      table_->chain(std::string(line.substr(1, line.find(' ') - 1)));
+    } else if (in_nat_) {
+      rule(line);
     }
-  });
-  return chains;
-}
+  }
+
+  void end_table() {
+    if (table_) table_->finish();
+    table_.reset();
+  }
+
+ private:
+  void rule(std::string_view line) {
+    auto w = words(line);
+    auto r = parse_rule(w);
+    if (!r) return;
+    chains[r->chain].push_back(*r);
+    if (table_) table_->rule(w);
+  }
+
+  uint8_t family_ = 0;
+  bool in_nat_ = false;  // the pair walk reads a *nat table's lines up to the next table, COMMIT or not
+  std::optional<TableReader> table_;
+  int tables_ = 0;
+};
 
 // From each rule on a service IP, through the jumps (KUBE-SVC-*, KUBE-SEP-*), to every DNAT reachable.
 class PairFinder {
@@ -196,8 +475,15 @@ class PairFinder {
 
 }  // namespace
 
+RulesRead read_iptables_save(std::string_view text, const std::vector<Cidr>& cidrs) {
+  NatTablesReader tables;
+  for_each_line(text, [&](std::string_view line) { tables.line(line); });
+  tables.end_table();
+  return {PairFinder(tables.chains, cidrs).pairs(), std::move(tables.program)};
+}
+
 std::vector<ServicePair> service_pairs_from_iptables_save(std::string_view text, const std::vector<Cidr>& cidrs) {
-  return PairFinder(nat_chains(text), cidrs).pairs();
+  return read_iptables_save(text, cidrs).pairs;
 }
 
 void validate_iptables_save(std::string_view text) {

@@ -9,6 +9,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "node/rules/nat_program.h"
+
 
 namespace svctrace {
 
@@ -109,24 +111,32 @@ std::string nft_json_file_error(const std::string& path) {
 }
 
 std::vector<ServicePair> service_pairs(const NatRules& rules, const std::vector<Cidr>& cidrs) {
-  std::vector<std::vector<ServicePair>> sources;
+  std::vector<RulesRead> read;
   if (rules.iptables_save) {
     // iptables-nft will not print a table that also holds rules added with nft, and says so.
     if (rules.iptables_save->find("is incompatible, use 'nft' tool") != std::string::npos)
       spdlog::warn("iptables-save cannot print a NAT table that also holds rules added with nft: its iptables rules "
                    "are not checked (its nft rules are, when nft is installed)");
-    sources.push_back(service_pairs_from_iptables_save(*rules.iptables_save, cidrs));
-    spdlog::debug("iptables-save: {} service pairs", sources.back().size());
+    read.push_back(read_iptables_save(*rules.iptables_save, cidrs));
+    spdlog::debug("iptables-save: {} service pairs", read.back().pairs.size());
   }
   if (rules.nft_json) {
     try {
-      sources.push_back(service_pairs_from_nft_json(*rules.nft_json, cidrs));
-      spdlog::debug("nft: {} service pairs", sources.back().size());
+      read.push_back(read_nft_json(*rules.nft_json, cidrs));
+      spdlog::debug("nft: {} service pairs", read.back().pairs.size());
     } catch (const RulesError& e) {
       spdlog::warn("nft's output is {}: the nftables rules are not checked", e.what());
     }
   }
-  return merge_service_pairs(sources);
+  std::vector<std::vector<ServicePair>> sources;
+  std::vector<const NatProgram*> programs;
+  for (const RulesRead& r : read) {
+    sources.push_back(r.pairs);
+    programs.push_back(&r.program);
+  }
+  std::vector<ServicePair> pairs = merge_service_pairs(sources);
+  annotate_source_nat(pairs, programs);
+  return pairs;
 }
 
 nlohmann::json service_pair_json(const ServicePair& p) {

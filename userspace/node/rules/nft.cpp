@@ -23,7 +23,9 @@
 #include <tuple>
 #include <variant>
 
+#include "node/rules/nat_program.h"
 #include "node/rules/nft_expr.h"
+#include "node/rules/nft_nat.h"
 #include "node/rules/service_pair.h"
 
 namespace svctrace {
@@ -399,13 +401,21 @@ class ItemReader : public nlohmann::json_sax<json> {
 
 }  // namespace
 
-std::vector<ServicePair> service_pairs_from_nft_json(std::string_view text, const std::vector<Cidr>& cidrs) {
+RulesRead read_nft_json(std::string_view text, const std::vector<Cidr>& cidrs) {
   Ruleset rules(cidrs);
-  ItemReader reader([&](const json& item) { rules.add(item); });
+  nft::NatBuilder nat;
+  ItemReader reader([&](const json& item) {
+    rules.add(item);
+    nat.add(item);
+  });
   if (!json::sax_parse(text.begin(), text.end(), &reader))
     throw RulesError(fmt::format("not JSON (parse error at byte {})", reader.error_at()));
   if (!reader.saw_items()) throw RulesError("not `nft -j list ruleset` output (no \"nftables\" array)");
-  return rules.pairs();
+  return {rules.pairs(), nat.finish()};
+}
+
+std::vector<ServicePair> service_pairs_from_nft_json(std::string_view text, const std::vector<Cidr>& cidrs) {
+  return read_nft_json(text, cidrs).pairs;
 }
 
 }  // namespace svctrace

@@ -1,6 +1,7 @@
 // The parts of `nft -j list ruleset`'s JSON that more than one reader of it looks at (the service pair
-// walk is nft.cpp): what a match or a verdict map key looks at (the destination address, the protocol,
-// the destination port), the values it is compared with, and what a value binds of the packet.
+// walk is nft.cpp, the NAT program nft_nat.cpp): what a match or a verdict map key looks at (the
+// destination address, the protocol, the destination port), the values it is compared with, and what
+// a value binds of the packet.
 #pragma once
 #include <cstdint>
 #include <functional>

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "correlate/address.h"
+#include "node/rules/source_nat.h"
 
 namespace svctrace {
 
@@ -30,6 +31,9 @@ struct ServicePair {
   uint16_t backend_port = 0;  // 0: same as the service port
   std::string chain;        // where the DNAT was found, e.g. "KUBE-SEP-ABC" or "OUTPUT"
   std::vector<RuleOrigin> found_in;  // every place it was found (one per source once merged)
+  // What the node's NAT rules do to the source of its connections from this node (source_nat.h);
+  // empty when nothing was followed (the pair alone, or a walk past svctrace's bounds): none known.
+  std::vector<SourceNatCase> source_nat = {};
 };
 
 // What makes two pairs the same: protocol, service IP and port, backend IP and the port the backend

@@ -3,24 +3,16 @@
 #include <catch2/catch.hpp>
 #include <netinet/in.h>
 
-#include <fstream>
 #include <set>
-#include <sstream>
 
+#include "fixtures.h"
 #include "node/rules/service_pair.h"
 
 using namespace svctrace;
+using test::fixture;
 
 namespace {
 const std::vector<Cidr> kCidrs = {Cidr::parse("172.24.0.0/13"), Cidr::parse("fd00:10:96::/112")};
-
-std::string fixture(const char* name) {
-  std::ifstream in(std::string(SVCTRACE_TEST_DATA) + "/" + name);
-  REQUIRE(in);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // "tcp 172.24.0.1:443 -> 10.0.0.8:6443 @ ip kube-proxy endpoint-..." (the chain after the @).
 std::string describe(const ServicePair& p) {
