@@ -27,7 +27,8 @@ mnt sysfs /sys
 mountpoint -q /dev || mnt devtmpfs /dev
 mnt devpts /dev/pts mode=620,ptmxmode=666
 mnt tmpfs /dev/shm mode=1777
-mnt tmpfs /tmp mode=1777
+# /tmp stays the overlay's: the host's, read-only beneath, with the guest's writes in the tmpfs above,
+# so that a checkout under /tmp (a CI clone) is visible at its own path, and writes stay in the guest.
 mnt tmpfs /run mode=755
 mnt bpf /sys/fs/bpf mode=700
 mnt tracefs /sys/kernel/tracing
@@ -76,7 +77,7 @@ while IFS= read -r -d '' kv; do
   export "$kv"
 done <$job/env
 cwd=$(<$job/cwd)
-cd "$cwd" 2>/dev/null || die "cannot cd to $cwd (host directories under /tmp and /run are not visible)"
+cd "$cwd" 2>/dev/null || die "cannot cd to $cwd (host directories under /run are not visible)"
 
 mark "job read"
 for t in /dev/ttyS1 /dev/ttyS2; do stty -F $t raw -echo 2>/dev/null; done

@@ -51,7 +51,7 @@ fi
 mkdir -p "$cache"
 cache=$(cd "$cache" && pwd -P)
 case $cache/ in
-  /tmp/* | /run/* | /proc/* | /sys/* | /dev/*) die "cache $cache must not be under /tmp, /run, /proc, /sys or /dev: the guest does not see the host's copy" ;;
+  /tmp/* | /run/* | /proc/* | /sys/* | /dev/*) die "cache $cache must not be under /tmp, /run, /proc, /sys or /dev: the guest has its own /run, /proc, /sys and /dev, and writes to /tmp stay in the guest" ;;
 esac
 
 # --- the kernel: resolve, download, unpack ----------------------------------------------------------
