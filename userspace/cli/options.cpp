@@ -276,7 +276,7 @@ std::optional<Options> parse_options(int argc, char** argv) {
 // The one place that chooses between the two forms of output.
 std::unique_ptr<Output> make_output(const Options& o) {
   if (o.json) return std::make_unique<NdjsonOutput>();
-  return std::make_unique<HumanOutput>(use_color(color_mode(o.color), STDOUT_FILENO));
+  return std::make_unique<HumanOutput>(use_color(color_mode(o.color), STDOUT_FILENO), stdout, wrap_width(STDOUT_FILENO));
 }
 
 }  // namespace svctrace::cli
