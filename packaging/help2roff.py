@@ -6,7 +6,8 @@ Usage: help2roff.py SVCTRACE OUTPUT.8
 Reads `SVCTRACE --help`, `SVCTRACE --version` and `SVCTRACE SUB --help` for every subcommand the help
 lists, and turns them into roff: the description before "Usage:" becomes NAME and DESCRIPTION, the
 Usage lines the SYNOPSIS, "Options:" OPTIONS, "Subcommands:" a COMMANDS section with each subcommand's
-own options, and every other "Heading:" (Examples, Privileges, Exit status...) a section of that name.
+own options and sections (its examples, privileges, exit status), and every other "Heading:"
+(Examples, Privileges, Exit status...) a section of that name.
 Inside a section, an entry is a term and its text: either on one line, split by two or more spaces
 ("  0   traced, nothing wrong found"), or a term line followed by more indented lines (an example
 command and what it does); other lines are plain paragraphs.
@@ -110,9 +111,11 @@ def main():
                 synopsis += [".br", ".B " + esc(prog), esc(sub_usage[len(prog) + 1:])]
                 body += [".SS " + esc(sub), esc(" ".join(l.strip() for l in sub_desc))]
                 for sub_heading, sub_lines in sub_sections:
-                    if sub_heading == "Options":  # the rest (the footer) repeats the main help's
+                    if sub_heading == "Options":
                         opts = [e for e in entries(sub_lines) if not (e[0] == "entry" and e[1].startswith("-h,"))]
                         body += render_items(opts, option_term)
+                    elif sub_heading != "Positionals":  # its own examples, privileges, exit status
+                        body += [".PP", f"\\fI{esc(sub_heading)}:\\fR"] + render_items(entries(sub_lines), bold)
         else:
             body += [".SH " + esc(heading.upper())] + render_items(entries(lines), bold)
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # svctrace on a real terminal (tmux): a status line on stderr while tracing, failures in red, the
-# summary table at exit with the status line gone; and no colour or status line when the output is a
-# file, or with NO_COLOR.
+# summary table at exit with the status line gone, long lines wrapped at a word to the terminal's 110
+# columns; and no colour or status line when the output is a file, or with NO_COLOR.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -28,7 +28,7 @@ wait_screen() {
 for ((i = 0; i < 400; i++)); do [[ -e $ready ]] && break; sleep 0.05; done
 [[ -e $ready ]] || fail "svctrace under tmux was not ready within 20 s: $(screen)"
 
-wait_screen '^svctrace [0-9]+ s · [0-9]+ flows · [0-9]+ events/s · 0 lost · [0-9]+ hooks live' 5 ||
+wait_screen '^svctrace [0-9]+ s · [0-9]+ flows? · [0-9]+ events/s · 0 lost · [0-9]+ hooks? live' 5 ||
   fail "no status line on the terminal: $(screen)"
 lab_connect 3 >/dev/null && fail "connect through the broken lab should fail"
 wait_screen 'fix: ip route add 172.24.0.0/13' 10 || fail "no diagnosis on the terminal: $(screen)"
@@ -43,6 +43,11 @@ grep -qE '^  service +backend +egress +flows +ok +fail +verdict$' <<<"$final" ||
 grep -qE '^✗ 172\.24\.0\.1:443 +10\.0\.0\.8:6443 +enslf0 +1 +0 +1 +asymmetric_source$' <<<"$final" ||
   fail "the table has no row for the failing service: $final"
 grep -q 'events/s' <<<"$final" && fail "the status line was left on the screen: $final"
+# At 110 columns svctrace wraps its long lines itself, at a word: none is wider than the terminal
+# (capture-pane -J joins the rows the terminal wrapped), and no "." is left on a row of its own.
+too_wide=$(screen -J | LC_ALL=C.UTF-8 bash -c 'while IFS= read -r l; do ((${#l} > 110)) && echo "$l"; done; true')
+[[ -z $too_wide ]] || fail "lines wider than the 110-column terminal: $too_wide"
+grep -qE '^ *\.$' <<<"$final" && fail "a lone full stop on a line of its own: $final"
 # The banner, the flow lines, the table and the summary fit 80 columns (the diagnosis' headline and
 # explanation lines are allowed to wrap).
 wide=$(grep -v -e '^  ' -e '^✗ 10\.141' <<<"$final" | LC_ALL=C.UTF-8 bash -c 'while IFS= read -r l; do ((${#l} > 80)) && echo "$l"; done; true')

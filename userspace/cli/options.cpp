@@ -4,9 +4,9 @@
 #include <CLI/CLI.hpp>
 #include <unistd.h>
 
-#include <filesystem>
 
 #include "cli/enum_choice.h"
+#include "cli/validators.h"
 #include "node/rules/nat_rules.h"
 #include "report/human_output.h"
 #include "report/metrics.h"
@@ -45,6 +45,52 @@ constexpr const char* kFooter =
     "  2   usage error (one line on stderr says what)\n"
     "  3   a diagnosis was made: a flow failed (check: a service would fail)";
 
+constexpr const char* kCheckFooter =
+    "Examples:\n"
+    "  svctrace check --cidr 10.96.0.0/12\n"
+    "      Read this network namespace's NAT rules and say, for each Service IP -> endpoint pair,\n"
+    "      whether its connections would leave with a source the endpoint can answer.\n"
+    "  svctrace check --cidr 10.96.0.0/12 --netns cni-5d1f --json\n"
+    "      The same inside the network namespace `ip netns` calls cni-5d1f, an NDJSON object per pair.\n"
+    "  svctrace check --cidr 10.96.0.0/12 --iptables-save rules.txt --nft-json ruleset.json\n"
+    "      Rules captured elsewhere (iptables-save >rules.txt, nft -j list ruleset >ruleset.json),\n"
+    "      checked against this namespace's routing.\n"
+    "\n"
+    "Privileges:\n"
+    "  reading the rules needs CAP_NET_ADMIN (root); --netns needs CAP_SYS_ADMIN. No BPF.\n"
+    "\n"
+    "Exit status:\n"
+    "  0   every pair would work\n"
+    "  1   runtime error (rules that exist but could not be read, netlink)\n"
+    "  2   usage error (one line on stderr says what)\n"
+    "  3   at least one pair would fail";
+
+constexpr const char* kReplayFooter =
+    "Examples:\n"
+    "  svctrace replay /tmp/svctrace.rec\n"
+    "      The flows, outcomes, routing changes and diagnoses of a capture made with\n"
+    "      `svctrace --cidr ... --record /tmp/svctrace.rec`, as the live run printed them.\n"
+    "  svctrace replay /tmp/svctrace.rec --json --report /tmp/replayed.html\n"
+    "      The same as NDJSON, and the report written from the capture (an HTML page).\n"
+    "\n"
+    "Privileges:\n"
+    "  none: no root, no BPF, nothing of this machine is consulted.\n"
+    "\n"
+    "Exit status:\n"
+    "  0   nothing wrong was found in the capture\n"
+    "  1   runtime error (a report that cannot be written)\n"
+    "  2   usage error: FILE is not an svctrace recording (one line on stderr says what)\n"
+    "  3   a flow of the capture was diagnosed";
+
+// How the output looks, for every command.
+void add_look_options(CLI::App& app, Options& o) {
+  app.add_option("--color", o.color, "Colour the human output: auto (when stdout is a terminal and NO_COLOR\n"
+                 "is unset), always, never")
+      ->type_name("WHEN")
+      ->check(CLI::IsMember({"auto", "always", "never"}));
+  app.add_flag("-v,--verbose", o.verbose, "More logs on stderr (-vv: libbpf's too)");
+}
+
 // What is traced, and what is written.
 void add_tracing_options(CLI::App& app, Options& o) {
   app.add_option("--cidr", o.cidr_args, "Service CIDR to trace (repeatable), e.g. 172.24.0.0/13; required")
@@ -63,7 +109,7 @@ void add_tracing_options(CLI::App& app, Options& o) {
       ->type_name("FILE");
   app.add_option("--duration", o.duration, "Stop after SEC seconds (default: until Ctrl-C/SIGTERM)")
       ->type_name("SEC")
-      ->check(CLI::PositiveNumber);
+      ->check(positive_seconds());
 }
 
 // How it is traced: hooks, sizes, timings.
@@ -86,7 +132,7 @@ void add_tuning_options(CLI::App& app, Options& o) {
           "POW2"));
   app.add_option("--stats-interval", o.stats_interval, "With --json, a stats line every SEC seconds (default 10)")
       ->type_name("SEC")
-      ->check(CLI::PositiveNumber);
+      ->check(positive_seconds());
   app.add_option("--unanswered-after", o.unanswered_after_ms,
                  "Call a flow unanswered after MS milliseconds without reply, if no SYN\n"
                  "retransmit said so earlier (default 1500)")
@@ -110,20 +156,30 @@ void add_extra_options(CLI::App& app, Options& o) {
                  "not the --netns one")
       ->type_name("ADDR:PORT")
       ->check(CLI::Validator(listen_address_error, ""));
-  app.add_option("--color", o.color, "Colour the human output: auto (when stdout is a terminal and NO_COLOR\n"
-                 "is unset), always, never")
-      ->type_name("WHEN")
-      ->check(CLI::IsMember({"auto", "always", "never"}));
-  app.add_flag("-v,--verbose", o.verbose, "More logs on stderr (-vv: libbpf's too)");
+  add_look_options(app, o);
 }
 
-CLI::App* add_check_command(CLI::App& app, Options& o) {
+// What a subcommand takes of the main options is listed in its own --help too. --cidr and --report,
+// which may come before the subcommand and after it, each fill a list of their own that
+// parse_options adds to the main one.
+struct SubcommandLists {
+  std::vector<std::string> cidr_args, reports;
+};
+
+CLI::App* add_check_command(CLI::App& app, Options& o, SubcommandLists& lists) {
   CLI::App* check_cmd = app.add_subcommand(
       "check",
       "Before an outage, without traffic: for each service IP -> endpoint pair in the namespace's NAT rules\n"
       "(iptables-save and nft -j list ruleset), say whether its connections would leave with a source their\n"
       "egress device does not own. Exit 3 when any would, so it can gate node bootstrap.");
   check_cmd->fallthrough();
+  check_cmd->footer(kCheckFooter);
+  check_cmd->add_option("--cidr", lists.cidr_args, "Service CIDR whose DNAT rules to check (repeatable); required")
+      ->type_name("CIDR");
+  check_cmd->add_option("--netns", o.netns, "Check inside this network namespace: a name from `ip netns` or a path")
+      ->type_name("NAME|PATH");
+  check_cmd->add_flag("--json", o.json, "Write NDJSON to stdout: an object per pair, with \"type\": \"check\"");
+  add_look_options(*check_cmd, o);
   check_cmd
       ->add_option("--iptables-save", o.rules_file, "Read the rules from FILE (iptables-save output), not the namespace's")
       ->type_name("FILE")
@@ -137,28 +193,31 @@ CLI::App* add_check_command(CLI::App& app, Options& o) {
   return check_cmd;
 }
 
-CLI::App* add_replay_command(CLI::App& app, Options& o) {
+CLI::App* add_replay_command(CLI::App& app, Options& o, SubcommandLists& lists) {
   CLI::App* replay_cmd = app.add_subcommand(
       "replay",
       "Run a recording made with --record through the same correlator and diagnosis, offline, and print\n"
-      "the same verdicts: a capture someone who was not there can examine. Takes --json and --report.");
+      "the same verdicts: a capture someone who was not there can examine.");
   replay_cmd->fallthrough();
+  replay_cmd->footer(kReplayFooter);
   replay_cmd->add_option("FILE", o.replay_file, "The recording")
       ->required()
       ->check(CLI::ExistingFile.description(""));
+  replay_cmd->add_flag("--json", o.json, "Write NDJSON to stdout, the lines the live run's --json wrote");
+  replay_cmd
+      ->add_option("--report", lists.reports,
+                   "Write the capture's report to FILE: an HTML page if FILE ends in .html,\n"
+                   "JSON otherwise; repeat for both")
+      ->type_name("FILE")
+      ->allow_extra_args(false);
+  add_look_options(*replay_cmd, o);
   return replay_cmd;
 }
 
-// Fails early, before tracing, if the report (or recording) could not be written at exit.
+// Fails early, before tracing, if a file could not be written at exit.
 void check_output_path(const std::string& flag, const std::string& path) {
-  namespace fs = std::filesystem;
-  fs::path dir = fs::path(path).parent_path();
-  if (dir.empty()) dir = ".";
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec))
-    throw CLI::ValidationError(flag, fmt::format("directory {} does not exist", dir.string()));
-  if (access(dir.c_str(), W_OK) != 0)
-    throw CLI::ValidationError(flag, fmt::format("directory {} is not writable", dir.string()));
+  const std::string error = output_path_error(path);
+  if (!error.empty()) throw CLI::ValidationError(flag, error);
 }
 
 // What CLI11 cannot check alone: the options against each other, the CIDRs, the files to write.
@@ -167,6 +226,7 @@ void check_options(Options& o) {
   for (const auto& a : o.cidr_args) o.cidrs.push_back(Cidr::parse(a));
   for (const auto& path : o.reports) check_output_path("--report", path);
   if (!o.record.empty()) check_output_path("--record", o.record);
+  if (!o.ready_file.empty()) check_output_path("--ready-file", o.ready_file);
   if (!o.metrics.empty() && o.command != Command::Trace)
     throw CLI::ValidationError("--metrics", "serves metrics while tracing, not with check, replay or --hooks");
 }
@@ -185,10 +245,15 @@ std::optional<Options> parse_options(int argc, char** argv) {
   add_tracing_options(app, o);
   add_tuning_options(app, o);
   add_extra_options(app, o);
-  CLI::App* check_cmd = add_check_command(app, o);
-  CLI::App* replay_cmd = add_replay_command(app, o);
+  SubcommandLists check_lists, replay_lists;
+  CLI::App* check_cmd = add_check_command(app, o, check_lists);
+  CLI::App* replay_cmd = add_replay_command(app, o, replay_lists);
   try {
     app.parse(argc, argv);
+    for (const SubcommandLists* l : {&check_lists, &replay_lists}) {
+      o.cidr_args.insert(o.cidr_args.end(), l->cidr_args.begin(), l->cidr_args.end());
+      o.reports.insert(o.reports.end(), l->reports.begin(), l->reports.end());
+    }
     o.command = replay_cmd->parsed() ? Command::Replay
                 : check_cmd->parsed() ? Command::Check
                 : o.list_hooks        ? Command::Hooks
@@ -211,7 +276,7 @@ std::optional<Options> parse_options(int argc, char** argv) {
 // The one place that chooses between the two forms of output.
 std::unique_ptr<Output> make_output(const Options& o) {
   if (o.json) return std::make_unique<NdjsonOutput>();
-  return std::make_unique<HumanOutput>(use_color(color_mode(o.color), STDOUT_FILENO));
+  return std::make_unique<HumanOutput>(use_color(color_mode(o.color), STDOUT_FILENO), stdout, wrap_width(STDOUT_FILENO));
 }
 
 }  // namespace svctrace::cli

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/commands.h"
+#include "report/text.h"
 #include "session/recording.h"
 #include "session/session.h"
 
@@ -39,8 +40,8 @@ int replay_file(const Options& o, Output& out) {
   double elapsed = rec.end.is_null() ? 0.0 : rec.end.value("elapsed_s", 0.0);
   json found = session.finish(elapsed, kernel);
   if (node.unanswered())
-    spdlog::warn("{} questions of the diagnosis had no recorded answer: those verdicts may differ",
-                 node.unanswered());
+    spdlog::warn("{} of the diagnosis had no recorded answer: those verdicts may differ",
+                 counted(node.unanswered(), "question"));
   bool reports_written = true;
   if (!o.reports.empty()) {
     json config = rec.end.is_null() ? json(nullptr) : rec.end.value("config", json(nullptr));

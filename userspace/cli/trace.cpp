@@ -14,6 +14,7 @@
 #include "node/live_node.h"
 #include "node/netlink.h"
 #include "report/terminal.h"
+#include "report/text.h"
 #include "session/recording.h"
 #include "session/session.h"
 
@@ -242,9 +243,9 @@ bool MainLoop::trace_without_stdout() {
 void MainLoop::show_status(uint64_t now, const KernelCounters& counters) {
   uint64_t events = session_->events();
   double rate = static_cast<double>(events - status_events_) / (static_cast<double>(now - status_at_) / 1e9);
-  status_.show(fmt::format("svctrace {:.0f} s · {} flows · {:.0f} events/s · {} lost · {} hooks live",
-                           static_cast<double>(now - start_ns_) / 1e9, session_->flow_count(), rate,
-                           counters.ringbuf_drops, hooks_.size()));
+  status_.show(fmt::format("svctrace {:.0f} s · {} · {:.0f} events/s · {} lost · {} live",
+                           static_cast<double>(now - start_ns_) / 1e9, counted(session_->flow_count(), "flow"), rate,
+                           counters.ringbuf_drops, counted(hooks_.size(), "hook")));
   status_events_ = events;
   status_at_ = now;
   next_status_ = now + 500'000'000ull;

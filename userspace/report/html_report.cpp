@@ -1,6 +1,7 @@
 #include "report/html_report.h"
 
 #include "report/output.h"
+#include "report/text.h"
 #include "diagnose/verdict.h"
 
 #include <fmt/format.h>
@@ -606,9 +607,9 @@ std::string timeline_section(const json& report) {
          "red: unanswered, orange: refused. Numbered lines are route, rule and address changes.</p>\n";
   out += timeline_picture(tl);
   if (tl.lanes_left_out || tl.flows_left_out)
-    out += fmt::format("<p class=\"note\">Not drawn, to keep the picture readable: {} more backends, {} more flows "
+    out += fmt::format("<p class=\"note\">Not drawn, to keep the picture readable: {}, {} "
                        "(the flow table and the JSON report have them).</p>\n",
-                       tl.lanes_left_out, tl.flows_left_out);
+                       counted(tl.lanes_left_out, "more backend"), counted(tl.flows_left_out, "more flow"));
   return out + "</section>\n";
 }
 
@@ -650,7 +651,8 @@ std::string flows_section(const json& report) {
   }
   out += "</tbody>\n</table>\n";
   if (hidden)
-    out += fmt::format("<p class=\"note\">{} more answered flows are in the JSON report.</p>\n", hidden);
+    out += fmt::format("<p class=\"note\">{} in the JSON report.</p>\n",
+                       hidden == 1 ? "1 more answered flow is" : fmt::format("{} more answered flows are", hidden));
   return out + "</section>\n";
 }
 

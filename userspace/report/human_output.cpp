@@ -14,8 +14,10 @@ using nlohmann::json;
 void HumanOutput::say(const std::string& lines) { add(color_ ? paint(lines) : lines); }
 
 void HumanOutput::start(const Start& s) {
-  add(fmt::format("svctrace: tracing {} in {} ({} hooks); Ctrl-C stops\n", fmt::join(s.cidr_args, ", "),
-                  s.netns_name.empty() ? "this network namespace" : "netns " + s.netns_name, s.hooks.size()));
+  add(wrap(fmt::format("svctrace: tracing {} in {} ({}); Ctrl-C stops\n", fmt::join(s.cidr_args, ", "),
+                       s.netns_name.empty() ? "this network namespace" : "netns " + s.netns_name,
+                       counted(s.hooks.size(), "hook")),
+           width_));
 }
 
 void HumanOutput::replay(const std::string&, const json&) {}  // the lines that follow say it all
@@ -31,10 +33,11 @@ void HumanOutput::outcome(const Flow& f, RoutingView&) { say(human_outcome(f)); 
 // The first of a group in full, the others in one line each.
 void HumanOutput::diagnosis(const Diagnosis& d, const Grouped& g) {
   if (g.first)
-    say(human_diagnosis(d));
+    say(wrap(human_diagnosis(d), width_));
   else
-    say(fmt::format("✗ {}:{} → {}:{}: same as above ({}×)", d.flow.src.str(), d.flow.sport, d.flow.dst.str(),
-                    d.flow.dport, g.count));
+    say(wrap(fmt::format("✗ {}:{} → {}:{}: same as above ({}×)", d.flow.src.str(), d.flow.sport, d.flow.dst.str(),
+                         d.flow.dport, g.count),
+             width_));
 }
 
 void HumanOutput::stats(json) {}  // the status line (terminal.h) shows them while tracing
@@ -43,9 +46,10 @@ void HumanOutput::summary(const Summary& s) {
   std::string states;
   for (const auto& [state, n] : s.by_state) states += fmt::format("{}{} {}", states.empty() ? "" : ", ", n, state);
   service_table(s.services);
-  say(fmt::format("done in {:.1f} s: {} flows{}{}{}, {} diagnoses; {} events, {} lost, {} evicted", s.duration_s,
-                  s.flows_in_report, states.empty() ? "" : " (", states, states.empty() ? "" : ")", s.diagnoses,
-                  s.events, s.lost, s.evicted));
+  say(wrap(fmt::format("done in {:.1f} s: {}{}{}{}, {}; {}, {} lost, {} evicted", s.duration_s,
+                       counted(s.flows_in_report, "flow"), states.empty() ? "" : " (", states, states.empty() ? "" : ")",
+                       counted(s.diagnoses, "diagnosis", "diagnoses"), counted(s.events, "event"), s.lost, s.evicted),
+           width_));
 }
 
 // Columns as wide as their widest cell, so that the usual rows fit an 80-column terminal.

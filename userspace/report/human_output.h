@@ -1,13 +1,17 @@
-// Output as lines for a person: a line per flow and outcome, a few per diagnosis, a table of the
-// services at the end; coloured when asked (terminal.h).
+// Output as lines for a person: a line per flow, outcome and routing change, a few per diagnosis, a
+// table of the services at the end; coloured when asked (terminal.h). The diagnoses, the banner and
+// the closing line are wrapped at a word to `width` columns (text.h); the line of one flow, outcome,
+// change or `check` pair, and the table's rows, stay whole for grep.
 #pragma once
 #include "report/output.h"
+#include "report/text.h"
 
 namespace svctrace {
 
 class HumanOutput : public Output {
  public:
-  explicit HumanOutput(bool color, std::FILE* to = stdout) : Output(to), color_(color) {}
+  explicit HumanOutput(bool color, std::FILE* to = stdout, size_t width = kWrapWidth)
+      : Output(to), color_(color), width_(width) {}
   void start(const Start& s) override;
   void replay(const std::string& file, const nlohmann::json& recorded) override;
   void change(const RoutingChange& c, double at_s) override;
@@ -22,6 +26,7 @@ class HumanOutput : public Output {
   void say(const std::string& lines);  // coloured if asked
   void service_table(const nlohmann::json& services);
   bool color_;
+  size_t width_;  // 0: lines are not wrapped
 };
 
 }  // namespace svctrace

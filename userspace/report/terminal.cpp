@@ -1,9 +1,13 @@
 #include "report/terminal.h"
 
+#include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+
+#include "report/text.h"
 
 namespace svctrace {
 
@@ -23,16 +27,26 @@ bool use_color(ColorMode mode, int fd) {
   return isatty(fd) && !(no_color && *no_color);
 }
 
+size_t wrap_width(int fd) {
+  winsize ws{};
+  if (isatty(fd) && ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+    return std::clamp<size_t>(ws.ws_col, 40, kWrapWidth);
+  return kWrapWidth;
+}
+
 std::string paint(std::string_view lines) {
   std::string out;
+  const char* last = nullptr;  // the colour of the line before
   while (!lines.empty()) {
     size_t end = lines.find('\n');
     std::string_view line = lines.substr(0, end);
-    const char* color = starts_with(line, "✗")       ? kRed
-                        : starts_with(line, "✓")     ? kGreen
-                        : starts_with(line, "⟳")     ? kYellow
-                        : starts_with(line, "  fix:") ? kBold
-                                                      : nullptr;
+    const char* color = starts_with(line, "✗")                        ? kRed
+                        : starts_with(line, "✓")                      ? kGreen
+                        : starts_with(line, "⟳")                      ? kYellow
+                        : starts_with(line, "  fix:")                  ? kBold
+                        : last == kRed && starts_with(line, "    ") ? kRed  // a wrapped failure's rest
+                                                                       : nullptr;
+    last = color;
     if (color) {
       out += color;
       out += line;

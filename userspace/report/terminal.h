@@ -1,6 +1,7 @@
 // How the human output looks on a terminal: colour when stdout is one (off with NO_COLOR or
 // --color never), and a status line on stderr while tracing, only when stderr is a terminal.
 #pragma once
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -11,8 +12,13 @@ enum class ColorMode { Auto, Always, Never };
 // Auto: stdout (fd) is a terminal and NO_COLOR (no-color.org) is unset or empty.
 bool use_color(ColorMode mode, int fd);
 
-// Colours human output lines by the mark they start with: ✗ failures red, ✓ answered green,
-// ⟳ routing changes yellow, and a diagnosis' "fix:" line bold.
+// The width the human output is wrapped to (text.h): kWrapWidth, or the terminal's when fd is a
+// terminal narrower than that (40 columns at the least).
+size_t wrap_width(int fd);
+
+// Colours human output lines by the mark they start with: ✗ failures red (and the lines that
+// continue a wrapped one, indented by 4), ✓ answered green, ⟳ routing changes yellow, and a
+// diagnosis' "fix:" line bold.
 std::string paint(std::string_view lines);
 
 // One line at the bottom of the terminal, redrawn in place; cleared before other output.

@@ -21,6 +21,11 @@ namespace svctrace {
 
 using nlohmann::json;
 
+// "1 event was lost", "2 events were lost".
+static std::string lost(uint64_t events) {
+  return events == 1 ? "1 event was lost" : fmt::format("{} events were lost", events);
+}
+
 Session::Session(SessionOptions opts, Node& node, DropReasonNames drop_reasons, Output& out)
     : opts_(std::move(opts)),
       out_(out),
@@ -110,7 +115,7 @@ void Session::diagnose_flow(const Flow& f, const KernelCounters& kernel) {
   // Lost events may have taken the evidence that would have changed the verdict.
   dj.add("confidence", kernel.ringbuf_drops ? "low" : "high");
   if (kernel.ringbuf_drops)
-    dj.add("confidence_reason", fmt::format("{} events were lost before this verdict", kernel.ringbuf_drops));
+    dj.add("confidence_reason", lost(kernel.ringbuf_drops) + " before this verdict");
   // The same cause seen again (same verdict, service, backend, route, fix): one group, counted.
   std::string group_key = fmt::format("{}|{}|{}|{}|{}", name(d.verdict), d.flow.dst.str(), d.flow.dport,
                                       d.dnat_ip ? endpoint(*d.dnat_ip, d.dnat_port) : "", d.fix);
@@ -202,7 +207,7 @@ json Session::finish(double elapsed_s, const KernelCounters& kernel) {
     if (keep) flows.push_back(flow_json(*f, node_, opts_.start_ns));
   }
   if (kernel.ringbuf_drops)
-    spdlog::warn("{} events were lost (ring buffer full): verdicts may be incomplete", kernel.ringbuf_drops);
+    spdlog::warn("{} (ring buffer full): verdicts may be incomplete", lost(kernel.ringbuf_drops));
   out_.flush();
   summary_ = Output::Summary{elapsed_s, std::move(by_state), diagnoses_made_, by_service(), st, flows.size(),
                              correlator_.events(), kernel.ringbuf_drops, correlator_.evicted()};

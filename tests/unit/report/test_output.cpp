@@ -1,16 +1,23 @@
-// Output and its two forms: lines kept until flushed, colour, a stdout whose reader left.
+// Output and its two forms: lines kept until flushed, colour, wrapping, counts in words, a stdout whose
+// reader left.
 #include <catch2/catch.hpp>
 #include <unistd.h>
 
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <sstream>
 #include <string>
+#include <vector>
 
+#include "diagnose/diagnosis.h"
+#include "fake_routing.h"
+#include "incident_flows.h"
 #include "report/human_output.h"
 #include "report/ndjson_output.h"
 
 using namespace svctrace;
+using namespace test;
 
 namespace {
 
@@ -29,6 +36,38 @@ RoutingChange route_deleted() {
   c.deleted = true;
   c.what = "172.24.0.0/13 dev enslf1";
   return c;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string l; std::getline(in, l);) lines.push_back(l);
+  return lines;
+}
+
+// Columns as a terminal counts them (UTF-8 characters; no tabs in these texts).
+size_t columns(const std::string& line) {
+  size_t n = 0;
+  for (unsigned char c : line) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
+// The incident's diagnosis as the human output prints it at `width` columns.
+std::string incident_printed(size_t width) {
+  FakeRouting routing;
+  Diagnosis d = diagnose(incident_flow(), routing, {Cidr::parse("172.24.0.0/13")});
+  d.pid = 812;
+  d.comm = "kubelet";
+  std::FILE* f = std::tmpfile();
+  REQUIRE(f);
+  {
+    HumanOutput out(false, f, width);
+    std::string ndjson = "{}";
+    out.diagnosis(d, {ndjson});
+  }
+  std::string text = written(f);
+  std::fclose(f);
+  return text;
 }
 
 }  // namespace
@@ -105,3 +144,44 @@ TEST_CASE("an output whose reader left stops writing and says why, without SIGPI
   std::signal(SIGPIPE, before);
 }
 
+TEST_CASE("the closing line says 1 flow, 1 diagnosis, 1 event", "[output]") {
+  std::FILE* f = std::tmpfile();
+  REQUIRE(f);
+  {
+    HumanOutput out(false, f);
+    Output::Summary s;
+    s.duration_s = 2.0;
+    s.by_state = {{"unanswered", 1}};
+    s.diagnoses = 1;
+    s.flows_in_report = 1;
+    s.events = 1;
+    out.summary(s);
+  }
+  CHECK(written(f) == "done in 2.0 s: 1 flow (1 unanswered), 1 diagnosis; 1 event, 0 lost, 0 evicted\n");
+  std::fclose(f);
+}
+
+TEST_CASE("the incident's diagnosis at 110 columns: no line wider, no lone full stop, the fix whole", "[output]") {
+  // Unwrapped, its explanation is 111 columns: a 110-column terminal put the final "." on a line of
+  // its own.
+  for (size_t width : {110, 100, 80, 60}) {
+    std::string text = incident_printed(width);
+    INFO(text);
+    for (const std::string& line : lines_of(text)) {
+      if (line.rfind("  fix: ", 0) == 0) continue;
+      CHECK(columns(line) <= width);
+      CHECK(line.find_first_not_of(" .") != std::string::npos);
+    }
+    CHECK(text.find("\n  fix: ip route add 172.24.0.0/13 dev enslf0 src 10.0.0.12\n") != std::string::npos);
+    CHECK(text.find("\"default via 10.141.13.1 dev enslf1\"") != std::string::npos);
+    CHECK(text.rfind("✗ 10.141.13.182:52946 → 172.24.0.1:443 ", 0) == 0);
+  }
+  // The words are the same as unwrapped.
+  auto squeeze = [](std::string s) {
+    std::string out;
+    std::istringstream in(s);
+    for (std::string w; in >> w;) out += w + " ";
+    return out;
+  };
+  CHECK(squeeze(incident_printed(60)) == squeeze(incident_printed(0)));
+}
