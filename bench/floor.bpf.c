@@ -27,6 +27,28 @@ int floor_pre_routing(struct bpf_nf_ctx *ctx)
 	return 1;
 }
 
+/* Where svctrace's NAT role falls back to the driver queue and the receive path (kernels before 6.4,
+ * no netfilter links), so does the floor. */
+SEC("tp_btf/net_dev_queue")
+int BPF_PROG(floor_dev_queue, struct sk_buff *skb)
+{
+	return 0;
+}
+
+SEC("tp_btf/netif_receive_skb")
+int BPF_PROG(floor_receive, struct sk_buff *skb)
+{
+	return 0;
+}
+
+/* svctrace's route role is fexit where the kernel allows it, tp_btf where not: the floor follows. */
+SEC("fexit/fib_table_lookup")
+int BPF_PROG(floor_route_fexit, struct fib_table *tb, const struct flowi4 *flp, struct fib_result *res, int flags,
+	     int ret)
+{
+	return 0;
+}
+
 SEC("tp_btf/fib_table_lookup")
 int BPF_PROG(floor_route_tp, u32 tb_id, const struct flowi4 *flp, const struct fib_nh_common *nhc, int err)
 {

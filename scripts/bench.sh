@@ -25,11 +25,20 @@
 #   -k SECTIONS: only these of the five, comma-separated: correlator, rate, cost, startup, scale (e.g.
 #   -k scale, -k cost,startup); the table then has only their parts. Default: all.
 #
+#   -b BINARY: also run BINARY, another build of svctrace (e.g. main's, before a change), matching
+#   nothing and matching all, in the same rounds of the rate section and beside svctrace in the cost
+#   section: a before/after comparison measured side by side, not across runs of a noisy machine.
+#
+#   -V "KERNELS": then the rate and cost sections (those of -k) again inside each of these Debian
+#   kernels under qemu (tests/vm/run.sh; e.g. -V "6.1 6.12"), with the binaries built here. qemu's TCG
+#   makes absolute figures meaningless there: a VM's tables give only ratios (to the no-tracer run, and
+#   to the empty-program floor), appended below the host's.
+#
 #   -s MINUTES: the soak instead of all that: MINUTES of answered connections (connload, 1000/s) mixed
 #   with unanswered SYNs (synflood, 100/s) under one svctrace; its RSS and flow table sampled every
 #   10 s, and every unanswered flow must be diagnosed. Written to bench/SOAK.md (or -o FILE).
 #
-# Usage: scripts/bench.sh [-d SECONDS_PER_RUN] [-r ROUNDS] [-k SECTIONS] [-o FILE]   (defaults: 3 s, 9 rounds, all)
+# Usage: scripts/bench.sh [-d SECONDS_PER_RUN] [-r ROUNDS] [-k SECTIONS] [-b BINARY] [-V "KERNELS"] [-o FILE]   (defaults: 3 s, 9 rounds, all)
 #        scripts/bench.sh -s MINUTES [-o FILE]                          (the soak, e.g. -s 10)
 # Needs root. Every load is bounded in count and time and runs between the namespaces of this script's
 # own lab (scripts/lab.sh, removed on exit); nothing is sent from the root namespace.
@@ -41,23 +50,37 @@ seconds=3
 rounds=9
 out=""
 soak=0
+baseline=""
+vm_kernels=""
 SECTIONS=correlator,rate,cost,startup,scale
 sections=$SECTIONS
-while getopts "d:r:k:o:s:" opt; do
+while getopts "d:r:k:o:s:b:V:" opt; do
   case $opt in
     d) seconds=$OPTARG ;;
     r) rounds=$OPTARG ;;
     k) sections=$OPTARG ;;
     o) out=$OPTARG ;;
     s) soak=$OPTARG ;;
-    *) echo "usage: $0 [-d SECONDS_PER_RUN] [-r ROUNDS] [-k SECTIONS] [-o FILE] | -s MINUTES [-o FILE]" >&2; exit 2 ;;
+    b) baseline=$OPTARG ;;
+    V) vm_kernels=$OPTARG ;;
+    *) echo "usage: $0 [-d SECONDS_PER_RUN] [-r ROUNDS] [-k SECTIONS] [-b BINARY] [-V KERNELS] [-o FILE] | -s MINUTES [-o FILE]" >&2; exit 2 ;;
   esac
 done
 [[ $seconds =~ ^[1-9][0-9]?$ && $rounds =~ ^([1-9]|1[0-9])$ ]] || { echo "bench: -d 1..99, -r 1..19" >&2; exit 2; }
 [[ $soak =~ ^([0-9]|[1-5][0-9]|60)$ ]] || { echo "bench: -s 1..60 (minutes)" >&2; exit 2; }
 [[ ,$sections, =~ ^(,(correlator|rate|cost|startup|scale))+,$ ]] ||
   { echo "bench: -k takes sections among $SECTIONS, comma-separated (got '$sections')" >&2; exit 2; }
-((soak == 0)) || [[ $sections == "$SECTIONS" ]] || { echo "bench: -k goes without -s (the soak is one run)" >&2; exit 2; }
+((soak == 0)) || [[ $sections == "$SECTIONS" && -z $baseline ]] || { echo "bench: -k and -b go without -s (the soak is one run)" >&2; exit 2; }
+[[ -z $baseline || -x $baseline ]] || { echo "bench: -b $baseline is not an executable svctrace" >&2; exit 2; }
+[[ -z $baseline ]] || baseline=$(realpath "$baseline")
+kernels_re='^[0-9. ]*$'
+[[ $vm_kernels =~ $kernels_re ]] || { echo "bench: -V takes kernel versions of tests/vm/run.sh, e.g. \"6.1 6.12\"" >&2; exit 2; }
+((soak == 0)) || [[ -z $vm_kernels ]] || { echo "bench: -V goes without -s" >&2; exit 2; }
+vm_sections=$(tr , '\n' <<<"$sections" | grep -xE 'rate|cost' | paste -sd, -)
+[[ -z $vm_kernels || -n $vm_sections ]] || { echo "bench: -V runs the rate and cost sections, and -k chose neither" >&2; exit 2; }
+# Inside a kernel VM (-V), this script runs again with BENCH_IN_VM=1: nothing to install or build (the
+# guest has no network and sees the host's files), and its tables give ratios only.
+IN_VM=${BENCH_IN_VM:-0}
 # want SECTION: whether -k chose it.
 want() { [[ ,$sections, == *,$1,* ]]; }
 [[ -n $out ]] || { ((soak)) && out=bench/SOAK.md || out=bench/RESULTS.md; }
@@ -66,9 +89,12 @@ want() { [[ ,$sections, == *,$1,* ]]; }
 # What is measured, taken now: the table written at the end would itself count as a change.
 REVISION="$(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo '+changes')"
 
-bash scripts/install-deps.sh --bench
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSVCTRACE_SANITIZE=OFF >/dev/null
-cmake --build build -j"$(nproc)" --target svctrace connload synflood bench_correlator nf_floor
+if ((!IN_VM)); then
+  bash scripts/install-deps.sh --bench
+  ((soak)) || [[ -z $vm_kernels ]] || bash scripts/install-deps.sh --vm
+  cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSVCTRACE_SANITIZE=OFF >/dev/null
+  cmake --build build -j"$(nproc)" --target svctrace connload synflood bench_correlator nf_floor
+fi
 SVCTRACE=$ROOT/build/svctrace
 CONNLOAD=$ROOT/build/bench/connload
 SYNFLOOD=$ROOT/build/bench/synflood
@@ -156,10 +182,10 @@ flood() {
 # --- tracers: start_X returns once X is tracing; stop_tracer ends it --------------------------------
 
 # (A background job of a non-interactive shell has SIGINT ignored; each tracer gets it back.)
-start_svctrace() { # CIDR
+start_svctrace() { # CIDR [BINARY]
   (
     trap - INT QUIT
-    exec "$SVCTRACE" --netns "$NODE" --cidr "$1" --json
+    exec "${2:-$SVCTRACE}" --netns "$NODE" --cidr "$1" --json
   ) >"$TMP/tracer.out" 2>"$TMP/tracer.err" &
   TRACER_PID=$!
   wait_line "$TMP/tracer.out" '"type":"ready"' "$TRACER_PID" 20
@@ -175,6 +201,8 @@ start_floor() { # not a tracer: the empty programs of bench/floor.bpf.c, for the
 }
 start_svctrace_none() { start_svctrace "$MATCH_NONE"; }
 start_svctrace_all() { start_svctrace "$MATCH_ALL"; }
+start_baseline_none() { start_svctrace "$MATCH_NONE" "$baseline"; }
+start_baseline_all() { start_svctrace "$MATCH_ALL" "$baseline"; }
 start_tcpdump() {
   (
     trap - INT QUIT
@@ -333,6 +361,9 @@ if ((soak)); then
 fi
 
 CONFIGS=(none floor svctrace_none svctrace_all tcpdump bpftrace)
+BASELINES=()
+[[ -z $baseline ]] || BASELINES=(baseline_none baseline_all)
+CONFIGS+=("${BASELINES[@]}")
 declare -A LABEL=(
   [none]="no tracer"
   [floor]="empty BPF programs where svctrace attaches (bench/nf_floor)"
@@ -340,6 +371,8 @@ declare -A LABEL=(
   [svctrace_all]="svctrace, CIDR matching all the traffic ($MATCH_ALL)"
   [tcpdump]="tcpdump -w file, SYN/RST filter, on enslf0"
   [bpftrace]="bpftrace, bench/peer.bt (same tracepoints)"
+  [baseline_none]="baseline (-b), CIDR matching nothing"
+  [baseline_all]="baseline (-b), CIDR matching all the traffic"
 )
 declare -A RATES=() RATIOS=() BUSY=() BUSY_RATIOS=() LOST=() CPU=()
 HZ=$(getconf CLK_TCK)
@@ -447,22 +480,24 @@ prog_stats() {
 # hook_of NAME: the hook a program of svctrace's or of bench/nf_floor runs at, so that the two line up.
 hook_of() {
   case $1 in
-    *route_tp*) echo fib_table_lookup ;;
+    *route_tp* | *route_fexit*) echo fib_table_lookup ;;
+    *dev_queue) echo net_dev_queue ;;
+    *receive) echo netif_receive_skb ;;
     *local_out) echo "netfilter LOCAL_OUT" ;;
     *post_routing) echo "netfilter POST_ROUTING" ;;
     *pre_routing) echo "netfilter PRE_ROUTING" ;;
     *kfree_skb) echo kfree_skb ;;
-    *tcp_state) echo inet_sock_set_state ;;
-    *tcp_retransmit) echo tcp_retransmit_skb ;;
+    *tcp_state | *tcp_state_pr) echo inet_sock_set_state ;;
+    *tcp_retransmit | *tcp_retrans_pr) echo tcp_retransmit_skb ;;
     *) echo "$1" ;;
   esac
 }
-declare -A COST_NS=() COST_N=() COST_PROG=()
+declare -A COST_NS=() COST_N=() COST_PROG=() HOOK_SEEN=()
 cost_hooks=() bpftrace_rows=""
 if want cost; then
   echo "== per-program cost (kernel.bpf_stats_enabled=1 for these runs)"
   sysctl -qw kernel.bpf_stats_enabled=1
-  for c in floor svctrace_none svctrace_all bpftrace; do
+  for c in floor svctrace_none svctrace_all "${BASELINES[@]}" bpftrace; do
     "start_$c"
     settle
     prog_stats "$TRACER_PID" >"$TMP/stats.before"
@@ -475,8 +510,8 @@ if want cost; then
         continue
       fi
       hook=$(hook_of "$name")
-      [[ -v COST_PROG[$hook] || $c == floor ]] || cost_hooks+=("$hook")
-      [[ $c == floor ]] || COST_PROG[$hook]=$name
+      [[ -v HOOK_SEEN[$hook] || $c == floor ]] || { HOOK_SEEN[$hook]=1; cost_hooks+=("$hook"); }
+      [[ $c == floor || $c == baseline_* ]] || COST_PROG[$hook]=$name
       COST_NS[$c,$hook]=$ns COST_N[$c,$hook]=$n
     done < <(join "$TMP/stats.before" "$TMP/stats.after" |
       awk '{ n = $7 - $4; printf "%s %d %s\n", $2, n, n ? sprintf("%.0f", ($6 - $3) / n) : "-" }')
@@ -485,10 +520,12 @@ if want cost; then
 fi
 
 # cost_cell RUN HOOK: "ns (+ns above the floor)" of svctrace's program at HOOK in RUN.
+# In a VM, where nanoseconds mean nothing: "N× the floor".
 cost_cell() {
   local ns=${COST_NS[$1,$2]:--} floor=${COST_NS[floor,$2]:--}
   if [[ $ns == - ]]; then echo "-"
-  elif [[ $floor == - ]]; then echo "$ns"
+  elif [[ $floor == - ]]; then ((IN_VM)) && echo "- (no floor)" || echo "$ns"
+  elif ((IN_VM)); then awk -v a="$ns" -v b="$floor" 'BEGIN { printf "%.1f× the floor", a / b }'
   else echo "$ns (+$((ns - floor)))"; fi
 }
 
@@ -573,9 +610,10 @@ fi
 {
   echo "# svctrace benchmark results"
   echo
-  echo "Written by \`scripts/bench.sh -d $seconds -r $rounds$([[ $sections == "$SECTIONS" ]] || echo " -k $sections")\` on $(date -u +%Y-%m-%dT%H:%M:%SZ), svctrace"
+  echo "Written by \`scripts/bench.sh -d $seconds -r $rounds$([[ $sections == "$SECTIONS" ]] || echo " -k $sections")${baseline:+ -b BASELINE}\` on $(date -u +%Y-%m-%dT%H:%M:%SZ), svctrace"
   echo "$REVISION, kernel $(uname -r), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'))."
   echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (the machine may be shared: compare within a run)."
+  [[ -z $baseline ]] || echo "Baseline (-b): $baseline, $("$baseline" --version 2>/dev/null | head -1)."
   if want rate; then
     echo
     echo "## Connection rate through a DNAT'd Service IP"
@@ -590,26 +628,36 @@ fi
     echo "steal, the time the hypervisor gave to other machines) divided by the connections made."
     echo "Targets (issue 6): at most 3 % loss when nothing matches, 8 % when everything does, cheaper than each peer."
     echo
-    echo "| tracer | connections/s | ratio to no tracer | machine CPU per connection | its ratio to no tracer | tracer process CPU | events it lost |"
-    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
-    for c in "${CONFIGS[@]}"; do
-      printf '| %s | %.0f | %s | %.1f µs | %s | %s | %s |\n' "${LABEL[$c]}" "$(median <<<"${RATES[$c]}")" \
-        "$([[ $c == none ]] && echo 1 || spread <<<"${RATIOS[$c]}")" "$(median <<<"${BUSY[$c]}")" \
-        "$([[ $c == none ]] && echo 1 || spread <<<"${BUSY_RATIOS[$c]}")" \
-        "$([[ $c == none ]] && echo - || awk -v t="${CPU[$c]}" -v hz="$HZ" -v s=$((seconds * rounds)) 'BEGIN { printf "%.0f %% of a core", 100 * t / hz / s }')" \
-        "$([[ $c == none ]] && echo - || echo "${LOST[$c]}")"
-    done
-    echo
-    echo "Tracer process CPU: user + system time of the tracer's own process during the load. Its BPF programs"
-    echo "run in the context of the traffic instead: their cost shows in the connection rate and the machine's CPU."
-    echo
-    echo "Each round's connections/s:"
-    echo
-    echo "| tracer | $(for ((r = 1; r <= rounds; r++)); do printf '%d | ' "$r"; done)"
-    echo "| --- | $(for ((r = 1; r <= rounds; r++)); do printf -- '---: | '; done)"
-    for c in "${CONFIGS[@]}"; do
-      echo "| $c | $(for v in ${RATES[$c]}; do printf '%.0f | ' "$v"; done)"
-    done
+    if ((IN_VM)); then
+      echo "In a VM under qemu's TCG: ratios only."
+      echo
+      echo "| tracer | connections/s: ratio to no tracer | machine CPU per connection: ratio to no tracer | events it lost |"
+      echo "| --- | ---: | ---: | ---: |"
+      for c in "${CONFIGS[@]}"; do
+        [[ $c == none ]] || echo "| ${LABEL[$c]} | $(spread <<<"${RATIOS[$c]}") | $(spread <<<"${BUSY_RATIOS[$c]}") | ${LOST[$c]} |"
+      done
+    else
+      echo "| tracer | connections/s | ratio to no tracer | machine CPU per connection | its ratio to no tracer | tracer process CPU | events it lost |"
+      echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+      for c in "${CONFIGS[@]}"; do
+        printf '| %s | %.0f | %s | %.1f µs | %s | %s | %s |\n' "${LABEL[$c]}" "$(median <<<"${RATES[$c]}")" \
+          "$([[ $c == none ]] && echo 1 || spread <<<"${RATIOS[$c]}")" "$(median <<<"${BUSY[$c]}")" \
+          "$([[ $c == none ]] && echo 1 || spread <<<"${BUSY_RATIOS[$c]}")" \
+          "$([[ $c == none ]] && echo - || awk -v t="${CPU[$c]}" -v hz="$HZ" -v s=$((seconds * rounds)) 'BEGIN { printf "%.0f %% of a core", 100 * t / hz / s }')" \
+          "$([[ $c == none ]] && echo - || echo "${LOST[$c]}")"
+      done
+      echo
+      echo "Tracer process CPU: user + system time of the tracer's own process during the load. Its BPF programs"
+      echo "run in the context of the traffic instead: their cost shows in the connection rate and the machine's CPU."
+      echo
+      echo "Each round's connections/s:"
+      echo
+      echo "| tracer | $(for ((r = 1; r <= rounds; r++)); do printf '%d | ' "$r"; done)"
+      echo "| --- | $(for ((r = 1; r <= rounds; r++)); do printf -- '---: | '; done)"
+      for c in "${CONFIGS[@]}"; do
+        echo "| $c | $(for v in ${RATES[$c]}; do printf '%.0f | ' "$v"; done)"
+      done
+    fi
   fi
   if want cost; then
     echo
@@ -622,10 +670,14 @@ fi
     echo "the same load: what being called costs here, the statistics' own clock reads included; no program"
     echo "can show less. In brackets, svctrace's figure less the floor: what its own instructions cost."
     echo
-    echo "| hook | svctrace's program | floor | nothing matching: invocations | ns (above the floor) | all matching: invocations | ns (above the floor) |"
-    echo "| --- | --- | ---: | ---: | ---: | ---: | ---: |"
+    if [[ -n $baseline ]]; then
+      echo "The baseline (-b) columns: the other build's programs at the same hook, in the same run."
+      echo
+    fi
+    echo "| hook | svctrace's program | floor | nothing matching: invocations | ns (above the floor) | all matching: invocations | ns (above the floor) |${baseline:+ baseline, nothing matching: ns | baseline, all matching: ns |}"
+    echo "| --- | --- | ---: | ---: | ---: | ---: | ---: |${baseline:+ ---: | ---: |}"
     for hook in "${cost_hooks[@]}"; do
-      echo "| $hook | \`${COST_PROG[$hook]}\` | ${COST_NS[floor,$hook]:--} | ${COST_N[svctrace_none,$hook]:--} | $(cost_cell svctrace_none "$hook") | ${COST_N[svctrace_all,$hook]:--} | $(cost_cell svctrace_all "$hook") |"
+      echo "| $hook | \`${COST_PROG[$hook]:--}\` | ${COST_NS[floor,$hook]:--} | ${COST_N[svctrace_none,$hook]:--} | $(cost_cell svctrace_none "$hook") | ${COST_N[svctrace_all,$hook]:--} | $(cost_cell svctrace_all "$hook") |${baseline:+ $(cost_cell baseline_none "$hook") | $(cost_cell baseline_all "$hook") |}"
     done
     echo
     echo "bpftrace running bench/peer.bt on the same load, for comparison:"
@@ -686,3 +738,19 @@ fi
   fi
 } >"$out"
 cat "$out"
+
+# --- the same in kernel VMs (-V) -------------------------------------------------------------------------
+
+# This script again inside each VM, on the binaries built above; its table (from its title on) is
+# appended to the host's, one heading level down.
+for k in $vm_kernels; do
+  echo "== Linux $k in a VM (qemu): $vm_sections"
+  bash tests/vm/run.sh "$k" -- env BENCH_IN_VM=1 bash scripts/bench.sh -d "$seconds" -r "$rounds" \
+    -k "$vm_sections" ${baseline:+-b "$baseline"} -o /tmp/bench-vm.md >"$TMP/vm.out" ||
+    { echo "bench: the run inside Linux $k's VM failed:" >&2; tail -20 "$TMP/vm.out" >&2; exit 1; }
+  {
+    echo
+    echo "# In a VM: Debian's Linux $k under qemu (TCG, no KVM)"
+    sed -n '/^# svctrace benchmark results/,$p' "$TMP/vm.out" | tail -n +2 | sed 's/^## /## '"$k"': /'
+  } | tee -a "$out"
+done
