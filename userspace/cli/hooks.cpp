@@ -2,7 +2,9 @@
 // serves each role and why others were refused, and detaches.
 #include <fmt/format.h>
 
+#include "capture/socket_lb.h"
 #include "cli/commands.h"
+#include "report/text.h"
 
 namespace svctrace::cli {
 
@@ -16,6 +18,12 @@ int run_hooks(const Options& o, uint32_t netns_inode) {
   for (const auto& h : tracer->hooks())
     fmt::print("{:<7} {:<40} {}\n", name(h.role), h.name,
                !h.live ? "refused: " + h.error : h.note.empty() ? std::string("live") : "live (" + h.note + ")");
+  // Not a hook of svctrace's: what can hide every flow from them (capture/socket_lb.h).
+  SocketLbScan scan = find_connect_programs(cgroup2_mount());
+  fmt::print("{:<7} {:<40} {}\n", "connect", "cgroup connect4/connect6 (socket LB)",
+             !scan.error.empty()      ? "unknown: " + scan.error
+             : scan.programs.empty() ? fmt::format("none attached ({} read)", counted(scan.cgroups_read, "cgroup"))
+                                     : "attached: " + connect_programs_text(scan.programs));
   return kExitOk;
 }
 

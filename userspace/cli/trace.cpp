@@ -9,6 +9,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "capture/socket_lb.h"
 #include "cli/commands.h"
 #include "node/conntrack.h"
 #include "node/live_node.h"
@@ -71,6 +72,7 @@ class MainLoop {
   void add_existing_flows();
   void show_status(uint64_t now, const KernelCounters& counters);
   bool trace_without_stdout();
+  void explain_nothing_seen();
   void finish_recording(double elapsed, const json& config);
   json report_header(double elapsed) const;
 
@@ -88,6 +90,7 @@ class MainLoop {
   std::unique_ptr<Recorder> recorder_;
   std::unique_ptr<RecordingNode> recording_node_;
   json hooks_ = json::array(), refused_ = json::array(), cidr_list_ = json::array(), netns_json_;
+  SocketLbScan socket_lb_;  // connect programs on the node, which can hide every flow from the hooks
   uint64_t start_ns_ = 0, deadline_ = 0;
   std::string started_at_;
   uint64_t next_status_ = 0, status_at_ = 0, status_events_ = 0;
@@ -162,7 +165,11 @@ void MainLoop::start_recording(const SessionOptions& sopts, const DropReasonName
 
 // The ready line, then --ready-file: scripts that wait for the file find the line already written.
 void MainLoop::announce() {
-  out_.start({o_.cidr_args, o_.netns, cidr_list_, netns_json_, hooks_, refused_});
+  json programs = json::array();
+  for (const auto& p : socket_lb_.programs)
+    programs.push_back({{"cgroup", p.cgroup}, {"attach", p.attach}, {"id", p.id}, {"name", p.name}});
+  out_.start({o_.cidr_args, o_.netns, cidr_list_, netns_json_, hooks_, refused_, programs,
+              connect_programs_text(socket_lb_.programs)});
   out_.flush();
   if (o_.ready_file.empty()) return;
   try {
@@ -189,6 +196,8 @@ void MainLoop::start() {
   sa.sa_handler = on_signal;
   for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &sa, nullptr);
   describe_hooks();
+  socket_lb_ = find_connect_programs(cgroup2_mount());
+  if (!socket_lb_.error.empty()) spdlog::debug("socket-level load balancing not checked: {}", socket_lb_.error);
   SessionOptions sopts = session_options();
   out_.before_each_line([this] { status_.clear(); });
   const DropReasonNames drop_reasons = load_drop_reason_names();
@@ -267,6 +276,23 @@ json MainLoop::report_header(double elapsed) const {
           {"refused_hooks", refused_}};
 }
 
+// Nothing to the CIDRs was seen: where connects are rewritten by cgroup BPF, that is why, and the
+// backends are what to trace. Said only when it could be the reason, or could not be ruled out.
+void MainLoop::explain_nothing_seen() {
+  std::string cidrs = fmt::format("{}", fmt::join(o_.cidr_args, ", "));
+  if (!socket_lb_.programs.empty())
+    out_.note(fmt::format("nothing to {} was seen, and cgroup BPF programs rewrite connects on this node ({}): "
+                          "with socket-level load balancing (Cilium's socket LB, kube-proxy replacements) a "
+                          "connect to a Service IP goes straight to a backend, and no packet to the Service IP "
+                          "exists. Trace the backends' addresses instead (e.g. --cidr with the pod CIDR).",
+                          cidrs, connect_programs_text(socket_lb_.programs)));
+  else if (!socket_lb_.error.empty())
+    out_.note(fmt::format("nothing to {} was seen; whether cgroup BPF rewrites connects on this node "
+                          "(socket-level load balancing) is unknown: {}",
+                          cidrs, socket_lb_.error));
+  out_.flush();
+}
+
 // What the kernel had already sent, then the tracer detached before reporting: nothing of svctrace
 // stays in the kernel.
 int MainLoop::finish() {
@@ -284,6 +310,7 @@ int MainLoop::finish() {
   if (!o_.reports.empty() && !write_reports(o_.reports, report_header(elapsed), found, config))
     runtime_error_ = true;
   session_->summarize();
+  if (session_->events() == 0) explain_nothing_seen();
   if (runtime_error_) return kExitRuntime;
   return session_->diagnosed() ? kExitDiagnosed : kExitOk;
 }

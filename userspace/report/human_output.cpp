@@ -18,7 +18,14 @@ void HumanOutput::start(const Start& s) {
                        s.netns_name.empty() ? "this network namespace" : "netns " + s.netns_name,
                        counted(s.hooks.size(), "hook")),
            width_));
+  if (!s.connect_programs_text.empty())
+    note(fmt::format("connects to a Service IP may be rewritten to a backend by cgroup BPF before any packet "
+                     "exists (socket-level load balancing): {}. Such connections never reach svctrace's "
+                     "hooks as packets to {}",
+                     s.connect_programs_text, fmt::join(s.cidr_args, ", ")));
 }
+
+void HumanOutput::note(const std::string& text) { add(wrap("note: " + text, width_)); }
 
 void HumanOutput::replay(const std::string&, const json&) {}  // the lines that follow say it all
 

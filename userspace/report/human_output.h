@@ -20,6 +20,7 @@ class HumanOutput : public Output {
   void diagnosis(const Diagnosis& d, const Grouped& g) override;
   void stats(nlohmann::json stats) override;
   void summary(const Summary& s) override;
+  void note(const std::string& text) override;
   void check(const ServicePair& p, const CheckResult& r) override;
 
  private:

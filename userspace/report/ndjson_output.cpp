@@ -7,7 +7,12 @@ namespace svctrace {
 using nlohmann::json;
 
 void NdjsonOutput::start(const Start& s) {
-  add(json_text({{"type", "ready"}, {"cidrs", s.cidrs}, {"netns", s.netns}, {"hooks", s.hooks}, {"refused", s.refused}}));
+  add(json_text({{"type", "ready"},
+                 {"cidrs", s.cidrs},
+                 {"netns", s.netns},
+                 {"hooks", s.hooks},
+                 {"refused", s.refused},
+                 {"connect_programs", s.connect_programs}}));
 }
 
 void NdjsonOutput::replay(const std::string& file, const json& recorded) {
@@ -31,6 +36,8 @@ void NdjsonOutput::summary(const Summary& s) {
   add(json_text({{"type", "summary"}, {"duration_s", s.duration_s}, {"by_state", s.by_state},
                  {"diagnoses", s.diagnoses}, {"services", s.services}, {"stats", s.stats}}));
 }
+
+void NdjsonOutput::note(const std::string& text) { add(json_text({{"type", "note"}, {"text", text}})); }
 
 // The diagnosis the pair's connections would get, without what only traffic shows.
 void NdjsonOutput::check(const ServicePair& p, const CheckResult& r) {

@@ -52,6 +52,10 @@ class Output {
     std::vector<std::string> cidr_args;
     std::string netns_name;  // empty: svctrace's own namespace
     nlohmann::json cidrs, netns, hooks, refused;
+    // Cgroup connect4/connect6 programs on the node (capture/socket_lb.h): with socket-level load
+    // balancing, connects to a Service IP never show as packets to it. An array, maybe empty.
+    nlohmann::json connect_programs = nlohmann::json::array();
+    std::string connect_programs_text;  // the same for a person; empty when there are none
   };
   // A decided failure, with its place in its group (the same cause seen again).
   struct Grouped {
@@ -86,6 +90,7 @@ class Output {
   virtual void diagnosis(const Diagnosis& d, const Grouped& g) = 0;  // an unanswered or refused flow
   virtual void stats(nlohmann::json stats) = 0;                      // the periodic counters
   virtual void summary(const Summary& s) = 0;
+  virtual void note(const std::string& text) = 0;  // what the user should know about the whole run
   virtual void check(const ServicePair& p, const CheckResult& r) = 0;  // `svctrace check`, one pair
 
   // Writes out the lines kept so far, in one write. Once a write fails (EPIPE: the reader of the pipe
