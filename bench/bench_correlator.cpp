@@ -6,9 +6,6 @@
 // /dev/null, a fake node instead of netlink) under bench.sh's flood of unanswered SYNs, where every
 // flow is one event, a "flow" line and a diagnosis. Items are flows.
 #include <benchmark/benchmark.h>
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cstdio>
 #include <cstring>
 #include <vector>
@@ -16,6 +13,7 @@
 #include "synthetic_events.h"
 #include "fake_node.h"
 #include "correlate/correlator.h"
+#include "report/ndjson_output.h"
 #include "session/session.h"
 
 using namespace svctrace;
@@ -98,14 +96,12 @@ nlohmann::json run_session(const std::vector<svc_event>& events, size_t max_flow
   test::FakeNode node;
   SessionOptions opts;
   opts.cidrs = {Cidr::parse("172.24.0.0/13")};
-  opts.json = true;
   opts.correlator = {max_flows, 1500 * kMs, 1};
-  std::fflush(stdout);
-  int saved = dup(STDOUT_FILENO), null = open("/dev/null", O_WRONLY);
-  dup2(null, STDOUT_FILENO);  // the lines, not the benchmark's own report
+  std::FILE* null = std::fopen("/dev/null", "w");  // the lines, not the benchmark's own report
   nlohmann::json stats;
   {
-    Session session(opts, node, {});
+    NdjsonOutput out(null);
+    Session session(opts, node, {}, out);
     for (size_t i = 0; i < events.size(); i++) {
       session.on_event(events[i]);
       if (i % batch == batch - 1) session.tick(events[i].ts_ns, {});
@@ -113,10 +109,7 @@ nlohmann::json run_session(const std::vector<svc_event>& events, size_t max_flow
     session.tick(events.back().ts_ns + 10'000 * kMs, {});
     stats = session.stats({});
   }
-  std::fflush(stdout);
-  dup2(saved, STDOUT_FILENO);
-  close(null);
-  close(saved);
+  std::fclose(null);
   return stats;
 }
 
