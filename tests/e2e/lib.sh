@@ -334,20 +334,21 @@ assert_report_json() {
 
 # --- faults while tracing (test_fault_*) ------------------------------------------------------------
 
-# incident_then_healthy PHASE N: the incident's two kinds of flow, as a fault test drives them before
-# and after its fault: a connect through the broken lab, which svctrace must diagnose
-# asymmetric_source, then the fix and a connect that it must call answered. N: how many of each
-# svctrace must have reported by then, counting the earlier phases'. Leaves the lab fixed.
+# incident_then_healthy PHASE N [M]: the incident's two kinds of flow, as a fault test drives them
+# before and after its fault: a connect through the broken lab, which svctrace must diagnose
+# asymmetric_source, then the fix and a connect that it must call answered. N: how many diagnoses
+# svctrace must have printed by then, counting the earlier phases'; M (default N): how many answered
+# outcomes. Leaves the lab fixed.
 incident_then_healthy() {
-  local phase=$1 n=$2 result
+  local phase=$1 n=$2 m=${3:-$2} result
   lab unfix >/dev/null
   result=$(lab_connect 3) && fail "$phase: connect through the broken lab should fail, got: $result"
   wait_for_count '.type == "diagnosis" and .verdict == "asymmetric_source"' "$n" 20 ||
     fail "$phase: no asymmetric_source diagnosis #$n within 20 s of the failed connect"
   lab fix >/dev/null
   result=$(lab_connect 3) || fail "$phase: connect through the fixed lab should succeed, got: $result"
-  wait_for_count '.type == "outcome" and .state == "answered"' "$n" 20 ||
-    fail "$phase: no answered outcome #$n within 20 s of the connect that succeeded"
+  wait_for_count '.type == "outcome" and .state == "answered"' "$m" 20 ||
+    fail "$phase: no answered outcome #$m within 20 s of the connect that succeeded"
 }
 
 # assert_fault_survived EXIT: svctrace has exited with the documented status EXIT, left nothing in the

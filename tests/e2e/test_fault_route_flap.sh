@@ -78,7 +78,7 @@ wait_for_count '.type == "outcome" and .state == "answered"' $((1 + ok)) 30 ||
 wait_for_count '.type == "diagnosis"' $((1 + failed)) 30 ||
   fail "svctrace did not diagnose all $failed connects that failed during the flapping"
 
-incident_then_healthy "after the flapping" $((2 + failed))
+incident_then_healthy "after the flapping" $((2 + failed)) $((2 + ok))
 
 stop_svctrace
 assert_fault_survived 3
