@@ -17,9 +17,12 @@ in_node() { ip netns exec "$NODE" "$@"; }
 drops_counted() { in_node conntrack -S | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^drop=/) n += substr($i, 6) } END { print n + 0 }'; }
 
 # fill_conntrack: NODE's table up to nf_conntrack_max, in two halves inserted side by side. The
-# entries are of made-up flows 10.9.N.1 -> 10.9.200.2:80 that no packet ever belongs to.
+# entries are of made-up flows 10.9.N.1 -> 10.9.200.2:80 that no packet ever belongs to. The table is
+# flushed first: the entries of the flows before (a SYN_SENT, a TIME_WAIT, a CLOSE that expires in
+# 10 s) are ones the kernel may evict or expire to make room for a new flow, and then it is not full.
 fill_conntrack() {
   local max count want
+  in_node conntrack -F >/dev/null 2>&1
   max=$(in_node cat /proc/sys/net/netfilter/nf_conntrack_max)
   count=$(in_node cat /proc/sys/net/netfilter/nf_conntrack_count)
   want=$((max - count))
