@@ -9,14 +9,35 @@
 #include "lib/awaiting.bpf.h"
 #include "lib/reply_lookup.bpf.h"
 
-/* The flow that a packet without a conntrack entry answers, found from its headers, or 0; th: that
- * flow's tuples. */
-static __always_inline __u64 flow_of_untracked_reply(const struct sk_buff *skb, struct nf_conntrack_tuple_hash th[2])
+/* A packet to a service IP that conntrack made no entry for: it could not (its table full: "nf_conntrack:
+ * table full, dropping packet"), or a rule before conntrack (the raw table) dropped it. Nothing of the
+ * flow reached the NAT hooks, so it is named from the headers (h) and reported as such. */
+static __always_inline void on_untracked_to_service(const struct sk_buff *skb, const struct reply_headers *h,
+						    __u32 reason)
 {
-	struct reply_headers h = {};
-	if (!is_ip(skb) || !read_reply_headers(skb->head + skb->network_header, false, &h))
-		return 0;
-	return flow_of_reply(&h, th);
+	bool to_service = h->family == AF_INET ? in_service_cidrs_v4(h->dst[0])
+					       : in_service_cidrs_v6((const struct in6_addr *)h->dst);
+	if (!to_service)
+		return;
+	/* Dropped at LOCAL_OUT, a packet of this host's has no device yet, but its socket. */
+	struct net_device *dev = skb->dev;
+	struct sock *sk = skb->sk;
+	__u32 netns = dev ? dev->nd_net.net->ns.inum : sk ? sk->__sk_common.skc_net.net->ns.inum : 0;
+	if (!netns || !wanted_netns(netns))
+		return;
+	struct svc_event *e = reserve_event(SVC_EV_DROP, netns);
+	if (!e)
+		return;
+	e->tuple.family = h->family;
+	e->tuple.proto = h->proto;
+	__builtin_memcpy(e->tuple.src, h->src, 16);
+	__builtin_memcpy(e->tuple.dst, h->dst, 16);
+	e->tuple.sport = bpf_ntohs(h->sport);
+	e->tuple.dport = bpf_ntohs(h->dport);
+	e->reply.ifindex = dev ? dev->ifindex : 0;
+	e->reply.ctinfo = SVC_CTINFO_UNTRACKED;
+	e->reply.drop_reason = reason;
+	submit_event(e);
 }
 
 /* A freed skb: reported when it belongs to a service flow not yet answered. reason: the kernel's enum
@@ -30,11 +51,17 @@ static __always_inline void on_kfree_skb(const struct sk_buff *skb, __u32 reason
 	__u64 key = nfct & ~NFCT_INFOMASK;
 	struct nf_conntrack_tuple_hash th[2];
 	if (!nfct) {
-		/* No conntrack entry: conntrack found the packet INVALID, or never saw it. */
-		key = flow_of_untracked_reply(skb, th);
-		ctinfo = SVC_CTINFO_INVALID;
-		if (!key)
+		/* No conntrack entry: conntrack found the packet INVALID, or never saw it, or could not make
+		 * one. A reply names its flow by its headers; so does a packet to a service IP. */
+		struct reply_headers h = {};
+		if (!is_ip(skb) || !read_reply_headers(skb->head + skb->network_header, false, &h))
 			return;
+		key = flow_of_reply(&h, th);
+		ctinfo = SVC_CTINFO_INVALID;
+		if (!key) {
+			on_untracked_to_service(skb, &h, reason);
+			return;
+		}
 	} else if (passage_of(key)) {
 		/* dropped on its way out, before POST_ROUTING (a REJECT in OUTPUT, a DROP in FORWARD) */
 		if (!read_conn(key, th))

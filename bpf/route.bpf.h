@@ -25,6 +25,10 @@ static __always_inline void record_route(__u32 tb_id, const struct flowi4 *flp,
 	__u32 netns = dev->nd_net.net->ns.inum;
 	if (!wanted_netns(netns))
 		return;
+	/* A service flow is on its way: the drop program starts looking (drop.bpf.h). Its first packet
+	 * may never reach the NAT hooks, which otherwise set this (conntrack's table full). */
+	if (!awaiting_any)
+		awaiting_any = 1;
 
 	struct svc_event *e = reserve_event(SVC_EV_ROUTE, netns);
 	if (!e)
@@ -114,6 +118,8 @@ static __always_inline void on_route6_lookup(const struct net *net, const struct
 	__u32 netns = net->ns.inum;
 	if (!wanted_netns(netns))
 		return;
+	if (!awaiting_any)
+		awaiting_any = 1; /* as in record_route */
 	/* tcp_v6_connect() looks the route up only once, before it picks the port: that one is kept. */
 	struct svc_event *e = reserve_event(SVC_EV_ROUTE, netns);
 	if (!e)

@@ -25,17 +25,19 @@
 #                fd00:141::182/64 (gw fd00:141::1), default via fd00:141::1, service [fd00:10:96::1]:443
 #                DNAT [fd00:0:0:1::8]:6443; `fix6` adds fd00:10:96::/112 dev enslf0 src fd00:0:0:1::12;
 #                `connect6` tries it from ${P}-node
+#   egress-del   delete enslf0 (the veth to the api: the api's eth0 goes with it); egress-add re-creates
+#                both, as new devices with the same names and addresses
 #   rpfilter     give the api a way back to 10.141.13.0/24 through ${P}-gw, and make ${P}-node's
 #                rp_filter strict: the SYN-ACK now comes back on enslf1 and is dropped there
 #
-# Usage: scripts/lab.sh up|down|fix|unfix|connect|udp|pod-up|masquerade|pod-connect|rpfilter|ipv6|fix6|connect6
+# Usage: scripts/lab.sh up|down|fix|unfix|connect|udp|pod-up|masquerade|pod-connect|rpfilter|egress-del|egress-add|ipv6|fix6|connect6
 #                       [--prefix P] [--timeout N] [--nat iptables|nft]
 # All traffic starts inside the namespaces and goes only to their addresses; nothing is sent from the
 # root namespace.
 set -euo pipefail
 
 usage() {
-  echo "usage: $0 up|down|fix|unfix|connect|udp|pod-up|masquerade|pod-connect|rpfilter|ipv6|fix6|connect6 [--prefix P] [--timeout N] [--nat iptables|nft]   (prefix default \$LAB_PREFIX or svct; --nat with up)" >&2
+  echo "usage: $0 up|down|fix|unfix|connect|udp|pod-up|masquerade|pod-connect|rpfilter|egress-del|egress-add|ipv6|fix6|connect6 [--prefix P] [--timeout N] [--nat iptables|nft]   (prefix default \$LAB_PREFIX or svct; --nat with up)" >&2
   exit 2
 }
 
@@ -112,12 +114,10 @@ lab_up() {
 
   # veth pairs created directly inside the namespaces: no names in the root namespace, so several
   # prefixes can coexist.
-  ip link add enslf0 netns "$NODE" type veth peer name eth0 netns "$API"
+  wire_egress
   ip link add enslf1 netns "$NODE" type veth peer name eth0 netns "$GW"
 
-  in_ns "$NODE" ip addr add 10.0.0.12/24 dev enslf0
   in_ns "$NODE" ip addr add 10.141.13.182/24 dev enslf1
-  in_ns "$NODE" ip link set enslf0 up
   in_ns "$NODE" ip link set enslf1 up
   # The morning's change: the default route now leaves through the network the platform doesn't use.
   in_ns "$NODE" ip route add default via 10.141.13.1 dev enslf1
@@ -130,10 +130,6 @@ lab_up() {
     # A DNS-like UDP service, answered by a UDP echo in the api namespace.
     in_ns "$NODE" iptables -t nat -A OUTPUT -d "$DNS_IP/32" -p udp --dport 53 -j DNAT --to-destination 10.0.0.8:5353
   fi
-
-  # api: only the connected 10.0.0.0/24 route, so a SYN from 10.141.13.182 cannot be answered.
-  in_ns "$API" ip addr add 10.0.0.8/24 dev eth0
-  in_ns "$API" ip link set eth0 up
 
   # gw: just its address. Forwarding stays off (the default in a new netns) and it owns nothing in
   # 172.24.0.0/13, so it neither forwards nor answers for the Service IP.
@@ -163,6 +159,17 @@ lab_up() {
   cat "$STATE/listener.log" >&2 || true
   lab_down
   return 1
+}
+
+# The link node enslf0 10.0.0.12 <-> api eth0 10.0.0.8: the backend's path. The api has only the
+# connected 10.0.0.0/24 route, so a SYN from 10.141.13.182 cannot be answered. `egress-del` takes the
+# link away (both ends: they are one veth pair) and `egress-add` puts it back as new devices.
+wire_egress() {
+  ip link add enslf0 netns "$NODE" type veth peer name eth0 netns "$API"
+  in_ns "$NODE" ip addr add 10.0.0.12/24 dev enslf0
+  in_ns "$NODE" ip link set enslf0 up
+  in_ns "$API" ip addr add 10.0.0.8/24 dev eth0
+  in_ns "$API" ip link set eth0 up
 }
 
 # The NAT mode `up` chose: iptables or nft.
@@ -318,6 +325,16 @@ case $cmd in
     fi
     ;;
   rpfilter) rpfilter ;;
+  egress-del)
+    need_up
+    in_ns "$NODE" ip link del enslf0
+    echo "lab '$prefix': enslf0 deleted (and the api's eth0, its peer)"
+    ;;
+  egress-add)
+    need_up
+    wire_egress
+    echo "lab '$prefix': enslf0 re-created (ifindex $(in_ns "$NODE" ip -o link show enslf0 | cut -d: -f1))"
+    ;;
   ipv6) ipv6 ;;
   fix6)
     need_up

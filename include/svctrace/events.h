@@ -72,7 +72,8 @@ struct svc_reply_info {
 	__s32 ifindex;     /* device the packet arrived on (reply; 0 for an answer from this host, seen
 	                      at LOCAL_OUT) or was on when dropped */
 	__u32 ctinfo;      /* enum ip_conntrack_info: 3 = reply, 4 = related reply (an ICMP error);
-	                      SVC_CTINFO_INVALID for a dropped packet conntrack called INVALID */
+	                      SVC_CTINFO_INVALID for a dropped packet conntrack called INVALID,
+	                      SVC_CTINFO_UNTRACKED for one to a service IP with no conntrack entry */
 	__u32 drop_reason; /* enum skb_drop_reason; names come from the running kernel's BTF */
 	__u8 icmp_type;    /* for an ICMP error: its type and code */
 	__u8 icmp_code;
@@ -107,6 +108,9 @@ struct svc_event {
 /* svc_reply_info.ctinfo of a drop: the packet had no conntrack entry (conntrack found it INVALID),
  * and its headers named the flow it answers. */
 #define SVC_CTINFO_INVALID 255
+/* svc_reply_info.ctinfo of a drop: a packet to a service IP that conntrack made no entry for (its
+ * table full, or a rule before conntrack dropped it), its flow named from its headers. */
+#define SVC_CTINFO_UNTRACKED 254
 
 /* Flows per bucket (a cache line) of the BPF table of flows awaiting their reply; userspace sizes the
  * table in buckets. */

@@ -10,7 +10,9 @@ E2E_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 LAB=$E2E_ROOT/scripts/lab.sh
 SVCTRACE=${SVCTRACE:-$E2E_ROOT/build/svctrace}
 TEST_NAME=$(basename "$0" .sh)
-PREFIX=e2e$$            # unique per test run: namespaces e2e<pid>-node, -api, -gw
+# Unique per test run: namespaces e2e<pid>-node, -api, -gw. E2E_PREFIX changes the e2e part (a
+# helper running tests beside others' names its own).
+PREFIX=${E2E_PREFIX:-e2e}$$
 NODE=$PREFIX-node
 CIDR=172.24.0.0/13
 WORK=$(mktemp -d "/tmp/svctrace-$TEST_NAME.XXXXXX")
@@ -254,6 +256,30 @@ _bpf_left_behind() {
       }'
 }
 
+# wait_svctrace_exit SECONDS: waits for svctrace to stop by itself, then reaps it (sets SVC_RC);
+# returns 1, leaving it running, if it has not within SECONDS.
+wait_svctrace_exit() {
+  local i
+  for ((i = 0; i < $1 * 20; i++)); do
+    if ! kill -0 "$SVC_PID" 2>/dev/null; then
+      stop_svctrace
+      return 0
+    fi
+    sleep 0.05
+  done
+  return 1
+}
+
+# wait_stderr TEXT SECONDS: waits until svctrace's stderr says TEXT.
+wait_stderr() {
+  local i
+  for ((i = 0; i < $2 * 20; i++)); do
+    grep -qF -- "$1" "$ERR" && return 0
+    sleep 0.05
+  done
+  return 1
+}
+
 wait_for_line() {
   local filter=$1 timeout=$2 i line
   for ((i = 0; i < timeout * 20; i++)); do
@@ -304,4 +330,33 @@ assert_report() {
 assert_report_json() {
   jq -e "$1" "$REPORT" >/dev/null 2>&1 ||
     fail "$2: expected jq '$1' to hold on the report; actual report: $(jq -c . "$REPORT" | head -c 2000)"
+}
+
+# --- faults while tracing (test_fault_*) ------------------------------------------------------------
+
+# incident_then_healthy PHASE N [M]: the incident's two kinds of flow, as a fault test drives them
+# before and after its fault: a connect through the broken lab, which svctrace must diagnose
+# asymmetric_source, then the fix and a connect that it must call answered. N: how many diagnoses
+# svctrace must have printed by then, counting the earlier phases'; M (default N): how many answered
+# outcomes. Leaves the lab fixed.
+incident_then_healthy() {
+  local phase=$1 n=$2 m=${3:-$2} result
+  lab unfix >/dev/null
+  result=$(lab_connect 3) && fail "$phase: connect through the broken lab should fail, got: $result"
+  wait_for_count '.type == "diagnosis" and .verdict == "asymmetric_source"' "$n" 20 ||
+    fail "$phase: no asymmetric_source diagnosis #$n within 20 s of the failed connect"
+  lab fix >/dev/null
+  result=$(lab_connect 3) || fail "$phase: connect through the fixed lab should succeed, got: $result"
+  wait_for_count '.type == "outcome" and .state == "answered"' "$m" 20 ||
+    fail "$phase: no answered outcome #$m within 20 s of the connect that succeeded"
+}
+
+# assert_fault_survived EXIT: svctrace has exited with the documented status EXIT, left nothing in the
+# kernel, printed only JSON lines, and wrote a parseable report in which no flow is left undecided.
+assert_fault_survived() {
+  assert_exit "$1"
+  assert_detached
+  assert_ndjson
+  assert_report
+  assert_report_json 'all(.flows[]; .state != "pending")' "no flow is left pending in the report"
 }

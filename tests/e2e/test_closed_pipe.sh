@@ -38,16 +38,6 @@ start_piped() {
   SVC_BPF_IDS=$(_bpf_ids_held "$SVC_PID")
 }
 
-# wait_stderr TEXT SECONDS: waits until svctrace's stderr says TEXT.
-wait_stderr() {
-  local i
-  for ((i = 0; i < $2 * 20; i++)); do
-    grep -qF -- "$1" "$ERR" && return 0
-    sleep 0.05
-  done
-  return 1
-}
-
 # 1. The incident traced with --report and --record; the reader leaves after the ready line.
 start_piped --netns "$NODE" --cidr "$CIDR" --json --report "$REPORT" --record "$REC" --duration 60
 lab_connect 3 >/dev/null && fail "connect through the broken lab should fail"
@@ -71,12 +61,7 @@ grep -q "report written to $REPORT" "$ERR" || fail "stderr does not say the repo
 # stops by itself, with its usual status.
 rm -f "$REPORT"
 start_piped --netns "$NODE" --cidr "$CIDR" --json --stats-interval 0.2 --duration 60
-for ((i = 0; i < 200; i++)); do # 10 s
-  kill -0 "$SVC_PID" 2>/dev/null || break
-  sleep 0.05
-done
-kill -0 "$SVC_PID" 2>/dev/null && fail "svctrace, with nothing but stdout to write, went on tracing after its reader left"
-stop_svctrace # reaps it
+wait_svctrace_exit 10 || fail "svctrace, with nothing but stdout to write, went on tracing after its reader left"
 [[ $SVC_RC != 141 ]] || fail "svctrace was killed by SIGPIPE (exit 141)"
 assert_exit 0
 assert_detached

@@ -14,6 +14,7 @@
 #include "node/conntrack.h"
 #include "node/live_node.h"
 #include "node/netlink.h"
+#include "node/netns.h"
 #include "report/terminal.h"
 #include "report/text.h"
 #include "session/recording.h"
@@ -73,6 +74,7 @@ class MainLoop {
   void show_status(uint64_t now, const KernelCounters& counters);
   bool trace_without_stdout();
   void explain_nothing_seen();
+  bool traced_netns_over();
   void finish_recording(double elapsed, const json& config);
   json report_header(double elapsed) const;
 
@@ -96,6 +98,9 @@ class MainLoop {
   uint64_t next_status_ = 0, status_at_ = 0, status_events_ = 0;
   bool runtime_error_ = false;
   bool stdout_lost_ = false;  // a write to stdout failed: nothing more is printed
+  uint64_t next_netns_check_ = 0;
+  bool netns_name_gone_ = false;  // --netns no longer names the namespace traced (said once)
+  bool netns_processes_said_ = false;
 };
 
 void MainLoop::attach() {
@@ -229,7 +234,34 @@ bool MainLoop::step() {
     stdout_lost_ = true;
     if (!trace_without_stdout()) return false;
   }
+  if (!o_.netns.empty() && now >= next_netns_check_) {
+    next_netns_check_ = now + 1'000'000'000ull;
+    if (traced_netns_over()) return false;
+  }
   return !deadline_ || now < deadline_;
+}
+
+// --netns NAME deleted (`ip netns del`), or the process of a /proc/PID/ns/net path gone: svctrace, in
+// the namespace, alone keeps it alive, and would trace it forever. Once its name is gone and no other
+// process is left in it, nothing more can happen there: the trace ends as if stopped, with its report.
+// While processes remain (the name alone was removed), it goes on.
+bool MainLoop::traced_netns_over() {
+  if (!netns_name_gone_) {
+    NetnsName now = netns_name_now(o_.netns, netns_inode_);
+    if (now == NetnsName::Same) return false;
+    netns_name_gone_ = true;
+    spdlog::warn("network namespace \"{}\" {}", o_.netns,
+                 now == NetnsName::Gone ? "was deleted" : "now names another network namespace (the one traced was deleted)");
+  }
+  size_t others = other_processes_in_netns(netns_inode_);
+  if (others) {
+    if (!netns_processes_said_) spdlog::warn("{} still in the namespace traced: tracing goes on until the last leaves",
+                                            counted(others, "process", "processes"));
+    netns_processes_said_ = true;
+    return false;
+  }
+  spdlog::warn("no process is left in the network namespace traced: nothing more can happen there; stopping");
+  return true;
 }
 
 // stdout cannot be written (its reader left: `svctrace ... | tee log`, tee gone): nothing more is

@@ -323,10 +323,13 @@ void Correlator::on_drop(const svc_event& ev) {
   // OUTPUT, say) is known by its drops alone. Any other drop of a flow not in the table is of one
   // that left it (evicted, or answered long ago and replaced): it starts no flow.
   auto key = FlowKey::from_tuple(ev.netns, ev.tuple);
-  if (ev.reply.ctinfo != kCtNew && !flows_.count(key)) return;
+  // A packet that conntrack made no entry for (its table full) is a new connection's too: nothing else
+  // of the flow may ever be seen.
+  const bool new_flow = ev.reply.ctinfo == kCtNew || ev.reply.ctinfo == SVC_CTINFO_UNTRACKED;
+  if (!new_flow && !flows_.count(key)) return;
   // A new conntrack entry's SYN dropped before it left (a REJECT in OUTPUT) is a new connection's,
   // as at on_nat.
-  Flow& f = flow_for(key, ev.ts_ns, /*new_conntrack_entry=*/ev.reply.ctinfo == kCtNew);
+  Flow& f = flow_for(key, ev.ts_ns, /*new_conntrack_entry=*/new_flow);
   // Once answered, the flow needs no more of its packets: what the kernel frees then (the closing
   // exchange of a connection that worked) is no evidence about it.
   if (f.state == FlowState::Answered) return;
@@ -342,6 +345,7 @@ void Correlator::on_drop(const svc_event& ev) {
     f.reply_ns = ev.ts_ns;
     f.reply_ifindex = ev.reply.ifindex;
   }
+  if (ev.reply.ctinfo == SVC_CTINFO_UNTRACKED) f.untracked_drop = true;
   if (ev.reply.ctinfo == SVC_CTINFO_INVALID) {
     f.reply_invalid = true;  // whatever was dropped first, the reply's own drop names the cause
     f.drop_reason = ev.reply.drop_reason;

@@ -86,6 +86,8 @@ struct Flow {
   int drop_ifindex = 0;            // and its device (0: none yet, as in LOCAL_OUT)
   uint64_t last_drop_ns = 0;
   bool reply_invalid = false;      // a reply was dropped with no conntrack entry: conntrack found it INVALID
+  // A packet of it was dropped before conntrack made it an entry: the table was full (or a raw rule).
+  bool untracked_drop = false;
   // On a backend (svctrace traced its addresses): a flow that came in, whose SYN-ACK found no route back.
   bool inbound = false;
   int arrival_ifindex = 0;         // the device its SYNs came in by

@@ -196,6 +196,15 @@ std::optional<Diagnosis> explain_dropped_here(const Evidence& ev) {
     return std::nullopt;
   Diagnosis d = ev.seen;
   d.verdict = Verdict::DroppedHere;
+  if (flow.untracked_drop) {
+    // Not a filter rule: conntrack had no entry for the packet, and NAT never saw it.
+    d.reason = fmt::format("this node dropped the flow's packets to {}:{} before conntrack made them an entry "
+                           "({}{}): conntrack's table is full (the kernel logs \"nf_conntrack: table full, dropping "
+                           "packet\"; compare `conntrack -C` with net.netfilter.nf_conntrack_max), or a rule of the "
+                           "raw table dropped them",
+                           flow.key.dst.str(), flow.key.dport, d.drop_reason, d.drop_dev.empty() ? "" : " on " + d.drop_dev);
+    return d;
+  }
   d.reason = fmt::format("this node dropped the flow's packets before they reached {}:{} ({}{}): a "
                          "firewall rule, most likely", flow.backend_ip().str(), flow.backend_port(), d.drop_reason,
                          d.drop_dev.empty() ? "" : " on " + d.drop_dev);

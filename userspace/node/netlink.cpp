@@ -470,7 +470,16 @@ std::string NetlinkRouting::interface_name(int ifindex) {
   }
   if (auto it = names_.find(ifindex); it != names_.end()) return it->second;
   char name[IF_NAMESIZE] = {};
-  std::string n = if_indextoname(static_cast<unsigned>(ifindex), name) ? name : "if" + std::to_string(ifindex);
+  std::string n;
+  if (if_indextoname(static_cast<unsigned>(ifindex), name)) {
+    n = name;
+    if (names_ever_.size() >= 4096) names_ever_.clear();
+    names_ever_[ifindex] = n;
+  } else if (auto ever = names_ever_.find(ifindex); ever != names_ever_.end()) {
+    n = ever->second;  // deleted since (a namespace's ifindexes are not reused)
+  } else {
+    n = "if" + std::to_string(ifindex);
+  }
   names_[ifindex] = n;
   return n;
 }

@@ -32,6 +32,8 @@ class NetlinkRouting : public RoutingView {
   std::optional<Route> get_route(const IpAddr& dst, int vrf, bool fib_match);
   mnl_socket* sock_ = nullptr;
   std::unordered_map<int, std::string> names_;
+  // Every name seen, kept when the device is deleted: a flow that left by it is named by it still.
+  std::unordered_map<int, std::string> names_ever_;
   std::chrono::steady_clock::time_point names_taken_{};
   unsigned portid_ = 0;
   unsigned seq_ = 0;

@@ -7,6 +7,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <dirent.h>
+#include <linux/magic.h>
+#include <sys/vfs.h>
+
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 
@@ -21,8 +26,12 @@ uint32_t current_netns_inode() {
   return static_cast<uint32_t>(st.st_ino);
 }
 
+static std::string netns_path(const std::string& name_or_path) {
+  return name_or_path.find('/') == std::string::npos ? "/run/netns/" + name_or_path : name_or_path;
+}
+
 uint32_t enter_netns(const std::string& name_or_path) {
-  std::string path = name_or_path.find('/') == std::string::npos ? "/run/netns/" + name_or_path : name_or_path;
+  std::string path = netns_path(name_or_path);
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0 && (errno == ENOENT || errno == ENOTDIR))
     throw NetnsError(fmt::format("network namespace \"{}\" not found ({}: {})", name_or_path, path,
@@ -51,6 +60,32 @@ uint32_t enter_netns(const std::string& name_or_path) {
     throw NetnsError(fmt::format("cannot enter network namespace \"{}\": {}{}", name_or_path, std::strerror(err),
                                  err == EINVAL ? " (not a network namespace)" : ""));
   return static_cast<uint32_t>(st.st_ino);
+}
+
+NetnsName netns_name_now(const std::string& name_or_path, uint32_t inode) {
+  const std::string path = netns_path(name_or_path);
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) return errno == ENOENT || errno == ENOTDIR ? NetnsName::Gone : NetnsName::Same;
+  if (st.st_ino == inode) return NetnsName::Same;
+  // `ip netns del` unmounts the namespace and removes the file; a file left without its mount is no
+  // namespace at all.
+  struct statfs fs {};
+  bool is_netns = statfs(path.c_str(), &fs) == 0 && fs.f_type == NSFS_MAGIC;
+  return is_netns ? NetnsName::Another : NetnsName::Gone;
+}
+
+size_t other_processes_in_netns(uint32_t inode) {
+  DIR* proc = opendir("/proc");
+  if (!proc) return 0;
+  const std::string self = std::to_string(getpid());
+  size_t n = 0;
+  while (const dirent* e = readdir(proc)) {
+    if (!std::isdigit(static_cast<unsigned char>(e->d_name[0])) || self == e->d_name) continue;
+    struct stat st {};
+    if (stat(fmt::format("/proc/{}/ns/net", e->d_name).c_str(), &st) == 0 && st.st_ino == inode) n++;
+  }
+  closedir(proc);
+  return n;
 }
 
 }  // namespace svctrace

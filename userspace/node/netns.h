@@ -20,4 +20,14 @@ uint32_t current_netns_inode();
 // /proc/PID/ns/net. Moves the process into it; returns its inode. Throws NetnsError.
 uint32_t enter_netns(const std::string& name_or_path);
 
+// What --netns NAME (or PATH) leads to now, for a namespace svctrace entered by it: svctrace, a process
+// in it, keeps the namespace alive after `ip netns del` removed its name (or after the process of a
+// /proc/PID/ns/net path exited), so only the name tells that it went away.
+enum class NetnsName { Same, Gone, Another };
+NetnsName netns_name_now(const std::string& name_or_path, uint32_t inode);
+
+// How many processes, other than svctrace itself, are in the network namespace of that inode (from
+// /proc/PID/ns/net, as `ip netns pids` finds them).
+size_t other_processes_in_netns(uint32_t inode);
+
 }  // namespace svctrace

@@ -467,6 +467,24 @@ TEST_CASE("a drop of an INVALID reply marks the flow, and its drop names the cau
   CHECK(f->drop_ifindex == kEnslf0);
 }
 
+TEST_CASE("a SYN dropped before conntrack made it an entry (its table full) starts its flow", "[correlator]") {
+  Correlator c = make();
+  c.on_event(route(0, kOrig, 254, kEnslf1, "10.141.13.1"));
+  // No NAT event ever comes: conntrack dropped the SYN and its retransmit at LOCAL_OUT.
+  c.on_event(drop(1 * kMs, kOrig, 0, 5, SVC_CTINFO_UNTRACKED));
+  c.on_event(drop(1000 * kMs, kOrig, 0, 5, SVC_CTINFO_UNTRACKED));
+  c.on_event(retransmit(1000 * kMs, kOrig));
+  c.tick(1001 * kMs);
+  const Flow* f = c.find(key_of(kOrig));
+  REQUIRE(f);
+  CHECK(f->untracked_drop);
+  CHECK(f->drops == 2);
+  CHECK(f->drop_reason == 5);
+  CHECK_FALSE(f->nat_seen);
+  CHECK(f->route);  // the connect's route, as for any flow
+  CHECK(f->state == FlowState::Unanswered);
+}
+
 TEST_CASE("on a backend, a SYN whose answer found no route back is an incoming flow, unanswered by timeout",
           "[correlator]") {
   Correlator c = make();

@@ -132,6 +132,20 @@ TEST_CASE("explain_dropped_here: dropped on this node, no answer from anywhere",
   CHECK(d->reason == "this node dropped the flow's packets before they reached 10.0.0.8:6443 (NETFILTER_DROP on "
                      "enslf0): a firewall rule, most likely");
 
+  // Dropped before conntrack made it an entry: its table full, not a filter rule. No DNAT was seen.
+  Flow untracked = dropped_flow(5, 2);
+  untracked.untracked_drop = true;
+  untracked.dnat_ip.reset();
+  untracked.drop_ifindex = 0;
+  auto full = explain_dropped_here(gather_evidence(untracked, routing, kDropNames));
+  REQUIRE(full);
+  CHECK(full->verdict == Verdict::DroppedHere);
+  CHECK(full->fix.empty());
+  CHECK_THAT(full->reason, Catch::StartsWith("this node dropped the flow's packets to 172.24.0.1:443 before "
+                                             "conntrack made them an entry (NETFILTER_DROP): conntrack's table "
+                                             "is full") &&
+                               Catch::Contains("nf_conntrack_max"));
+
   f.reply_ns = 1 * kMs;  // a reply came back: the drop was of the reply
   CHECK_FALSE(explain_dropped_here(gather_evidence(f, routing, kDropNames)));
   Flow no_drops = incident_flow();
