@@ -422,6 +422,7 @@ static std::optional<RoutingChange> parse_change(const nlmsghdr* nlh, RoutingVie
       if (!a) return std::nullopt;
       c.kind = RoutingChangeKind::Address;
       c.dev = names.interface_name(a->ifindex);
+      c.covers = Cidr{a->address.addr, static_cast<uint8_t>(a->address.addr.size() * 8)};
       c.what = fmt::format("{}/{} dev {}", a->address.addr.str(), a->address.prefix_len, c.dev);
       return c;
     }

@@ -92,12 +92,13 @@ void Session::tick(uint64_t now_ns, const KernelCounters& kernel) {
 
 void Session::diagnose_flow(const Flow& f, const KernelCounters& kernel) {
   Diagnosis d = diagnose(f, node_, opts_.cidrs, drop_reasons_);
-  // The last change before the flow's first packet that concerns its service IP, its backend or the
-  // devices it went by.
+  // The last change before the flow's first packet that could have changed its route decision: of its
+  // family, about its service IP, backend or source, or the devices it went by.
   const std::vector<std::string> devs = {d.egress_dev, d.route_dev};
+  const std::vector<IpAddr> ips = {f.key.dst, f.backend_ip(), f.key.src};
   for (auto it = timeline_.rbegin(); it != timeline_.rend(); ++it) {
     if (it->ts_ns > f.first_seen_ns) continue;
-    if (!it->concerns(f.key.dst, devs) && !it->concerns(f.backend_ip(), devs)) continue;
+    if (!it->concerns(ips, devs)) continue;
     d.preceding_change = *it;
     d.preceding_change_s = static_cast<double>(f.first_seen_ns - it->ts_ns) / 1e9;
     break;
