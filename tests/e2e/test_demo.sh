@@ -9,7 +9,8 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 before=$(ip netns list | grep -c '^demo' || true)
 out=$(timeout 600 bash "$root/scripts/demo.sh" 2>&1 {E2E_OUT}>&-) || fail "scripts/demo.sh failed: $(tail -n 20 <<<"$out")"
 for want in "demo: installing what is missing" "demo: building svctrace" \
-  "asymmetric_source" "fix: ip route add 172.24.0.0/13 dev enslf0 src 10.0.0.12" ": ok"; do
+  "asymmetric_source" "fix (checked against " "): ip route add 172.24.0.0/13 dev enslf0 src 10.0.0.12" \
+  ": ok"; do
   grep -qF -- "$want" <<<"$out" || fail "the demo's output lacks \"$want\": $(tail -n 30 <<<"$out")"
 done
 after=$(ip netns list | grep -c '^demo' || true)

@@ -31,7 +31,7 @@ for ((i = 0; i < 400; i++)); do [[ -e $ready ]] && break; sleep 0.05; done
 wait_screen '^svctrace [0-9]+ s · [0-9]+ flows? · [0-9]+ events/s · 0 lost · [0-9]+ hooks? live' 5 ||
   fail "no status line on the terminal: $(screen)"
 lab_connect 3 >/dev/null && fail "connect through the broken lab should fail"
-wait_screen 'fix: ip route add 172.24.0.0/13' 10 || fail "no diagnosis on the terminal: $(screen)"
+wait_screen 'fix \(checked against [0-9]+ service pairs?\): ip route add 172.24.0.0/13' 10 || fail "no diagnosis on the terminal: $(screen)"
 esc=$'\x1b'
 wait_screen "${esc}\[31m✗ 10.141.13.182" 2 -e || fail "the failure is not red: $(screen -e | grep '✗' | cat -v)"
 

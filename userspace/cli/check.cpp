@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "diagnose/check.h"
+#include "diagnose/safe_fix.h"
 #include "node/caps.h"
 #include "node/netlink.h"
 #include "node/rules/nat_rules.h"
@@ -33,6 +34,7 @@ bool check_pairs(const Options& o, RoutingView& routing, Output& out) {
   bool all_ok = true;
   for (const auto& p : pairs) {
     CheckResult r = check_pair(p, routing, o.cidrs);
+    if (r.diagnosis.fix_route) prove_fix_safe(r.diagnosis, pairs, routing);
     all_ok &= r.ok();
     out.check(p, r);
     out.flush();

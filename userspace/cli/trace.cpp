@@ -138,6 +138,7 @@ SessionOptions MainLoop::session_options() {
   sopts.cidrs = o_.cidrs;
   struct stat init_ns {};
   sopts.host_netns = stat("/proc/1/ns/net", &init_ns) == 0 && init_ns.st_ino == netns_inode_;
+  sopts.prove_fixes = true;
   sopts.start_ns = start_ns_ = monotonic_ns();
   sopts.stats_interval_ns = static_cast<uint64_t>(o_.stats_interval * 1e9);
   sopts.correlator = {o_.max_flows, o_.unanswered_after_ms * 1'000'000ull, static_cast<uint32_t>(getpid())};

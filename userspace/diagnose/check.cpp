@@ -24,18 +24,19 @@ std::optional<IpAddr> rewritten_source(const std::optional<SourceNatCase>& nat, 
   return std::nullopt;
 }
 
-// Whether p's backend could answer a connection from `source` leaving as `to_backend` says: the source
-// it sees (after the node's source NAT) is the one the egress device uses for it, or one it owns.
-bool backend_can_answer(const ServicePair& p, const IpAddr& source, const Route& to_backend, RoutingView& routing) {
-  auto nat = source_nat_for(p.source_nat, source, to_backend.dev);
-  const IpAddr seen = rewritten_source(nat, to_backend, routing).value_or(source);
+}  // namespace
+
+bool egress_owns(const IpAddr& seen, const Route& to_backend, RoutingView& routing) {
   if (seen == to_backend.prefsrc) return true;
   for (const auto& a : routing.addresses(to_backend.oif))
     if (a.addr == seen) return true;
   return false;
 }
 
-}  // namespace
+bool backend_can_answer(const ServicePair& p, const IpAddr& source, const Route& to_backend, RoutingView& routing) {
+  auto nat = source_nat_for(p.source_nat, source, to_backend.dev);
+  return egress_owns(rewritten_source(nat, to_backend, routing).value_or(source), to_backend, routing);
+}
 
 CheckResult check_pair(const ServicePair& pair, RoutingView& routing, const std::vector<Cidr>& cidrs) {
   CheckResult r;
@@ -73,27 +74,6 @@ CheckResult check_pair(const ServicePair& pair, RoutingView& routing, const std:
     r.diagnosis.reason.clear();
   }
   return r;
-}
-
-void keep_fix_safe(Diagnosis& d, const std::vector<ServicePair>& pairs, RoutingView& routing) {
-  if (!d.fix_route || !d.fix_route->prefsrc.is_set()) return;
-  const Route& fix = *d.fix_route;
-  const Cidr prefix{fix.dst, fix.dst_len};
-  // The fix is for the lookups of d's VRF (if any): the other services as a socket there reaches them.
-  const int vrf = d.vrf ? d.vrf->ifindex : 0;
-  for (const auto& p : pairs) {
-    if (!prefix.contains(p.service_ip) || p.service_ip == d.flow.dst) continue;
-    auto to_backend = routing.route_get(p.backend_ip, vrf);
-    if (!to_backend || backend_can_answer(p, fix.prefsrc, *to_backend, routing)) continue;
-    d.fix_would_break.push_back(fmt::format("{} {}:{} → {} (leaves {})", proto_name(p.proto), p.service_ip.str(),
-                                            p.service_port, p.backend_ip.str(), to_backend->dev));
-  }
-  if (d.fix_would_break.empty()) return;
-  Route narrow = fix;
-  narrow.dst = d.flow.dst;
-  narrow.dst_len = static_cast<uint8_t>(d.flow.dst.size() * 8);
-  d.fix = route_fix_command(narrow, routing);
-  d.fix_route = narrow;
 }
 
 }  // namespace svctrace

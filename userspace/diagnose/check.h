@@ -26,10 +26,12 @@ struct CheckResult {
 
 CheckResult check_pair(const ServicePair& pair, RoutingView& routing, const std::vector<Cidr>& cidrs);
 
-// Never print a fix that breaks what works: when d's route fix would give its source to services of
-// the prefix whose backends could not answer it (they leave by a device that does not own it, and the
-// node's source NAT does not rewrite it for them), narrow the fix to d's service IP and say which
-// services the wide one would have broken.
-void keep_fix_safe(Diagnosis& d, const std::vector<ServicePair>& pairs, RoutingView& routing);
+// Whether the backend could answer `seen`, the source it sees of a connection leaving as `to_backend`
+// says: it is the one the egress device uses for it, or one the device owns.
+bool egress_owns(const IpAddr& seen, const Route& to_backend, RoutingView& routing);
+
+// Whether p's backend could answer a connection from `source` leaving as `to_backend` says, after the
+// node's source NAT (p.source_nat) rewrote that source or not.
+bool backend_can_answer(const ServicePair& p, const IpAddr& source, const Route& to_backend, RoutingView& routing);
 
 }  // namespace svctrace

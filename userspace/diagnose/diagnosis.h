@@ -35,6 +35,14 @@ struct Diagnosis {
   // Services that the whole-CIDR fix would break (their backends leave by another device); when there
   // are any, the fix is narrowed to the failing service IP.
   std::vector<std::string> fix_would_break;
+  // Service pairs that work now and that every route fix would break (another endpoint of the same
+  // service, leaving by another device): then no route fix is printed, and `fix` is a source NAT for
+  // exactly the broken direction, if one passes.
+  std::vector<std::string> fix_conflicts;
+  std::string fix_alternative;     // what makes the source NAT fix unnecessary (kube-proxy's setting)
+  std::string no_source_nat_why;   // with fix_conflicts and no fix: why no source NAT was printed either
+  size_t fix_checked_against = 0;  // how many service pairs the printed fix was checked against
+  bool fix_proven = false;         // checked by a kernel (a scratch namespace), not by svctrace's reasoning
   std::string persistent_tool;     // what manages the egress device (systemd-networkd, ...), if known
   std::string persistent_fix;      // how to make the fix survive a reboot with that tool
   std::string reason;         // one sentence on why this verdict

@@ -264,6 +264,22 @@ std::optional<Route> NetlinkRouting::get_route(const IpAddr& dst, int vrf, bool 
   return out;
 }
 
+std::vector<std::string> NetlinkRouting::dump_messages(uint16_t type, size_t header_size) {
+  std::vector<std::string> out;
+  dump(sock_, portid_, ++seq_, type, AF_UNSPEC, header_size, [&](const nlmsghdr* m) {
+    if (m->nlmsg_type == type - 2)  // RTM_GETLINK -> RTM_NEWLINK, and so on
+      out.emplace_back(reinterpret_cast<const char*>(m), m->nlmsg_len);
+  });
+  return out;
+}
+
+int NetlinkRouting::change(nlmsghdr* nlh) {
+  nlh->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
+  nlh->nlmsg_seq = ++seq_;
+  nlh->nlmsg_pid = 0;
+  return transact(sock_, portid_, nlh, false, [](const nlmsghdr*) {});
+}
+
 std::optional<Route> NetlinkRouting::fib_match(const IpAddr& dst, int vrf) { return get_route(dst, vrf, true); }
 std::optional<Route> NetlinkRouting::route_get(const IpAddr& dst, int vrf) { return get_route(dst, vrf, false); }
 
@@ -347,6 +363,7 @@ std::optional<LinkMessage> parse_link_message(const nlmsghdr* nlh) {
   mnl_attr_parse(nlh, sizeof(*ifi), collect_attr, &t);
   LinkMessage l;
   l.ifindex = ifi->ifi_index;
+  l.flags = ifi->ifi_flags;
   if (t.at[IFLA_IFNAME]) {
     if (mnl_attr_validate(t.at[IFLA_IFNAME], MNL_TYPE_NUL_STRING) < 0) return std::nullopt;
     l.name = mnl_attr_get_str(t.at[IFLA_IFNAME]);
@@ -422,6 +439,7 @@ static std::optional<RoutingChange> parse_change(const nlmsghdr* nlh, RoutingVie
       if (!a) return std::nullopt;
       c.kind = RoutingChangeKind::Address;
       c.dev = names.interface_name(a->ifindex);
+      c.covers = Cidr{a->address.addr, static_cast<uint8_t>(a->address.addr.size() * 8)};
       c.what = fmt::format("{}/{} dev {}", a->address.addr.str(), a->address.prefix_len, c.dev);
       return c;
     }

@@ -2,11 +2,14 @@
 #pragma once
 #include <chrono>
 #include <memory>
+#include <string>
+#include <vector>
 #include <unordered_map>
 
 #include "node/route.h"
 
 struct mnl_socket;
+struct nlmsghdr;
 
 namespace svctrace {
 
@@ -24,6 +27,12 @@ class NetlinkRouting : public RoutingView {
   std::vector<Route> routes(uint32_t table) override;
   std::vector<Rule> rules(uint8_t family) override;
   std::vector<Vrf> vrfs() override;
+  // The raw messages a dump of `type` (RTM_GETLINK, RTM_GETADDR, RTM_GETRULE, RTM_GETROUTE, whose
+  // request header is header_size bytes) answers, for copying them into another namespace
+  // (routing_mirror.h).
+  std::vector<std::string> dump_messages(uint16_t type, size_t header_size);
+  // Sends one change (RTM_NEWLINK, RTM_NEWROUTE, ...) and waits for the kernel's answer: 0 or -errno.
+  int change(nlmsghdr* nlh);
   // Everything, for the report's config snapshot.
   std::vector<Route> all_routes();
   std::vector<InterfaceAddress> all_addresses();

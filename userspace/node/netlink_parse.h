@@ -35,6 +35,7 @@ struct LinkMessage {
   int ifindex = 0;
   std::string name;
   int master = 0;
+  unsigned flags = 0;                  // ifi_flags: IFF_UP, ...
   std::string kind;                    // IFLA_INFO_KIND: "vrf", "veth", ...; empty when not given
   std::optional<uint32_t> vrf_table;
 };

@@ -107,9 +107,28 @@ std::string format_rule(const Rule& r) {
   return s;
 }
 
-bool RoutingChange::concerns(const IpAddr& ip, const std::vector<std::string>& devs) const {
-  if (covers && covers->contains(ip)) return true;
-  return !dev.empty() && std::find(devs.begin(), devs.end(), dev) != devs.end();
+uint8_t RoutingChange::family() const {
+  if (covers) return covers->addr.family;
+  if (kind != RoutingChangeKind::Address) return 0;
+  const std::string_view first = std::string_view(what).substr(0, what.find_first_of("/ "));
+  const std::optional<IpAddr> addr = IpAddr::parse(first);
+  return addr ? addr->family : 0;
+}
+
+bool RoutingChange::concerns(const std::vector<IpAddr>& ips, const std::vector<std::string>& devs) const {
+  if (ips.empty()) return false;
+  const uint8_t own = family();
+  if (own && own != ips.front().family) return false;
+  const bool covers_one = covers && std::any_of(ips.begin(), ips.end(), [this](const IpAddr& ip) {
+                            return ip.is_set() && covers->contains(ip);
+                          });
+  const bool on_a_dev = !dev.empty() && std::find(devs.begin(), devs.end(), dev) != devs.end();
+  switch (kind) {
+    case RoutingChangeKind::Route:
+    case RoutingChangeKind::Rule: return covers_one;
+    case RoutingChangeKind::Address: return covers_one || (own != 0 && on_a_dev);
+  }
+  return false;
 }
 
 std::string format_route(const Route& r) {

@@ -96,11 +96,20 @@ struct RoutingChange {
   RoutingChangeKind kind = RoutingChangeKind::Route;
   bool deleted = false;
   std::string what;       // the route/rule/address in `ip` syntax
-  std::optional<Cidr> covers;  // the destinations it is about (route prefix, rule "to", address subnet)
+  // The destinations it is about: a route's prefix, a rule's "to" (all of its family when it has
+  // none), an address itself (/32 or /128).
+  std::optional<Cidr> covers;
   std::string dev;             // the device it is about, if any
 
-  // Could this change have altered how traffic to `ip` is routed or sourced through `devs`?
-  bool concerns(const IpAddr& ip, const std::vector<std::string>& devs) const;
+  // AF_INET or AF_INET6; 0 when unknown (an address change recorded before covers was set for one, and
+  // whose `what` does not start with the address).
+  uint8_t family() const;
+  // Could this change have altered the route decision of a flow that asked about `ips` (its service IP,
+  // backend and source, all of one family) and went by `devs`? Only a change of the flow's family: a
+  // route whose prefix covers one of `ips`, a rule whose "to" does, or an address on one of `devs` (or
+  // one of `ips` itself). An IPv6 link-local address appearing on a new veth says nothing of an IPv4
+  // flow.
+  bool concerns(const std::vector<IpAddr>& ips, const std::vector<std::string>& devs) const;
 };
 
 struct InterfaceAddress {

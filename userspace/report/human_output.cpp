@@ -108,7 +108,7 @@ void HumanOutput::check(const ServicePair& p, const CheckResult& r) {
     // The node's source NAT: the address it gives this source, or the sources it would rewrite.
     if (!nat.empty()) add(fmt::format("  {}, which {} does not own either\n", nat, d.egress_dev));
     else if (auto only = rewritten_only_text(p.source_nat); !only.empty()) add(fmt::format("  source NAT: {}\n", only));
-    if (!d.fix.empty()) add(fmt::format("  fix: {}\n", d.fix));
+    add(fix_lines(d));
   }
 }
 

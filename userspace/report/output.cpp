@@ -163,8 +163,11 @@ JsonObject diagnosis_object(const Diagnosis& d) {
   o.raw("dnat", endpoint_or_null(d.dnat_ip, d.dnat_port)).raw("drop_reason", string_or_null(d.drop_reason));
   o.raw("egress_dev", string_or_null(d.egress_dev)).add("evidence", evidence_object(d));
   o.raw("expected_source", d.expected_source.is_set() ? json_string(d.expected_source.str()) : "null");
-  o.raw("fix", string_or_null(d.fix)).raw("fix_would_break", string_array_text(d.fix_would_break));
+  o.raw("fix", string_or_null(d.fix)).raw("fix_alternative", string_or_null(d.fix_alternative));
+  o.add("fix_checked_against", d.fix_checked_against).raw("fix_conflicts", string_array_text(d.fix_conflicts));
+  o.add("fix_proven", d.fix_proven).raw("fix_would_break", string_array_text(d.fix_would_break));
   o.add("flow", tuple_object(d.flow)).add("forwarded", d.forwarded);
+  o.raw("no_fix_why", string_or_null(d.no_source_nat_why));
   o.raw("persistent_fix", persistent_fix_text(d));
   o.add("pid", d.pid);
   if (d.preexisting) o.add("preexisting", true);
@@ -315,13 +318,29 @@ static std::string persistent_fix_lines(const Diagnosis& d) {
   return s;
 }
 
-static std::string fix_lines(const Diagnosis& d) {
+// "fix: CMD", saying what the fix was checked against: "fix (checked against 14 service pairs): CMD"
+// when a kernel proved it, "fix (unproven: reasoned against 14 service pairs): CMD" when svctrace's
+// reasoning had to do.
+static std::string fix_line(const Diagnosis& d) {
+  if (!d.fix_checked_against) return "  fix: " + d.fix + "\n";
+  const size_t n = d.fix_checked_against;
+  return fmt::format("  fix ({} {} service pair{}): {}\n", d.fix_proven ? "checked against" : "unproven: reasoned against",
+                     n, n == 1 ? "" : "s", d.fix);
+}
+
+std::string fix_lines(const Diagnosis& d) {
   std::string s;
-  if (!d.fix.empty()) s += "  fix: " + d.fix + "\n";
+  if (!d.fix.empty()) s += fix_line(d);
   if (!d.check.empty()) s += "  check: " + d.check + "\n";
   if (!d.fix_would_break.empty())
     s += fmt::format("  (only this service IP: a route for the whole CIDR would break {})\n",
                      fmt::join(d.fix_would_break, ", "));
+  if (!d.fix_conflicts.empty())
+    s += fmt::format("  {}: any route for {} would break {}, which work{} now; {}\n",
+                     d.fix.empty() ? "no fix printed" : "no route fix", d.flow.dst.str(),
+                     fmt::join(d.fix_conflicts, ", "), d.fix_conflicts.size() == 1 ? "s" : "",
+                     d.fix.empty() ? d.no_source_nat_why : "the fix is a source NAT for exactly the broken direction");
+  if (!d.fix_alternative.empty()) s += "  (" + d.fix_alternative + ")\n";
   if (!d.persistent_fix.empty()) s += persistent_fix_lines(d);
   return s;
 }

@@ -32,6 +32,9 @@ nlohmann::json change_json(const RoutingChange& c, double at_s);
 
 std::string human_flow(const Flow& f, RoutingView& names);     // a new flow
 std::string human_outcome(const Flow& f);                      // answered / refused / abandoned
+// The lines under a diagnosis that say what to run: the fix, the check, what the fix spares or why
+// there is none, and how to keep it across reboots; "" when there is nothing to run.
+std::string fix_lines(const Diagnosis& d);
 std::string human_diagnosis(const Diagnosis& d);               // several lines, ends with the fix
 
 // JSON text of j. Strings from outside (a process's comm, set with prctl; interface names) need not

@@ -5,7 +5,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "diagnose/check.h"
+#include "diagnose/safe_fix.h"
 #include "node/rules/service_pair.h"
 #include "node/node_cache.h"
 #include "report/output.h"
@@ -72,6 +72,7 @@ void Session::tick(uint64_t now_ns, const KernelCounters& kernel) {
   for (const auto& ch : correlator_.tick(now_ns)) {
     const Flow* f = ch.flow;
     if (!f) continue;  // evicted before it was seen
+    remember_pair(*f);
     if (ch.kind == Correlator::Change::NewFlow) {
       // Read now, while the process that opened the flow most likely still runs.
       if (f->pid) correlator_.set_container(*f, node_.container_of(f->pid, f->comm));
@@ -90,19 +91,50 @@ void Session::tick(uint64_t now_ns, const KernelCounters& kernel) {
   out_.flush();
 }
 
+void Session::remember_pair(const Flow& f) {
+  if (!f.dnat_ip || f.forwarded() || f.inbound || traced_pairs_.size() >= kMaxTracedPairs) return;
+  ServicePair p{f.key.proto, f.key.dst, f.key.dport, *f.dnat_ip, f.dnat_port, "traced", {}};
+  if (traced_pair_keys_.insert(pair_key(p)).second) traced_pairs_.push_back(std::move(p));
+}
+
+// Copies what choose_safe_fix decides from one diagnosis to another.
+static void take_fix(Diagnosis& to, const Diagnosis& from) {
+  to.fix = from.fix;
+  to.fix_route = from.fix_route;
+  to.fix_would_break = from.fix_would_break;
+  to.fix_conflicts = from.fix_conflicts;
+  to.fix_alternative = from.fix_alternative;
+  to.fix_checked_against = from.fix_checked_against;
+  to.fix_proven = from.fix_proven;
+}
+
+void Session::choose_fix(Diagnosis& d) {
+  const std::vector<ServicePair> pairs = merge_service_pairs({node_.service_pairs(opts_.cidrs), traced_pairs_});
+  const std::string key = fmt::format("{}|{}|{}", d.fix, d.dnat_ip ? d.dnat_ip->str() : "", d.flow.dst.str());
+  auto it = chosen_fixes_.find(key);
+  if (it != chosen_fixes_.end() && it->second.timeline_size == timeline_.size() && it->second.pairs == pairs.size()) {
+    take_fix(d, it->second.fix);
+    return;
+  }
+  if (opts_.prove_fixes) prove_fix_safe(d, pairs, node_);
+  else keep_fix_safe(d, pairs, node_);
+  if (chosen_fixes_.size() < kMaxGroups) chosen_fixes_[key] = {timeline_.size(), pairs.size(), d};
+}
+
 void Session::diagnose_flow(const Flow& f, const KernelCounters& kernel) {
   Diagnosis d = diagnose(f, node_, opts_.cidrs, drop_reasons_);
-  // The last change before the flow's first packet that concerns its service IP, its backend or the
-  // devices it went by.
+  // The last change before the flow's first packet that could have changed its route decision: of its
+  // family, about its service IP, backend or source, or the devices it went by.
   const std::vector<std::string> devs = {d.egress_dev, d.route_dev};
+  const std::vector<IpAddr> ips = {f.key.dst, f.backend_ip(), f.key.src};
   for (auto it = timeline_.rbegin(); it != timeline_.rend(); ++it) {
     if (it->ts_ns > f.first_seen_ns) continue;
-    if (!it->concerns(f.key.dst, devs) && !it->concerns(f.backend_ip(), devs)) continue;
+    if (!it->concerns(ips, devs)) continue;
     d.preceding_change = *it;
     d.preceding_change_s = static_cast<double>(f.first_seen_ns - it->ts_ns) / 1e9;
     break;
   }
-  if (d.fix_route) keep_fix_safe(d, node_.service_pairs(opts_.cidrs), node_);
+  if (d.fix_route) choose_fix(d);
   if (d.fix_route && opts_.host_netns) {
     // Network managers configure the host's namespace only.
     NetworkManagement nm = node_.network_management(d.fix_route->oif, d.fix_route->dev);

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,9 @@ struct SessionOptions {
   std::function<void(const Flow&, const Diagnosis&)> on_diagnosis;
   std::function<void(const Flow&)> on_outcome;
   bool host_netns = false;         // tracing the host's namespace: persistent fixes make sense
+  // The node is this machine's namespace (not a recording): a fix is proven by its kernel, in a scratch
+  // namespace that mirrors it (diagnose/safe_fix.h).
+  bool prove_fixes = false;
   uint64_t start_ns = 0;           // CLOCK_MONOTONIC at the start, for the timeline's offsets
   uint64_t stats_interval_ns = 10'000'000'000ull;  // Output::stats this often
   CorrelatorConfig correlator;
@@ -96,6 +100,20 @@ class Session {
   uint64_t preexisting_diagnoses_ = 0;  // of them, of flows from before the start
   nlohmann::json timeline_json_ = nlohmann::json::array();
   std::vector<RoutingChange> timeline_;
+  // The service IP -> endpoint pairs seen DNAT'd while tracing (at most kMaxTracedPairs): a fix is
+  // checked against them as well as against the NAT rules' pairs.
+  static constexpr size_t kMaxTracedPairs = 4096;
+  std::vector<ServicePair> traced_pairs_;
+  std::set<PairKey> traced_pair_keys_;
+  void remember_pair(const Flow& f);
+  // A fix chosen for a wide candidate is reused until the routing changes (a new timeline entry) or
+  // more pairs are known: proving it builds a scratch namespace per candidate.
+  struct ChosenFix {
+    size_t timeline_size = 0, pairs = 0;
+    Diagnosis fix;  // only its fix fields are used
+  };
+  std::map<std::string, ChosenFix> chosen_fixes_;
+  void choose_fix(Diagnosis& d);
   struct Group {
     int id = 0;
     int count = 0;

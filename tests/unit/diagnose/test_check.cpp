@@ -6,6 +6,8 @@
 #include "fake_routing.h"
 #include "fixtures.h"
 #include "diagnose/check.h"
+#include "diagnose/safe_fix.h"
+#include "report/output.h"
 #include "node/rules/nat_rules.h"
 #include "node/rules/service_pair.h"
 
@@ -145,13 +147,23 @@ void check_narrowed(Diagnosis d, std::vector<ServicePair> pairs, RoutingView& ro
   CHECK(d.fix == fix);
   REQUIRE(d.fix_would_break.size() == 1);
   CHECK(d.fix_would_break[0] == "tcp 172.24.0.50:80 → 10.141.13.50 (leaves enslf1)");
+  CHECK(d.fix_checked_against == pairs.size());
+  CHECK_FALSE(d.fix_proven);  // svctrace's reasoning, not a kernel's
+}
+
+// The incident's node where 172.24.0.50's backend 10.141.13.50 is on enslf1's network: connections to
+// it get the default route's source, 10.141.13.182, and work.
+test::FakeRouting other_service_on_enslf1() {
+  test::FakeRouting routing;
+  routing.route_get_by_ip["10.141.13.50"] = test::host_route("10.141.13.50", 3, "enslf1", "10.141.13.182");
+  routing.route_get_by_ip["172.24.0.50"] = test::host_route("172.24.0.50", 3, "enslf1", "10.141.13.182");
+  return routing;
 }
 
 }  // namespace
 
 TEST_CASE("a fix for the whole CIDR that would break another service is narrowed to the failing IP", "[check]") {
-  test::FakeRouting routing;
-  routing.route_get_by_ip["10.141.13.50"] = test::host_route("10.141.13.50", 3, "enslf1", "10.141.13.182");
+  test::FakeRouting routing = other_service_on_enslf1();
   Diagnosis d = diagnose(unanswered_flow(), routing, kCidrs);
   REQUIRE(d.fix == "ip route add 172.24.0.0/13 dev enslf0 src 10.0.0.12");
   std::vector<ServicePair> pairs = two_services();
@@ -170,6 +182,7 @@ TEST_CASE("a VRF's fix is checked against the services as a socket in the VRF re
   test::put_in_vrf(routing);
   // In the VRF the other service's backend leaves enslf1; outside it nothing has a route.
   routing.vrf_route_get[7]["10.141.13.50"] = test::host_route("10.141.13.50", 3, "enslf1", "10.141.13.182", 10);
+  routing.vrf_route_get[7]["172.24.0.50"] = test::host_route("172.24.0.50", 3, "enslf1", "10.141.13.182", 10);
   Flow f = unanswered_flow();
   f.route = RouteDecision{};
   f.route->table = 10;
@@ -252,8 +265,7 @@ TEST_CASE("check fails a pair kube-proxy's pod-CIDR exception leaves unmasquerad
 }
 
 TEST_CASE("a service the node masquerades is not broken by the whole-CIDR fix", "[check][source-nat]") {
-  test::FakeRouting routing;
-  routing.route_get_by_ip["10.141.13.50"] = test::host_route("10.141.13.50", 3, "enslf1", "10.141.13.182");
+  test::FakeRouting routing = other_service_on_enslf1();
   Diagnosis d = diagnose(unanswered_flow(), routing, kCidrs);
   std::vector<ServicePair> pairs = two_services();
   pairs[1].source_nat = {{{}, {}, SnatAction::Masquerade, {}, "iptables-save", "KUBE-POSTROUTING"}};
@@ -266,4 +278,75 @@ TEST_CASE("a service the node masquerades is not broken by the whole-CIDR fix", 
   pairs[1].source_nat[0].when = {{{Cidr::parse("10.0.0.0/8")}, true}};
   pairs[1].source_nat.push_back({{{{Cidr::parse("10.0.0.0/8")}, false}}, {}, SnatAction::None, {}, "", ""});
   check_narrowed(d, pairs, routing, "ip route add 172.24.0.1/32 dev enslf0 src 10.0.0.12");
+}
+
+namespace {
+
+// The issue's service: 172.24.0.1 with two endpoints, 10.0.0.8 behind enslf0 (the incident's) and
+// 10.141.13.1 on enslf1's network (healthy), read from the rules of `framework`.
+std::vector<ServicePair> two_endpoints(const std::string& framework, const std::string& chain) {
+  return {{IPPROTO_TCP, ip("172.24.0.1"), 443, ip("10.0.0.8"), 6443, chain, {{framework, chain}}},
+          {IPPROTO_TCP, ip("172.24.0.1"), 443, ip("10.141.13.1"), 6443, chain, {{framework, chain}}}};
+}
+
+}  // namespace
+
+TEST_CASE("no route fix is printed when another endpoint of the same service would break", "[check][safe-fix]") {
+  test::FakeRouting routing;
+  routing.route_get_by_ip["10.141.13.1"] = test::host_route("10.141.13.1", 3, "enslf1", "10.141.13.182");
+  Diagnosis d = diagnose(unanswered_flow(), routing, kCidrs);
+  REQUIRE(d.fix == "ip route add 172.24.0.0/13 dev enslf0 src 10.0.0.12");
+
+  keep_fix_safe(d, two_endpoints("iptables-save", "KUBE-SEP-A"), routing);
+  CHECK_FALSE(d.fix_route);  // neither the CIDR's route nor the service IP's
+  REQUIRE(d.fix_conflicts.size() == 1);
+  CHECK(d.fix_conflicts[0] == "tcp 172.24.0.1:443 → 10.141.13.1 (leaves enslf1)");
+  CHECK(d.fix_would_break.empty());
+  // The source NAT for exactly the broken direction, in the node's framework, and kube-proxy's setting.
+  CHECK(d.fix == "iptables -t nat -I POSTROUTING 1 -o enslf0 -s 10.141.13.182/32 -j SNAT --to-source 10.0.0.12");
+  CHECK(d.fix_alternative.find("--masquerade-all") != std::string::npos);
+  CHECK(d.fix_checked_against == 2);
+  const std::string lines = fix_lines(d);
+  CHECK(lines.find("no route fix: any route for 172.24.0.1 would break tcp 172.24.0.1:443 → 10.141.13.1") !=
+        std::string::npos);
+
+  Diagnosis by_nft = diagnose(unanswered_flow(), routing, kCidrs);
+  keep_fix_safe(by_nft, two_endpoints("nft", "ip kube-proxy endpoint-A"), routing);
+  CHECK(by_nft.fix ==
+        "nft 'add table ip svctrace-fix; add chain ip svctrace-fix postrouting { type nat hook postrouting priority "
+        "99; }; add rule ip svctrace-fix postrouting oifname \"enslf0\" ip saddr 10.141.13.182 snat to 10.0.0.12'");
+  CHECK_FALSE(by_nft.fix_alternative.empty());
+
+  // Plain DNAT rules, not kube-proxy's: no kube-proxy setting is named.
+  Diagnosis plain = diagnose(unanswered_flow(), routing, kCidrs);
+  keep_fix_safe(plain, two_endpoints("iptables-save", "OUTPUT"), routing);
+  CHECK(plain.fix.starts_with("iptables -t nat -I POSTROUTING 1"));
+  CHECK(plain.fix_alternative.empty());
+}
+
+TEST_CASE("with no rules read and an endpoint that would break, no fix at all is printed", "[check][safe-fix]") {
+  test::FakeRouting routing;
+  routing.route_get_by_ip["10.141.13.1"] = test::host_route("10.141.13.1", 3, "enslf1", "10.141.13.182");
+  Diagnosis d = diagnose(unanswered_flow(), routing, kCidrs);
+  // Seen while tracing only: its framework is unknown, so no source NAT can be written for it.
+  keep_fix_safe(d, {{IPPROTO_TCP, ip("172.24.0.1"), 443, ip("10.141.13.1"), 6443, "traced", {}}}, routing);
+  CHECK(d.fix.empty());
+  CHECK_FALSE(d.fix_route);
+  REQUIRE(d.fix_conflicts.size() == 1);
+  CHECK(d.fix_checked_against == 0);
+  CHECK(fix_lines(d) ==
+        "  no fix printed: any route for 172.24.0.1 would break tcp 172.24.0.1:443 → 10.141.13.1 (leaves enslf1), "
+        "which works now; none of the node's NAT rules was read, so no source NAT can be written for them\n");
+}
+
+TEST_CASE("a route fix that would move a working backend to another device is not printed", "[check][safe-fix]") {
+  test::FakeRouting routing = other_service_on_enslf1();
+  Diagnosis d = diagnose(unanswered_flow(), routing, kCidrs);
+  // A backend inside the service CIDR itself, reached by enslf1: the CIDR's route would send it out enslf0.
+  routing.route_get_by_ip["172.25.0.9"] = test::host_route("172.25.0.9", 3, "enslf1", "10.141.13.182");
+  std::vector<ServicePair> pairs = {{IPPROTO_TCP, ip("172.24.0.50"), 80, ip("172.25.0.9"), 80, "OUTPUT", {}}};
+  keep_fix_safe(d, pairs, routing);
+  CHECK(d.fix == "ip route add 172.24.0.1/32 dev enslf0 src 10.0.0.12");
+  REQUIRE(d.fix_would_break.size() == 1);
+  CHECK(d.fix_would_break[0] == "tcp 172.24.0.50:80 → 172.25.0.9 (would leave enslf0 instead of enslf1)");
 }

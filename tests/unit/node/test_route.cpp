@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 #include <linux/fib_rules.h>
+#include <sys/socket.h>
 #include <linux/rtnetlink.h>
 
 #include "node/route.h"
@@ -72,18 +73,50 @@ TEST_CASE("IPv6 routes print as `ip -6 route` prints them", "[route]") {
   CHECK(format_route(svc) == "fd00:10:96::/112 dev enslf0 src fd00:0:0:1::12 metric 1024 pref medium");
 }
 
-TEST_CASE("a routing change concerns a flow by destination or by device", "[route]") {
+// The flow of the incident: service IP, backend, source; it went by enslf0 (the route) and enslf1.
+static const std::vector<IpAddr> kFlowIps = {ip("172.24.0.1"), ip("10.141.13.8"), ip("10.0.0.12")};
+
+TEST_CASE("a routing change concerns a flow only if it could have changed its decision", "[route]") {
   RoutingChange deleted_default{0, RoutingChangeKind::Route, true, "default via 10.0.0.1 dev enslf0", Cidr::parse("0.0.0.0/0"), "enslf0"};
-  CHECK(deleted_default.concerns(ip("172.24.0.1"), {}));
-  CHECK_FALSE(deleted_default.concerns(ip("fd00::1"), {}));  // an IPv4 route says nothing of IPv6
+  CHECK(deleted_default.concerns(kFlowIps, {}));
+  CHECK_FALSE(deleted_default.concerns({ip("fd00::1")}, {"enslf0"}));  // an IPv4 route says nothing of IPv6
+
+  // A route on a device the flow used, whose prefix covers none of its addresses, decided nothing.
+  RoutingChange elsewhere{0, RoutingChangeKind::Route, false, "192.168.7.0/24 dev enslf0", Cidr::parse("192.168.7.0/24"), "enslf0"};
+  CHECK_FALSE(elsewhere.concerns(kFlowIps, {"enslf0", "enslf1"}));
+  // One that covers the backend, or the source, did.
+  RoutingChange to_backend{0, RoutingChangeKind::Route, false, "10.141.13.0/24 dev enslf1", Cidr::parse("10.141.13.0/24"), "enslf1"};
+  CHECK(to_backend.concerns(kFlowIps, {}));
+  RoutingChange to_source{0, RoutingChangeKind::Route, false, "10.0.0.0/24 dev enslf9", Cidr::parse("10.0.0.0/24"), "enslf9"};
+  CHECK(to_source.concerns(kFlowIps, {}));
 
   RoutingChange rule{0, RoutingChangeKind::Rule, false, "1000:\tfrom all to 10.96.0.0/12 lookup 200", Cidr::parse("10.96.0.0/12"), ""};
-  CHECK_FALSE(rule.concerns(ip("172.24.0.1"), {"enslf0", "enslf1"}));
-  CHECK(rule.concerns(ip("10.96.0.10"), {}));
+  CHECK_FALSE(rule.concerns({ip("172.24.0.1")}, {"enslf0", "enslf1"}));
+  CHECK(rule.concerns({ip("10.96.0.10")}, {}));
+  RoutingChange any_to{0, RoutingChangeKind::Rule, false, "1000:\tfrom 10.0.0.0/8 lookup 200", Cidr::parse("0.0.0.0/0"), ""};
+  CHECK(any_to.concerns(kFlowIps, {}));
+  CHECK_FALSE(any_to.concerns({ip("fd00::1")}, {}));
 
-  RoutingChange address{0, RoutingChangeKind::Address, true, "10.0.0.12/24 dev enslf0", std::nullopt, "enslf0"};
-  CHECK(address.concerns(ip("172.24.0.1"), {"enslf0"}));
-  CHECK_FALSE(address.concerns(ip("172.24.0.1"), {"enslf1"}));
+  RoutingChange address{0, RoutingChangeKind::Address, true, "10.0.0.12/24 dev enslf0", Cidr::parse("10.0.0.12/32"), "enslf0"};
+  CHECK(address.concerns({ip("172.24.0.1")}, {"enslf0"}));
+  CHECK_FALSE(address.concerns({ip("172.24.0.1")}, {"enslf1"}));
+  CHECK(address.concerns(kFlowIps, {"enslf9"}));  // it is the flow's source
+}
+
+TEST_CASE("an IPv6 link-local address on a new veth is not blamed for an IPv4 failure", "[route]") {
+  // What the kernel adds to every veth that comes up: it was cited before the relevance rule.
+  RoutingChange link_local{0, RoutingChangeKind::Address, false, "fe80::a8c1:abff:fe12:3456/64 dev enslf1",
+                           Cidr::parse("fe80::a8c1:abff:fe12:3456/128"), "enslf1"};
+  CHECK_FALSE(link_local.concerns(kFlowIps, {"enslf0", "enslf1"}));
+  CHECK(link_local.concerns({ip("fd00:10:96::1"), ip("fd00:141::8"), ip("fd00::12")}, {"enslf1"}));
+
+  // A recording made before address changes carried covers: the family is read from `what`.
+  RoutingChange recorded{0, RoutingChangeKind::Address, false, "fe80::a8c1:abff:fe12:3456/64 dev enslf1",
+                         std::nullopt, "enslf1"};
+  CHECK(recorded.family() == AF_INET6);
+  CHECK_FALSE(recorded.concerns(kFlowIps, {"enslf1"}));
+  RoutingChange recorded_v4{0, RoutingChangeKind::Address, false, "10.0.0.12/24 dev enslf0", std::nullopt, "enslf0"};
+  CHECK(recorded_v4.concerns(kFlowIps, {"enslf0"}));
 }
 
 TEST_CASE("rules print as `ip rule` prints them and select as the kernel would", "[route]") {
