@@ -114,14 +114,19 @@ const std::vector<Candidate>& candidates() {
        {{SVC_PROG(route_tp_btf), tp_btf, "fib_table_lookup", SVC_PROG(route_tp_btf_pr)}}, RouteHook::tp_btf},
       {HookRole::route, "raw_tp/fib_table_lookup",
        {{SVC_PROG(route_raw_tp), raw_tp, "fib_table_lookup", nullptr, true}}, RouteHook::raw_tp},
-      // Netfilter links (6.4+) see NAT before and after re-routing and the replies; before 6.4, the
-      // packet at the driver queue still carries its conntrack entry, and replies are found by their
-      // headers as they are received.
+      // Netfilter links (6.4+) see NAT before and after re-routing and the replies; before 6.4, fexit
+      // on the function that runs each netfilter hook sees the same where the kernel allows fexit;
+      // else the packet at the driver queue still carries its conntrack entry, and replies are found
+      // by their headers as they are received.
       {HookRole::nat, "netfilter ipv4 LOCAL_OUT -99, POST_ROUTING 101, PRE_ROUTING -99",
        {{SVC_PROG(nat_local_out), netfilter, "LOCAL_OUT"},
         {SVC_PROG(nat_post_routing), netfilter, "POST_ROUTING"},
         {SVC_PROG(nat_pre_routing), netfilter, "PRE_ROUTING"}},
        RouteHook::automatic, NatHook::netfilter},
+      {HookRole::nat, "fexit/nf_hook_slow",
+       {{SVC_PROG(nat_hook_slow), fexit, "nf_hook_slow"}},
+       RouteHook::automatic, NatHook::fexit,
+       "no BPF netfilter links before 6.4: NAT seen as each netfilter hook ends"},
       {HookRole::nat, "tp_btf/net_dev_queue, tp_btf/netif_receive_skb",
        {{SVC_PROG(nat_dev_queue), tp_btf, "net_dev_queue"}, {SVC_PROG(nat_receive), tp_btf, "netif_receive_skb"}},
        RouteHook::automatic, NatHook::net_dev_queue,

@@ -118,7 +118,8 @@ void add_tuning_options(CLI::App& app, Options& o) {
       ->type_name("HOOK")
       ->transform(enum_choice(kRouteHooks));
   app.add_option("--nat-hook", o.nat_hook,
-                 "NAT hook: auto, netfilter (6.4+), net_dev_queue (older kernels)")
+                 "NAT hook: auto, netfilter (6.4+), fexit (older kernels that allow it),\n"
+                 "net_dev_queue (the rest)")
       ->type_name("HOOK")
       ->transform(enum_choice(kNatHooks));
   app.add_option("--btf", o.btf_file,
