@@ -148,7 +148,7 @@ start_svctrace() {
 }
 
 # before_netfilter_links: true when the running svctrace's NAT role is served by the net_dev_queue
-# fallback (kernels before 6.4 have no BPF netfilter links, or --nat-hook net_dev_queue). It meets a
+# fallback (kernels before 6.4 that refuse fexit, or --nat-hook net_dev_queue). It meets a
 # packet at the driver queue: after a forwarded flow's route decision (which PRE_ROUTING's program
 # announces), and never for one whose next hop does not resolve. Tests skip or adapt what needs more,
 # with BEFORE_NETFILTER_LINKS as the reason.
