@@ -136,31 +136,30 @@ static __always_inline void record_reply(const struct sk_buff *skb, unsigned lon
 /* A service flow's packet is handled out of line, by a BPF-to-BPF call made only for such packets, so
  * the path every other packet takes stays a few instructions at the start of the program rather than
  * ending in a jump over kilobytes of it. */
-static __noinline int nat_service_packet(struct bpf_nf_ctx *ctx, __u32 hook, __u32 l3,
-					 const struct nf_conntrack_tuple_hash *th)
+static __noinline int nat_service_packet(const struct sk_buff *skb, const struct nf_hook_state *state, __u32 hook,
+					 __u32 l3, const struct nf_conntrack_tuple_hash *th)
 {
-	const struct nf_hook_state *state = ctx->state;
 	int in = state->in ? state->in->ifindex : 0;
 	int out = state->out ? state->out->ifindex : 0;
-	record_unreplied(ctx->skb->_nfct, th, l3, state->net->ns.inum, hook, in, out);
+	record_unreplied(skb->_nfct, th, l3, state->net->ns.inum, hook, in, out);
 	return 0;
 }
 
-static __noinline int nat_reply_packet(struct bpf_nf_ctx *ctx)
+static __noinline int nat_reply_packet(const struct sk_buff *skb, const struct nf_hook_state *state)
 {
-	const struct nf_hook_state *state = ctx->state;
-	record_reply(ctx->skb, ctx->skb->_nfct, state->net->ns.inum, state->in ? state->in->ifindex : 0);
+	record_reply(skb, skb->_nfct, state->net->ns.inum, state->in ? state->in->ifindex : 0);
 	return 0;
 }
 
-/* The three netfilter programs' work. */
-static __always_inline int netfilter_hook(struct bpf_nf_ctx *ctx, __u32 hook)
+/* The work at a netfilter hook just after NAT, whichever program is there: the BPF netfilter links,
+ * or fexit on the function that runs a hook's functions (nat_hook_slow). */
+static __always_inline int netfilter_hook(const struct sk_buff *skb, const struct nf_hook_state *state, __u32 hook)
 {
 	/* The cheapest rejections come first: most packets are untracked, or belong to flows answered
 	 * long ago (ESTABLISHED, original direction), or are replies while no service flow was ever
 	 * remembered. Then a new flow's destination is tested against the CIDRs; the devices and the
 	 * namespace are read only for a flow to a service. */
-	unsigned long nfct = ctx->skb->_nfct;
+	unsigned long nfct = skb->_nfct;
 	__u32 ctinfo = nfct & NFCT_INFOMASK;
 	if (!nfct)
 		return NF_ACCEPT; /* untracked: no flow to join it to */
@@ -168,16 +167,30 @@ static __always_inline int netfilter_hook(struct bpf_nf_ctx *ctx, __u32 hook)
 		struct nf_conntrack_tuple_hash th[2];
 		__u16 l3 = new_flow_to_service(nfct, th);
 		if (l3)
-			nat_service_packet(ctx, hook, l3, th);
+			nat_service_packet(skb, state, hook, l3, th);
 	} else if ((ctinfo == IP_CT_ESTABLISHED_REPLY || ctinfo == IP_CT_RELATED_REPLY) &&
 		   (hook == SVC_NAT_PRE_ROUTING ? awaiting_any : hook == SVC_NAT_LOCAL_OUT && local_answers_awaited) &&
 		   /* Only a first reply can be awaited, and conntrack marks an entry assured only after
 		    * it (for TCP, at the handshake's last ACK): the replies of established traffic, most of
 		    * what comes in, cost only this read. */
 		   !(BPF_CORE_READ((const struct nf_conn *)(nfct & ~NFCT_INFOMASK), status) & IPS_ASSURED)) {
-		nat_reply_packet(ctx); /* coming in, or answered by this host (local_answers_awaited) */
+		nat_reply_packet(skb, state); /* coming in, or answered by this host (local_answers_awaited) */
 	}
 	return NF_ACCEPT;
+}
+
+/* The svctrace hook of a netfilter hook (NF_INET_*) that nat_hook_slow sees the end of, or 0 for a
+ * hook it does not serve. */
+static __always_inline __u32 nat_hook_of(__u8 pf, __u32 nf_hook)
+{
+	if (pf != NFPROTO_IPV4 && pf != NFPROTO_IPV6)
+		return 0;
+	switch (nf_hook) {
+	case NF_INET_LOCAL_OUT: return SVC_NAT_LOCAL_OUT;
+	case NF_INET_POST_ROUTING: return SVC_NAT_POST_ROUTING;
+	case NF_INET_PRE_ROUTING: return SVC_NAT_PRE_ROUTING;
+	}
+	return 0;
 }
 
 /* A packet handed to the driver, for kernels without BPF netfilter links: it is past POST_ROUTING and

@@ -96,14 +96,14 @@ int BPF_PROG(route6_tp_btf, const struct net *net, const struct fib6_result *res
 SEC("netfilter")
 int nat_local_out(struct bpf_nf_ctx *ctx)
 {
-	return netfilter_hook(ctx, SVC_NAT_LOCAL_OUT);
+	return netfilter_hook(ctx->skb, ctx->state, SVC_NAT_LOCAL_OUT);
 }
 
 /* POST_ROUTING at priority 101, just after SNAT (100): the device the packet really leaves by. */
 SEC("netfilter")
 int nat_post_routing(struct bpf_nf_ctx *ctx)
 {
-	return netfilter_hook(ctx, SVC_NAT_POST_ROUTING);
+	return netfilter_hook(ctx->skb, ctx->state, SVC_NAT_POST_ROUTING);
 }
 
 /* PRE_ROUTING at priority -99, just after DNAT: replies coming in, and the first packets of forwarded
@@ -111,7 +111,25 @@ int nat_post_routing(struct bpf_nf_ctx *ctx)
 SEC("netfilter")
 int nat_pre_routing(struct bpf_nf_ctx *ctx)
 {
-	return netfilter_hook(ctx, SVC_NAT_PRE_ROUTING);
+	return netfilter_hook(ctx->skb, ctx->state, SVC_NAT_PRE_ROUTING);
+}
+
+/* For kernels without BPF netfilter links (before 6.4) that allow fexit: nf_hook_slow runs the
+ * functions of one netfilter hook (NF_INET_*), conntrack's and NAT's among them, and returns 1 when
+ * they all accepted the packet. At its exit the packet has been through DNAT (PRE_ROUTING,
+ * LOCAL_OUT) or SNAT (POST_ROUTING), as the netfilter programs see it just after; with the same
+ * work, it sees what they see, the replies and a forwarded flow's route decision included. A packet
+ * a hook dropped, stole or queued is not read: it may be gone. nf_hook_slow is in vmlinux (NAT's own
+ * functions are in the nf_nat module, which fexit reaches only from 5.11, with module BTF), and has
+ * these arguments in 5.10, 6.1, 6.12 and 6.18. */
+SEC("fexit/nf_hook_slow")
+int BPF_PROG(nat_hook_slow, struct sk_buff *skb, struct nf_hook_state *state, const struct nf_hook_entries *e,
+	     unsigned int s, int ret)
+{
+	__u32 hook = ret == 1 ? nat_hook_of(state->pf, state->hook) : 0;
+	if (hook)
+		netfilter_hook(skb, state, hook);
+	return 0;
 }
 
 /* The fallback for kernels without BPF netfilter links (before 6.4, "bpf: add netfilter program

@@ -25,7 +25,7 @@ SVC_WRAPPER=()   # a command svctrace is started under (e.g. unshare ... sh -c '
 SVC_BPF_IDS=""   # "prog ID" / "link ID" lines: the BPF objects the running svctrace holds
 _BPF_BEFORE=""   # "prog ID NAME" / "link ID" lines: what was in the kernel before it started
 # Names of svctrace's programs as the kernel keeps them (15 characters at most).
-SVCTRACE_PROG_NAMES='^(route_tp_btf|route_tp_btf_pr|route_raw_tp|route_fexit|route_fexit_pr|nat_local_out|nat_post_routin|nat_pre_routing|nat_dev_queue|tcp_state|tcp_state_pr|tcp_retransmit|tcp_retrans_pr|drop_kfree_skb)$'
+SVCTRACE_PROG_NAMES='^(route_tp_btf|route_tp_btf_pr|route_raw_tp|route_fexit|route_fexit_pr|nat_local_out|nat_post_routin|nat_pre_routing|nat_dev_queue|nat_hook_slow|tcp_state|tcp_state_pr|tcp_retransmit|tcp_retrans_pr|drop_kfree_skb)$'
 _REPORTED=""
 # The test's real stdout, kept on its own fd: the EXIT trap can fire while a helper's output is
 # redirected (e.g. `wait_for_line ... >/dev/null`), and its FAIL line must not vanish with it.
@@ -150,7 +150,7 @@ start_svctrace() {
 }
 
 # before_netfilter_links: true when the running svctrace's NAT role is served by the net_dev_queue
-# fallback (kernels before 6.4 have no BPF netfilter links, or --nat-hook net_dev_queue). It meets a
+# fallback (kernels before 6.4 that refuse fexit, or --nat-hook net_dev_queue). It meets a
 # packet at the driver queue: after a forwarded flow's route decision (which PRE_ROUTING's program
 # announces), and never for one whose next hop does not resolve. Tests skip or adapt what needs more,
 # with BEFORE_NETFILTER_LINKS as the reason.

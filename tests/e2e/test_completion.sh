@@ -47,7 +47,7 @@ expect "check's own flag" "--iptables-save" --cidr 10.96.0.0/12 check --ipt
 expect "--route-hook values" "auto fexit tp_btf raw_tp" --route-hook ""
 expect "--route-hook value prefix" "tp_btf" --cidr 10.96.0.0/12 --route-hook t
 expect "--route-hook=value (bash splits at =)" "raw_tp" --route-hook = r
-expect "--nat-hook values" "auto netfilter net_dev_queue" --nat-hook ""
+expect "--nat-hook values" "auto netfilter fexit net_dev_queue" --nat-hook ""
 expect "--netns names from ip netns list" "$NODE" --netns "$PREFIX"
 expect "--netns paths" "/run/netns/$NODE" --netns "/run/netns/$PREFIX"
 expect "--report files" "$WORK/report-target.json" --report "$WORK/report-t"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every hook fallback, forced by its flag, still catches the incident on this kernel: the raw
 # tracepoint for the route decision, and the driver-queue hook that stands in for netfilter links on
-# kernels before 6.4. fexit is asked for too: it either works or is refused with a clear error.
+# kernels before 6.4. fexit is asked for too (route and NAT): it either works or is refused with a
+# clear error.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -25,14 +26,24 @@ run_incident --nat-hook net_dev_queue
 assert_json "$(head -n1 "$OUT")" 'any(.hooks[]; .hook == "tp_btf/net_dev_queue") and all(.hooks[]; .hook | test("netfilter") | not)' \
   "net_dev_queue NAT hook is live, no netfilter link"
 
-# fexit: refused on kernels that forbid BPF trampolines (as these build machines do), else used.
-rc=0
-err=$("$SVCTRACE" --netns "$NODE" --cidr "$CIDR" --json --route-hook fexit --duration 0.2 2>&1 >"$OUT") || rc=$?
-if ((rc == 0)); then
-  assert_json "$(head -n1 "$OUT")" 'any(.hooks[]; .hook == "fexit/fib_table_lookup")' "fexit is live when accepted"
-else
-  [[ $rc == 1 && $err == *"refused svctrace's BPF program route_fexit"* ]] ||
-    fail "a refused fexit must be one clear error and exit 1, got $rc: $err"
+# fexit, for the route and for the NAT role: refused on kernels that forbid BPF trampolines (as
+# these build machines do), else used; the NAT role's catches the incident.
+fexit_accepted() { # hook-flag program hook
+  local rc=0 err
+  err=$("$SVCTRACE" --netns "$NODE" --cidr "$CIDR" --json "$1" fexit --duration 0.2 2>&1 >"$OUT") || rc=$?
+  if ((rc == 0)); then
+    assert_json "$(head -n1 "$OUT")" "any(.hooks[]; .hook == \"$3\")" "$1 fexit is live when accepted"
+    return 0
+  fi
+  [[ $rc == 1 && $err == *"refused svctrace's BPF program $2"* ]] ||
+    fail "a refused $1 fexit must be one clear error and exit 1, got $rc: $err"
+  return 1
+}
+fexit_accepted --route-hook route_fexit fexit/fib_table_lookup || true
+if fexit_accepted --nat-hook nat_hook_slow fexit/nf_hook_slow; then
+  run_incident --nat-hook fexit
+  assert_json "$(head -n1 "$OUT")" 'all(.hooks[]; .hook | test("netfilter|net_dev_queue") | not)' \
+    "fexit NAT hook alone serves the NAT role"
 fi
 # --hooks says what serves each role, and why the others were refused.
 table=$("$SVCTRACE" --netns "$NODE" --cidr "$CIDR" --hooks --route-hook raw_tp --nat-hook net_dev_queue)

@@ -40,9 +40,7 @@ ProbeAnswer load_program(bpf_prog_type type, const bpf_prog_load_opts& opts, int
 
 }  // namespace
 
-void FeatureProbe::BtfDeleter::operator()(btf* b) const { btf__free(b); }
-
-FeatureProbe::FeatureProbe() = default;
+FeatureProbe::FeatureProbe(std::string btf_file) : btf_file_(std::move(btf_file)) {}
 FeatureProbe::~FeatureProbe() = default;
 
 const ProbeAnswer& FeatureProbe::accepts(ProgKind kind, const std::string& target) {
@@ -71,7 +69,7 @@ ProbeAnswer FeatureProbe::load(ProgKind kind, const std::string& target) {
 }
 
 btf* FeatureProbe::vmlinux_btf(ProbeAnswer& failure) {
-  if (!vmlinux_) vmlinux_.reset(btf__load_vmlinux_btf());
+  if (!vmlinux_) vmlinux_ = load_kernel_btf(btf_file_);
   if (!vmlinux_) {
     int err = errno;
     failure = {err, fmt::format("cannot read the kernel's BTF: {}", std::strerror(err))};

@@ -9,7 +9,7 @@
 #include <string_view>
 #include <utility>
 
-struct btf;
+#include "capture/kernel_btf.h"
 
 namespace svctrace {
 
@@ -34,7 +34,8 @@ struct ProbeAnswer {
 
 class FeatureProbe {
  public:
-  FeatureProbe();
+  // btf_file: the kernel's BTF from a file (--btf), or empty for the kernel's own.
+  explicit FeatureProbe(std::string btf_file = {});
   ~FeatureProbe();
   FeatureProbe(const FeatureProbe&) = delete;
   FeatureProbe& operator=(const FeatureProbe&) = delete;
@@ -54,10 +55,8 @@ class FeatureProbe {
   ProbeAnswer load_tracing(ProgKind kind, const std::string& target);
   std::map<std::pair<ProgKind, std::string>, ProbeAnswer> answers_;
   std::map<std::string, ProbeAnswer> kfuncs_;
-  struct BtfDeleter {
-    void operator()(btf* b) const;
-  };
-  std::unique_ptr<btf, BtfDeleter> vmlinux_;  // read at the first fexit, tp_btf or kfunc question
+  std::string btf_file_;
+  BtfPtr vmlinux_;  // read at the first fexit, tp_btf or kfunc question
 };
 
 }  // namespace svctrace

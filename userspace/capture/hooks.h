@@ -14,7 +14,7 @@ enum class HookRole { route, route6, nat, drop, tcp };
 // --route-hook: the best the kernel allows, or one forced.
 enum class RouteHook { automatic, fexit, tp_btf, raw_tp };
 // --nat-hook: the best the kernel allows, or one forced.
-enum class NatHook { automatic, netfilter, net_dev_queue };
+enum class NatHook { automatic, netfilter, fexit, net_dev_queue };
 
 // What name() gives a value it has no case for (only an out-of-range cast can be one).
 inline constexpr std::string_view kUnnamed = "?";
@@ -44,6 +44,7 @@ constexpr std::string_view name(NatHook hook) {
   switch (hook) {
     case NatHook::automatic: return "auto";
     case NatHook::netfilter: return "netfilter";
+    case NatHook::fexit: return "fexit";
     case NatHook::net_dev_queue: return "net_dev_queue";
   }
   return kUnnamed;
@@ -54,7 +55,8 @@ inline constexpr std::array kHookRoles{HookRole::route, HookRole::route6, HookRo
                                        HookRole::tcp};
 inline constexpr std::array kRouteHooks{RouteHook::automatic, RouteHook::fexit, RouteHook::tp_btf,
                                         RouteHook::raw_tp};
-inline constexpr std::array kNatHooks{NatHook::automatic, NatHook::netfilter, NatHook::net_dev_queue};
+inline constexpr std::array kNatHooks{NatHook::automatic, NatHook::netfilter, NatHook::fexit,
+                                      NatHook::net_dev_queue};
 
 // Whether `all` lists every value of its enum in order: the i-th is value i, and name() has no case
 // for the value after the last (a value added to the enum and to name() but not to `all` fails this;

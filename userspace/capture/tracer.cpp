@@ -22,6 +22,7 @@
 #include <optional>
 
 #include "capture/feature_probe.h"
+#include "capture/kernel_btf.h"
 #include "capture/nf_link.h"
 #include "node/caps.h"
 #include "capture/read_pause.h"
@@ -113,14 +114,19 @@ const std::vector<Candidate>& candidates() {
        {{SVC_PROG(route_tp_btf), tp_btf, "fib_table_lookup", SVC_PROG(route_tp_btf_pr)}}, RouteHook::tp_btf},
       {HookRole::route, "raw_tp/fib_table_lookup",
        {{SVC_PROG(route_raw_tp), raw_tp, "fib_table_lookup", nullptr, true}}, RouteHook::raw_tp},
-      // Netfilter links (6.4+) see NAT before and after re-routing and the replies; before 6.4, the
-      // packet at the driver queue still carries its conntrack entry, and replies are found by their
-      // headers as they are received.
+      // Netfilter links (6.4+) see NAT before and after re-routing and the replies; before 6.4, fexit
+      // on the function that runs each netfilter hook sees the same where the kernel allows fexit;
+      // else the packet at the driver queue still carries its conntrack entry, and replies are found
+      // by their headers as they are received.
       {HookRole::nat, "netfilter ipv4 LOCAL_OUT -99, POST_ROUTING 101, PRE_ROUTING -99",
        {{SVC_PROG(nat_local_out), netfilter, "LOCAL_OUT"},
         {SVC_PROG(nat_post_routing), netfilter, "POST_ROUTING"},
         {SVC_PROG(nat_pre_routing), netfilter, "PRE_ROUTING"}},
        RouteHook::automatic, NatHook::netfilter},
+      {HookRole::nat, "fexit/nf_hook_slow",
+       {{SVC_PROG(nat_hook_slow), fexit, "nf_hook_slow"}},
+       RouteHook::automatic, NatHook::fexit,
+       "no BPF netfilter links before 6.4: NAT seen as each netfilter hook ends"},
       {HookRole::nat, "tp_btf/net_dev_queue, tp_btf/netif_receive_skb",
        {{SVC_PROG(nat_dev_queue), tp_btf, "net_dev_queue"}, {SVC_PROG(nat_receive), tp_btf, "netif_receive_skb"}},
        RouteHook::automatic, NatHook::net_dev_queue,
@@ -289,22 +295,36 @@ static void fill_cidrs(svctrace_bpf* skel, const std::vector<Cidr>& cidrs) {
 namespace {
 
 // The oldest kernel svctrace runs on, checked before anything is loaded so that the user reads what
-// the kernel lacks rather than a loader's error: BTF of the running kernel (CO-RE and tp_btf), and the
-// BPF ring buffer (5.8, "bpf: Implement BPF ring buffer and verifier support for it").
-void require_kernel_floor() {
+// the kernel lacks rather than a loader's error: BTF of the running kernel (CO-RE and tp_btf), from
+// the kernel or from --btf's file, and the BPF ring buffer (5.8, "bpf: Implement BPF ring buffer and
+// verifier support for it").
+void require_kernel_floor(const std::string& btf_file) {
   struct stat st {};
-  if (stat("/sys/kernel/btf/vmlinux", &st) != 0)
+  if (!btf_file.empty()) {
+    if (std::string error = kernel_btf_file_error(btf_file); !error.empty()) throw TracerError(error);
+    // libbpf (1.1) resolves the hooks' targets and the kfuncs in the kernel's BTF as it finds it
+    // itself, whatever the file: without it, loading would fail with a bare "No such process".
+    if (!load_kernel_btf({}))
+      throw TracerError(fmt::format("--btf {}: libbpf also needs the kernel's own BTF to attach the hooks and "
+                                    "finds none (/sys/kernel/btf/vmlinux, /boot/vmlinux-RELEASE); mount the "
+                                    "host's /sys/kernel/btf",
+                                    btf_file));
+  } else if (stat("/sys/kernel/btf/vmlinux", &st) != 0) {
     throw TracerError("this kernel exposes no BTF (/sys/kernel/btf/vmlinux is missing); svctrace needs a "
-                      "kernel built with CONFIG_DEBUG_INFO_BTF=y");
+                      "kernel built with CONFIG_DEBUG_INFO_BTF=y, or its BTF given with --btf FILE");
+  }
   // Asked of the kernel's BTF, not by creating a map, which needs the privileges whose absence the
   // load reports better: the ring buffer's own struct came with it.
-  std::unique_ptr<btf, void (*)(btf*)> vmlinux(btf__load_vmlinux_btf(), btf__free);
+  BtfPtr vmlinux = load_kernel_btf(btf_file);
   if (vmlinux && btf__find_by_name_kind(vmlinux.get(), "bpf_ringbuf", BTF_KIND_STRUCT) < 0)
     throw TracerError("this kernel has no BPF ring buffer; svctrace needs Linux 5.8 or later");
 }
 
-SkelPtr open_object() {
-  SkelPtr skel(svctrace_bpf__open());
+// btf_file: CO-RE relocates against it instead of the kernel's own BTF, when given.
+SkelPtr open_object(const std::string& btf_file) {
+  LIBBPF_OPTS(bpf_object_open_opts, open_opts);
+  if (!btf_file.empty()) open_opts.btf_custom_path = btf_file.c_str();
+  SkelPtr skel(svctrace_bpf__open_opts(&open_opts));
   if (!skel) throw TracerError(fmt::format("cannot open the BPF object: {}", std::strerror(errno)));
   for (bpf_program* p : {skel->progs.nat_local_out, skel->progs.nat_post_routing, skel->progs.nat_pre_routing}) {
     bpf_program__set_type(p, static_cast<bpf_prog_type>(kProgTypeNetfilter));
@@ -409,19 +429,19 @@ std::pair<Fd, std::string> link_netfilter(svctrace_bpf* skel, const NfHook& h) {
 }  // namespace
 
 std::unique_ptr<Tracer> Tracer::start(const TracerOptions& opts, EventHandler on_event) {
-  require_kernel_floor();
+  require_kernel_floor(opts.btf_file);
   // IPv6 hooks cost every IPv6 packet a look: only attach them when an IPv6 CIDR is traced.
   const bool trace_v6 = std::any_of(opts.cidrs.begin(), opts.cidrs.end(),
                                     [](const Cidr& c) { return c.addr.family == AF_INET6; });
   auto impl = std::make_unique<Impl>();
   impl->on_event = std::move(on_event);
   impl->ring_bytes = opts.ringbuf_bytes;
-  impl->skel = open_object();
+  impl->skel = open_object(opts.btf_file);
   svctrace_bpf* skel = impl->skel.get();
 
   // Ask the kernel which candidates it takes, then load the object once with only those.
   std::vector<HookStatus> hooks;
-  FeatureProbe probe;
+  FeatureProbe probe(opts.btf_file);
   const ProbeAnswer& kfunc = probe.has_kfunc(kViewKfunc);
   const bool view = kfunc.accepted();
   if (!view) spdlog::debug("{}; loading the probe-read programs", kfunc.reason);
@@ -501,9 +521,10 @@ Tracer::Counters Tracer::counters() {
   return c;
 }
 
-std::unordered_map<uint32_t, std::string> load_drop_reason_names() {
+std::unordered_map<uint32_t, std::string> load_drop_reason_names(const std::string& btf_file) {
   std::unordered_map<uint32_t, std::string> names;
-  btf* vmlinux = btf__load_vmlinux_btf();
+  BtfPtr kernel_btf = load_kernel_btf(btf_file);
+  btf* vmlinux = kernel_btf.get();
   if (!vmlinux) return names;
   int id = btf__find_by_name_kind(vmlinux, "skb_drop_reason", BTF_KIND_ENUM);
   if (id > 0) {
@@ -516,7 +537,6 @@ std::unordered_map<uint32_t, std::string> load_drop_reason_names() {
       names[static_cast<uint32_t>(values[i].val)] = name;
     }
   }
-  btf__free(vmlinux);
   return names;
 }
 

@@ -29,6 +29,7 @@ struct TracerOptions {
   NatHook nat_hook = NatHook::automatic;
   uint32_t ringbuf_bytes = 4u << 20;  // power of two, >= page size
   uint32_t max_flows = 65536;         // flows awaiting a reply that BPF remembers (up to a power of two)
+  std::string btf_file;               // the kernel's BTF from this file (--btf), else the kernel's own
 };
 
 // A hook svctrace tried, and whether it is live.
@@ -69,8 +70,9 @@ class Tracer {
 };
 
 // The running kernel's names for enum skb_drop_reason values ("IP_RPFILTER"), read from its BTF:
-// the numbers change between kernel versions. Empty when BTF cannot be read.
-std::unordered_map<uint32_t, std::string> load_drop_reason_names();
+// the numbers change between kernel versions. Empty when BTF cannot be read. btf_file: as
+// TracerOptions'.
+std::unordered_map<uint32_t, std::string> load_drop_reason_names(const std::string& btf_file = {});
 
 // libbpf's own messages, routed to spdlog (debug level, shown with -v).
 void route_libbpf_log_to_spdlog();

@@ -118,9 +118,14 @@ void add_tuning_options(CLI::App& app, Options& o) {
       ->type_name("HOOK")
       ->transform(enum_choice(kRouteHooks));
   app.add_option("--nat-hook", o.nat_hook,
-                 "NAT hook: auto, netfilter (6.4+), net_dev_queue (older kernels)")
+                 "NAT hook: auto, netfilter (6.4+), fexit (older kernels that allow it),\n"
+                 "net_dev_queue (the rest)")
       ->type_name("HOOK")
       ->transform(enum_choice(kNatHooks));
+  app.add_option("--btf", o.btf_file,
+                 "The kernel's BTF from FILE, for kernels without /sys/kernel/btf/vmlinux\n"
+                 "(or containers that do not see it): a copy of that file, or a vmlinux with BTF")
+      ->type_name("FILE");
   app.add_option("--ringbuf-size", o.ringbuf_bytes, "BPF ring buffer size in bytes, a power of two (default 4 MiB)")
       ->type_name("BYTES")
       ->check(CLI::Validator(

@@ -46,6 +46,7 @@ struct Options {
   double stats_interval = 10;
   unsigned unanswered_after_ms = 1500;
   size_t max_flows = 65536;
+  std::string btf_file;  // --btf: the kernel's BTF from this file
   std::string record;
   std::string color = "auto";
   std::string metrics;

@@ -32,6 +32,7 @@ TracerOptions tracer_options(const Options& o, uint32_t netns_inode) {
   topts.nat_hook = o.nat_hook;
   topts.ringbuf_bytes = o.ringbuf_bytes;
   topts.max_flows = static_cast<uint32_t>(o.max_flows);
+  topts.btf_file = o.btf_file;
   return topts;
 }
 
@@ -206,7 +207,7 @@ void MainLoop::start() {
   if (!socket_lb_.error.empty()) spdlog::debug("socket-level load balancing not checked: {}", socket_lb_.error);
   SessionOptions sopts = session_options();
   out_.before_each_line([this] { status_.clear(); });
-  const DropReasonNames drop_reasons = load_drop_reason_names();
+  const DropReasonNames drop_reasons = load_drop_reason_names(o_.btf_file);
   if (!o_.record.empty()) start_recording(sopts, drop_reasons);
   Node& asked = recording_node_ ? static_cast<Node&>(*recording_node_) : *node_;
   session_ = std::make_unique<Session>(sopts, asked, drop_reasons, out_);

@@ -28,7 +28,7 @@ TEST_CASE("hook names are the ones the command line and the outputs have always 
   // --route-hook's and --nat-hook's choices (tests/e2e/test_completion.sh), and the roles of the
   // ready line's hooks (recordings in tests/recordings).
   CHECK(joined(kRouteHooks) == "auto,fexit,tp_btf,raw_tp");
-  CHECK(joined(kNatHooks) == "auto,netfilter,net_dev_queue");
+  CHECK(joined(kNatHooks) == "auto,netfilter,fexit,net_dev_queue");
   CHECK(joined(kHookRoles) == "route,route6,nat,drop,tcp");
 }
 

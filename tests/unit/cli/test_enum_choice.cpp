@@ -42,7 +42,7 @@ TEST_CASE("hook names parse into their enum values") {
 
 TEST_CASE("a hook name not in the set is one clear error") {
   CHECK(parse({"--route-hook", "kprobe"}).error == "--route-hook: kprobe not in {auto,fexit,tp_btf,raw_tp}");
-  CHECK(parse({"--nat-hook", "nft"}).error == "--nat-hook: nft not in {auto,netfilter,net_dev_queue}");
+  CHECK(parse({"--nat-hook", "nft"}).error == "--nat-hook: nft not in {auto,netfilter,fexit,net_dev_queue}");
   // The enum's numbers are not names.
   CHECK(parse({"--route-hook", "2"}).error == "--route-hook: 2 not in {auto,fexit,tp_btf,raw_tp}");
 }
