@@ -75,6 +75,7 @@ void Session::tick(uint64_t now_ns, const KernelCounters& kernel) {
     if (ch.kind == Correlator::Change::NewFlow) {
       // Read now, while the process that opened the flow most likely still runs.
       if (f->pid) correlator_.set_container(*f, node_.container_of(f->pid, f->comm));
+      name_flow(*f);
       out_.flow(*f, node_);
     } else if (f->state == FlowState::Unanswered || f->state == FlowState::Refused) {
       diagnose_flow(*f, kernel);
@@ -88,6 +89,14 @@ void Session::tick(uint64_t now_ns, const KernelCounters& kernel) {
     next_stats_ns_ = now_ns + opts_.stats_interval_ns;
   }
   out_.flush();
+}
+
+void Session::name_flow(const Flow& f) {
+  std::string service;
+  if (std::any_of(opts_.cidrs.begin(), opts_.cidrs.end(), [&](const Cidr& c) { return c.contains(f.key.dst); }))
+    service = service_name(node_.service_pairs(opts_.cidrs), f.key.proto, f.key.dst, f.key.dport);
+  std::string pod = f.forwarded() ? node_.pod_of_ip(f.key.src) : f.container.pod;
+  if (!service.empty() || !pod.empty()) correlator_.set_names(f, std::move(service), std::move(pod));
 }
 
 void Session::diagnose_flow(const Flow& f, const KernelCounters& kernel) {
@@ -146,6 +155,7 @@ json Session::by_service() const {
   struct Row {
     int flows = 0, answered = 0, failed = 0;
     std::map<std::string, int> verdicts;
+    std::string name;  // the Service's, where kube-proxy's rules give it
   };
   std::map<std::tuple<std::string, std::string, std::string>, Row> rows;
   for (const Flow* f : correlator_.flows()) {
@@ -155,6 +165,7 @@ json Session::by_service() const {
     std::string egress = f->egress_ifindex ? node_.interface_name(f->egress_ifindex) : "";
     Row& r = rows[{hostport(f->key.dst, f->key.dport), hostport(f->backend_ip(), f->backend_port()), egress}];
     r.flows++;
+    if (r.name.empty()) r.name = f->service;
     if (f->state == FlowState::Answered) r.answered++;
     if (f->state == FlowState::Unanswered || f->state == FlowState::Refused) {
       r.failed++;
@@ -169,6 +180,7 @@ json Session::by_service() const {
                                    : (r.answered ? "answered" : "");
     out.push_back({{"service", std::get<0>(key)}, {"backend", std::get<1>(key)}, {"egress_dev", std::get<2>(key)},
                    {"flows", r.flows}, {"answered", r.answered}, {"failed", r.failed}, {"verdict", verdict}});
+    if (!r.name.empty()) out.back()["service_name"] = r.name;
   }
   return out;
 }
