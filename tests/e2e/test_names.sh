@@ -57,8 +57,8 @@ assert_json "$diag" '.service == "default/kubernetes:https" and .pod == "default
 stop_svctrace
 assert_report_json 'any(.diagnoses[]; .service == "default/kubernetes:https" and .pod == "default/client")' \
   "the report's diagnosis names them"
-grep -q 'default/kubernetes:https' "$WORK/report.html" && grep -q 'default/client' "$WORK/report.html" ||
-  fail "the HTML report does not name the service and the pod"
+grep -q 'default/kubernetes:https' "$WORK/report.html" || fail "the HTML report does not name the service"
+grep -q 'default/client' "$WORK/report.html" || fail "the HTML report does not name the pod"
 
 # The human diagnosis, from the recording of the same run (the node's answers, names included, are in it).
 "$SVCTRACE" replay "$WORK/rec" --color never >"$WORK/human" 2>>"$ERR" {E2E_OUT}>&- || true
