@@ -6,7 +6,8 @@
 #   - for an option whose value is listed as {a,b,c} in the help (--route-hook, --nat-hook): those;
 #   - for a FILE value (--report, --ready-file, --iptables-save, --nft-json, --record, replay's FILE):
 #     file names;
-#   - for --netns (NAME|PATH): the names `ip netns list` prints, or paths once a / is typed.
+#   - for --netns (NAME|PATH): the names `ip netns list` prints, or paths once a / is typed;
+#   - for a DIR value (--host-root): directories.
 # Needs nothing but bash (not the bash-completion package's helpers).
 
 _svctrace() {
@@ -43,6 +44,9 @@ _svctrace() {
       elif [[ $type == FILE* ]] || [[ $type == *PATH* && $cur == */* ]]; then
         compopt -o filenames 2>/dev/null
         mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+      elif [[ $type == DIR* ]]; then
+        compopt -o filenames 2>/dev/null
+        mapfile -t COMPREPLY < <(compgen -d -- "$cur")
       elif [[ $type == NAME\|PATH* ]]; then
         mapfile -t COMPREPLY < <(compgen -W "$(ip netns list 2>/dev/null | cut -d' ' -f1)" -- "$cur")
       fi

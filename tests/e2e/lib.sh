@@ -107,6 +107,27 @@ lab_connect() {
   [[ $line == *": ok" ]]
 }
 
+# pod_cgroup NAME POD_UID CONTAINER_ID: makes a cgroup laid out as kubelet's cgroupfs driver lays out
+# a pod's container (kubepods-NAME/besteffort/pod<uid>/<id>; a v1 pids hierarchy where there is one,
+# else the unified one), removed when the test exits, and sets POD_CGROUP to its path.
+pod_cgroup() {
+  local root="" r
+  for r in /sys/fs/cgroup/pids /sys/fs/cgroup/unified /sys/fs/cgroup; do
+    [[ -e $r/cgroup.procs ]] && { root=$r; break; }
+  done
+  [[ -n $root ]] || fail "no writable cgroup hierarchy found under /sys/fs/cgroup"
+  POD_CGROUP=$root/kubepods-$1/besteffort/pod$2/$3
+  mkdir -p "$POD_CGROUP" || fail "cannot create the container's cgroup $POD_CGROUP"
+  on_exit rmdir "$POD_CGROUP" "${POD_CGROUP%/*}" "${POD_CGROUP%/*/*}" "${POD_CGROUP%/*/*/*}"
+}
+
+# connect_in_cgroup CGROUP: one bounded connect to the lab's service from the node namespace by a
+# client that joins CGROUP first, as a containerised client would; returns nc's status.
+connect_in_cgroup() {
+  bash -c 'echo $$ >"$1/cgroup.procs" && exec ip netns exec "$2" nc -z -w 3 172.24.0.1 443' _ "$1" "$NODE" \
+    >/dev/null 2>&1 {E2E_OUT}>&-
+}
+
 # --- svctrace -------------------------------------------------------------------------------------
 
 # start_svctrace ARGS...: runs svctrace in the background and returns once it printed its ready line

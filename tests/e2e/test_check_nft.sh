@@ -59,8 +59,8 @@ run_check 2 --cidr "$CIDR" --iptables-save "$WORK/ruleset.json"
 
 lab fix >/dev/null
 run_check 0 --netns "$NODE" --cidr "$CIDR"
-grep -qxF "✓ tcp 172.24.0.1:443 → 10.0.0.8:6443 (iptables-save OUTPUT, nft $API_EP_CHAIN): source 10.0.0.12 out enslf0" "$OUT" ||
-  fail "fixed lab: expected a ✓ line for the API service naming both readers, got: $(cat "$OUT")"
+grep -qxF "✓ tcp 172.24.0.1:443 default/kubernetes:https → 10.0.0.8:6443 (iptables-save OUTPUT, nft $API_EP_CHAIN): source 10.0.0.12 out enslf0" "$OUT" ||
+  fail "fixed lab: expected a ✓ line for the API service naming it and both readers, got: $(cat "$OUT")"
 # The nftables DNAT is real: with the fix, the service answers through it.
 ip netns exec "$NODE" iptables -t nat -F OUTPUT
 [[ $(lab connect --timeout 3) == *": ok" ]] || fail "the fixed nft lab does not connect to the service"

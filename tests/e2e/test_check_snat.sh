@@ -82,7 +82,7 @@ check_masqueraded() {
     "$rules: the masquerade named"
   assert_json "$api" '.fix == null or .fix == ""' "$rules: no fix for a pair that works"
   run_check 0 "$@" --netns "$NODE" --cidr "$CIDR"
-  grep -q "^✓ tcp 172.24.0.1:443 → 10.0.0.8:6443 .*: source 10.141.13.182 out enslf0, masqueraded to 10.0.0.12 ($rules $chain)\$" "$OUT" ||
+  grep -q "^✓ tcp 172.24.0.1:443 default/kubernetes:https → 10.0.0.8:6443 .*: source 10.141.13.182 out enslf0, masqueraded to 10.0.0.12 ($rules $chain)\$" "$OUT" ||
     fail "$rules: expected a ✓ line saying the pair is masqueraded: $(cat "$OUT")"
   lab_connect >/dev/null || fail "$rules: check passed the node, but its connect to the service failed"
 }
@@ -93,7 +93,7 @@ check_not_masqueraded() {
   local rules=$1 text=$2
   shift 2
   run_check 3 "$@" --netns "$NODE" --cidr "$CIDR"
-  grep -q '^✗ tcp 172.24.0.1:443 → 10.0.0.8:6443 .*: source 10.141.13.182 chosen by route "default via 10.141.13.1 dev enslf1"' "$OUT" ||
+  grep -q '^✗ tcp 172.24.0.1:443 default/kubernetes:https → 10.0.0.8:6443 .*: source 10.141.13.182 chosen by route "default via 10.141.13.1 dev enslf1"' "$OUT" ||
     fail "$rules, pod CIDR 10.0.0.0/8: expected the API pair to fail: $(cat "$OUT")"
   grep -qxF "  source NAT: $text" "$OUT" || fail "$rules: expected '  source NAT: $text', got: $(cat "$OUT")"
   grep -qE '^  fix \(checked against [0-9]+ service pairs?\): ip route add 172\.24\.0\.0/13 dev enslf0 src 10\.0\.0\.12$' "$OUT" || fail "$rules: no fix: $(cat "$OUT")"

@@ -98,6 +98,11 @@ void add_tracing_options(CLI::App& app, Options& o) {
   app.add_option("--netns", o.netns, "Trace inside this network namespace: a name from `ip netns` or a path")
       ->type_name("NAME|PATH");
   app.add_flag("--json", o.json, "Write NDJSON to stdout (one object per line, each with \"type\")");
+  app.add_option("--host-root", o.host_root,
+                 "Where the host's files are, for pod names (kubelet's /var/log/pods, the CNI's\n"
+                 "/var/lib/cni): / (default), or /host in a DaemonSet that mounts the host there")
+      ->type_name("DIR")
+      ->check(CLI::ExistingDirectory.description(""));
   app.add_option("--report", o.reports,
                  "Write the report to FILE at exit (atomically): an HTML page if FILE\n"
                  "ends in .html, JSON otherwise; repeat for both")

@@ -34,6 +34,7 @@ struct Options {
   std::vector<std::string> cidr_args;
   std::vector<Cidr> cidrs;  // cidr_args, parsed
   std::string netns;
+  std::string host_root = "/";  // where the host's files are (pod names: node/pod_names.h)
   bool json = false;
   std::vector<std::string> reports;
   std::string ready_file;

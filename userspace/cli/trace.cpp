@@ -106,7 +106,7 @@ class MainLoop {
 
 void MainLoop::attach() {
   try {
-    node_ = std::make_unique<LiveNode>();
+    node_ = std::make_unique<LiveNode>(o_.host_root);
     monitor_ = std::make_unique<NetlinkMonitor>();
     // Events arrive only from poll(), once the session exists.
     tracer_ = Tracer::start(tracer_options(o_, netns_inode_), [this](const svc_event& ev) { session_->on_event(ev); });

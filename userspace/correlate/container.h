@@ -8,6 +8,7 @@ namespace svctrace {
 struct Container {
   std::string id;       // the runtime's 64-hex container id, or "" when the process is in none
   std::string pod_uid;  // the Kubernetes pod's UID, when the path shows one (kubepods)
+  std::string pod = {};  // its "namespace/name", when the node's files name it (node/pod_names.h)
 };
 
 }  // namespace svctrace

@@ -433,6 +433,11 @@ void Correlator::set_verdict(const Flow& f, std::string verdict) { const_cast<Fl
 
 void Correlator::set_container(const Flow& f, Container c) { const_cast<Flow&>(f).container = std::move(c); }
 
+void Correlator::set_names(const Flow& f, std::string service, std::string pod) {
+  const_cast<Flow&>(f).service = std::move(service);
+  const_cast<Flow&>(f).pod = std::move(pod);
+}
+
 std::vector<const Flow*> Correlator::flows() const {
   std::vector<const Flow*> out;
   out.reserve(flows_.size());

@@ -54,6 +54,10 @@ struct Flow {
   uint32_t pid = 0;
   std::string comm;
   Container container;              // the process's container, when it runs in one
+  // Kubernetes' names, where the node's own files give them ("" otherwise): the Service of its
+  // destination ("default/kubernetes:https", from kube-proxy's rules), and the pod it came from (the
+  // process's; for a forwarded flow, the pod holding its source address).
+  std::string service, pod;
   uint64_t first_seen_ns = 0;
   uint64_t last_packet_ns = 0;
   uint64_t decided_ns = 0;
@@ -149,6 +153,7 @@ class Correlator {
   // for the report.
   void set_verdict(const Flow& f, std::string verdict);
   void set_container(const Flow& f, Container c);
+  void set_names(const Flow& f, std::string service, std::string pod);
   std::vector<const Flow*> flows() const;  // in order of first sight
   size_t flow_count() const { return flows_.size(); }
   uint64_t evicted() const { return evicted_; }

@@ -85,6 +85,8 @@ static Diagnosis seen_of(const Flow& flow, RoutingView& routing, const DropReaso
   d.pid = flow.pid;
   d.comm = flow.comm;
   d.container = flow.container;
+  d.service = flow.service;
+  d.pod = flow.pod;
   if (flow.route) d.route_seen_dev = routing.interface_name(flow.route->oif);
   if (flow.route_ifindex) d.route_dev = routing.interface_name(flow.route_ifindex);
   d.forwarded = flow.forwarded();

@@ -56,6 +56,7 @@ struct Diagnosis {
   uint32_t pid = 0;
   std::string comm;
   Container container;
+  std::string service, pod;  // the flow's Kubernetes names (Flow::service, Flow::pod), "" unknown
   bool forwarded = false;     // the flow came through this node (a pod's), not from it
   std::string ingress_dev;
   std::string reply_dev;      // where the reply arrived, if one did

@@ -23,6 +23,12 @@ std::vector<ServicePair> LiveNode::service_pairs(const std::vector<Cidr>& cidrs)
   return pairs_;
 }
 
+Container LiveNode::container_of(uint32_t pid, const std::string& comm) {
+  Container c = container_of_pid(pid, comm);
+  if (!c.pod_uid.empty()) c.pod = pods_.of_uid(c.pod_uid);
+  return c;
+}
+
 NetworkManagement LiveNode::network_management(int ifindex, const std::string& dev) {
   return detect_network_management("/", ifindex, dev);
 }

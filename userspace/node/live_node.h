@@ -8,12 +8,15 @@
 #include "node/container_lookup.h"
 #include "node/netlink.h"
 #include "node/node.h"
+#include "node/pod_names.h"
 
 namespace svctrace {
 
 class LiveNode : public Node {
  public:
-  LiveNode() = default;  // throws std::runtime_error when netlink cannot be opened
+  // Throws std::runtime_error when netlink cannot be opened. host_root: where the host's files are
+  // (kubelet's, the CNI's, the runtime's), for pod names: "/", or "/host" in a DaemonSet.
+  explicit LiveNode(std::string host_root = "/") : pods_(std::move(host_root)) {}
   std::optional<Route> fib_match(const IpAddr& dst, int vrf) override { return routing_.fib_match(dst, vrf); }
   std::optional<Route> route_get(const IpAddr& dst, int vrf) override { return routing_.route_get(dst, vrf); }
   std::vector<InterfaceAddress> addresses(int ifindex) override { return routing_.addresses(ifindex); }
@@ -25,7 +28,8 @@ class LiveNode : public Node {
   std::vector<ServicePair> service_pairs(const std::vector<Cidr>& cidrs) override;
   std::vector<Vrf> vrfs() override { return routing_.vrfs(); }
   NetworkManagement network_management(int ifindex, const std::string& dev) override;
-  Container container_of(uint32_t pid, const std::string& comm) override { return container_of_pid(pid, comm); }
+  Container container_of(uint32_t pid, const std::string& comm) override;
+  std::string pod_of_ip(const IpAddr& ip) override { return pods_.of_ip(ip); }
 
   NetlinkRouting& netlink() { return routing_; }
   // What the diagnoses relied on, for someone who was not there: the namespace's routes (every
@@ -35,6 +39,7 @@ class LiveNode : public Node {
 
  private:
   NetlinkRouting routing_;
+  PodNames pods_;
   std::vector<Cidr> pairs_cidrs_;
   std::vector<ServicePair> pairs_;
   std::chrono::steady_clock::time_point pairs_taken_{};

@@ -23,6 +23,8 @@ class Node : public RoutingView {
   virtual NetworkManagement network_management(int ifindex, const std::string& dev) = 0;
   // The container process `pid` (named `comm`) runs in, if any.
   virtual Container container_of(uint32_t pid, const std::string& comm) = 0;
+  // "namespace/name" of the pod holding address `ip` on this node (node/pod_names.h), or "".
+  virtual std::string pod_of_ip(const IpAddr& ip) { (void)ip; return ""; }
 };
 
 }  // namespace svctrace

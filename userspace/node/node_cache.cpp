@@ -13,6 +13,7 @@ void NodeCache::clear() {
   service_pairs_.reset();
   network_management_.clear();
   container_of_.clear();
+  pod_of_ip_.clear();
 }
 
 std::optional<Route> NodeCache::fib_match(const IpAddr& dst, int vrf) {
@@ -56,6 +57,10 @@ NetworkManagement NodeCache::network_management(int ifindex, const std::string& 
 // A pid is reused only after its process is gone; within one tick that is not a concern.
 Container NodeCache::container_of(uint32_t pid, const std::string& comm) {
   return remembered(container_of_, std::pair(pid, comm), [&] { return inner_.container_of(pid, comm); });
+}
+
+std::string NodeCache::pod_of_ip(const IpAddr& ip) {
+  return remembered(pod_of_ip_, ip, [&] { return inner_.pod_of_ip(ip); });
 }
 
 }  // namespace svctrace

@@ -28,6 +28,7 @@ class NodeCache : public Node {
   std::vector<ServicePair> service_pairs(const std::vector<Cidr>& cidrs) override;
   NetworkManagement network_management(int ifindex, const std::string& dev) override;
   Container container_of(uint32_t pid, const std::string& comm) override;
+  std::string pod_of_ip(const IpAddr& ip) override;
 
  private:
   // The answer remembered under key, asking `ask` the first time.
@@ -51,6 +52,7 @@ class NodeCache : public Node {
   std::optional<std::pair<std::vector<Cidr>, std::vector<ServicePair>>> service_pairs_;
   std::map<std::pair<int, std::string>, NetworkManagement> network_management_;
   std::map<std::pair<uint32_t, std::string>, Container> container_of_;
+  std::map<IpAddr, std::string> pod_of_ip_;
 };
 
 }  // namespace svctrace

@@ -297,9 +297,11 @@ std::string evidence_facts(const json& d, long count) {
                                        h(get(c, "kind")), h(get(c, "what")),
                                        get(c, "deleted") == true ? "deleted" : "added"));
   }
+  if (get(d, "service").is_string()) out += fact("service", "<code>" + h(get(d, "service")) + "</code>");
   std::string process = get(d, "comm").is_string() && !text(get(d, "comm")).empty()
                             ? "<code>" + h(get(d, "comm")) + "</code> (pid " + h(get(d, "pid")) + ")"
                             : "<span class=\"note\">unknown (forwarded or not seen)</span>";
+  if (get(d, "pod").is_string()) process += " in pod <code>" + h(get(d, "pod")) + "</code>";
   out += fact("process", process);
   out += fact("seen", fmt::format("{} time{}", count, count == 1 ? "" : "s"));
   std::string confidence = h(get(d, "confidence"));
@@ -633,7 +635,9 @@ std::string flows_section(const json& report) {
     std::string process = text(get(f, "comm")).empty()
                               ? (get(f, "forwarded") == true ? "forwarded from " + h(get(f, "ingress_dev")) : "")
                               : h(get(f, "comm")) + " " + h(get(f, "pid"));
+    if (get(f, "pod").is_string()) process += (process.empty() ? "pod " : " pod ") + h(get(f, "pod"));
     if (get(f, "preexisting") == true) process += " <span class=\"note\">(pre-existing)</span>";
+    std::string service = get(f, "service").is_string() ? "<br>" + h(get(f, "service")) : "";
     std::string packets = h(get(f, "syns"));
     if (number(get(f, "retransmits")) > 0) packets += " (" + h(get(f, "retransmits")) + " retx)";
     std::string reply;
@@ -641,10 +645,10 @@ std::string flows_section(const json& report) {
       reply = "on " + h(get(f, "reply", "dev")) + " after " + millis(number(get(f, "reply", "after_ms")));
     if (get(f, "drops").is_object()) reply += (reply.empty() ? "" : "; ") + h(get(f, "drops", "count")) + " dropped";
     out += fmt::format(
-        "<tr class=\"{}\"><td class=\"num\">{}</td><td class=\"mono\">{} {}</td><td class=\"mono\">{}</td><td>{}</td>"
+        "<tr class=\"{}\"><td class=\"num\">{}</td><td class=\"mono\">{} {}{}</td><td class=\"mono\">{}</td><td>{}</td>"
         "<td>{}</td><td><span class=\"verdict {}\">{}</span></td><td class=\"nw\">{}</td><td class=\"num\">{}</td><td>{}</td>"
         "<td class=\"num\">{}</td></tr>\n",
-        verdict_class(verdict), n, h(get(f, "flow", "proto")), esc(flow_tuple(get(f, "flow"))),
+        verdict_class(verdict), n, h(get(f, "flow", "proto")), esc(flow_tuple(get(f, "flow"))), service,
         dnat.is_object() ? esc(endpoint(get(dnat, "ip"), get(dnat, "port"))) : "—", h(get(f, "egress_dev")),
         esc(state), verdict_class(verdict), esc(verdict), process, packets, reply,
         get(f, "first_seen_s").is_number() ? seconds(number(get(f, "first_seen_s"))) : "");

@@ -64,7 +64,8 @@ void HumanOutput::service_table(const json& services) {
   if (services.empty()) return;
   std::vector<std::vector<std::string>> cells = {{"service", "backend", "egress", "flows", "ok", "fail", "verdict"}};
   for (const auto& row : services)
-    cells.push_back({row["service"], row["backend"], row["egress_dev"], std::to_string(row["flows"].get<int>()),
+    cells.push_back({row.value("service", "") + (row.contains("service_name") ? " " + row.value("service_name", "") : ""),
+                     row["backend"], row["egress_dev"], std::to_string(row["flows"].get<int>()),
                      std::to_string(row["answered"].get<int>()), std::to_string(row["failed"].get<int>()),
                      row["verdict"]});
   std::vector<size_t> width(cells[0].size(), 0);
@@ -89,8 +90,9 @@ void HumanOutput::service_table(const json& services) {
 void HumanOutput::check(const ServicePair& p, const CheckResult& r) {
   uint16_t backend_port = p.backend_port ? p.backend_port : p.service_port;
   const Diagnosis& d = r.diagnosis;
-  std::string pair_text = fmt::format("{} {}:{} → {}:{} ({})", proto_name(p.proto), p.service_ip.str(),
-                                      p.service_port, p.backend_ip.str(), backend_port, found_in_text(p));
+  std::string pair_text = fmt::format("{} {}:{}{} → {}:{} ({})", proto_name(p.proto), p.service_ip.str(),
+                                      p.service_port, p.service.empty() ? "" : " " + p.service, p.backend_ip.str(),
+                                      backend_port, found_in_text(p));
   // The node's source NAT of that source: "masqueraded to 10.0.0.12 (iptables-save KUBE-POSTROUTING)".
   std::string nat;
   if (r.source_nat)

@@ -322,9 +322,18 @@ void SvctraceMetrics::on_diagnosis(const Flow& f, const Diagnosis& d) {
   flows_.inc({{"verdict", std::string(name(d.verdict))}});
   const std::string proto = proto_name(f.key.proto), service = endpoint(f.key.dst, f.key.dport),
                     backend = endpoint(f.backend_ip(), f.backend_port());
-  diagnoses_.inc({{"verdict", std::string(name(d.verdict))}, {"proto", proto}, {"service", service}, {"backend", backend}});
-  if (f.state == FlowState::Unanswered)
-    unanswered_.inc({{"proto", proto}, {"service", service}, {"backend", backend}}, f.syns());
+  // Kubernetes' names as labels only where known: a node without them keeps the series it had.
+  Labels names;
+  if (!f.service.empty()) names.emplace_back("service_name", f.service);
+  Labels by_cause = {{"verdict", std::string(name(d.verdict))}, {"proto", proto}, {"service", service}, {"backend", backend}};
+  by_cause.insert(by_cause.end(), names.begin(), names.end());
+  if (!f.pod.empty()) by_cause.emplace_back("pod", f.pod);
+  diagnoses_.inc(by_cause);
+  if (f.state == FlowState::Unanswered) {
+    Labels by_service = {{"proto", proto}, {"service", service}, {"backend", backend}};
+    by_service.insert(by_service.end(), names.begin(), names.end());
+    unanswered_.inc(by_service, f.syns());
+  }
 }
 
 void SvctraceMetrics::set_stats(const nlohmann::json& stats) {

@@ -47,7 +47,10 @@ static JsonObject route_seen_object(const RouteDecision& r, const std::string& d
 
 static std::string container_text(const Container& c) {
   if (c.id.empty() && c.pod_uid.empty()) return "null";
-  return JsonObject().raw("id", string_or_null(c.id)).raw("pod_uid", string_or_null(c.pod_uid)).text();
+  JsonObject o;
+  o.raw("id", string_or_null(c.id));
+  if (!c.pod.empty()) o.add("pod", c.pod);
+  return o.raw("pod_uid", string_or_null(c.pod_uid)).text();
 }
 
 std::string json_text(const json& j, int indent) {
@@ -77,7 +80,9 @@ JsonObject flow_object(const Flow& f, RoutingView& names, uint64_t origin_ns, co
   JsonArray packets, retransmits;
   for (uint64_t t : f.packet_ns) packets.add(ms_between(f.first_seen_ns, t));
   for (uint64_t t : f.retransmit_ns) retransmits.add(ms_between(f.first_seen_ns, t));
-  o.raw("packet_after_ms", packets.text()).add("pid", f.pid).add("preexisting", f.preexisting);
+  o.raw("packet_after_ms", packets.text()).add("pid", f.pid);
+  if (!f.pod.empty()) o.add("pod", f.pod);
+  o.add("preexisting", f.preexisting);
   if (f.reply_ns)  // dev: null for an answer from this host (it came in by no device)
     o.add("reply", JsonObject()
                        .add("after_ms", ms(f.reply_ns - f.first_seen_ns))
@@ -85,6 +90,7 @@ JsonObject flow_object(const Flow& f, RoutingView& names, uint64_t origin_ns, co
   o.raw("retransmit_after_ms", retransmits.text()).add("retransmits", f.retransmits);
   o.raw("route_dev", f.route_ifindex ? json_string(names.interface_name(f.route_ifindex)) : "null");
   if (f.route) o.add("route_seen", route_seen_object(*f.route, names.interface_name(f.route->oif)));
+  if (!f.service.empty()) o.add("service", f.service);
   o.raw("snat", endpoint_or_null(f.snat_ip, f.snat_port));
   o.raw("socket_error", f.sk_err ? json_string(std::strerror(f.sk_err)) : "null");
   o.add("state", to_string(f.state)).add("syns", f.syns());
@@ -170,8 +176,10 @@ JsonObject diagnosis_object(const Diagnosis& d) {
   o.raw("no_fix_why", string_or_null(d.no_source_nat_why));
   o.raw("persistent_fix", persistent_fix_text(d));
   o.add("pid", d.pid);
+  if (!d.pod.empty()) o.add("pod", d.pod);
   if (d.preexisting) o.add("preexisting", true);
   o.add("reason", d.reason).raw("reply_dev", string_or_null(d.reply_dev));
+  if (!d.service.empty()) o.add("service", d.service);
   o.raw("source_route", d.source_route ? json_string(format_route(*d.source_route)) : "null");
   o.raw("source_route_table", d.source_route ? json_string(table_name(d.source_route->table)) : "null");
   o.raw("source_rule", d.source_rule ? json_string(format_rule(*d.source_rule)) : "null");
@@ -182,17 +190,23 @@ JsonObject diagnosis_object(const Diagnosis& d) {
 
 json diagnosis_json(const Diagnosis& d) { return json::parse(diagnosis_object(d).text()); }
 
-static std::string endpoints(const FlowKey& k, const std::optional<IpAddr>& dnat, uint16_t dnat_port) {
+// "10.0.0.12:40000 → 172.24.0.1:443 default/kubernetes:https (DNAT 10.0.0.8:6443)": the Service's
+// name where kube-proxy's rules give it.
+static std::string endpoints(const FlowKey& k, const std::optional<IpAddr>& dnat, uint16_t dnat_port,
+                             const std::string& service) {
   std::string s = endpoint(k.src, k.sport) + " → " + endpoint(k.dst, k.dport);
+  if (!service.empty()) s += " " + service;
   if (dnat) s += " (DNAT " + endpoint(*dnat, dnat_port) + ")";
   return s;
 }
 
-// " [kubelet 812]", " [nc 4242 container 0123456789ab]": the short id, as `crictl ps` prints it.
-static std::string owner(uint32_t pid, const std::string& comm, const Container& c) {
-  if (!pid) return "";
-  if (c.id.empty()) return fmt::format(" [{} {}]", comm, pid);
-  return fmt::format(" [{} {} container {}]", comm, pid, c.id.substr(0, 12));
+// " [kubelet 812]", " [nc 4242 pod default/client container 0123456789ab]": the short id, as `crictl ps`
+// prints it; " [pod default/client]" for a flow forwarded from a pod (no process of this node's).
+static std::string owner(uint32_t pid, const std::string& comm, const Container& c, const std::string& pod) {
+  std::string who = pid ? fmt::format("{} {}", comm, pid) : "";
+  if (!pod.empty()) who += (who.empty() ? "pod " : " pod ") + pod;
+  if (pid && !c.id.empty()) who += " container " + c.id.substr(0, 12);
+  return who.empty() ? "" : " [" + who + "]";
 }
 
 // One short line per new flow (80 columns for the usual IPv4 flow): the arrows read as "connected to
@@ -200,20 +214,21 @@ static std::string owner(uint32_t pid, const std::string& comm, const Container&
 std::string human_flow(const Flow& f, RoutingView& names) {
   std::string s = fmt::format("→ {} {} → {}", proto_name(f.key.proto), endpoint(f.key.src, f.key.sport),
                               endpoint(f.key.dst, f.key.dport));
+  if (!f.service.empty()) s += " " + f.service;
   if (f.dnat_ip) s += " → " + endpoint(*f.dnat_ip, f.dnat_port);
   if (f.egress_ifindex) s += " " + names.interface_name(f.egress_ifindex);
   if (f.inbound) s += " in on " + names.interface_name(f.arrival_ifindex);
   if (f.preexisting) s += " (preexisting)";
-  return s + owner(f.pid, f.comm, f.container);
+  return s + owner(f.pid, f.comm, f.container, f.pod);
 }
 
 std::string human_outcome(const Flow& f) {
   const char* mark = f.state == FlowState::Answered ? "✓" : "·";
   if (f.preexisting && f.decided_ns == f.first_seen_ns)  // conntrack's word, not timed by svctrace
     return fmt::format("{} {} {}: {} before svctrace started", mark, proto_name(f.key.proto),
-                       endpoints(f.key, f.dnat_ip, f.dnat_port), to_string(f.state));
+                       endpoints(f.key, f.dnat_ip, f.dnat_port, f.service), to_string(f.state));
   return fmt::format("{} {} {}: {} after {:.1f} ms", mark, proto_name(f.key.proto),
-                     endpoints(f.key, f.dnat_ip, f.dnat_port), to_string(f.state),
+                     endpoints(f.key, f.dnat_ip, f.dnat_port, f.service), to_string(f.state),
                      ms(f.decided_ns - f.first_seen_ns));
 }
 
@@ -347,10 +362,10 @@ std::string fix_lines(const Diagnosis& d) {
 
 std::string human_diagnosis(const Diagnosis& d) {
   VerdictLines verdict = verdict_lines(d);
-  std::string s = fmt::format("✗ {}", endpoints(d.flow, d.dnat_ip, d.dnat_port));
+  std::string s = fmt::format("✗ {}", endpoints(d.flow, d.dnat_ip, d.dnat_port, d.service));
   if (!d.egress_dev.empty()) s += " out " + d.egress_dev;
   if (!d.arrival_dev.empty()) s += " in on " + d.arrival_dev;
-  s += ": " + verdict.what_happened + owner(d.pid, d.comm, d.container) + "\n" + verdict.why;
+  s += ": " + verdict.what_happened + owner(d.pid, d.comm, d.container, d.pod) + "\n" + verdict.why;
   if (d.preceding_change)
     s += fmt::format("  started {:.1f} s after {} `{}` was {}.\n", d.preceding_change_s, name(d.preceding_change->kind),
                      d.preceding_change->what, d.preceding_change->deleted ? "deleted" : "added");

@@ -46,7 +46,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Nexthop, gateway, oif, dev, weight, flags)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(InterfaceAddress, addr, prefix_len, ifindex)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Vrf, ifindex, name, table, members)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(NetworkManagement, tool, network_file)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Container, id, pod_uid)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Container, id, pod_uid, pod)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RuleOrigin, rules, chain)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SourceMatch, any_of, negated)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(DeviceMatch, any_of, negated)
@@ -61,9 +61,10 @@ void from_json(const json& j, SnatAction& a) {
   throw RecordingError(fmt::format("{} is not a source NAT action", j.dump()));
 }
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SourceNatCase, when, out, action, to, rules, chain)
-// source_nat came later: a recording without it replays as one whose pairs had no source NAT known.
+// source_nat and service came later: a recording without them replays as one whose pairs had no source
+// NAT and no name known.
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ServicePair, proto, service_ip, service_port, backend_ip, backend_port,
-                                                chain, found_in, source_nat)
+                                                chain, found_in, source_nat, service)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(KernelCounters, events, ringbuf_drops, awaiting_size,
                                    awaiting_capacity, awaiting_evicted)
 
@@ -315,6 +316,9 @@ NetworkManagement RecordingNode::network_management(int ifindex, const std::stri
 Container RecordingNode::container_of(uint32_t pid, const std::string& comm) {
   return recorded(rec_, "container_of", json{pid, comm}, inner_.container_of(pid, comm));
 }
+std::string RecordingNode::pod_of_ip(const IpAddr& ip) {
+  return recorded(rec_, "pod_of_ip", ip, inner_.pod_of_ip(ip));
+}
 
 // ---- reading ---------------------------------------------------------------------------------------
 
@@ -414,7 +418,7 @@ ReplayNode::ReplayNode(const std::vector<json>& answers) {
   for (const auto& a : answers) answers_[answer_key(a.at("q"), a.at("arg"))].push_back(a.at("a"));
 }
 
-json ReplayNode::next(const std::string& question, const json& arg) {
+json ReplayNode::next(const std::string& question, const json& arg, bool counted) {
   std::string key = answer_key(question, arg);
   auto it = answers_.find(key);
   if (it != answers_.end() && !it->second.empty()) {
@@ -424,7 +428,7 @@ json ReplayNode::next(const std::string& question, const json& arg) {
   }
   // Asked more often than when recorded: the same question gets the same answer.
   if (auto l = last_.find(key); l != last_.end()) return l->second;
-  unanswered_++;
+  if (counted) unanswered_++;
   return nullptr;
 }
 
@@ -469,6 +473,10 @@ NetworkManagement ReplayNode::network_management(int ifindex, const std::string&
 
 Container ReplayNode::container_of(uint32_t pid, const std::string& comm) {
   return answer_as<Container>(next("container_of", json{pid, comm})).value_or(Container{});
+}
+std::string ReplayNode::pod_of_ip(const IpAddr& ip) {
+  // Not asked by a recording's svctrace before pod names: no verdict depends on the answer.
+  return answer_as<std::string>(next("pod_of_ip", ip, false)).value_or("");
 }
 
 // ---- replaying -------------------------------------------------------------------------------------

@@ -68,6 +68,7 @@ class RecordingNode : public Node {
   std::vector<Vrf> vrfs() override;
   NetworkManagement network_management(int ifindex, const std::string& dev) override;
   Container container_of(uint32_t pid, const std::string& comm) override;
+  std::string pod_of_ip(const IpAddr& ip) override;
 
  private:
   Node& inner_;
@@ -100,11 +101,13 @@ class ReplayNode : public Node {
   std::vector<Vrf> vrfs() override;
   NetworkManagement network_management(int ifindex, const std::string& dev) override;
   Container container_of(uint32_t pid, const std::string& comm) override;
+  std::string pod_of_ip(const IpAddr& ip) override;
   // Questions the recording held no answer for (a different svctrace version asked differently).
   size_t unanswered() const { return unanswered_; }
 
  private:
-  nlohmann::json next(const std::string& question, const nlohmann::json& arg);
+  // `counted`: a question without an answer counts in unanswered().
+  nlohmann::json next(const std::string& question, const nlohmann::json& arg, bool counted = true);
   std::map<std::string, std::deque<nlohmann::json>> answers_;  // question+arg -> answers in order
   std::map<std::string, nlohmann::json> last_;                 // re-used once a queue runs dry
   size_t unanswered_ = 0;

@@ -76,6 +76,7 @@ void Session::tick(uint64_t now_ns, const KernelCounters& kernel) {
     if (ch.kind == Correlator::Change::NewFlow) {
       // Read now, while the process that opened the flow most likely still runs.
       if (f->pid) correlator_.set_container(*f, node_.container_of(f->pid, f->comm));
+      name_flow(*f);
       out_.flow(*f, node_);
     } else if (f->state == FlowState::Unanswered || f->state == FlowState::Refused) {
       diagnose_flow(*f, kernel);
@@ -119,6 +120,14 @@ void Session::choose_fix(Diagnosis& d) {
   if (opts_.prove_fixes) prove_fix_safe(d, pairs, node_);
   else keep_fix_safe(d, pairs, node_);
   if (chosen_fixes_.size() < kMaxGroups) chosen_fixes_[key] = {timeline_.size(), pairs.size(), d};
+}
+
+void Session::name_flow(const Flow& f) {
+  std::string service;
+  if (std::any_of(opts_.cidrs.begin(), opts_.cidrs.end(), [&](const Cidr& c) { return c.contains(f.key.dst); }))
+    service = service_name(node_.service_pairs(opts_.cidrs), f.key.proto, f.key.dst, f.key.dport);
+  std::string pod = f.forwarded() ? node_.pod_of_ip(f.key.src) : f.container.pod;
+  if (!service.empty() || !pod.empty()) correlator_.set_names(f, std::move(service), std::move(pod));
 }
 
 void Session::diagnose_flow(const Flow& f, const KernelCounters& kernel) {
@@ -178,6 +187,7 @@ json Session::by_service() const {
   struct Row {
     int flows = 0, answered = 0, failed = 0;
     std::map<std::string, int> verdicts;
+    std::string name;  // the Service's, where kube-proxy's rules give it
   };
   std::map<std::tuple<std::string, std::string, std::string>, Row> rows;
   for (const Flow* f : correlator_.flows()) {
@@ -187,6 +197,7 @@ json Session::by_service() const {
     std::string egress = f->egress_ifindex ? node_.interface_name(f->egress_ifindex) : "";
     Row& r = rows[{hostport(f->key.dst, f->key.dport), hostport(f->backend_ip(), f->backend_port()), egress}];
     r.flows++;
+    if (r.name.empty()) r.name = f->service;
     if (f->state == FlowState::Answered) r.answered++;
     if (f->state == FlowState::Unanswered || f->state == FlowState::Refused) {
       r.failed++;
@@ -201,6 +212,7 @@ json Session::by_service() const {
                                    : (r.answered ? "answered" : "");
     out.push_back({{"service", std::get<0>(key)}, {"backend", std::get<1>(key)}, {"egress_dev", std::get<2>(key)},
                    {"flows", r.flows}, {"answered", r.answered}, {"failed", r.failed}, {"verdict", verdict}});
+    if (!r.name.empty()) out.back()["service_name"] = r.name;
   }
   return out;
 }

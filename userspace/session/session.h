@@ -80,6 +80,8 @@ class Session {
 
  private:
   void diagnose_flow(const Flow& f, const KernelCounters& kernel);
+  // Its Kubernetes names, from kube-proxy's rules and the node's files (Flow::service, Flow::pod).
+  void name_flow(const Flow& f);
   nlohmann::json by_service() const;           // flows per service -> backend -> egress
 
   SessionOptions opts_;

@@ -78,7 +78,9 @@ TEST_CASE("a flow line with every field set is what nlohmann prints", "[json]") 
   f.key = FlowKey::from_tuple(kNetns, tuple("10.141.13.182", 52946, "172.24.0.1", 443));
   f.pid = 4242;
   f.comm = "cu\"rl\xff";
-  f.container = {"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", ""};
+  f.container = {"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "0f0e-pod", "default/client"};
+  f.service = "default/kubernetes:https";
+  f.pod = "default/client";
   f.first_seen_ns = 1000 * kMs;
   f.decided_ns = 2500 * kMs + 1234;
   f.packets_unreplied = 2;
@@ -115,10 +117,16 @@ TEST_CASE("a flow line with every field set is what nlohmann prints", "[json]") 
     CHECK(j["reply"]["dev"] == "enslf0");
     CHECK(j["drops"]["count"] == 3);
     CHECK(j.contains("first_seen_s") == (origin != 0));
+    CHECK(j["service"] == "default/kubernetes:https");
+    CHECK(j["pod"] == "default/client");
+    CHECK(j["container"]["pod"] == "default/client");
   }
-  Flow bare;  // nothing but its key: the nulls and empty arrays
+  Flow bare;  // nothing but its key: the nulls and empty arrays, and no names
   bare.key = f.key;
   CHECK(canonical(flow_object(bare, names).text()));
+  json j = json::parse(flow_object(bare, names).text());
+  CHECK_FALSE(j.contains("service"));
+  CHECK_FALSE(j.contains("pod"));
 }
 
 TEST_CASE("a diagnosis line with every field set is what nlohmann prints", "[json]") {
@@ -155,7 +163,9 @@ TEST_CASE("a diagnosis line with every field set is what nlohmann prints", "[jso
   d.route_seen_dev = "enslf1";
   d.pid = 4242;
   d.comm = "nc";
-  d.container = {"", "0f0e-pod"};
+  d.container = {"", "0f0e-pod", "default/client"};
+  d.service = "default/kubernetes:https";
+  d.pod = "default/client";
   d.forwarded = true;
   d.ingress_dev = "cni0";
   d.reply_dev = "enslf1";
@@ -172,5 +182,7 @@ TEST_CASE("a diagnosis line with every field set is what nlohmann prints", "[jso
   std::string text = diagnosis_object(d).add("confidence", "high").add("group", 3).add("count", 12).text();
   CHECK(canonical(text));
   CHECK(json::parse(text)["evidence"]["after_change"]["seconds_before"] == 2.5);
+  CHECK(json::parse(text)["service"] == "default/kubernetes:https");
+  CHECK(json::parse(text)["pod"] == "default/client");
   CHECK(canonical(diagnosis_object(Diagnosis{}).text()));
 }

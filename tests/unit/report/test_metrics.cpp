@@ -230,7 +230,27 @@ TEST_CASE("metrics: svctrace's flows, diagnoses, hooks and stats", "[metrics]") 
   CHECK_THAT(text, Catch::Contains("# TYPE svctrace_ringbuf_drops_total counter\n"));
   CHECK(text.find("unknown") == std::string::npos);
 
+  // A node without Kubernetes names keeps its series as they were.
+  CHECK(text.find("service_name") == std::string::npos);
+  CHECK(text.find("pod=") == std::string::npos);
+
   CHECK(m.stats_due(5'000'000'000));
   CHECK_FALSE(m.stats_due(5'500'000'000));
   CHECK(m.stats_due(6'000'000'000));
+}
+
+TEST_CASE("metrics: the Service's and the pod's names are labels where the node names them", "[metrics]") {
+  SvctraceMetrics m("1.2.3");
+  Flow named = flow(FlowState::Unanswered, 2);
+  named.service = "default/kubernetes:https";
+  named.pod = "default/client";
+  Diagnosis d;
+  d.verdict = Verdict::AsymmetricSource;
+  m.on_diagnosis(named, d);
+  std::string text = m.render();
+  CHECK_THAT(text, Catch::Contains("svctrace_diagnoses_total{verdict=\"asymmetric_source\",proto=\"tcp\","
+                                   "service=\"172.24.0.1:443\",backend=\"10.0.0.8:6443\","
+                                   "service_name=\"default/kubernetes:https\",pod=\"default/client\"} 1\n"));
+  CHECK_THAT(text, Catch::Contains("svctrace_unanswered_syns_total{proto=\"tcp\",service=\"172.24.0.1:443\","
+                                   "backend=\"10.0.0.8:6443\",service_name=\"default/kubernetes:https\"} 2\n"));
 }

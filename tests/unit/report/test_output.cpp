@@ -185,3 +185,25 @@ TEST_CASE("the incident's diagnosis at 110 columns: no line wider, no lone full 
   };
   CHECK(squeeze(incident_printed(60)) == squeeze(incident_printed(0)));
 }
+
+TEST_CASE("the human lines name the Service and the pod where known and only there", "[output]") {
+  FakeRouting routing;
+  Flow f = incident_flow();
+  f.pid = 4242;
+  f.comm = "nc";
+  f.container = {"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "0f0e-pod", "default/client"};
+  CHECK(human_flow(f, routing).find("default/") == std::string::npos);
+  f.service = "default/kubernetes:https";
+  f.pod = "default/client";
+  std::string line = human_flow(f, routing);
+  CHECK(line.find("→ 172.24.0.1:443 default/kubernetes:https → 10.0.0.8:6443") != std::string::npos);
+  CHECK(line.find(" [nc 4242 pod default/client container 0123456789ab]") != std::string::npos);
+  Diagnosis d = diagnose(f, routing, {Cidr::parse("172.24.0.0/13")});
+  std::string text = human_diagnosis(d);
+  CHECK(text.rfind("✗ 10.141.13.182:52946 → 172.24.0.1:443 default/kubernetes:https (DNAT 10.0.0.8:6443)", 0) == 0);
+  CHECK(text.find("[nc 4242 pod default/client container 0123456789ab]") != std::string::npos);
+  // A flow forwarded from a pod: no process of this node's, its pod alone.
+  Flow fwd = incident_flow();
+  fwd.pod = "shop/client-7d9f8";
+  CHECK(human_flow(fwd, routing).find(" [pod shop/client-7d9f8]") != std::string::npos);
+}

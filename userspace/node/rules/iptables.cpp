@@ -11,6 +11,7 @@
 #include <set>
 #include <tuple>
 
+#include "node/rules/kube_service_name.h"
 #include "node/rules/nat_program.h"
 
 namespace svctrace {
@@ -58,6 +59,7 @@ std::vector<std::string> words(std::string_view line) {
 // What the pair walk reads of a rule.
 struct Rule {
   std::string chain, dst, proto, dport, jump, to_destination;
+  std::string service;  // kube-proxy's name for the service, from the rule's comment
 };
 
 std::optional<Rule> parse_rule(const std::vector<std::string>& w) {
@@ -71,6 +73,7 @@ std::optional<Rule> parse_rule(const std::vector<std::string>& w) {
     else if (opt == "--dport" || opt == "--destination-port") r.dport = w[++i];
     else if (opt == "-j" || opt == "--jump" || opt == "-g" || opt == "--goto") r.jump = w[++i];
     else if (opt == "--to-destination") r.to_destination = w[++i];
+    else if (opt == "--comment") r.service = kube_service_from_comment(w[++i]);
   }
   return r;
 }
@@ -437,7 +440,10 @@ class PairFinder {
     follow(base, r, 0);
   }
 
-  void follow(const ServicePair& base, const Rule& r, int depth) {
+  void follow(const ServicePair& from, const Rule& r, int depth) {
+    // The name kube-proxy gave the rule nearest the DNAT (its KUBE-SEP-*'s, else its KUBE-SVC-*'s).
+    ServicePair base = from;
+    if (!r.service.empty()) base.service = r.service;
     if (r.jump == "DNAT") {
       add_dnat(base, r);
       return;
@@ -503,6 +509,15 @@ PairKey pair_key(const ServicePair& p) {
   return {p.proto, p.service_ip, p.service_port, p.backend_ip, p.backend_port ? p.backend_port : p.service_port};
 }
 
+std::string service_name(const std::vector<ServicePair>& pairs, uint8_t proto, const IpAddr& service_ip,
+                         uint16_t service_port) {
+  for (const ServicePair& p : pairs)
+    if (!p.service.empty() && p.service_ip == service_ip && (!p.proto || p.proto == proto) &&
+        (!p.service_port || p.service_port == service_port))
+      return p.service;
+  return "";
+}
+
 std::vector<ServicePair> merge_service_pairs(const std::vector<std::vector<ServicePair>>& sources) {
   std::vector<ServicePair> out;
   std::map<PairKey, size_t> index;
@@ -513,9 +528,10 @@ std::vector<ServicePair> merge_service_pairs(const std::vector<std::vector<Servi
         out.push_back(p);
         continue;
       }
-      auto& found = out[it->second].found_in;
+      ServicePair& kept = out[it->second];
       for (const RuleOrigin& o : p.found_in)
-        if (std::find(found.begin(), found.end(), o) == found.end()) found.push_back(o);
+        if (std::find(kept.found_in.begin(), kept.found_in.end(), o) == kept.found_in.end()) kept.found_in.push_back(o);
+      if (kept.service.empty()) kept.service = p.service;
     }
   }
   return out;

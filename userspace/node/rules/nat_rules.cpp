@@ -142,7 +142,9 @@ std::vector<ServicePair> service_pairs(const NatRules& rules, const std::vector<
 nlohmann::json service_pair_json(const ServicePair& p) {
   nlohmann::json found = nlohmann::json::array();
   for (const RuleOrigin& o : p.found_in) found.push_back({{"rules", o.rules}, {"chain", o.chain}});
-  return {{"service", {{"proto", proto_name(p.proto)}, {"ip", p.service_ip.str()}, {"port", p.service_port}}},
+  nlohmann::json service = {{"proto", proto_name(p.proto)}, {"ip", p.service_ip.str()}, {"port", p.service_port}};
+  if (!p.service.empty()) service["name"] = p.service;
+  return {{"service", service},
           {"backend", {{"ip", p.backend_ip.str()}, {"port", p.backend_port ? p.backend_port : p.service_port}}},
           {"chain", p.chain},
           {"found_in", found}};

@@ -37,8 +37,8 @@ std::string nft_json_file_error(const std::string& path);
 // cannot be read is skipped with a warning.
 std::vector<ServicePair> service_pairs(const NatRules& rules, const std::vector<Cidr>& cidrs);
 
-// A pair as `check --json` prints it: "service", "backend", "chain" and "found_in" ([{"rules",
-// "chain"}]); and where it was found, for the human line: "iptables-save OUTPUT, nft ip kube-proxy ...".
+// A pair as `check --json` prints it: "service" ({"proto", "ip", "port"}, and "name" when kube-proxy's
+// rules name it), "backend", "chain" and "found_in" ([{"rules", "chain"}]); and where it was found, for the human line: "iptables-save OUTPUT, nft ip kube-proxy ...".
 nlohmann::json service_pair_json(const ServicePair& p);
 std::string found_in_text(const ServicePair& p);
 

@@ -23,6 +23,7 @@
 #include <tuple>
 #include <variant>
 
+#include "node/rules/kube_service_name.h"
 #include "node/rules/nat_program.h"
 #include "node/rules/nft_expr.h"
 #include "node/rules/nft_nat.h"
@@ -73,6 +74,7 @@ struct Chain {
   ChainId id;
   bool root = false;                          // a NAT base chain on prerouting or output
   std::vector<std::vector<Statement>> rules;  // what the walk needs of each rule
+  std::string service;  // kube-proxy's name of its service, from the chain's or a rule's comment
 };
 
 // A named set (its elements) or verdict map (its elements and the chain each names).
@@ -109,7 +111,7 @@ class Ruleset {
   size_t chain(const std::string& family, const std::string& table, const std::string& name) {
     if (name.empty()) return npos;
     auto [it, added] = index_.try_emplace({family, table, name}, chains_.size());
-    if (added) chains_.push_back({{family, table, name}, false, {}});
+    if (added) chains_.push_back({{family, table, name}, false, {}, {}});
     return it->second;
   }
 
@@ -125,6 +127,12 @@ class Ruleset {
     if (i == npos) return;
     std::string hook = text(member(c, "hook"));
     if (text(member(c, "type")) == "nat" && (hook == "prerouting" || hook == "output")) chains_[i].root = true;
+    name_service(chains_[i], c);
+  }
+
+  // A comment naming a service port (a chain's or one of its rules') names the chain's service.
+  static void name_service(Chain& c, const json& item) {
+    if (c.service.empty()) c.service = kube_service_from_comment(text(member(item, "comment")));
   }
 
   void add_rule(const json& r) {
@@ -132,6 +140,7 @@ class Ruleset {
     size_t i = chain(family, table, text(member(r, "chain")));
     const json* expr = member(r, "expr");
     if (i == npos || !expr || !expr->is_array()) return;
+    name_service(chains_[i], r);
     // Rules written by iptables-nft (Debian's iptables) live in nf_tables too, in its tables (ip nat,
     // ip6 nat, ...), so `nft -j` lists them; but their DNAT target and many of their matches are xt
     // statements whose meaning nft's JSON does not show ({"xt": {"type": "target", "name": "DNAT"}}:
@@ -295,6 +304,7 @@ class Ruleset {
     if (!b.daddr.is_set() || std::none_of(cidrs_.begin(), cidrs_.end(), in_cidrs)) return;
     if (d.addr.family != b.daddr.family) return;
     ServicePair p{b.proto, b.daddr, b.dport, d.addr, d.port, name(c), {{"nft", name(c)}}};
+    p.service = c.service.empty() ? kube_service_from_nft_chain(std::get<2>(c.id)) : c.service;
     if (pairs_seen_.insert(pair_key(p)).second) out_.push_back(std::move(p));
   }
 

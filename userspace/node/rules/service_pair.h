@@ -34,12 +34,20 @@ struct ServicePair {
   // What the node's NAT rules do to the source of its connections from this node (source_nat.h);
   // empty when nothing was followed (the pair alone, or a walk past svctrace's bounds): none known.
   std::vector<SourceNatCase> source_nat = {};
+  // The Kubernetes Service port, "namespace/name:port", as kube-proxy names it in its rules
+  // (kube_service_name.h); "" when the rules do not say.
+  std::string service = {};
 };
 
 // What makes two pairs the same: protocol, service IP and port, backend IP and the port the backend
 // is really reached on (a DNAT without a port keeps the service's).
 using PairKey = std::tuple<uint8_t, IpAddr, uint16_t, IpAddr, uint16_t>;
 PairKey pair_key(const ServicePair& p);
+
+// The Service name the pairs give a connection to service_ip:service_port (proto), or "": the first
+// pair of that service with a name (a pair of any port or protocol, when the rule named none).
+std::string service_name(const std::vector<ServicePair>& pairs, uint8_t proto, const IpAddr& service_ip,
+                         uint16_t service_port);
 
 // Rules text that is not what the tool prints; what() is one line, for the user.
 struct RulesError : std::runtime_error {
@@ -66,7 +74,7 @@ std::vector<ServicePair> service_pairs_from_nft_json(std::string_view text, cons
 
 // The pairs of every source, each once: a pair found by several (same protocol, service IP and port,
 // backend IP and port) is kept at its first place, and the others' origins are added to its
-// found_in.
+// found_in (and its service name, when it had none).
 std::vector<ServicePair> merge_service_pairs(const std::vector<std::vector<ServicePair>>& sources);
 
 }  // namespace svctrace
