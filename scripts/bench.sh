@@ -95,7 +95,8 @@ if ((!IN_VM)); then
   cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSVCTRACE_SANITIZE=OFF >/dev/null
   cmake --build build -j"$(nproc)" --target svctrace connload synflood bench_correlator nf_floor
 fi
-SVCTRACE=$ROOT/build/svctrace
+# SVCTRACE: the svctrace under test, this tree's build unless set (e.g. another commit's, with -b the one to compare it with).
+SVCTRACE=${SVCTRACE:-$ROOT/build/svctrace}
 CONNLOAD=$ROOT/build/bench/connload
 SYNFLOOD=$ROOT/build/bench/synflood
 NF_FLOOR=$ROOT/build/bench/nf_floor
@@ -361,6 +362,10 @@ if ((soak)); then
 fi
 
 CONFIGS=(none floor svctrace_none svctrace_all tcpdump bpftrace)
+# In a VM the peers are left out: bpftrace compiles its script with LLVM at start, minutes under TCG,
+# and the ratios there are svctrace's against the floor.
+COST_PEERS=(bpftrace) # the peer the cost section measures too
+((!IN_VM)) || { CONFIGS=(none floor svctrace_none svctrace_all); COST_PEERS=(); }
 BASELINES=()
 [[ -z $baseline ]] || BASELINES=(baseline_none baseline_all)
 CONFIGS+=("${BASELINES[@]}")
@@ -497,7 +502,7 @@ cost_hooks=() bpftrace_rows=""
 if want cost; then
   echo "== per-program cost (kernel.bpf_stats_enabled=1 for these runs)"
   sysctl -qw kernel.bpf_stats_enabled=1
-  for c in floor svctrace_none svctrace_all "${BASELINES[@]}" bpftrace; do
+  for c in floor svctrace_none svctrace_all "${BASELINES[@]}" "${COST_PEERS[@]}"; do
     "start_$c"
     settle
     prog_stats "$TRACER_PID" >"$TMP/stats.before"
@@ -612,6 +617,7 @@ fi
   echo
   echo "Written by \`scripts/bench.sh -d $seconds -r $rounds$([[ $sections == "$SECTIONS" ]] || echo " -k $sections")${baseline:+ -b BASELINE}\` on $(date -u +%Y-%m-%dT%H:%M:%SZ), svctrace"
   echo "$REVISION, kernel $(uname -r), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'))."
+  [[ $SVCTRACE == "$ROOT/build/svctrace" ]] || echo "svctrace under test: $SVCTRACE (SVCTRACE)."
   echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (the machine may be shared: compare within a run)."
   [[ -z $baseline ]] || echo "Baseline (-b): $baseline, $("$baseline" --version 2>/dev/null | head -1)."
   if want rate; then
@@ -674,11 +680,15 @@ fi
       echo "The baseline (-b) columns: the other build's programs at the same hook, in the same run."
       echo
     fi
-    echo "| hook | svctrace's program | floor | nothing matching: invocations | ns (above the floor) | all matching: invocations | ns (above the floor) |${baseline:+ baseline, nothing matching: ns | baseline, all matching: ns |}"
+    local_unit="ns (above the floor)"
+    ((IN_VM)) && local_unit="cost"
+    echo "| hook | svctrace's program | floor | nothing matching: invocations | $local_unit | all matching: invocations | $local_unit |${baseline:+ baseline, nothing matching | baseline, all matching |}"
     echo "| --- | --- | ---: | ---: | ---: | ---: | ---: |${baseline:+ ---: | ---: |}"
     for hook in "${cost_hooks[@]}"; do
       echo "| $hook | \`${COST_PROG[$hook]:--}\` | ${COST_NS[floor,$hook]:--} | ${COST_N[svctrace_none,$hook]:--} | $(cost_cell svctrace_none "$hook") | ${COST_N[svctrace_all,$hook]:--} | $(cost_cell svctrace_all "$hook") |${baseline:+ $(cost_cell baseline_none "$hook") | $(cost_cell baseline_all "$hook") |}"
     done
+  fi
+  if want cost && ((!IN_VM)); then
     echo
     echo "bpftrace running bench/peer.bt on the same load, for comparison:"
     echo
@@ -745,7 +755,7 @@ cat "$out"
 # appended to the host's, one heading level down.
 for k in $vm_kernels; do
   echo "== Linux $k in a VM (qemu): $vm_sections"
-  bash tests/vm/run.sh "$k" -- env BENCH_IN_VM=1 bash scripts/bench.sh -d "$seconds" -r "$rounds" \
+  VM_TIMEOUT=${VM_TIMEOUT:-3600} bash tests/vm/run.sh "$k" -- env BENCH_IN_VM=1 bash scripts/bench.sh -d "$seconds" -r "$rounds" \
     -k "$vm_sections" ${baseline:+-b "$baseline"} -o /tmp/bench-vm.md >"$TMP/vm.out" ||
     { echo "bench: the run inside Linux $k's VM failed:" >&2; tail -20 "$TMP/vm.out" >&2; exit 1; }
   {
