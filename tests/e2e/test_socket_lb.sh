@@ -40,6 +40,7 @@ flows=$(jq -cR 'fromjson? | select(.type == "flow" or .type == "diagnosis")' "$O
 note=$(jq -cR 'fromjson? | select(.type == "note")' "$OUT")
 assert_json "$note" '.text | test("nothing to 172.24.0.0/13 was seen") and test("lab_sock_lb") and test("socket-level load balancing") and test("backends")' \
   "the closing note explains why nothing was seen"
+assert_json "$(tail -n 1 "$OUT")" '.type == "summary"' "the summary stays the last line, after the note"
 
 hooks=$("$SVCTRACE" --netns "$NODE" --cidr "$CIDR" --hooks 2>&1)
 grep -q "^connect .*attached: lab_sock_lb (id [0-9]*, connect4) at $cg" <<<"$hooks" ||

@@ -343,8 +343,9 @@ int MainLoop::finish() {
   if (recorder_) finish_recording(elapsed, config);
   if (!o_.reports.empty() && !write_reports(o_.reports, report_header(elapsed), found, config))
     runtime_error_ = true;
-  session_->summarize();
+  // Before the summary, which stays the last line (scripts and the DaemonSet's logs rely on it).
   if (session_->events() == 0) explain_nothing_seen();
+  session_->summarize();
   if (runtime_error_) return kExitRuntime;
   return session_->diagnosed() ? kExitDiagnosed : kExitOk;
 }
