@@ -158,11 +158,20 @@ wait_line "$TMP/server.out" '^listening' $! 10
 # number of connections made.
 load() {
   local result
-  result=$(ip netns exec "$NODE" "$CONNLOAD" client --connect "$SVC:80" --seconds "$seconds") || {
+  result=$(ip netns exec "$NODE" "$CONNLOAD" client --connect "$SVC:80" --seconds "$seconds") ||
+    load_errors_tolerated "$result" || {
     echo "bench: connload failed: $result" >&2
     exit 1
   }
   jq -r '"\(.per_second) \(.connections)"' <<<"$result"
+}
+# load_errors_tolerated RESULT: in a VM only, a connect in a thousand may miss connload's 1 s
+# deadline (a SYN the emulated api's full accept queue dropped waits 1 s for its retransmit); said on
+# stderr, and the rate counts the connections made. On the host every error still ends the run.
+load_errors_tolerated() {
+  ((IN_VM)) || return 1
+  jq -e '.connections > 0 and .errors * 1000 <= .connections' <<<"$1" >/dev/null || return 1
+  echo "bench: tolerated in the VM: $(jq -c '{errors, connections, first_error}' <<<"$1")" >&2
 }
 
 # The flood's Service: 172.24.0.3, any port, DNAT to 10.0.0.8 keeping the port (conntrack needs a
