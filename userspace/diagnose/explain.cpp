@@ -294,6 +294,18 @@ static IpAddr fixed_source_now(const Evidence& ev, RoutingView& routing) {
   return {};
 }
 
+// Whether `route`, found now, can be the route the kernel chose for the flow (its decision as seen):
+// a route that came or went since (one flapping while connects run) must not be blamed for a source
+// it did not choose. It cannot be when its own src is another address, or when it leads out of
+// another device or via another gateway than the decision did.
+static bool chose_this_flow(const std::optional<Route>& route, const Flow& flow) {
+  if (!route) return true;  // nothing named, nothing wrongly blamed
+  if (route->prefsrc.is_set() && route->prefsrc != flow.key.src) return false;
+  if (!flow.route || !route->nexthops.empty()) return true;
+  if (route->oif && flow.route->oif && route->oif != flow.route->oif) return false;
+  return !(route->gateway.is_set() && flow.route->gateway.is_set() && route->gateway != flow.route->gateway);
+}
+
 // The incident: the source was chosen by the route to the service IP, and after DNAT the packet leaves
 // a device that does not own it.
 std::optional<Diagnosis> explain_asymmetric_source(const Evidence& ev, RoutingView& routing,
@@ -313,6 +325,18 @@ std::optional<Diagnosis> explain_asymmetric_source(const Evidence& ev, RoutingVi
     return d;
   }
   uint32_t table = name_source_route(d, flow, routing);
+  if (!chose_this_flow(d.source_route, flow)) {
+    d.reason = fmt::format(
+        "source {} was chosen by the route to the service IP {} when the flow started, but after DNAT the "
+        "packet left {}, whose address is {}; the routing has changed since: the route for {} now is \"{}\", "
+        "which did not make that choice",
+        flow.key.src.str(), flow.key.dst.str(), d.egress_dev,
+        d.expected_source.is_set() ? d.expected_source.str() : "different", flow.key.dst.str(),
+        format_route(*d.source_route));
+    d.source_route.reset();
+    d.source_rule.reset();
+    return d;
+  }
   d.reason = fmt::format(
       "{}source {} was chosen by the route to the service IP {}, but after DNAT the packet leaves {}, "
       "whose address is {}; the backend cannot answer {}",
