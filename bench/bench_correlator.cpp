@@ -92,10 +92,12 @@ void answered_evicting(benchmark::State& state) { feed(state, flows(200'000, 0),
 
 // Runs `events` through a whole Session (--json to /dev/null, the fake node), a tick after every
 // `batch` events (a ring-buffer poll) and a last one 10 s later; returns the session's stats.
-nlohmann::json run_session(const std::vector<svc_event>& events, size_t max_flows, size_t batch) {
+nlohmann::json run_session(const std::vector<svc_event>& events, size_t max_flows, size_t batch,
+                           bool all_flows = false) {
   test::FakeNode node;
   SessionOptions opts;
   opts.cidrs = {Cidr::parse("172.24.0.0/13")};
+  opts.all_flows = all_flows;
   opts.correlator = {max_flows, 1500 * kMs, 1};
   std::FILE* null = std::fopen("/dev/null", "w");  // the lines, not the benchmark's own report
   nlohmann::json stats;
@@ -132,8 +134,9 @@ void session_flood(benchmark::State& state) {
 // bench.sh's connection-rate load as svctrace sees it when its CIDR matches: 60000 answered connects
 // at ~16 k/s from one client whose source ports wrap every 28000 connections (so each later flow
 // replaces an earlier one on its tuple), each the kernel's route lookup, SYN, SYN-ACK and state change,
-// printed as a "flow" and an "outcome" line. A tick every 640 events, as svctrace reads the ring every
-// 10 ms at that rate (Tracer::poll). Items are connections.
+// counted per service (by default), or with --all-flows (range 1) printed as a "flow" and an "outcome"
+// line. A tick every 640 events, as svctrace reads the ring every 10 ms at that rate (Tracer::poll).
+// Items are connections.
 void session_answered(benchmark::State& state) {
   constexpr uint32_t kConnections = 60'000, kPorts = 28'000;
   std::vector<svc_event> events;
@@ -148,7 +151,7 @@ void session_answered(benchmark::State& state) {
   }
   uint64_t flows = 0;
   for (auto _ : state) {
-    nlohmann::json stats = run_session(events, 65536, 640);
+    nlohmann::json stats = run_session(events, 65536, 640, state.range(0) != 0);
     flows = stats["flows"].get<uint64_t>() + stats["flows_replaced"].get<uint64_t>();
   }
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kConnections));
@@ -161,5 +164,5 @@ BENCHMARK(answered)->Unit(benchmark::kMillisecond);
 BENCHMARK(mixed)->Unit(benchmark::kMillisecond);
 BENCHMARK(answered_evicting)->Unit(benchmark::kMillisecond);
 BENCHMARK(session_flood)->Unit(benchmark::kMillisecond);
-BENCHMARK(session_answered)->Unit(benchmark::kMillisecond);
+BENCHMARK(session_answered)->ArgName("all_flows")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 BENCHMARK_MAIN();

@@ -446,7 +446,7 @@ if want correlator; then
     elif .diagnosed then
       "| `\(.name)` | \(.items_per_second / 1e3 | round) k flows/s (a flow line and a diagnosis line each) | \(.diagnosed | round) flows |"
     else
-      "| `\(.name)` | \(.items_per_second / 1e3 | round) k connections/s (a flow line and an outcome line each) | \(.flows | round) flows |"
+      "| `\(.name)` | \(.items_per_second / 1e3 | round) k connections/s (\(if (.name | endswith("all_flows:1")) then "a flow line and an outcome line each" else "counted per service" end)) | \(.flows | round) flows |"
     end' "$TMP/correlator.json")
 fi
 

@@ -41,7 +41,7 @@ fill_conntrack() {
 }
 
 lab up >/dev/null
-start_svctrace --netns "$NODE" --cidr "$CIDR" --json --report "$REPORT" --duration 300
+start_svctrace --netns "$NODE" --cidr "$CIDR" --json --all-flows --report "$REPORT" --duration 300
 
 incident_then_healthy "before the table filled" 1 # leaves the lab fixed
 

@@ -8,7 +8,7 @@
 source "$(dirname "$0")/lib.sh"
 
 lab up >/dev/null
-start_svctrace --netns "$NODE" --cidr "$CIDR" --json --report "$REPORT" --duration 120
+start_svctrace --netns "$NODE" --cidr "$CIDR" --json --all-flows --report "$REPORT" --duration 120
 
 incident_then_healthy "before the fault" 1
 old_ifindex=$(ip netns exec "$NODE" ip -o link show enslf0 | cut -d: -f1)

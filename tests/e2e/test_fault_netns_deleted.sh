@@ -8,7 +8,7 @@
 source "$(dirname "$0")/lib.sh"
 
 lab up >/dev/null
-start_svctrace --netns "$NODE" --cidr "$CIDR" --json --report "$REPORT" --duration 120
+start_svctrace --netns "$NODE" --cidr "$CIDR" --json --all-flows --report "$REPORT" --duration 120
 # The namespace's workload: a process that outlives the namespace's name.
 ip netns exec "$NODE" sleep 300 {E2E_OUT}>&- &
 workload=$!

@@ -55,7 +55,7 @@ connect_during_flapping() {
 }
 
 lab up >/dev/null
-start_svctrace --netns "$NODE" --cidr "$CIDR" --json --report "$REPORT" --duration 120
+start_svctrace --netns "$NODE" --cidr "$CIDR" --json --all-flows --report "$REPORT" --duration 120
 
 incident_then_healthy "before the flapping" 1 # leaves the fix route in place
 

@@ -6,7 +6,7 @@ source "$(dirname "$0")/lib.sh"
 
 lab up >/dev/null
 lab fix >/dev/null
-start_svctrace --netns "$NODE" --cidr "$CIDR" --json --report "$REPORT" --duration 60
+start_svctrace --netns "$NODE" --cidr "$CIDR" --json --all-flows --report "$REPORT" --duration 60
 
 for i in 1 2; do
   result=$(lab_connect 3) || fail "connect $i through the fixed lab should succeed, got: $result"

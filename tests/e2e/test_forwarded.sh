@@ -7,7 +7,7 @@ source "$(dirname "$0")/lib.sh"
 
 lab up >/dev/null
 lab pod-up >/dev/null
-start_svctrace --netns "$NODE" --cidr "$CIDR" --json --report "$REPORT" --duration 60
+start_svctrace --netns "$NODE" --cidr "$CIDR" --json --all-flows --report "$REPORT" --duration 60
 
 result=$(lab pod-connect --timeout 3)
 [[ $result == *failed* ]] || fail "without masquerade the pod should not get through, got: $result"

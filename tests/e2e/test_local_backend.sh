@@ -18,7 +18,7 @@ for ((i = 0; i < 100; i++)); do
   sleep 0.05
 done
 
-start_svctrace --netns "$NODE" --cidr "$CIDR" --json --report "$REPORT" --duration 60
+start_svctrace --netns "$NODE" --cidr "$CIDR" --json --all-flows --report "$REPORT" --duration 60
 
 for round in 1 2; do
   ip netns exec "$POD" nc -z -w 3 172.24.0.20 80 || fail "round $round: the pod could not connect to the node's own backend"

@@ -15,7 +15,7 @@ out_no_routes() {
   ip netns exec "$API" awk '/^Ip: [0-9]/ { print $13 }' /proc/net/snmp
 }
 lab up >/dev/null
-start_svctrace --netns "$API" --cidr 10.0.0.8/32 --json --report "$REPORT" --duration 60
+start_svctrace --netns "$API" --cidr 10.0.0.8/32 --json --all-flows --report "$REPORT" --duration 60
 lab connect --timeout 3 >/dev/null
 diag=$(wait_for_line '.type == "diagnosis"' 10) ||
   fail "no diagnosis within 10 s; the api counted $(out_no_routes) packets with no route out"

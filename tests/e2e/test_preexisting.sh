@@ -27,7 +27,7 @@ for _ in $(seq 100); do
   sleep 0.05
 done
 
-start_svctrace --netns "$NODE" --cidr "$CIDR" --json --report "$REPORT" --duration 60
+start_svctrace --netns "$NODE" --cidr "$CIDR" --json --all-flows --report "$REPORT" --duration 60
 old=$(wait_for_line '.type == "outcome" and .preexisting and .flow.src == "10.0.0.12"' 5) ||
   fail "the long-lived connection from before the start was not reported"
 assert_json "$old" '.state == "answered" and .dnat.ip == "10.0.0.8"' "long-lived flow is answered, with its DNAT"

@@ -14,7 +14,7 @@ n=$(ip netns exec "$NODE" conntrack -L -d 172.24.0.1 2>/dev/null | grep -c UNREP
 ((n >= 1)) || fail "the failed connects left no unreplied conntrack entry (got $n)"
 lab fix >/dev/null
 
-start_svctrace --netns "$NODE" --cidr "$CIDR" --json --report "$REPORT" --duration 60
+start_svctrace --netns "$NODE" --cidr "$CIDR" --json --all-flows --report "$REPORT" --duration 60
 past=$(wait_for_line '.type == "diagnosis" and .preexisting == true' 5) ||
   fail "the failed connects from before the start were not shown as preexisting"
 assert_json "$past" '.flow.src == "10.141.13.182" and .evidence.waited_ms == 0' \

@@ -7,7 +7,7 @@ source "$(dirname "$0")/lib.sh"
 
 REC=$WORK/capture.ndjson
 lab up >/dev/null
-start_svctrace --netns "$NODE" --cidr "$CIDR" --json --report "$REPORT" --record "$REC" --duration 60
+start_svctrace --netns "$NODE" --cidr "$CIDR" --json --all-flows --report "$REPORT" --record "$REC" --duration 60
 [[ -e $REC ]] && fail "the recording must appear only at exit (atomically), it exists already"
 
 lab_connect 3 >/dev/null && fail "connect through the broken lab should fail"
@@ -27,7 +27,7 @@ assert_json "$(tail -n 1 "$REC")" '.type == "end" and (.config.routes | length) 
 lab down >/dev/null
 replay_out=$WORK/replay.ndjson
 rc=0
-unshare --net "$SVCTRACE" replay "$REC" --json --report "$WORK/replay-report.json" >"$replay_out" 2>"$WORK/replay.err" || rc=$?
+unshare --net "$SVCTRACE" replay "$REC" --json --all-flows --report "$WORK/replay-report.json" >"$replay_out" 2>"$WORK/replay.err" || rc=$?
 ((rc == 3)) || fail "replay exited $rc, not 3 (a diagnosis was made): $(cat "$WORK/replay.err")"
 
 # The lines a person or a script acts on, live and replayed, must be the same; but for fix_proven: a

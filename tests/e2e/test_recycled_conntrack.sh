@@ -12,7 +12,7 @@ lab fix >/dev/null
 # A service DNAT'd to a closed port of the api namespace: every connection to it is refused by RST.
 ip netns exec "$NODE" iptables -t nat -A OUTPUT -d 172.24.0.2/32 -p tcp --dport 443 -j DNAT --to-destination 10.0.0.8:6444
 
-start_svctrace --netns "$NODE" --cidr "$CIDR" --json --report "$REPORT" --duration 60 --unanswered-after 1000
+start_svctrace --netns "$NODE" --cidr "$CIDR" --json --all-flows --report "$REPORT" --duration 60 --unanswered-after 1000
 for ((i = 0; i < rounds; i++)); do
   ip netns exec "$NODE" nc -z -w 1 172.24.0.2 443 >/dev/null 2>&1 || true
   result=$(lab udp --timeout 2)

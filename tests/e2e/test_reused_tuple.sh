@@ -9,7 +9,7 @@ source "$(dirname "$0")/lib.sh"
 API=$PREFIX-api
 lab up >/dev/null
 lab fix >/dev/null
-start_svctrace --netns "$NODE" --cidr "$CIDR" --json --duration 60
+start_svctrace --netns "$NODE" --cidr "$CIDR" --json --all-flows --duration 60
 
 # connect_from_port: one connect from source port 40000, closed with a reset (linger 0), so that no
 # TIME_WAIT keeps the port; conntrack's entry for a reset connection gives way to the next SYN.

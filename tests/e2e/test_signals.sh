@@ -14,7 +14,7 @@ run_until() {
   local sig=$1
   echo "previous report" >"$REPORT"
   : >"$OUT"
-  start_svctrace --netns "$NODE" --cidr "$CIDR" --json --report "$REPORT" --duration 60
+  start_svctrace --netns "$NODE" --cidr "$CIDR" --json --all-flows --report "$REPORT" --duration 60
   result=$(lab_connect 3) || fail "connect through the fixed lab should succeed, got: $result"
   wait_for_line '.type == "outcome" and .state == "answered"' 5 >/dev/null ||
     fail "SIG$sig run: no answered outcome within 5 s of the connect"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# svctrace on a real terminal (tmux): a status line on stderr while tracing, failures in red, the
-# summary table at exit with the status line gone, long lines wrapped at a word to the terminal's 110
-# columns; and no colour or status line when the output is a file, or with NO_COLOR.
+# svctrace on a real terminal (tmux): a status line on stderr while tracing with the live table of
+# services under it, failures in red, the summary table at exit with both gone, long lines wrapped
+# at a word to the terminal's 110 columns; and no colour or status line when the output is a file, or
+# with NO_COLOR.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -34,6 +35,9 @@ lab_connect 3 >/dev/null && fail "connect through the broken lab should fail"
 wait_screen 'fix \(checked against [0-9]+ service pairs?\): ip route add 172.24.0.0/13' 10 || fail "no diagnosis on the terminal: $(screen)"
 esc=$'\x1b'
 wait_screen "${esc}\[31m✗ 10.141.13.182" 2 -e || fail "the failure is not red: $(screen -e | grep '✗' | cat -v)"
+# The live table of services, under the status line.
+wait_screen '^✗ 172\.24\.0\.1:443 → 10\.0\.0\.8:6443 out enslf0: 1 flow \([0-9.]+/s\), 0% answered, 1 failed' 5 ||
+  fail "no live row for the failing service under the status line: $(screen)"
 
 tmux send-keys -t "$session" C-c
 wait_screen '^svctrace exited 3$' 10 || fail "svctrace did not exit 3 on Ctrl-C: $(screen)"
@@ -43,6 +47,7 @@ grep -qE '^  service +backend +egress +flows +ok +fail +verdict$' <<<"$final" ||
 grep -qE '^✗ 172\.24\.0\.1:443 +10\.0\.0\.8:6443 +enslf0 +1 +0 +1 +asymmetric_source$' <<<"$final" ||
   fail "the table has no row for the failing service: $final"
 grep -q 'events/s' <<<"$final" && fail "the status line was left on the screen: $final"
+grep -q '% answered' <<<"$final" && fail "the live table was left on the screen: $final"
 # At 110 columns svctrace wraps its long lines itself, at a word: none is wider than the terminal
 # (capture-pane -J joins the rows the terminal wrapped), and no "." is left on a row of its own.
 too_wide=$(screen -J | LC_ALL=C.UTF-8 bash -c 'while IFS= read -r l; do ((${#l} > 110)) && echo "$l"; done; true')

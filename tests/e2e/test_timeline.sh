@@ -9,7 +9,7 @@ lab up >/dev/null
 ip netns exec "$NODE" ip route replace default via 10.141.13.1 dev enslf1 metric 100
 ip netns exec "$NODE" ip route del default via 10.141.13.1 dev enslf1 metric 0
 ip netns exec "$NODE" ip route add default via 10.0.0.1 dev enslf0
-start_svctrace --netns "$NODE" --cidr "$CIDR" --json --report "$REPORT" --duration 60
+start_svctrace --netns "$NODE" --cidr "$CIDR" --json --all-flows --report "$REPORT" --duration 60
 
 [[ $(lab connect --timeout 2) == *ok* ]] || fail "with the default via enslf0 the service should work"
 wait_for_line '.type == "outcome" and .state == "answered"' 5 >/dev/null || fail "the working connect was not answered"

@@ -5,7 +5,7 @@
 source "$(dirname "$0")/lib.sh"
 
 lab up >/dev/null
-start_svctrace --netns "$NODE" --cidr "$CIDR" --json --report "$REPORT" --duration 60 --unanswered-after 1000
+start_svctrace --netns "$NODE" --cidr "$CIDR" --json --all-flows --report "$REPORT" --duration 60 --unanswered-after 1000
 
 result=$(lab udp --timeout 2)
 [[ $result == *"no answer"* ]] || fail "the broken lab should not answer UDP, got: $result"

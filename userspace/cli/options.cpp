@@ -98,6 +98,10 @@ void add_tracing_options(CLI::App& app, Options& o) {
   app.add_option("--netns", o.netns, "Trace inside this network namespace: a name from `ip netns` or a path")
       ->type_name("NAME|PATH");
   app.add_flag("--json", o.json, "Write NDJSON to stdout (one object per line, each with \"type\")");
+  app.add_flag("--all-flows", o.all_flows,
+               "A line for every flow when seen and when answered (--json: a flow and an\n"
+               "outcome line); by default only failed flows are shown, and the healthy ones\n"
+               "are counted per service");
   app.add_option("--host-root", o.host_root,
                  "Where the host's files are, for pod names (kubelet's /var/log/pods, the CNI's\n"
                  "/var/lib/cni): / (default), or /host in a DaemonSet that mounts the host there")
@@ -140,7 +144,9 @@ void add_tuning_options(CLI::App& app, Options& o) {
                                                                          : "must be a power of two, 4096..1 GiB";
           },
           "POW2"));
-  app.add_option("--stats-interval", o.stats_interval, "With --json, a stats line every SEC seconds (default 10)")
+  app.add_option("--stats-interval", o.stats_interval,
+                 "Every SEC seconds (default 10), the counts per service (off a terminal), and\n"
+                 "with --json a stats line")
       ->type_name("SEC")
       ->check(positive_seconds());
   app.add_option("--unanswered-after", o.unanswered_after_ms,
@@ -214,6 +220,7 @@ CLI::App* add_replay_command(CLI::App& app, Options& o, SubcommandLists& lists) 
       ->required()
       ->check(CLI::ExistingFile.description(""));
   replay_cmd->add_flag("--json", o.json, "Write NDJSON to stdout, the lines the live run's --json wrote");
+  replay_cmd->add_flag("--all-flows", o.all_flows, "A line for every flow, as the live run's --all-flows");
   replay_cmd
       ->add_option("--report", lists.reports,
                    "Write the capture's report to FILE: an HTML page if FILE ends in .html,\n"

@@ -36,6 +36,7 @@ struct Options {
   std::string netns;
   std::string host_root = "/";  // where the host's files are (pod names: node/pod_names.h)
   bool json = false;
+  bool all_flows = false;  // a line per flow, not only the failed ones
   std::vector<std::string> reports;
   std::string ready_file;
   bool list_hooks = false;

@@ -31,7 +31,9 @@ int replay_file(const Options& o, Output& out) {
   const std::string& file = o.replay_file;
   Recording rec = read_recording(file);
   ReplayNode node(rec.answers);
-  Session session(session_options(rec), node, drop_reason_names(rec), out);
+  SessionOptions sopts = session_options(rec);
+  sopts.all_flows = o.all_flows;
+  Session session(sopts, node, drop_reason_names(rec), out);
   out.replay(file, rec.header);
   out.flush();
   if (rec.torn_last_line) spdlog::warn("{}: its last line was cut mid-write and is left out", file);

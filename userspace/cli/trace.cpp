@@ -38,6 +38,9 @@ TracerOptions tracer_options(const Options& o, uint32_t netns_inode) {
 
 namespace {
 
+// The live table shows the worst services, as many as a terminal spares under the output.
+constexpr size_t kLiveTableRows = 10;
+
 volatile std::sig_atomic_t g_stop = 0;
 void on_signal(int) { g_stop = 1; }
 
@@ -73,6 +76,8 @@ class MainLoop {
   void announce();
   void add_existing_flows();
   void show_status(uint64_t now, const KernelCounters& counters);
+  // Human output on a terminal: the services' table is redrawn under the status line, not printed.
+  bool live_table() const { return !o_.json && status_.enabled() && isatty(STDOUT_FILENO); }
   bool trace_without_stdout();
   void explain_nothing_seen();
   bool traced_netns_over();
@@ -142,6 +147,8 @@ SessionOptions MainLoop::session_options() {
   sopts.prove_fixes = true;
   sopts.start_ns = start_ns_ = monotonic_ns();
   sopts.stats_interval_ns = static_cast<uint64_t>(o_.stats_interval * 1e9);
+  sopts.all_flows = o_.all_flows;
+  sopts.service_lines = o_.json || !live_table();
   sopts.correlator = {o_.max_flows, o_.unanswered_after_ms * 1'000'000ull, static_cast<uint32_t>(getpid())};
   return sopts;
 }
@@ -286,9 +293,15 @@ bool MainLoop::trace_without_stdout() {
 void MainLoop::show_status(uint64_t now, const KernelCounters& counters) {
   uint64_t events = session_->events();
   double rate = static_cast<double>(events - status_events_) / (static_cast<double>(now - status_at_) / 1e9);
-  status_.show(fmt::format("svctrace {:.0f} s · {} · {:.0f} events/s · {} lost · {} live",
-                           static_cast<double>(now - start_ns_) / 1e9, counted(session_->flow_count(), "flow"), rate,
-                           counters.ringbuf_drops, counted(hooks_.size(), "hook")));
+  const size_t width = wrap_width(STDERR_FILENO);
+  std::string lines = fit_width(fmt::format("svctrace {:.0f} s · {} · {:.0f} events/s · {} lost · {} live",
+                                            static_cast<double>(now - start_ns_) / 1e9,
+                                            counted(session_->flow_count(), "flow"), rate, counters.ringbuf_drops,
+                                            counted(hooks_.size(), "hook")),
+                                width);
+  if (live_table())
+    for (const auto& row : session_->services(now, kLiveTableRows)) lines += "\n" + fit_width(human_service_row(row), width);
+  status_.show(lines);
   status_events_ = events;
   status_at_ = now;
   next_status_ = now + 500'000'000ull;

@@ -49,6 +49,12 @@ void HumanOutput::diagnosis(const Diagnosis& d, const Grouped& g) {
 
 void HumanOutput::stats(json) {}  // the status line (terminal.h) shows them while tracing
 
+// The services that had flows in the interval, a line each.
+void HumanOutput::services(const json& rows) {
+  for (const auto& row : rows)
+    if (row.value("flows_in_interval", 0) > 0) say(human_service_row(row));
+}
+
 void HumanOutput::summary(const Summary& s) {
   std::string states;
   for (const auto& [state, n] : s.by_state) states += fmt::format("{}{} {}", states.empty() ? "" : ", ", n, state);

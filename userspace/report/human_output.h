@@ -1,7 +1,8 @@
-// Output as lines for a person: a line per flow, outcome and routing change, a few per diagnosis, a
-// table of the services at the end; coloured when asked (terminal.h). The diagnoses, the banner and
-// the closing line are wrapped at a word to `width` columns (text.h); the line of one flow, outcome,
-// change or `check` pair, and the table's rows, stay whole for grep.
+// Output as lines for a person: a line per routing change, a few per diagnosis (after the failed flow's
+// own line), a line per service each stats interval, a table of the services at the end, and with
+// --all-flows a line per flow and outcome; coloured when asked (terminal.h). The diagnoses, the banner
+// and the closing line are wrapped at a word to `width` columns (text.h); the line of one flow,
+// outcome, service, change or `check` pair, and the table's rows, stay whole for grep.
 #pragma once
 #include "report/output.h"
 #include "report/text.h"
@@ -19,6 +20,7 @@ class HumanOutput : public Output {
   void outcome(const Flow& f, RoutingView& names) override;
   void diagnosis(const Diagnosis& d, const Grouped& g) override;
   void stats(nlohmann::json stats) override;
+  void services(const nlohmann::json& rows) override;
   void summary(const Summary& s) override;
   void note(const std::string& text) override;
   void check(const ServicePair& p, const CheckResult& r) override;

@@ -32,6 +32,8 @@ void NdjsonOutput::stats(json stats) {
   add(json_text(stats));
 }
 
+void NdjsonOutput::services(const json& rows) { add(json_text({{"type", "services"}, {"services", rows}})); }
+
 void NdjsonOutput::summary(const Summary& s) {
   add(json_text({{"type", "summary"}, {"duration_s", s.duration_s}, {"by_state", s.by_state},
                  {"diagnoses", s.diagnoses}, {"services", s.services}, {"stats", s.stats}}));

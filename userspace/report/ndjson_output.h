@@ -14,6 +14,7 @@ class NdjsonOutput : public Output {
   void outcome(const Flow& f, RoutingView& names) override;
   void diagnosis(const Diagnosis& d, const Grouped& g) override;
   void stats(nlohmann::json stats) override;
+  void services(const nlohmann::json& rows) override;
   void summary(const Summary& s) override;
   void note(const std::string& text) override;
   void check(const ServicePair& p, const CheckResult& r) override;

@@ -11,6 +11,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "report/text.h"
+
 namespace svctrace {
 
 using nlohmann::json;
@@ -230,6 +232,22 @@ std::string human_outcome(const Flow& f) {
   return fmt::format("{} {} {}: {} after {:.1f} ms", mark, proto_name(f.key.proto),
                      endpoints(f.key, f.dnat_ip, f.dnat_port, f.service), to_string(f.state),
                      ms(f.decided_ns - f.first_seen_ns));
+}
+
+std::string human_service_row(const json& row) {
+  const int64_t failed = row.value("failed", int64_t{0});
+  std::string name = row.value("service_name", "");
+  std::string line = fmt::format("{} {}{} → {}{}: {} ({:.1f}/s), {:.0f}% answered", failed ? "✗" : "✓",
+                                 row.value("service", ""), name.empty() ? "" : " " + name, row.value("backend", ""),
+                                 row.value("egress_dev", "").empty() ? "" : " out " + row.value("egress_dev", ""),
+                                 counted(row.value("flows", uint64_t{0}), "flow"), row.value("flows_per_s", 0.0),
+                                 row.value("answered_pct", 0.0));
+  if (failed) line += fmt::format(", {} failed ({})", failed, row.value("verdict", ""));
+  // Upper bounds of log2 buckets: "within" that time.
+  if (row.value("answered", int64_t{0}) > 0)
+    line += fmt::format(", connect p50 ≤{:.3g} ms, p99 ≤{:.3g} ms", row.value("connect_p50_ms", 0.0),
+                        row.value("connect_p99_ms", 0.0));
+  return line;
 }
 
 // What a diagnosis says for its verdict: what happened to the flow, at the end of its first line, and

@@ -36,6 +36,9 @@ std::string human_outcome(const Flow& f);                      // answered / ref
 // there is none, and how to keep it across reboots; "" when there is nothing to run.
 std::string fix_lines(const Diagnosis& d);
 std::string human_diagnosis(const Diagnosis& d);               // several lines, ends with the fix
+// One row of the services' counts (session/service_stats.h), in one line: how many flows, how fast,
+// how many answered and how soon.
+std::string human_service_row(const nlohmann::json& row);
 
 // JSON text of j. Strings from outside (a process's comm, set with prctl; interface names) need not
 // be UTF-8: invalid bytes become U+FFFD instead of an exception that would end the trace.
@@ -92,6 +95,8 @@ class Output {
   virtual void outcome(const Flow& f, RoutingView& names) = 0;       // answered, refused, abandoned
   virtual void diagnosis(const Diagnosis& d, const Grouped& g) = 0;  // an unanswered or refused flow
   virtual void stats(nlohmann::json stats) = 0;                      // the periodic counters
+  // The periodic counts per service -> backend -> egress, worst first (session/service_stats.h).
+  virtual void services(const nlohmann::json& rows) = 0;
   virtual void summary(const Summary& s) = 0;
   virtual void note(const std::string& text) = 0;  // what the user should know about the whole run
   virtual void check(const ServicePair& p, const CheckResult& r) = 0;  // `svctrace check`, one pair

@@ -61,18 +61,32 @@ std::string paint(std::string_view lines) {
   return out;
 }
 
-void StatusLine::show(const std::string& text) {
+void StatusLine::show(const std::string& lines) {
   if (!enabled_) return;
-  std::fprintf(stderr, "\r%s\x1b[K", text.c_str());
+  clear();
+  std::fputs(lines.c_str(), stderr);
   std::fflush(stderr);
-  shown_ = true;
+  shown_ = 1 + static_cast<size_t>(std::count(lines.begin(), lines.end(), '\n'));
 }
 
+// Up to the first line shown, then everything below it erased.
 void StatusLine::clear() {
   if (!shown_) return;
-  std::fputs("\r\x1b[K", stderr);
+  if (shown_ > 1) std::fprintf(stderr, "\x1b[%zuA", shown_ - 1);
+  std::fputs("\r\x1b[J", stderr);
   std::fflush(stderr);
-  shown_ = false;
+  shown_ = 0;
+}
+
+std::string fit_width(std::string_view line, size_t columns) {
+  if (columns == 0) return "";
+  size_t points = 0, last_kept_end = 0;  // code points so far; where the (columns-1)th ends
+  for (size_t i = 0; i < line.size(); i++) {
+    if ((static_cast<unsigned char>(line[i]) & 0xC0) == 0x80) continue;  // inside a code point
+    if (points == columns - 1) last_kept_end = i;
+    if (points++ == columns) return std::string(line.substr(0, last_kept_end)) + "…";
+  }
+  return std::string(line);
 }
 
 }  // namespace svctrace

@@ -21,18 +21,23 @@ size_t wrap_width(int fd);
 // diagnosis' "fix:" line bold.
 std::string paint(std::string_view lines);
 
-// One line at the bottom of the terminal, redrawn in place; cleared before other output.
+// A few lines at the bottom of the terminal, redrawn in place; cleared before other output. Each
+// line should fit the terminal's width (fit_width): a line that wraps would be left behind.
 class StatusLine {
  public:
   explicit StatusLine(bool enabled) : enabled_(enabled) {}
   ~StatusLine() { clear(); }
   bool enabled() const { return enabled_; }
-  void show(const std::string& text);
+  void show(const std::string& lines);  // lines separated by '\n', without a last one
   void clear();
 
  private:
   bool enabled_;
-  bool shown_ = false;
+  size_t shown_ = 0;  // lines on the screen
 };
+
+// line cut to at most `columns` characters (UTF-8 code points, each one column wide, as the marks
+// svctrace prints are), with "…" where it was cut.
+std::string fit_width(std::string_view line, size_t columns);
 
 }  // namespace svctrace

@@ -77,19 +77,38 @@ void Session::tick(uint64_t now_ns, const KernelCounters& kernel) {
       // Read now, while the process that opened the flow most likely still runs.
       if (f->pid) correlator_.set_container(*f, node_.container_of(f->pid, f->comm));
       name_flow(*f);
-      out_.flow(*f, node_);
-    } else if (f->state == FlowState::Unanswered || f->state == FlowState::Refused) {
-      diagnose_flow(*f, kernel);
+      if (opts_.all_flows) out_.flow(*f, node_);
     } else {
-      if (opts_.on_outcome) opts_.on_outcome(*f);
-      out_.outcome(*f, node_);
+      decided(*f, kernel, now_ns);
     }
   }
   if (now_ns >= next_stats_ns_) {
     out_.stats(stats(kernel));
+    if (opts_.service_lines && !services_.empty()) out_.services(services_.rows(now_ns));
+    services_.end_interval();
     next_stats_ns_ = now_ns + opts_.stats_interval_ns;
   }
   out_.flush();
+}
+
+// A flow answered in time is counted in its service's row, and printed only with --all-flows; one that
+// failed (or was answered after it was diagnosed) is printed, its flow line first when that was not
+// printed when it was seen.
+void Session::decided(const Flow& f, const KernelCounters& kernel, uint64_t now_ns) {
+  const bool failed = f.state == FlowState::Unanswered || f.state == FlowState::Refused;
+  const bool shown = opts_.all_flows || f.state != FlowState::Answered || !f.verdict.empty();
+  if (shown && !opts_.all_flows && f.verdict.empty()) out_.flow(f, node_);
+  if (failed) {
+    diagnose_flow(f, kernel);
+  } else {
+    if (opts_.on_outcome) opts_.on_outcome(f);
+    if (shown) out_.outcome(f, node_);
+  }
+  count_in_services(f, now_ns);
+}
+
+void Session::count_in_services(const Flow& f, uint64_t now_ns) {
+  services_.add(f, f.egress_ifindex ? node_.interface_name(f.egress_ifindex) : "", now_ns);
 }
 
 void Session::remember_pair(const Flow& f) {
@@ -181,42 +200,6 @@ void Session::diagnose_flow(const Flow& f, const KernelCounters& kernel) {
   out_.diagnosis(d, {text, count, fresh});
 }
 
-// One row per service IP:port -> backend -> egress device: how many flows, how many answered, how
-// many failed, and the verdict most of the failures got.
-json Session::by_service() const {
-  struct Row {
-    int flows = 0, answered = 0, failed = 0;
-    std::map<std::string, int> verdicts;
-    std::string name;  // the Service's, where kube-proxy's rules give it
-  };
-  std::map<std::tuple<std::string, std::string, std::string>, Row> rows;
-  for (const Flow* f : correlator_.flows()) {
-    auto hostport = [](const IpAddr& ip, uint16_t port) {
-      return ip.family == AF_INET6 ? fmt::format("[{}]:{}", ip.str(), port) : fmt::format("{}:{}", ip.str(), port);
-    };
-    std::string egress = f->egress_ifindex ? node_.interface_name(f->egress_ifindex) : "";
-    Row& r = rows[{hostport(f->key.dst, f->key.dport), hostport(f->backend_ip(), f->backend_port()), egress}];
-    r.flows++;
-    if (r.name.empty()) r.name = f->service;
-    if (f->state == FlowState::Answered) r.answered++;
-    if (f->state == FlowState::Unanswered || f->state == FlowState::Refused) {
-      r.failed++;
-      r.verdicts[f->verdict.empty() ? to_string(f->state) : f->verdict]++;
-    }
-  }
-  json out = json::array();
-  for (const auto& [key, r] : rows) {
-    std::string verdict = r.failed ? std::max_element(r.verdicts.begin(), r.verdicts.end(), [](auto& a, auto& b) {
-                                       return a.second < b.second;
-                                     })->first
-                                   : (r.answered ? "answered" : "");
-    out.push_back({{"service", std::get<0>(key)}, {"backend", std::get<1>(key)}, {"egress_dev", std::get<2>(key)},
-                   {"flows", r.flows}, {"answered", r.answered}, {"failed", r.failed}, {"verdict", verdict}});
-    if (!r.name.empty()) out.back()["service_name"] = r.name;
-  }
-  return out;
-}
-
 json Session::stats(const KernelCounters& c) const {
   return json{{"events", correlator_.events()},
               {"events_sent_by_kernel", c.events},
@@ -244,8 +227,10 @@ json Session::finish(double elapsed_s, const KernelCounters& kernel) {
   const size_t kept_diagnosed = std::min(diagnosed, kKeptFlows);
   const size_t others = all.size() - diagnosed, kept_others = std::min(others, kKeptFlows - kept_diagnosed);
   size_t nth_diagnosed = 0, nth_other = 0;
+  const uint64_t now_ns = opts_.start_ns + static_cast<uint64_t>(elapsed_s * 1e9);
   for (const Flow* f : all) {
     by_state[to_string(f->state)]++;
+    if (f->state == FlowState::Pending) count_in_services(*f, now_ns);  // the others were, when decided
     bool keep = f->verdict.empty() ? nth_other++ >= others - kept_others
                                    : nth_diagnosed++ >= diagnosed - kept_diagnosed;
     if (keep) flows.push_back(flow_json(*f, node_, opts_.start_ns));
@@ -253,7 +238,7 @@ json Session::finish(double elapsed_s, const KernelCounters& kernel) {
   if (kernel.ringbuf_drops)
     spdlog::warn("{} (ring buffer full): verdicts may be incomplete", lost(kernel.ringbuf_drops));
   out_.flush();
-  summary_ = Output::Summary{elapsed_s, std::move(by_state), diagnoses_made_, by_service(), st, flows.size(),
+  summary_ = Output::Summary{elapsed_s, std::move(by_state), diagnoses_made_, services_.rows(now_ns), st, flows.size(),
                              correlator_.events(), kernel.ringbuf_drops, correlator_.evicted()};
   return {{"flows", flows}, {"diagnoses", diagnoses_}, {"timeline", timeline_json_}, {"stats", st}};
 }

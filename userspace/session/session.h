@@ -20,6 +20,7 @@
 #include "node/node.h"
 #include "node/route.h"
 #include "report/output.h"
+#include "session/service_stats.h"
 
 namespace svctrace {
 
@@ -37,7 +38,12 @@ struct SessionOptions {
   // namespace that mirrors it (diagnose/safe_fix.h).
   bool prove_fixes = false;
   uint64_t start_ns = 0;           // CLOCK_MONOTONIC at the start, for the timeline's offsets
-  uint64_t stats_interval_ns = 10'000'000'000ull;  // Output::stats this often
+  uint64_t stats_interval_ns = 10'000'000'000ull;  // Output::stats and Output::services this often
+  // A flow and an outcome line for every flow (--all-flows). Otherwise only the flows that failed get
+  // them, just before their diagnosis, and the healthy traffic shows as counts per service.
+  bool all_flows = false;
+  // Output::services every stats interval; off where a live table on the terminal shows them.
+  bool service_lines = true;
   CorrelatorConfig correlator;
 };
 
@@ -76,13 +82,16 @@ class Session {
     return diagnoses_made_ > preexisting_diagnoses_ || correlator_.preexisting_still_failing() > 0;
   }
   uint64_t events() const { return correlator_.events(); }
+  // The services, worst first, for the live table (at most limit rows; 0: all).
+  nlohmann::json services(uint64_t now_ns, size_t limit) const { return services_.rows(now_ns, limit); }
   size_t flow_count() const { return correlator_.flow_count(); }
 
  private:
   void diagnose_flow(const Flow& f, const KernelCounters& kernel);
   // Its Kubernetes names, from kube-proxy's rules and the node's files (Flow::service, Flow::pod).
   void name_flow(const Flow& f);
-  nlohmann::json by_service() const;           // flows per service -> backend -> egress
+  void decided(const Flow& f, const KernelCounters& kernel, uint64_t now_ns);
+  void count_in_services(const Flow& f, uint64_t now_ns);
 
   SessionOptions opts_;
   // What the session prints goes out at the end of each call that printed it, in one write for all
@@ -93,6 +102,7 @@ class Session {
   DropReasonNames drop_reasons_;
   Correlator correlator_;
   Recorder* recorder_ = nullptr;
+  ServiceStats services_;
   // The report keeps the first kKeptPerGroup diagnoses of each group and kKeptDiagnoses in all: a
   // flood of one failure would otherwise grow it without bound. The last kept one of a group carries
   // the group's count; every diagnosis is still printed.

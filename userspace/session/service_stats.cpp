@@ -1,0 +1,119 @@
+#include "session/service_stats.h"
+
+#include <algorithm>
+#include <bit>
+#include <vector>
+
+namespace svctrace {
+
+using nlohmann::json;
+
+void Log2Histogram::add(uint64_t us) {
+  size_t bucket = us < 2 ? 0 : static_cast<size_t>(std::bit_width(us) - 1);
+  buckets_[std::min(bucket, kBuckets - 1)]++;
+  count_++;
+}
+
+uint64_t Log2Histogram::quantile_upper_us(double q) const {
+  if (!count_) return 0;
+  // The rank of the quantile, rounded up: the median of 3 is the 2nd.
+  const auto rank = static_cast<uint64_t>(std::max(1.0, q * static_cast<double>(count_) + 0.999999));
+  uint64_t seen = 0;
+  for (size_t i = 0; i < kBuckets; i++) {
+    seen += buckets_[i];
+    if (seen >= rank) return uint64_t{2} << i;
+  }
+  return uint64_t{2} << (kBuckets - 1);
+}
+
+json Log2Histogram::json() const {
+  size_t used = kBuckets;
+  while (used > 0 && buckets_[used - 1] == 0) used--;
+  return nlohmann::json(std::vector<uint64_t>(buckets_.begin(), buckets_.begin() + static_cast<long>(used)));
+}
+
+void ServiceStats::add(const Flow& f, const std::string& egress_dev, uint64_t now_ns) {
+  Row& r = rows_[{endpoint(f.key.dst, f.key.dport), endpoint(f.backend_ip(), f.backend_port()), egress_dev}];
+  if (!r.older.ns) r.older = r.newer = {now_ns, 0};
+  if (r.name.empty()) r.name = f.service;
+  // Answered after it was diagnosed unanswered: counted once already, as failed under its verdict.
+  const bool late_answer = f.state == FlowState::Answered && !f.verdict.empty();
+  if (late_answer && r.failed && r.verdicts[f.verdict]) {
+    r.failed--;
+    if (--r.verdicts[f.verdict] == 0) r.verdicts.erase(f.verdict);
+  } else {
+    r.flows++;
+  }
+  if (f.state == FlowState::Answered) {
+    r.answered++;
+    if (f.reply_ns >= f.first_seen_ns) r.connect_us.add((f.reply_ns - f.first_seen_ns) / 1000);
+  } else if (f.state == FlowState::Unanswered || f.state == FlowState::Refused) {
+    r.failed++;
+    r.verdicts[f.verdict.empty() ? to_string(f.state) : f.verdict]++;
+  }
+  move_marks(r, now_ns);
+}
+
+// The marks move in steps of kRateStepNs, so the rate is taken over the last 2 to 4 s: recent, but not
+// a jump at each step.
+void ServiceStats::move_marks(Row& r, uint64_t now_ns) {
+  if (now_ns < r.newer.ns + kRateStepNs) return;
+  r.older = now_ns < r.newer.ns + 2 * kRateStepNs ? r.newer : Mark{now_ns - kRateStepNs, r.flows};
+  r.newer = {now_ns, r.flows};
+}
+
+json ServiceStats::row_json(const Key& key, const Row& r, uint64_t now_ns) {
+  const auto& [service, backend, egress] = key;
+  std::string verdict = "";
+  if (r.failed)
+    verdict = std::max_element(r.verdicts.begin(), r.verdicts.end(), [](auto& a, auto& b) {
+                return a.second < b.second;
+              })->first;
+  else if (r.answered)
+    verdict = "answered";
+  const uint64_t decided = r.answered + r.failed;
+  // A service quiet for longer than the window has no recent rate.
+  const bool recent = now_ns < r.newer.ns + 2 * kRateStepNs && now_ns > r.older.ns;
+  // Over a second at the least: a service's first flow is not a rate of thousands a second.
+  const uint64_t span = std::max<uint64_t>(now_ns - r.older.ns, kRateStepNs / 2);
+  const double rate = recent ? static_cast<double>(r.flows - r.older.flows) * 1e9 / static_cast<double>(span) : 0;
+  json j = {{"service", service},
+            {"backend", backend},
+            {"egress_dev", egress},
+            {"flows", r.flows},
+            {"answered", r.answered},
+            {"failed", r.failed},
+            {"verdict", verdict},
+            {"answered_pct", decided ? 100.0 * static_cast<double>(r.answered) / static_cast<double>(decided) : 0.0},
+            {"flows_per_s", rate},
+            {"flows_in_interval", r.flows - r.flows_at_interval},
+            {"connect_p50_ms", static_cast<double>(r.connect_us.quantile_upper_us(0.5)) / 1000},
+            {"connect_p99_ms", static_cast<double>(r.connect_us.quantile_upper_us(0.99)) / 1000},
+            {"connect_us_log2", r.connect_us.json()}};
+  if (!r.name.empty()) j["service_name"] = r.name;
+  return j;
+}
+
+json ServiceStats::rows(uint64_t now_ns, size_t limit) const {
+  std::vector<std::pair<const Key*, const Row*>> order;
+  for (const auto& [key, row] : rows_) order.emplace_back(&key, &row);
+  auto answered_share = [](const Row& r) {
+    return r.answered + r.failed ? static_cast<double>(r.answered) / static_cast<double>(r.answered + r.failed) : 1.0;
+  };
+  std::stable_sort(order.begin(), order.end(), [&](const auto& a, const auto& b) {
+    const Row &x = *a.second, &y = *b.second;
+    if (x.failed != y.failed) return x.failed > y.failed;
+    if (answered_share(x) != answered_share(y)) return answered_share(x) < answered_share(y);
+    return x.flows > y.flows;
+  });
+  if (limit && order.size() > limit) order.resize(limit);
+  json out = json::array();
+  for (const auto& [key, row] : order) out.push_back(row_json(*key, *row, now_ns));
+  return out;
+}
+
+void ServiceStats::end_interval() {
+  for (auto& [key, row] : rows_) row.flows_at_interval = row.flows;
+}
+
+}  // namespace svctrace
