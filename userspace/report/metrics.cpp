@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cmath>
@@ -68,27 +69,63 @@ void MetricsRegistry::Family::inc(const Labels& labels, double by) {
 
 void MetricsRegistry::Family::set(const Labels& labels, double value) { update(labels, value, false); }
 
-void MetricsRegistry::Family::update(const Labels& labels, double value, bool add) {
+void MetricsRegistry::Family::check_labels(const Labels& labels) const {
   for (const auto& [name, v] : labels)
-    if (!valid_name(name, false) || name.rfind("__", 0) == 0)
+    if (!valid_name(name, false) || name.rfind("__", 0) == 0 || (type_ == Type::Histogram && name == "le"))
       throw std::invalid_argument(fmt::format("{}: invalid label name \"{}\"", name_, name));
+}
+
+void MetricsRegistry::Family::update(const Labels& labels, double value, bool add) {
+  if (type_ == Type::Histogram) throw std::invalid_argument(fmt::format("histogram {} takes observations", name_));
+  check_labels(labels);
   std::lock_guard lock(mu_);
   double& sample = samples_[labels];
   sample = add ? sample + value : value;
 }
 
+void MetricsRegistry::Family::observe(const Labels& labels, double value) {
+  if (type_ != Type::Histogram) throw std::invalid_argument(fmt::format("{} is not a histogram", name_));
+  check_labels(labels);
+  std::lock_guard lock(mu_);
+  Buckets& b = histograms_[labels];
+  b.counts.resize(bounds_.size());
+  auto first = std::lower_bound(bounds_.begin(), bounds_.end(), value);  // le: "less than or equal"
+  if (first != bounds_.end()) b.counts[static_cast<size_t>(first - bounds_.begin())]++;
+  b.sum += value;
+  b.count++;
+}
+
+namespace {
+// {a="1",b="2"}, or nothing without labels; `extra` is one more, already formatted (le="0.5").
+std::string label_text(const Labels& labels, const std::string& extra = "") {
+  if (labels.empty() && extra.empty()) return "";
+  std::string out = "{";
+  for (size_t i = 0; i < labels.size(); i++)
+    out += fmt::format("{}{}=\"{}\"", i ? "," : "", labels[i].first, escape(labels[i].second, true));
+  if (!extra.empty()) out += (labels.empty() ? "" : ",") + extra;
+  return out + "}";
+}
+}  // namespace
+
 void MetricsRegistry::Family::render(std::string& out) const {
-  const char* type = type_ == Type::Counter ? "counter" : "gauge";
+  const char* type = type_ == Type::Counter ? "counter" : type_ == Type::Gauge ? "gauge" : "histogram";
   out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name_, escape(help_, false), name_, type);
-  for (const auto& [labels, value] : samples_) {
-    out += name_;
-    if (!labels.empty()) {
-      out += '{';
-      for (size_t i = 0; i < labels.size(); i++)
-        out += fmt::format("{}{}=\"{}\"", i ? "," : "", labels[i].first, escape(labels[i].second, true));
-      out += '}';
+  if (type_ == Type::Histogram) return render_histogram(out);
+  for (const auto& [labels, value] : samples_) out += name_ + label_text(labels) + ' ' + format_value(value) + '\n';
+}
+
+// Each label set's buckets, cumulative as Prometheus reads them, then +Inf, the sum and the count.
+void MetricsRegistry::Family::render_histogram(std::string& out) const {
+  for (const auto& [labels, b] : histograms_) {
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < bounds_.size(); i++) {
+      cumulative += b.counts[i];
+      out += fmt::format("{}_bucket{} {}\n", name_, label_text(labels, fmt::format("le=\"{}\"", format_value(bounds_[i]))),
+                         cumulative);
     }
-    out += ' ' + format_value(value) + '\n';
+    out += fmt::format("{}_bucket{} {}\n", name_, label_text(labels, "le=\"+Inf\""), b.count);
+    out += fmt::format("{}_sum{} {}\n", name_, label_text(labels), format_value(b.sum));
+    out += fmt::format("{}_count{} {}\n", name_, label_text(labels), b.count);
   }
 }
 
@@ -98,6 +135,15 @@ MetricsRegistry::Family& MetricsRegistry::counter(const std::string& name, const
 
 MetricsRegistry::Family& MetricsRegistry::gauge(const std::string& name, const std::string& help) {
   return add(name, Type::Gauge, help);
+}
+
+MetricsRegistry::Family& MetricsRegistry::histogram(const std::string& name, const std::string& help,
+                                                    std::vector<double> bounds) {
+  if (bounds.empty() || !std::is_sorted(bounds.begin(), bounds.end()))
+    throw std::invalid_argument(fmt::format("histogram {}: bounds must be ascending", name));
+  Family& f = add(name, Type::Histogram, help);
+  f.bounds_ = std::move(bounds);
+  return f;
 }
 
 MetricsRegistry::Family& MetricsRegistry::add(const std::string& name, Type type, const std::string& help) {
@@ -272,7 +318,12 @@ SvctraceMetrics::SvctraceMetrics(const std::string& version)
                                     "unanswered, per service and backend")),
       diagnoses_(registry_.counter("svctrace_diagnoses_total", "Diagnoses made, by verdict, service and backend")),
       hook_live_(registry_.gauge("svctrace_hook_live",
-                                 "1 for the hook serving a role, 0 for one the kernel refused (see the ready line)")) {
+                                 "1 for the hook serving a role, 0 for one the kernel refused (see the ready line)")),
+      // From 100 µs (two network namespaces on one host) to 5 s (a SYN retransmitted twice).
+      connect_duration_(registry_.histogram(
+          "svctrace_connect_duration_seconds",
+          "Time from a flow's first packet to its first reply, for the flows answered, per service and backend",
+          {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5})) {
   up_.set(1);
   build_info_.set({{"version", version}}, 1);
   struct Stat {
@@ -316,7 +367,15 @@ void SvctraceMetrics::set_hooks(const nlohmann::json& live, const nlohmann::json
       hook_live_.set({{"role", h.value("role", "")}, {"hook", h.value("hook", "")}}, list == &live ? 1 : 0);
 }
 
-void SvctraceMetrics::on_outcome(const Flow& f) { flows_.inc({{"verdict", to_string(f.state)}}); }
+void SvctraceMetrics::on_outcome(const Flow& f) {
+  flows_.inc({{"verdict", to_string(f.state)}});
+  if (f.state != FlowState::Answered || f.preexisting || f.reply_ns < f.first_seen_ns) return;  // not timed
+  Labels labels = {{"proto", proto_name(f.key.proto)},
+                   {"service", endpoint(f.key.dst, f.key.dport)},
+                   {"backend", endpoint(f.backend_ip(), f.backend_port())}};
+  if (!f.service.empty()) labels.emplace_back("service_name", f.service);
+  connect_duration_.observe(labels, static_cast<double>(f.reply_ns - f.first_seen_ns) / 1e9);
+}
 
 void SvctraceMetrics::on_diagnosis(const Flow& f, const Diagnosis& d) {
   flows_.inc({{"verdict", std::string(name(d.verdict))}});

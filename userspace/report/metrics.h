@@ -25,7 +25,7 @@ using Labels = std::vector<std::pair<std::string, std::string>>;
 
 class MetricsRegistry {
  public:
-  enum class Type { Counter, Gauge };
+  enum class Type { Counter, Gauge, Histogram };
 
   // The samples of one metric name, one per label set. References stay valid for the registry's life.
   class Family {
@@ -36,16 +36,27 @@ class MetricsRegistry {
     // Sets the sample: a gauge, or a counter mirroring a total kept elsewhere (the kernel's).
     void set(const Labels& labels, double value);
     void set(double value) { set({}, value); }
+    // A histogram's observation: counted in every bucket whose upper bound it does not exceed.
+    void observe(const Labels& labels, double value);
 
    private:
     friend class MetricsRegistry;
+    struct Buckets {
+      std::vector<uint64_t> counts;  // one per bound, not cumulative
+      double sum = 0;
+      uint64_t count = 0;
+    };
+    void check_labels(const Labels& labels) const;
     void update(const Labels& labels, double value, bool add);
     void render(std::string& out) const;  // with the registry's lock held
+    void render_histogram(std::string& out) const;
 
     std::mutex& mu_;
     std::string name_, help_;
     Type type_;
     std::map<Labels, double> samples_;
+    std::vector<double> bounds_;  // a histogram's bucket upper bounds, ascending (+Inf is implied)
+    std::map<Labels, Buckets> histograms_;
   };
 
   MetricsRegistry() = default;
@@ -56,6 +67,7 @@ class MetricsRegistry {
   // declared twice.
   Family& counter(const std::string& name, const std::string& help);
   Family& gauge(const std::string& name, const std::string& help);
+  Family& histogram(const std::string& name, const std::string& help, std::vector<double> bounds);
 
   // Every family in the order declared: its HELP and TYPE lines once, then its samples.
   std::string render() const;
@@ -112,7 +124,8 @@ class SvctraceMetrics {
 
   // The `hooks` and `refused` arrays of the ready line ({role, hook, ...}).
   void set_hooks(const nlohmann::json& live, const nlohmann::json& refused);
-  // A flow decided without a diagnosis (answered, abandoned).
+  // A flow decided without a diagnosis (answered, abandoned); an answered one's time to its first
+  // reply goes to svctrace_connect_duration_seconds.
   void on_outcome(const Flow& f);
   // A flow decided with a diagnosis.
   void on_diagnosis(const Flow& f, const Diagnosis& d);
@@ -125,7 +138,7 @@ class SvctraceMetrics {
 
  private:
   MetricsRegistry registry_;
-  MetricsRegistry::Family &up_, &build_info_, &flows_, &unanswered_, &diagnoses_, &hook_live_;
+  MetricsRegistry::Family &up_, &build_info_, &flows_, &unanswered_, &diagnoses_, &hook_live_, &connect_duration_;
   // From the stats object: its key and the family mirroring it.
   std::vector<std::pair<std::string, MetricsRegistry::Family*>> stats_;
   uint64_t next_stats_ns_ = 0;

@@ -56,6 +56,26 @@ TEST_CASE("metrics: HELP and TYPE once per family, then its samples", "[metrics]
         "# TYPE svctrace_unused_total counter\n");
 }
 
+TEST_CASE("metrics: a histogram's buckets are cumulative, then +Inf, sum and count", "[metrics]") {
+  MetricsRegistry r;
+  auto& h = r.histogram("connect_seconds", "Time to the first reply", {0.001, 0.01});
+  h.observe({{"service", "a"}}, 0.0005);
+  h.observe({{"service", "a"}}, 0.001);  // on a bound: counted in it (le)
+  h.observe({{"service", "a"}}, 0.5);
+  CHECK(r.render() ==
+        "# HELP connect_seconds Time to the first reply\n"
+        "# TYPE connect_seconds histogram\n"
+        "connect_seconds_bucket{service=\"a\",le=\"0.001\"} 2\n"
+        "connect_seconds_bucket{service=\"a\",le=\"0.01\"} 2\n"
+        "connect_seconds_bucket{service=\"a\",le=\"+Inf\"} 3\n"
+        "connect_seconds_sum{service=\"a\"} 0.5015\n"
+        "connect_seconds_count{service=\"a\"} 3\n");
+  CHECK_THROWS_AS(h.inc({}), std::invalid_argument);
+  CHECK_THROWS_AS(h.observe({{"le", "1"}}, 1), std::invalid_argument);
+  CHECK_THROWS_AS(r.gauge("g", "").observe({}, 1), std::invalid_argument);
+  CHECK_THROWS_AS(r.histogram("unsorted", "", {1, 0.5}), std::invalid_argument);
+}
+
 TEST_CASE("metrics: counters add up, gauges take the last value", "[metrics]") {
   MetricsRegistry r;
   auto& c = r.counter("c_total", "c");
@@ -206,7 +226,10 @@ TEST_CASE("metrics: svctrace's flows, diagnoses, hooks and stats", "[metrics]") 
   Diagnosis refused;
   refused.verdict = Verdict::Refused;
   m.on_diagnosis(flow(FlowState::Refused, 1), refused);
-  m.on_outcome(flow(FlowState::Answered, 1));
+  Flow answered = flow(FlowState::Answered, 1);
+  answered.first_seen_ns = 1'000'000'000;
+  answered.reply_ns = answered.first_seen_ns + 3'000'000;  // 3 ms
+  m.on_outcome(answered);
   m.set_stats({{"events", 42}, {"ringbuf_drops", 1}, {"flows", 4}, {"flows_evicted", 0},
                {"unknown", 9}});
 
@@ -223,6 +246,12 @@ TEST_CASE("metrics: svctrace's flows, diagnoses, hooks and stats", "[metrics]") 
   // Refused flows had a reply: their SYN is not counted as unanswered.
   CHECK_THAT(text, Catch::Contains("svctrace_unanswered_syns_total{proto=\"tcp\",service=\"172.24.0.1:443\","
                                    "backend=\"10.0.0.8:6443\"} 5\n"));
+  CHECK_THAT(text, Catch::Contains("svctrace_connect_duration_seconds_bucket{proto=\"tcp\",service=\"172.24.0.1:443\","
+                                   "backend=\"10.0.0.8:6443\",le=\"0.0025\"} 0\n"));
+  CHECK_THAT(text, Catch::Contains("svctrace_connect_duration_seconds_bucket{proto=\"tcp\",service=\"172.24.0.1:443\","
+                                   "backend=\"10.0.0.8:6443\",le=\"0.005\"} 1\n"));
+  CHECK_THAT(text, Catch::Contains("svctrace_connect_duration_seconds_count{proto=\"tcp\",service=\"172.24.0.1:443\","
+                                   "backend=\"10.0.0.8:6443\"} 1\n"));
   CHECK_THAT(text, Catch::Contains("svctrace_events_total 42\n"));
   CHECK_THAT(text, Catch::Contains("svctrace_ringbuf_drops_total 1\n"));
   CHECK_THAT(text, Catch::Contains("svctrace_flows_tracked 4\n"));
