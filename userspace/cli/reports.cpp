@@ -14,7 +14,7 @@ using nlohmann::json;
 
 bool write_reports(const std::vector<std::string>& paths, const json& header, const json& found, const json& config) {
   json report = header;
-  for (const char* key : {"flows", "diagnoses", "timeline", "stats"}) report[key] = found[key];
+  for (const char* key : {"services", "flows", "diagnoses", "timeline", "stats"}) report[key] = found[key];
   report["config"] = config;
   try {
     for (const auto& path : paths) {

@@ -615,6 +615,35 @@ std::string timeline_section(const json& report) {
   return out + "</section>\n";
 }
 
+// --- the services ----------------------------------------------------------------------------------
+
+// Every flow counted, per service -> backend -> egress device, the failing first: the healthy traffic
+// the flow table cannot list on a busy node.
+std::string services_section(const json& report) {
+  const json& rows = get(report, "services");
+  if (!rows.is_array() || rows.empty()) return "";
+  std::string out = "<section id=\"services\">\n<h2>Services</h2>\n"
+                    "<p class=\"note\">Every flow seen, counted per service, backend and egress device. Connect "
+                    "times run from a flow's first packet to its first reply, the upper bounds of log2 buckets "
+                    "(within a factor of two).</p>\n<table>\n<thead><tr><th>Service</th><th>Backend</th><th>Egress</th>"
+                    "<th class=\"num\">Flows</th><th class=\"num\">Answered</th><th class=\"num\">Failed</th>"
+                    "<th class=\"num\">Connect p50</th><th class=\"num\">p99</th><th>Verdict</th></tr></thead>\n<tbody>\n";
+  for (const auto& r : rows) {
+    std::string verdict = text(get(r, "verdict"));
+    bool timed = number(get(r, "answered")) > 0;
+    std::string name = get(r, "service_name").is_string() ? "<br>" + h(get(r, "service_name")) : "";
+    out += fmt::format(
+        "<tr class=\"{}\"><td class=\"mono\">{}{}</td><td class=\"mono\">{}</td><td>{}</td><td class=\"num\">{}</td>"
+        "<td class=\"num\">{} ({:.0f}%)</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>"
+        "<td><span class=\"verdict {}\">{}</span></td></tr>\n",
+        verdict.empty() ? "open" : verdict_class(verdict), h(get(r, "service")), name, h(get(r, "backend")),
+        h(get(r, "egress_dev")), h(get(r, "flows")), h(get(r, "answered")), number(get(r, "answered_pct")),
+        h(get(r, "failed")), timed ? "≤ " + millis(number(get(r, "connect_p50_ms"))) : "—",
+        timed ? "≤ " + millis(number(get(r, "connect_p99_ms"))) : "—", verdict_class(verdict), esc(verdict));
+  }
+  return out + "</tbody>\n</table>\n</section>\n";
+}
+
 // --- the flow table ---------------------------------------------------------------------------------
 
 std::string flows_section(const json& report) {
@@ -729,6 +758,7 @@ std::string report_html(const json& report) {
   out += "<body>\n<main>\n";
   out += summary_section(report, groups);
   out += diagnoses_section(groups);
+  out += services_section(report);
   out += timeline_section(report);
   out += flows_section(report);
   out += config_section(report);

@@ -238,9 +238,10 @@ json Session::finish(double elapsed_s, const KernelCounters& kernel) {
   if (kernel.ringbuf_drops)
     spdlog::warn("{} (ring buffer full): verdicts may be incomplete", lost(kernel.ringbuf_drops));
   out_.flush();
-  summary_ = Output::Summary{elapsed_s, std::move(by_state), diagnoses_made_, services_.rows(now_ns), st, flows.size(),
+  json services = services_.rows(now_ns);
+  summary_ = Output::Summary{elapsed_s, std::move(by_state), diagnoses_made_, services, st, flows.size(),
                              correlator_.events(), kernel.ringbuf_drops, correlator_.evicted()};
-  return {{"flows", flows}, {"diagnoses", diagnoses_}, {"timeline", timeline_json_}, {"stats", st}};
+  return {{"services", services}, {"flows", flows}, {"diagnoses", diagnoses_}, {"timeline", timeline_json_}, {"stats", st}};
 }
 
 void Session::summarize() {

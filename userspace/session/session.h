@@ -71,9 +71,9 @@ class Session {
   void tick(uint64_t now_ns, const KernelCounters& kernel);
 
   nlohmann::json stats(const KernelCounters& kernel) const;
-  // Ends the session: returns the report's "flows", "diagnoses", "timeline" and "stats". The closing
-  // summary waits for summarize(), called once the reports and the recording are written: a stdout
-  // that fails or blocks then cannot cost them.
+  // Ends the session: returns the report's "services", "flows", "diagnoses", "timeline" and "stats".
+  // The closing summary waits for summarize(), called once the reports and the recording are written:
+  // a stdout that fails or blocks then cannot cost them.
   nlohmann::json finish(double elapsed_s, const KernelCounters& kernel);
   void summarize();  // prints the closing summary of finish()
   // Whether a flow failed while svctrace watched: a flow from before the start that failed then and

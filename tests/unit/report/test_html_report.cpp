@@ -131,6 +131,25 @@ TEST_CASE("the page shows the diagnosis with its evidence and fix, the flows, th
   }
 }
 
+TEST_CASE("the services table counts every flow, with the connect times of the answered ones", "[report]") {
+  json r = incident_report();
+  CHECK_FALSE(has(report_html(r), "<h2>Services</h2>"));  // a report without the rows has no table
+  r["services"] = json::parse(R"([
+    {"service": "172.24.0.1:443", "backend": "10.0.0.8:6443", "egress_dev": "enslf0", "flows": 2, "answered": 0,
+     "failed": 2, "answered_pct": 0.0, "connect_p50_ms": 0.0, "connect_p99_ms": 0.0, "verdict": "asymmetric_source"},
+    {"service": "172.24.0.2:80", "service_name": "shop/web:http", "backend": "10.141.13.1:7443", "egress_dev": "enslf1",
+     "flows": 1200, "answered": 1200, "failed": 0, "answered_pct": 100.0, "connect_p50_ms": 0.512,
+     "connect_p99_ms": 4.096, "verdict": "answered"}])");
+  std::string page = report_html(r);
+  for (const char* want : {"<h2>Services</h2>", "<td class=\"num\">1200 (100%)</td>", "<br>shop/web:http",
+                           "<td class=\"num\">≤ 0.5 ms</td>", "<td class=\"num\">≤ 4.1 ms</td>",
+                           "<tr class=\"bad\"><td class=\"mono\">172.24.0.1:443</td>",
+                           "<tr class=\"ok\"><td class=\"mono\">172.24.0.2:80<br>"}) {
+    INFO(want);
+    CHECK(has(page, want));
+  }
+}
+
 TEST_CASE("the headline promises a fix only when the diagnoses carry one", "[report]") {
   // A refused or unanswered flow has no routing fix: the headline must not send the reader looking
   // for one (issue 15, item 5).
