@@ -7,9 +7,9 @@ source "$(dirname "$0")/lib.sh"
 
 lab up >/dev/null
 lab fix >/dev/null
-# A long-lived connection through the fixed route, held open for at most 15 s (one process, ended by
+# A long-lived connection through the fixed route, held open for at most 30 s (one process, ended by
 # the test or its EXIT trap: a namespace deleted under it would keep it alive).
-ip netns exec "$NODE" socat -u EXEC:"sleep 15" TCP:172.24.0.1:443 {E2E_OUT}>&- >/dev/null 2>&1 &
+ip netns exec "$NODE" socat -u EXEC:"sleep 30" TCP:172.24.0.1:443 {E2E_OUT}>&- >/dev/null 2>&1 &
 held=$!
 kill_on_exit "$held"
 for _ in $(seq 100); do
@@ -17,9 +17,11 @@ for _ in $(seq 100); do
   sleep 0.05
 done
 lab unfix >/dev/null
-# A half-open one through the broken route, retrying its SYN for up to 6 s.
+# A half-open one through the broken route, retrying its SYN for up to 16 s: the kernel retransmits at
+# 1, 3, 7 and 15 s, so svctrace sees a retransmit even when a loaded machine takes seconds to start it
+# (with 6 s, the last one came at 3 s, sometimes before svctrace was attached).
 # Not in a subshell: one whose nc is killed by `lab down` prints "Terminated" into the test's output.
-ip netns exec "$NODE" nc -z -w 6 172.24.0.1 443 {E2E_OUT}>&- >/dev/null 2>&1 &
+ip netns exec "$NODE" nc -z -w 16 172.24.0.1 443 {E2E_OUT}>&- >/dev/null 2>&1 &
 half_open=$!
 kill_on_exit "$half_open"
 for _ in $(seq 100); do
@@ -35,7 +37,7 @@ diag=$(wait_for_line '.type == "diagnosis"' 10) || fail "the half-open flow was 
 assert_json "$diag" '.verdict == "asymmetric_source" and .flow.src == "10.141.13.182"' "half-open flow diagnosed"
 assert_json "$diag" '.source_route == "default via 10.141.13.1 dev enslf1"' "half-open flow: the route is named"
 assert_json "$diag" '.preexisting == true' "half-open flow: shown as from before the start"
-# It is still retrying while svctrace watches (nc gives up after 6 s): a failure of now, so exit 3.
+# It is still retrying while svctrace watches (nc gives up after 16 s): a failure of now, so exit 3.
 wait "$half_open" || true
 stop_svctrace
 assert_exit 3
