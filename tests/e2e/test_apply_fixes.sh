@@ -6,7 +6,7 @@
 # service. Each fix either printed (check's `fix (...)` lines, the diagnoses' fix) is run in the lab's
 # node namespace, and then every service is tried 8 times from inside the lab, each try of which must
 # work. A scenario's lab must be broken before (a fix that has nothing to fix proves nothing), and
-# svctrace must print a fix for it.
+# svctrace must print a fix for it, proven by the kernel in a scratch namespace (run as root, it can).
 # shellcheck disable=SC2317  # the setup_ functions are called by name
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -120,6 +120,9 @@ run_scenario() {
 
   mapfile -t fixes < <(printed_fixes "$WORK/$name.check")
   ((${#fixes[@]})) || fail "scenario $name: svctrace printed no fix for $(printf '%s ' "${failed[@]}")"
+  # Root can make the scratch namespace: every fix is the kernel's, none reasoned only.
+  unproven=$(grep -E '^  fix( \(unproven[^)]*\))?: ' "$WORK/$name.check"; jq -c 'select(.type == "diagnosis" and .fix != null and .fix_proven != true)' "$OUT")
+  [[ -z $unproven ]] || fail "scenario $name: a fix not proven by the kernel: $unproven"
   for fix in "${fixes[@]}"; do
     ip netns exec "$NODE" sh -c "$fix" >"$WORK/$name.fix.out" 2>&1 ||
       fail "scenario $name: the printed fix failed to run in $NODE: $fix: $(cat "$WORK/$name.fix.out")"
