@@ -29,15 +29,28 @@
 #                both, as new devices with the same names and addresses
 #   rpfilter     give the api a way back to 10.141.13.0/24 through ${P}-gw, and make ${P}-node's
 #                rp_filter strict: the SYN-ACK now comes back on enslf1 and is dropped there
+#   policy       the service CIDR routed by table 200 (via enslf1, src 10.141.13.182), chosen by rule
+#                1000 (to 172.24.0.0/13 lookup 200)
+#   vrf          enslf0 and enslf1 enslaved to VRF vrf-blue (table 10, the l3mdev rule at 1000) with the
+#                morning's default route in table 10; exit 3, saying why, where the kernel makes no
+#                VRF (CONFIG_NET_VRF) or l3mdev rule. `vrf-connect` and `vrf-udp` try the services from
+#                a socket bound to vrf-blue
+#   second-service  a second TCP service in the CIDR, 172.24.0.50:80, DNAT 10.141.13.1:8080: an echo
+#                server in ${P}-gw, on enslf1's network, which works with the incident's routes;
+#                `second-connect` tries it
 #
-# Usage: scripts/lab.sh up|down|fix|unfix|connect|udp|pod-up|masquerade|pod-connect|rpfilter|egress-del|egress-add|ipv6|fix6|connect6
-#                       [--prefix P] [--timeout N] [--nat iptables|nft]
+# The connect commands (connect, udp, pod-connect, connect6, vrf-connect, vrf-udp, second-connect)
+# make --count attempts (default 1), each bounded by --timeout, and say ok (answered) only when every
+# one worked; with more than one, a failure says how many did.
+#
+# Usage: scripts/lab.sh up|down|fix|unfix|connect|udp|pod-up|masquerade|pod-connect|rpfilter|egress-del|egress-add|ipv6|fix6|connect6|policy|vrf|vrf-connect|vrf-udp|second-service|second-connect
+#                       [--prefix P] [--timeout N] [--count N] [--nat iptables|nft]
 # All traffic starts inside the namespaces and goes only to their addresses; nothing is sent from the
 # root namespace.
 set -euo pipefail
 
 usage() {
-  echo "usage: $0 up|down|fix|unfix|connect|udp|pod-up|masquerade|pod-connect|rpfilter|egress-del|egress-add|ipv6|fix6|connect6 [--prefix P] [--timeout N] [--nat iptables|nft]   (prefix default \$LAB_PREFIX or svct; --nat with up)" >&2
+  echo "usage: $0 up|down|fix|unfix|connect|udp|pod-up|masquerade|pod-connect|rpfilter|egress-del|egress-add|ipv6|fix6|connect6|policy|vrf|vrf-connect|vrf-udp|second-service|second-connect [--prefix P] [--timeout N] [--count N] [--nat iptables|nft]   (prefix default \$LAB_PREFIX or svct; --nat with up)" >&2
   exit 2
 }
 
@@ -46,11 +59,13 @@ cmd=$1
 shift
 prefix=${LAB_PREFIX:-svct}
 timeout=3
+count=1
 nat=""
 while (($#)); do
   case $1 in
     --prefix) (($# >= 2)) || usage; prefix=$2; shift 2 ;;
     --timeout) (($# >= 2)) || usage; timeout=$2; shift 2 ;;
+    --count) (($# >= 2)) || usage; count=$2; shift 2 ;;
     --nat) (($# >= 2)) || usage; nat=$2; shift 2 ;;
     *) usage ;;
   esac
@@ -59,6 +74,7 @@ done
   { echo "lab: --nat iptables|nft goes with up (got '$nat' with $cmd)" >&2; exit 2; }
 [[ $prefix =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]*$ ]] || { echo "lab: bad prefix '$prefix'" >&2; exit 2; }
 if ! [[ $timeout =~ ^[1-9][0-9]*$ ]]; then echo "lab: bad timeout '$timeout'" >&2; exit 2; fi
+if ! [[ $count =~ ^[1-9][0-9]*$ ]]; then echo "lab: bad count '$count'" >&2; exit 2; fi
 ((EUID == 0)) || { echo "lab: must run as root" >&2; exit 1; }
 
 NODE=$prefix-node
@@ -267,13 +283,85 @@ ipv6() {
   fi
   setsid ip netns exec "$API" socat TCP6-LISTEN:6443,fork,reuseaddr,ipv6only=1 EXEC:/bin/cat \
     </dev/null >"$STATE/listener6.log" 2>&1 &
+  wait_listening "$API" -Hltn6 6443 || { echo "lab: IPv6 listener did not come up" >&2; return 1; }
+  echo "lab '$prefix': IPv6 up"
+}
+
+policy() {
+  need_up
+  in_ns "$NODE" ip route add "$SVC_CIDR" via 10.141.13.1 dev enslf1 src 10.141.13.182 table 200
+  in_ns "$NODE" ip rule add to "$SVC_CIDR" lookup 200 priority 1000
+  echo "lab '$prefix': $SVC_CIDR routed by table 200 via enslf1, rule 1000"
+}
+
+vrf() {
+  need_up
+  local err
+  err=$(in_ns "$NODE" ip rule add l3mdev pref 1000 2>&1) ||
+    { echo "lab: this kernel refuses an l3mdev rule: $err" >&2; exit 3; }
+  err=$(in_ns "$NODE" ip link add vrf-blue type vrf table 10 2>&1) ||
+    { echo "lab: this kernel makes no VRF device: $err" >&2; exit 3; }
+  in_ns "$NODE" ip link set vrf-blue up
+  # Enslaving moves the NICs' connected and local routes to table 10 and drops main's routes through
+  # them: the morning's default route goes into the VRF's table.
+  in_ns "$NODE" ip link set enslf0 master vrf-blue
+  in_ns "$NODE" ip link set enslf1 master vrf-blue
+  in_ns "$NODE" ip route add default via 10.141.13.1 dev enslf1 table 10
+  echo "lab '$prefix': enslf0 and enslf1 in VRF vrf-blue (table 10)"
+}
+
+second_service() {
+  need_up
+  if [[ $(nat_mode) == nft ]]; then
+    in_ns "$NODE" nft add rule ip lab-dns output ip daddr 172.24.0.50 tcp dport 80 dnat to 10.141.13.1:8080
+  else
+    in_ns "$NODE" iptables -t nat -A OUTPUT -d 172.24.0.50/32 -p tcp --dport 80 -j DNAT --to-destination 10.141.13.1:8080
+  fi
+  setsid ip netns exec "$GW" socat TCP-LISTEN:8080,fork,reuseaddr EXEC:/bin/cat \
+    </dev/null >"$STATE/second-listener.log" 2>&1 &
+  wait_listening "$GW" -Hltn 8080 || { echo "lab: the second service's listener did not come up" >&2; return 1; }
+  echo "lab '$prefix': second service 172.24.0.50:80 -> 10.141.13.1:8080 in $GW"
+}
+
+# wait_listening NS SS_FLAGS PORT: true once something in NS listens on PORT (ss SS_FLAGS), within 5 s.
+wait_listening() {
   local i
   for ((i = 0; i < 100; i++)); do
-    in_ns "$API" ss -Hltn6 'sport = :6443' | grep -q . && { echo "lab '$prefix': IPv6 up"; return 0; }
+    in_ns "$1" ss "$2" "sport = :$3" | grep -q . && return 0
     sleep 0.05
   done
-  echo "lab: IPv6 listener did not come up" >&2
   return 1
+}
+
+# attempts WHAT OK FAILED CMD...: CMD --count times (each one bounded attempt); prints "WHAT: OK" when
+# every one worked, else "WHAT: FAILED", with how many worked when there were several. The outcome is
+# reported, never turned into a failing exit status.
+attempts() {
+  local what=$1 ok=$2 failed=$3 worked=0 i
+  shift 3
+  for ((i = 0; i < count; i++)); do
+    if "$@"; then worked=$((worked + 1)); fi
+  done
+  if ((worked == count)); then
+    echo "$what: $ok"
+  elif ((count == 1)); then
+    echo "$what: $failed"
+  else
+    echo "$what: $failed ($worked of $count $ok)"
+  fi
+}
+
+# One bounded attempt each: a TCP connect from NS (nc's flags before the address), a UDP query
+# answered by the echo.
+tcp_attempt() { in_ns "$1" nc "${@:4}" -z -w "$timeout" "$2" "$3" 2>/dev/null; }
+udp_attempt() {
+  [[ $(echo query | in_ns "$NODE" timeout "$timeout" socat -T "$timeout" - "UDP:$DNS_IP:53$1" 2>/dev/null) == query ]]
+}
+# From a socket bound to vrf-blue (SO_BINDTODEVICE: what `ip vrf exec` arranges through a cgroup BPF
+# program, which not every host allows); the echo server answers what it is sent.
+vrf_tcp_attempt() {
+  echo ping | in_ns "$NODE" timeout $((timeout + 3)) socat -T 2 - \
+    "TCP:$SVC_IP:443,so-bindtodevice=vrf-blue,connect-timeout=$timeout" >/dev/null 2>&1
 }
 
 need_up() { ns_exists "$NODE" || { echo "lab: '$prefix' is not up (no netns $NODE)" >&2; exit 1; }; }
@@ -294,21 +382,11 @@ case $cmd in
     ;;
   connect)
     need_up
-    # One bounded attempt; the outcome is reported, never turned into a failing exit status.
-    if in_ns "$NODE" nc -z -w "$timeout" "$SVC_IP" 443 2>/dev/null; then
-      echo "connect $SVC_IP:443 from $NODE: ok"
-    else
-      echo "connect $SVC_IP:443 from $NODE: failed"
-    fi
+    attempts "connect $SVC_IP:443 from $NODE" ok failed tcp_attempt "$NODE" "$SVC_IP" 443
     ;;
   udp)
     need_up
-    # One query, one bounded wait for the answer.
-    if [[ $(echo query | in_ns "$NODE" timeout "$timeout" socat -T "$timeout" - "UDP:$DNS_IP:53" 2>/dev/null) == query ]]; then
-      echo "udp $DNS_IP:53 from $NODE: answered"
-    else
-      echo "udp $DNS_IP:53 from $NODE: no answer"
-    fi
+    attempts "udp $DNS_IP:53 from $NODE" answered "no answer" udp_attempt ""
     ;;
   pod-up) pod_up ;;
   masquerade)
@@ -318,11 +396,7 @@ case $cmd in
     ;;
   pod-connect)
     ns_exists "$POD" || { echo "lab: no pod namespace (run pod-up)" >&2; exit 1; }
-    if in_ns "$POD" nc -z -w "$timeout" "$SVC_IP" 443 2>/dev/null; then
-      echo "connect $SVC_IP:443 from $POD: ok"
-    else
-      echo "connect $SVC_IP:443 from $POD: failed"
-    fi
+    attempts "connect $SVC_IP:443 from $POD" ok failed tcp_attempt "$POD" "$SVC_IP" 443
     ;;
   rpfilter) rpfilter ;;
   egress-del)
@@ -343,11 +417,22 @@ case $cmd in
     ;;
   connect6)
     need_up
-    if in_ns "$NODE" nc -6 -z -w "$timeout" fd00:10:96::1 443 2>/dev/null; then
-      echo "connect [fd00:10:96::1]:443 from $NODE: ok"
-    else
-      echo "connect [fd00:10:96::1]:443 from $NODE: failed"
-    fi
+    attempts "connect [fd00:10:96::1]:443 from $NODE" ok failed tcp_attempt "$NODE" fd00:10:96::1 443 -6
+    ;;
+  policy) policy ;;
+  vrf) vrf ;;
+  vrf-connect)
+    need_up
+    attempts "connect $SVC_IP:443 from vrf-blue in $NODE" ok failed vrf_tcp_attempt
+    ;;
+  vrf-udp)
+    need_up
+    attempts "udp $DNS_IP:53 from vrf-blue in $NODE" answered "no answer" udp_attempt ",so-bindtodevice=vrf-blue"
+    ;;
+  second-service) second_service ;;
+  second-connect)
+    need_up
+    attempts "connect 172.24.0.50:80 from $NODE" ok failed tcp_attempt "$NODE" 172.24.0.50 80
     ;;
   *) usage ;;
 esac

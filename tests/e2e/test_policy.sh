@@ -6,8 +6,7 @@
 source "$(dirname "$0")/lib.sh"
 
 lab up >/dev/null
-ip netns exec "$NODE" ip route add 172.24.0.0/13 via 10.141.13.1 dev enslf1 src 10.141.13.182 table 200
-ip netns exec "$NODE" ip rule add to 172.24.0.0/13 lookup 200 priority 1000
+lab policy >/dev/null
 start_svctrace --netns "$NODE" --cidr "$CIDR" --json --duration 60
 lab connect --timeout 2 >/dev/null
 diag=$(wait_for_line '.type == "diagnosis"' 10) || fail "no diagnosis"

@@ -6,7 +6,7 @@
 source "$(dirname "$0")/lib.sh"
 
 lab up >/dev/null
-ip netns exec "$NODE" iptables -t nat -A OUTPUT -d 172.24.0.50/32 -p tcp --dport 80 -j DNAT --to-destination 10.141.13.1:8080
+lab second-service >/dev/null
 start_svctrace --netns "$NODE" --cidr "$CIDR" --json --duration 60
 lab connect --timeout 2 >/dev/null
 diag=$(wait_for_line '.type == "diagnosis"' 10) || fail "no diagnosis"

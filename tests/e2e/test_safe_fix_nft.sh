@@ -8,7 +8,7 @@ source "$(dirname "$0")/lib.sh"
 
 command -v nft >/dev/null || fail "nft is not installed (scripts/install-deps.sh installs nftables)"
 lab up --nat nft >/dev/null
-ip netns exec "$NODE" nft add rule ip lab-dns output ip daddr 172.24.0.50 tcp dport 80 dnat to 10.141.13.1:8080
+lab second-service >/dev/null
 start_svctrace --netns "$NODE" --cidr "$CIDR" --json --report "$REPORT" --duration 60
 lab connect --timeout 2 >/dev/null
 diag=$(wait_for_line '.type == "diagnosis"' 10) || fail "no diagnosis"

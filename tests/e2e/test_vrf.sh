@@ -13,35 +13,21 @@ source "$(dirname "$0")/lib.sh"
 
 in_node() { ip netns exec "$NODE" "$@"; }
 
-# One bounded connect from a socket bound to vrf-blue (SO_BINDTODEVICE: what `ip vrf exec` arranges
-# through a cgroup BPF program, which not every host allows); prints "ok" or "failed".
-vrf_connect() {
-  if echo ping | in_node timeout 5 socat -T 2 - TCP:172.24.0.1:443,so-bindtodevice=vrf-blue,connect-timeout=2 \
-    >/dev/null 2>&1; then
-    echo ok
-  else
-    echo failed
-  fi
-}
-
 lab up >/dev/null
-in_node ip rule add l3mdev pref 1000
-if ! in_node ip link add vrf-blue type vrf table 10 2>"$WORK/vrf.err"; then
+rc=0
+lab vrf >/dev/null 2>"$WORK/vrf.err" || rc=$?
+if ((rc == 3)); then
   why=$(tr -d '\n' <"$WORK/vrf.err")
-  [[ ${E2E_REQUIRE_VRF:-0} == 1 ]] && fail "E2E_REQUIRE_VRF=1 but this kernel makes no VRF device: $why"
-  skip "this kernel ($(uname -r)) makes no VRF device: $why"
+  why="this kernel ($(uname -r)) ${why#lab: this kernel }"
+  [[ ${E2E_REQUIRE_VRF:-0} == 1 ]] && fail "E2E_REQUIRE_VRF=1 but $why"
+  skip "$why"
 fi
-in_node ip link set vrf-blue up
-# Enslaving moves the NICs' connected and local routes to table 10 and drops main's routes through
-# them: the morning's default route goes into the VRF's table.
-in_node ip link set enslf0 master vrf-blue
-in_node ip link set enslf1 master vrf-blue
-in_node ip route add default via 10.141.13.1 dev enslf1 table 10
+((rc == 0)) || fail "lab vrf failed: $(cat "$WORK/vrf.err")"
 in_node ip route show vrf vrf-blue >"$WORK/vrf-routes"
 grep -q '^10.0.0.0/24 dev enslf0' "$WORK/vrf-routes" || fail "enslf0's network is not in table 10: $(cat "$WORK/vrf-routes")"
 
 start_svctrace --netns "$NODE" --cidr "$CIDR" --json --report "$REPORT" --duration 60
-[[ $(vrf_connect) == failed ]] || fail "the connect from vrf-blue should fail before the fix"
+[[ $(lab vrf-connect --timeout 2) == *": failed" ]] || fail "the connect from vrf-blue should fail before the fix"
 diag=$(wait_for_line '.type == "diagnosis"' 10) || fail "no diagnosis for the connect from vrf-blue"
 assert_json "$diag" '.verdict == "asymmetric_source"' "verdict"
 assert_json "$diag" '.flow.src == "10.141.13.182" and .egress_dev == "enslf0"' "source from enslf1's route, out enslf0"
@@ -58,5 +44,5 @@ assert_report_json '.config.routes | index("default via 10.141.13.1 dev enslf1 t
 
 fix=$(jq -r .fix <<<"$diag")
 in_node sh -c "$fix" || fail "the printed fix failed to run: $fix"
-[[ $(vrf_connect) == ok ]] || fail "the connect from vrf-blue still fails after the fix '$fix'"
+[[ $(lab vrf-connect --timeout 2) == *": ok" ]] || fail "the connect from vrf-blue still fails after the fix '$fix'"
 pass

@@ -5,6 +5,9 @@
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
+#include <algorithm>
+#include <cctype>
+
 #include "diagnose/check.h"
 #include "node/routing_mirror.h"
 
@@ -127,9 +130,32 @@ bool set_route_fix(Diagnosis& d, const Route& r, const Judgement& j, size_t chec
   return true;
 }
 
-// When no route passes: a source NAT for exactly the broken direction, if one does.
+// Letters, digits and ._@- only: a device name the kernel allows may hold `;`, `$(` or quotes.
+bool plain_word(const std::string& name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](unsigned char c) {
+    return std::isalnum(c) || c == '.' || c == '_' || c == '@' || c == '-';
+  });
+}
+
+// What `snat` must do to each routed pair's connections, as svctrace's model says.
+std::vector<NatExpectation> nat_expectations(const std::vector<ServicePair>& pairs, RoutingView& live, int vrf,
+                                             const SourceNatFix& snat) {
+  std::vector<NatExpectation> out;
+  for (const ServicePair& p : pairs) {
+    std::optional<Route> service = live.route_get(p.service_ip, vrf);
+    std::optional<Route> to_backend = live.route_get(p.backend_ip, vrf);
+    if (!service || !service->prefsrc.is_set() || !to_backend) continue;
+    const IpAddr& source = service->prefsrc;
+    out.push_back({p.proto, source, p.backend_ip, p.backend_port,
+                   snat.applies(source, to_backend->dev) ? snat.to : source});
+  }
+  return out;
+}
+
+// When no route passes: a source NAT for exactly the broken direction, if one does. Judged by
+// svctrace's model, then, where the prover can, by the kernel's NAT step with the fix's own command.
 void try_source_nat(Diagnosis& d, const std::vector<ServicePair>& pairs, const ServicePair& failing,
-                    RoutingView& live, int vrf) {
+                    RoutingView& live, int vrf, FixProver& prover) {
   const std::string framework = nat_framework(pairs, d.flow.dst);
   if (framework.empty()) {
     d.no_source_nat_why = "none of the node's NAT rules was read, so no source NAT can be written for them";
@@ -143,9 +169,19 @@ void try_source_nat(Diagnosis& d, const std::vector<ServicePair>& pairs, const S
                                                          fmt::join(j.breaks, ", "));
     return;
   }
-  d.fix = source_nat_fix_command(snat, framework);
+  const std::string command = source_nat_fix_command(snat, framework);
+  // A socket in a VRF is one bound to its device, which the kernel's probe does not make. The command
+  // is run by a shell: never with a device name a shell would read as more than a word.
+  const bool askable = !vrf && plain_word(snat.dev);
+  const NatProof proof = askable ? prover.with_source_nat(command, nat_expectations(pairs, live, vrf, snat)) : NatProof{};
+  if (!proof.refuted.empty()) {
+    d.no_source_nat_why = fmt::format("a source NAT to {}, tried in a scratch namespace, {}", snat.to.str(),
+                                      proof.refuted);
+    return;
+  }
+  d.fix = command;
   d.fix_checked_against = pairs.size();
-  d.fix_proven = false;  // the NAT step is svctrace's reasoning, whoever answered the routes
+  d.fix_proven = proof.asked;
   if (from_kube_proxy(pairs, d.flow.dst))
     d.fix_alternative = "kube-proxy's --masquerade-all (masqueradeAll: true) makes it unnecessary";
 }
@@ -203,7 +239,7 @@ void choose_safe_fix(Diagnosis& d, const std::vector<ServicePair>& given, Routin
     last_breaks = j.breaks;
   }
   d.fix_conflicts = last_breaks;
-  try_source_nat(d, pairs, failing, live, vrf);
+  try_source_nat(d, pairs, failing, live, vrf, prover);
 }
 
 void keep_fix_safe(Diagnosis& d, const std::vector<ServicePair>& pairs, RoutingView& routing) {
@@ -218,8 +254,7 @@ class KernelProver : public FixProver {
  public:
   KernelProver() : mirror_(std::make_unique<RoutingMirror>()) {}  // throws when no mirror can be had
   RoutingView* with_route(const Route& route) override {
-    if (used_) mirror_ = std::make_unique<RoutingMirror>();
-    used_ = true;
+    fresh();
     if (std::string why = mirror_->add_route(route); !why.empty()) {
       spdlog::debug("the scratch namespace's kernel refused route {}: {}", format_route(route), why);
       return nullptr;
@@ -227,8 +262,32 @@ class KernelProver : public FixProver {
     return &mirror_->routing();
   }
   bool proves() const override { return true; }
+  NatProof with_source_nat(const std::string& command, const std::vector<NatExpectation>& expect) override {
+    try {
+      fresh();
+    } catch (const std::exception& e) {
+      spdlog::debug("no scratch namespace for the source NAT fix: {}", e.what());
+      return {};
+    }
+    if (std::string why = mirror_->run(command); !why.empty()) {
+      spdlog::debug("the source NAT fix could not be run in the scratch namespace ({}): {}", why, command);
+      return {};
+    }
+    for (const NatExpectation& e : expect) {
+      std::optional<IpAddr> got = mirror_->source_after_nat(e.proto, e.source, e.backend, e.backend_port);
+      if (!got) return {};
+      if (*got != e.after)
+        return {true, fmt::format("gave {} {} → {}:{} source {}, not {}", proto_name(e.proto), e.source.str(),
+                                  e.backend.str(), e.backend_port, got->str(), e.after.str())};
+    }
+    return {true, ""};
+  }
 
  private:
+  void fresh() {
+    if (used_) mirror_ = std::make_unique<RoutingMirror>();
+    used_ = true;
+  }
   std::unique_ptr<RoutingMirror> mirror_;
   bool used_ = false;
 };

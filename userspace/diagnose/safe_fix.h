@@ -38,6 +38,23 @@ struct PairFate {
 // applied first on the postrouting hook if given.
 PairFate pair_fate(const ServicePair& p, RoutingView& routing, int vrf, const std::optional<SourceNatFix>& snat);
 
+// What a source NAT candidate must do to one pair's connections: leave `source` as `after` on their
+// way to the backend (rewritten where the candidate applies, untouched elsewhere).
+struct NatExpectation {
+  uint8_t proto = 0;
+  IpAddr source;
+  IpAddr backend;
+  uint16_t backend_port = 0;
+  IpAddr after;
+};
+
+// The kernel's answer for a source NAT candidate: asked false when it could not be asked (then the
+// candidate stands on svctrace's reasoning); else `refuted` says what it did otherwise, "" if nothing.
+struct NatProof {
+  bool asked = false;
+  std::string refuted;
+};
+
 // Where the routing a candidate is judged in comes from: the kernel of a scratch namespace that mirrors
 // the node with the candidate route added (proven), or svctrace's own model of it (reasoned).
 class FixProver {
@@ -47,6 +64,10 @@ class FixProver {
   // Valid until the next call.
   virtual RoutingView* with_route(const Route& route) = 0;
   virtual bool proves() const = 0;
+  // Runs the source NAT fix `command` where the prover can, and asks the NAT step for each of `expect`.
+  virtual NatProof with_source_nat(const std::string& /*command*/, const std::vector<NatExpectation>& /*expect*/) {
+    return {};
+  }
 };
 
 // The reasoning fallback: `live` with the candidate route overlaid where svctrace's model says it

@@ -7,8 +7,11 @@
 #include <linux/if.h>
 #include <linux/if_link.h>
 #include <linux/rtnetlink.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -16,6 +19,7 @@
 #include <exception>
 #include <thread>
 
+#include "node/conntrack.h"
 #include "node/netlink_parse.h"
 #include "node/netns.h"
 
@@ -59,6 +63,43 @@ int set_link(NetlinkRouting& mirror, const LinkMessage& l) {
   ifi->ifi_change = IFF_UP;
   if (l.master) mnl_attr_put_u32(nlh, IFLA_MASTER, static_cast<uint32_t>(l.master));
   return mirror.change(nlh);
+}
+
+sockaddr_storage socket_address(const IpAddr& ip, uint16_t port, socklen_t& len) {
+  sockaddr_storage ss{};
+  if (ip.family == AF_INET6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons(port);
+    std::memcpy(&a->sin6_addr, ip.bytes.data(), 16);
+    len = sizeof(sockaddr_in6);
+  } else {
+    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+    a->sin_family = AF_INET;
+    a->sin_port = htons(port);
+    std::memcpy(&a->sin_addr, ip.bytes.data(), 4);
+    len = sizeof(sockaddr_in);
+  }
+  return ss;
+}
+
+// One packet from `from` to `to`:`port` in the calling thread's namespace: a TCP SYN (a non-blocking
+// connect, left in progress) or a one-byte UDP datagram. The socket is returned open, so that the
+// connection's conntrack entry is read before anything could end it; -1 when it could not be sent.
+int send_one(uint8_t proto, const IpAddr& from, const IpAddr& to, uint16_t port) {
+  const bool tcp = proto == IPPROTO_TCP;
+  const int s = socket(from.family, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (s < 0) return -1;
+  socklen_t len = 0;
+  sockaddr_storage src = socket_address(from, 0, len);
+  sockaddr_storage dst = socket_address(to, port, len);
+  const bool sent = bind(s, reinterpret_cast<sockaddr*>(&src), len) == 0 &&
+                    (connect(s, reinterpret_cast<sockaddr*>(&dst), len) == 0 ? tcp || send(s, "?", 1, 0) == 1
+                                                                             : tcp && errno == EINPROGRESS);
+  if (sent) return s;
+  spdlog::debug("scratch namespace: no packet from {} to {}:{}: {}", from.str(), to.str(), port, std::strerror(errno));
+  close(s);
+  return -1;
 }
 
 bool cloned_route(const std::string& message) {
@@ -174,6 +215,54 @@ std::string RoutingMirror::add_route(const Route& r) {
   if (r.prefsrc.is_set()) mnl_attr_put(nlh, RTA_PREFSRC, r.prefsrc.size(), r.prefsrc.bytes.data());
   const int err = routing_->change(nlh);
   return err ? std::strerror(-err) : "";
+}
+
+std::string RoutingMirror::run(const std::string& command) {
+  const pid_t pid = fork();
+  if (pid < 0) return std::strerror(errno);
+  if (pid == 0) {  // only async-signal-safe calls until exec: the parent has threads
+    const int null = open("/dev/null", O_RDWR);
+    if (null >= 0) {
+      dup2(null, STDIN_FILENO);
+      dup2(null, STDOUT_FILENO);
+      dup2(null, STDERR_FILENO);
+    }
+    if (setns(fd_, CLONE_NEWNET) != 0) _exit(126);
+    execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) return std::strerror(errno);
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return "";
+  return WIFEXITED(status) ? fmt::format("exit status {}", WEXITSTATUS(status)) : "killed by a signal";
+}
+
+std::optional<IpAddr> RoutingMirror::source_after_nat(uint8_t proto, const IpAddr& from, const IpAddr& to,
+                                                      uint16_t port) {
+  std::optional<IpAddr> seen;
+  std::thread prober([&] {  // a thread of its own enters the mirror, so the process never does
+    try {
+      if (setns(fd_, CLONE_NEWNET) != 0) throw std::runtime_error(std::strerror(errno));
+      const int s = send_one(proto, from, to, port);
+      if (s < 0) return;
+      std::vector<ExistingFlow> flows;
+      try {
+        flows = existing_flows({Cidr{to, static_cast<uint8_t>(to.size() * 8)}}, 0);
+      } catch (...) {
+        close(s);
+        throw;
+      }
+      close(s);
+      for (const ExistingFlow& f : flows)
+        if (f.key.proto == proto && f.key.src == from && f.key.dport == port) seen = f.snat_ip.value_or(from);
+      if (!seen) spdlog::debug("scratch namespace: no conntrack entry for {} to {}:{}", from.str(), to.str(), port);
+    } catch (const std::exception& e) {
+      spdlog::debug("scratch namespace: the NAT step could not be asked: {}", e.what());
+    }
+  });
+  prober.join();
+  return seen;
 }
 
 }  // namespace svctrace

@@ -12,8 +12,13 @@
 // rule; the routes of every table. Not mirrored: a device's carrier, neighbours, sysctls (none
 // decides `ip route get`'s device or source in a namespace where ignore_routes_with_linkdown is off),
 // the NAT rules. A kernel without VRF devices cannot mirror a node with VRFs: the constructor throws.
+//
+// A source NAT is tried there too: the fix's own command is run in the mirror (its NAT rules start
+// empty), a packet is sent there out of one of its dummy devices (which drop it: nothing leaves the
+// mirror), and the conntrack entry it made says what the kernel's NAT step did to its source.
 #pragma once
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "node/netlink.h"
@@ -34,6 +39,13 @@ class RoutingMirror {
   std::string add_route(const Route& r);
   // The mirror's routing, as its kernel answers.
   RoutingView& routing() { return *routing_; }
+  // Runs `command` with `sh -c` in a child process that has entered the mirror, as the fix would be
+  // run on the node: "" or how it failed.
+  std::string run(const std::string& command);
+  // The source the mirror's NAT gives a connection of `proto` (TCP or UDP) from local address `from`
+  // to `to`:`port`: one packet sent, and the conntrack entry it made read back. nullopt, saying why in
+  // the debug log, when there is no entry to read.
+  std::optional<IpAddr> source_after_nat(uint8_t proto, const IpAddr& from, const IpAddr& to, uint16_t port);
   // How many of the node's links, addresses, rules and routes the mirror holds, and how many the
   // kernel refused (besides those it had made itself, such as the local table's routes).
   size_t copied() const { return copied_; }

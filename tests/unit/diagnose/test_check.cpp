@@ -324,6 +324,67 @@ TEST_CASE("no route fix is printed when another endpoint of the same service wou
   CHECK(plain.fix_alternative.empty());
 }
 
+namespace {
+
+// svctrace's reasoning for the routes, and for the source NAT the answer it is given, recording what
+// the kernel would have been asked.
+class NatAnswer : public ReasonedProver {
+ public:
+  NatAnswer(RoutingView& live, NatProof answer) : ReasonedProver(live), answer_(std::move(answer)) {}
+  NatProof with_source_nat(const std::string& command, const std::vector<NatExpectation>& expect) override {
+    asked_command = command;
+    asked = expect;
+    return answer_;
+  }
+  std::string asked_command;
+  std::vector<NatExpectation> asked;
+
+ private:
+  NatProof answer_;
+};
+
+}  // namespace
+
+TEST_CASE("the source NAT fix is proven by the kernel's NAT step, or not printed when it disagrees",
+          "[check][safe-fix]") {
+  test::FakeRouting routing;
+  routing.route_get_by_ip["10.141.13.1"] = test::host_route("10.141.13.1", 3, "enslf1", "10.141.13.182");
+  const auto pairs = two_endpoints("iptables-save", "KUBE-SEP-A");
+
+  Diagnosis proven = diagnose(unanswered_flow(), routing, kCidrs);
+  NatAnswer holds(routing, {true, ""});
+  choose_safe_fix(proven, pairs, routing, holds);
+  CHECK(holds.asked_command == proven.fix);
+  CHECK(proven.fix_proven);
+  CHECK(proven.fix_checked_against == 2);
+  // Asked for every pair: the broken direction rewritten to enslf0's address, the healthy one left alone.
+  REQUIRE(holds.asked.size() == 2);
+  for (const NatExpectation& e : holds.asked) {
+    CHECK(e.proto == IPPROTO_TCP);
+    CHECK(e.source == ip("10.141.13.182"));
+    CHECK(e.backend_port == 6443);
+    CHECK(e.after == (e.backend == ip("10.0.0.8") ? ip("10.0.0.12") : ip("10.141.13.182")));
+  }
+  CHECK(fix_lines(proven).find("  fix (checked against 2 service pairs): iptables -t nat -I POSTROUTING 1") !=
+        std::string::npos);
+
+  // Not asked (no scratch namespace): the reasoning's fix, said to be unproven.
+  Diagnosis reasoned = diagnose(unanswered_flow(), routing, kCidrs);
+  NatAnswer unasked(routing, {});
+  choose_safe_fix(reasoned, pairs, routing, unasked);
+  CHECK(reasoned.fix == proven.fix);
+  CHECK_FALSE(reasoned.fix_proven);
+
+  // The kernel did otherwise: nothing printed but why.
+  Diagnosis refuted = diagnose(unanswered_flow(), routing, kCidrs);
+  NatAnswer disagrees(routing, {true, "gave tcp 10.141.13.182 → 10.0.0.8:6443 source 10.141.13.182, not 10.0.0.12"});
+  choose_safe_fix(refuted, pairs, routing, disagrees);
+  CHECK(refuted.fix.empty());
+  CHECK(refuted.fix_alternative.empty());
+  CHECK(fix_lines(refuted).find("a source NAT to 10.0.0.12, tried in a scratch namespace, gave tcp 10.141.13.182 → "
+                                "10.0.0.8:6443 source 10.141.13.182, not 10.0.0.12") != std::string::npos);
+}
+
 TEST_CASE("with no rules read and an endpoint that would break, no fix at all is printed", "[check][safe-fix]") {
   test::FakeRouting routing;
   routing.route_get_by_ip["10.141.13.1"] = test::host_route("10.141.13.1", 3, "enslf1", "10.141.13.182");
