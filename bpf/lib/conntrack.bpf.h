@@ -10,11 +10,21 @@
  * cannot tell it from the kernel's nf_conn___init, and when conntrack is a module the type is not in
  * vmlinux's BTF at all. CO-RE finds the array in nf_conn; the tuple itself has kept its layout for
  * over ten years, and its size is checked against the running kernel's. */
+static __always_inline bool read_conn_of_past(__u64 ct, struct nf_conntrack_tuple_hash th[2])
+{
+	return bpf_core_type_size(struct nf_conntrack_tuple_hash) == sizeof(th[0]) &&
+	       bpf_core_read(th, 2 * sizeof(th[0]), &((const struct nf_conn *)ct)->tuplehash) == 0;
+}
+
+/* The same for an entry a packet holds (skb->_nfct), which cannot be gone: a failure is this build not
+ * knowing the kernel's layout, counted and reported by userspace (NAT, replies and drops go unseen).
+ * read_conn_of_past is for an entry remembered from an earlier packet, whose memory may have been
+ * freed since: its failure says only that the flow is gone (seen as a false warning about the layout
+ * while other namespaces' conntrack tables were torn down). */
 static __always_inline bool read_conn(__u64 ct, struct nf_conntrack_tuple_hash th[2])
 {
-	if (bpf_core_type_size(struct nf_conntrack_tuple_hash) != sizeof(th[0]) ||
-	    bpf_core_read(th, 2 * sizeof(th[0]), &((const struct nf_conn *)ct)->tuplehash) != 0) {
-		count(SVC_CNT_CONN_UNREADABLE); /* reported by userspace: NAT, replies and drops go unseen */
+	if (!read_conn_of_past(ct, th)) {
+		count(SVC_CNT_CONN_UNREADABLE);
 		return false;
 	}
 	return true;

@@ -90,10 +90,10 @@ static __always_inline bool read_reply_headers(const unsigned char *l3, bool fol
 }
 
 /* Whether conntrack entry ct (read into th) still has a reply tuple with this hash: the memory may
- * hold another flow's entry by now. */
+ * hold another flow's entry by now, or be freed. */
 static __always_inline bool still_flow(__u64 ct, __u64 hash, struct nf_conntrack_tuple_hash th[2])
 {
-	return ct && read_conn(ct, th) && conn_reply_hash(th) == hash;
+	return ct && read_conn_of_past(ct, th) && conn_reply_hash(th) == hash;
 }
 
 /* The remembered flow with this reply tuple, or 0; th: that flow's tuples. Among the entries with the

@@ -123,8 +123,9 @@ enum svc_counter {
 	SVC_CNT_AWAITING_INSERTS,/* flows added to awaiting_reply */
 	SVC_CNT_AWAITING_EVICTED,/* ... and pushed out of it by another flow before their reply */
 	SVC_CNT_AWAITING_REPLIED,/* ... and answered (inserts - evicted - replied = awaiting now) */
-	SVC_CNT_CONN_UNREADABLE, /* a conntrack entry's tuples could not be read: a layout this build does
-				    not know, or a faulting read */
+	SVC_CNT_CONN_UNREADABLE, /* a packet's conntrack entry could not be read: a layout this build does
+				    not know, or a faulting read (not counted for an entry remembered from
+				    an earlier packet, which may be gone) */
 	SVC_CNT_MAX
 };
 
