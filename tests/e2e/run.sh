@@ -24,7 +24,11 @@ fi
 for t in "${tests[@]}"; do
   name=$(basename "$t" .sh)
   # Bounded (E2E_TIMEOUT seconds, default 120): a hung test is killed (its trap still tears the lab down on SIGTERM).
-  out=$(timeout -k 10 "${E2E_TIMEOUT:-120}" bash "$t" 2>&1)
+  # A test that needs longer says so in a header line `# e2e-timeout: SECONDS` (test_image may build an image).
+  limit=${E2E_TIMEOUT:-120}
+  own=$(sed -n '2,5s/^# e2e-timeout: \([0-9][0-9]*\).*/\1/p' "$t" | head -n 1)
+  [[ -n $own ]] && ((own > limit)) && limit=$own
+  out=$(timeout -k 10 "$limit" bash "$t" 2>&1)
   rc=$?
   [[ -n $out ]] && echo "$out"
   if ((rc == 0)) && grep -qx "PASS $name" <<<"$out"; then
@@ -33,7 +37,7 @@ for t in "${tests[@]}"; do
     skipped=$((skipped + 1))
   else
     # Make sure every failure has a FAIL line, even if the test died without printing one.
-    ((rc == 124)) && echo "($name timed out after ${E2E_TIMEOUT:-120} s)"
+    ((rc == 124)) && echo "($name timed out after $limit s)"
     grep -q "^FAIL $name" <<<"$out" || echo "FAIL $name: exit status $rc"
     failed=$((failed + 1))
   fi
