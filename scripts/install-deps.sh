@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything svctrace needs to build, run its lab and run its tests, from Debian's packages.
 # Idempotent: packages already present are skipped, so CI and a developer can run it every time.
-# Usage: scripts/install-deps.sh [--fuzz] [--bench] [--vm]
-#   (also what scripts/fuzz.sh / scripts/bench.sh / tests/vm/run.sh need)
+# Usage: scripts/install-deps.sh [--fuzz] [--bench] [--vm] [--image]
+#   (also what scripts/fuzz.sh / scripts/bench.sh / tests/vm/run.sh / scripts/image.sh need)
 set -euo pipefail
 
 packages=(
@@ -37,7 +37,11 @@ for arg in "$@"; do
     # xz/zstd decompress them once; the keyring checks the bullseye index that 5.10 comes from
     --vm) packages+=(qemu-system-x86 busybox-static kmod cpio xz-utils zstd coreutils util-linux
       debian-archive-keyring apt dpkg) ;;
-    *) echo "usage: $0 [--fuzz] [--bench] [--vm]" >&2; exit 2 ;;
+    # scripts/image.sh and test_image: mmdebstrap builds the root filesystem from the Debian mirror,
+    # umoci makes it an OCI image, podman loads and runs it with runc (crun refuses this machine's
+    # hybrid cgroups: docs/deploy.md)
+    --image) packages+=(mmdebstrap umoci podman runc) ;;
+    *) echo "usage: $0 [--fuzz] [--bench] [--vm] [--image]" >&2; exit 2 ;;
   esac
 done
 

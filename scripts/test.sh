@@ -7,7 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/install-deps.sh
+# --image: test_image builds the container image (mmdebstrap, umoci) and runs it (podman, runc).
+bash scripts/install-deps.sh --image
 
 # pass NAME BUILD_DIR [CMAKE_ARGS...]: builds into BUILD_DIR, runs the unit and end-to-end tests on it.
 pass() {
