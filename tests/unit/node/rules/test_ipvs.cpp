@@ -32,7 +32,7 @@ TEST_CASE("ipvsadm's virtual servers give one pair per masquerading real server"
         std::vector<std::string>{"tcp 172.24.0.1:443 -> 10.0.0.8:6443", "udp 172.24.0.10:53 -> 10.0.0.8:5353"});
 }
 
-TEST_CASE("ipvsadm: no real server is no endpoints; other forwarding, FWM and CIDRs are left out", "[ipvs]") {
+TEST_CASE("ipvsadm: no real server is no endpoints, and other forwarding, FWM, other CIDRs are left out", "[ipvs]") {
   const char* text =
       "IP Virtual Server version 1.2.1 (size=4096)\n"
       "Prot LocalAddress:Port Scheduler Flags\n"
