@@ -50,11 +50,21 @@ empty=$(wait_for_line '.type == "diagnosis" and .flow.dst == "172.24.0.20"' 20) 
   fail "no diagnosis for 172.24.0.20 within 20 s of the refused connect: $(head -c 3000 "$OUT")"
 assert_json "$empty" '.verdict == "no_endpoints"' "verdict for the virtual server with no real server"
 
+# The printed fix must work: a source NAT (no route could change a local source).
+fix=$(jq -r '.fix' <<<"$diag")
+[[ $fix == "iptables -t nat -I POSTROUTING 1 "* ]] || fail "the printed fix is not the source NAT expected: $fix"
+ip netns exec "$NODE" sh -c "$fix" || fail "the printed fix failed to run in $NODE: $fix"
+result=$(lab_connect 3) || fail "connect still fails after applying the printed fix '$fix': $result"
+ip netns exec "$NODE" sh -c "${fix/-I POSTROUTING 1/-D POSTROUTING}" || fail "could not take the printed fix away"
+
+# kube-proxy's own way: its masquerade.
 lab fix >/dev/null
 result=$(lab_connect 3) || fail "connect should succeed with kube-proxy's masquerade, got: $result"
-answered=$(wait_for_line '.type == "outcome" and .state == "answered"' 20) ||
-  fail "no answered outcome within 20 s of the connect that succeeded"
-assert_json "$answered" '.flow.dst == "172.24.0.1" and .dnat.ip == "10.0.0.8"' "the answered flow, with its backend"
+wait_for_count '.type == "outcome" and .state == "answered"' 2 20 ||
+  fail "no 2 answered outcomes within 20 s of the connects that succeeded"
+answered=$(wait_for_line '.type == "outcome" and .state == "answered" and .snat.ip == "10.0.0.12"' 1) ||
+  fail "no answered outcome with its source NAT'd to 10.0.0.12"
+assert_json "$answered" '.flow.dst == "172.24.0.1" and .dnat.ip == "10.0.0.8" and .dnat.port == 6443' "the answered flow, with its backend"
 
 stop_svctrace
 assert_exit 3
