@@ -4,7 +4,8 @@
 # missing. A connect picks the service IP itself as its source (the local route on kube-ipvs0), IPVS
 # sends its SYN to 10.0.0.8 out of enslf0, and the api cannot answer. `check` must find it in IPVS's
 # table with no traffic, along with a virtual server with no real server (no_endpoints); the tracer
-# must see the backend IPVS chose and give the same verdicts; kube-proxy's masquerade fixes it.
+# must see the backend IPVS chose and give the same verdicts (a pod's flow through IPVS is forwarded,
+# not the node's); kube-proxy's masquerade fixes it.
 # Needs the ip_vs module: the VM kernels (tests/vm) have it, the CI host's kernel does not.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -49,6 +50,15 @@ ip netns exec "$NODE" nc -z -w 3 172.24.0.20 443 >/dev/null 2>&1 {E2E_OUT}>&- &&
 empty=$(wait_for_line '.type == "diagnosis" and .flow.dst == "172.24.0.20"' 20) ||
   fail "no diagnosis for 172.24.0.20 within 20 s of the refused connect: $(head -c 3000 "$OUT")"
 assert_json "$empty" '.verdict == "no_endpoints"' "verdict for the virtual server with no real server"
+
+# A pod's connection: IPVS takes it at LOCAL_IN (the service IP is the node's) and sends it on through
+# LOCAL_OUT. It is forwarded, from the pod's source: unanswered without SNAT, not blamed on a route.
+lab pod-up >/dev/null
+[[ $(lab pod-connect --timeout 3) == *": failed" ]] || fail "the pod's connect without masquerading should fail"
+pod=$(wait_for_line '.type == "diagnosis" and .flow.src == "10.244.0.2"' 20) ||
+  fail "no diagnosis for the pod's flow within 20 s: $(head -c 3000 "$OUT")"
+assert_json "$pod" '.verdict == "unanswered" and .forwarded == true' "pod flow: unanswered, forwarded"
+assert_json "$pod" '.fix == null and .source_route == null and .dnat.ip == "10.0.0.8"' "pod flow: its backend, no route blamed"
 
 # The printed fix must work: a source NAT (no route could change a local source).
 fix=$(jq -r '.fix' <<<"$diag")
