@@ -17,6 +17,8 @@ packages=(
   python3 dpkg-dev file groff-base
   # lab and end-to-end tests (nftables: `nft`, which `svctrace check` runs, and the lab's --nat nft)
   iproute2 iptables nftables conntrack netcat-openbsd socat jq procps util-linux
+  # kube-proxy's IPVS mode: the lab's `up --nat ipvs` and what `svctrace check` runs to read IPVS
+  ipvsadm
   # the terminal test drives svctrace on a real terminal
   tmux
   # the HTML report's test opens the page in a real browser, headless

@@ -15,6 +15,13 @@
 # service as a hand-written rule in a table of its own. The variants that add DNAT (pod-up, ipv6)
 # follow the mode `up` chose.
 #
+# `up --nat ipvs` is kube-proxy's IPVS mode: the service IPs are addresses of a dummy kube-ipvs0 (so
+# the local table routes them: the source of a connect from ${P}-node is the service IP itself), IPVS
+# virtual servers forward to the endpoints in masquerading mode, net.ipv4.vs.conntrack=1 keeps
+# conntrack entries for them. kube-proxy's masquerade rule is what is missing (a node without
+# clusterCIDR or masqueradeAll), so the api cannot answer; `fix` adds it, as kube-proxy lays it out
+# (KUBE-MARK-MASQ on the way out, MASQUERADE of the marked packets on POSTROUTING).
+#
 # Variants, on top of `up`:
 #   udp          one UDP query from ${P}-node to the DNS-like service 172.24.0.10:53 (DNAT 10.0.0.8:5353)
 #   pod-up       a ${P}-pod namespace (10.244.0.2, behind cni0 10.244.0.1 in ${P}-node) whose connects
@@ -27,6 +34,8 @@
 #                `connect6` tries it from ${P}-node
 #   egress-del   delete enslf0 (the veth to the api: the api's eth0 goes with it); egress-add re-creates
 #                both, as new devices with the same names and addresses
+#   no-endpoints an IPVS virtual server 172.24.0.20:443 with no real server (with --nat ipvs only): a
+#                service whose endpoints are all gone
 #   rpfilter     give the api a way back to 10.141.13.0/24 through ${P}-gw, and make ${P}-node's
 #                rp_filter strict: the SYN-ACK now comes back on enslf1 and is dropped there
 #   policy       the service CIDR routed by table 200 (via enslf1, src 10.141.13.182), chosen by rule
@@ -43,14 +52,14 @@
 # make --count attempts (default 1), each bounded by --timeout, and say ok (answered) only when every
 # one worked; with more than one, a failure says how many did.
 #
-# Usage: scripts/lab.sh up|down|fix|unfix|connect|udp|pod-up|masquerade|pod-connect|rpfilter|egress-del|egress-add|ipv6|fix6|connect6|policy|vrf|vrf-connect|vrf-udp|second-service|second-connect
-#                       [--prefix P] [--timeout N] [--count N] [--nat iptables|nft]
+# Usage: scripts/lab.sh up|down|fix|unfix|connect|udp|pod-up|masquerade|pod-connect|rpfilter|egress-del|egress-add|ipv6|fix6|connect6|policy|vrf|vrf-connect|vrf-udp|second-service|second-connect|no-endpoints
+#                       [--prefix P] [--timeout N] [--count N] [--nat iptables|nft|ipvs]
 # All traffic starts inside the namespaces and goes only to their addresses; nothing is sent from the
 # root namespace.
 set -euo pipefail
 
 usage() {
-  echo "usage: $0 up|down|fix|unfix|connect|udp|pod-up|masquerade|pod-connect|rpfilter|egress-del|egress-add|ipv6|fix6|connect6|policy|vrf|vrf-connect|vrf-udp|second-service|second-connect [--prefix P] [--timeout N] [--count N] [--nat iptables|nft]   (prefix default \$LAB_PREFIX or svct; --nat with up)" >&2
+  echo "usage: $0 up|down|fix|unfix|connect|udp|pod-up|masquerade|pod-connect|rpfilter|egress-del|egress-add|ipv6|fix6|connect6|policy|vrf|vrf-connect|vrf-udp|second-service|second-connect|no-endpoints [--prefix P] [--timeout N] [--count N] [--nat iptables|nft|ipvs]   (prefix default \$LAB_PREFIX or svct; --nat with up)" >&2
   exit 2
 }
 
@@ -70,8 +79,8 @@ while (($#)); do
     *) usage ;;
   esac
 done
-[[ -z $nat || ($cmd == up && ($nat == iptables || $nat == nft)) ]] ||
-  { echo "lab: --nat iptables|nft goes with up (got '$nat' with $cmd)" >&2; exit 2; }
+[[ -z $nat || ($cmd == up && ($nat == iptables || $nat == nft || $nat == ipvs)) ]] ||
+  { echo "lab: --nat iptables|nft|ipvs goes with up (got '$nat' with $cmd)" >&2; exit 2; }
 [[ $prefix =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]*$ ]] || { echo "lab: bad prefix '$prefix'" >&2; exit 2; }
 if ! [[ $timeout =~ ^[1-9][0-9]*$ ]]; then echo "lab: bad timeout '$timeout'" >&2; exit 2; fi
 if ! [[ $count =~ ^[1-9][0-9]*$ ]]; then echo "lab: bad count '$count'" >&2; exit 2; fi
@@ -140,6 +149,8 @@ lab_up() {
   echo "${nat:-iptables}" >"$STATE/nat"
   if [[ $nat == nft ]]; then
     nft_services
+  elif [[ $nat == ipvs ]]; then
+    ipvs_services
   else
     # kube-proxy's rule, reduced to the one endpoint.
     in_ns "$NODE" iptables -t nat -A OUTPUT -d "$SVC_IP/32" -p tcp --dport 443 -j DNAT --to-destination 10.0.0.8:6443
@@ -223,6 +234,54 @@ table ip lab-dns {
 }
 EOF
 }
+
+# kube-proxy's IPVS mode for the two services: their IPs on kube-ipvs0 (a dummy kube-proxy leaves
+# down: the kernel adds the local routes all the same), a virtual server each, forwarding to the
+# endpoint by masquerading (-m), and conntrack entries for IPVS's connections.
+IPVS_DEV=kube-ipvs0
+ipvs_services() {
+  modprobe ip_vs 2>/dev/null || [[ -d /sys/module/ip_vs ]] ||
+    { echo "lab: --nat ipvs needs the ip_vs module, which this kernel ($(uname -r)) cannot load" >&2; return 1; }
+  command -v ipvsadm >/dev/null || { echo "lab: --nat ipvs needs ipvsadm (scripts/install-deps.sh)" >&2; return 1; }
+  in_ns "$NODE" ip link add "$IPVS_DEV" type dummy
+  in_ns "$NODE" sysctl -qw net.ipv4.vs.conntrack=1
+  ipvs_service tcp "$SVC_IP" 443 10.0.0.8:6443
+  ipvs_service udp "$DNS_IP" 53 10.0.0.8:5353
+  ipvs_kube_proxy_chains
+}
+
+# ipvs_service tcp|udp IP PORT [ENDPOINT]: a virtual server, with ENDPOINT as its real server.
+ipvs_service() {
+  local proto=$1 ip=$2 port=$3 endpoint=${4:-} flag
+  [[ $proto == tcp ]] && flag=-t || flag=-u
+  in_ns "$NODE" ip addr replace "$ip/32" dev "$IPVS_DEV"
+  in_ns "$NODE" ipvsadm -A "$flag" "$ip:$port" -s rr
+  [[ -z $endpoint ]] || in_ns "$NODE" ipvsadm -a "$flag" "$ip:$port" -r "$endpoint" -m
+}
+
+# kube-proxy's NAT chains in IPVS mode (they also make conntrack track the namespace's flows, which
+# IPVS's entries need): KUBE-SERVICES on the way out, MASQUERADE of what KUBE-MARK-MASQ marked. Only
+# the rule that marks this node's service traffic is missing: kube-proxy adds it with masqueradeAll
+# or for sources outside clusterCIDR, and this node has neither. (kube-proxy matches the service IPs
+# with an ipset; a destination CIDR stands in for it.)
+ipvs_kube_proxy_chains() {
+  in_ns "$NODE" iptables-restore --noflush <<EOF
+*nat
+:KUBE-SERVICES - [0:0]
+:KUBE-MARK-MASQ - [0:0]
+:KUBE-POSTROUTING - [0:0]
+-A OUTPUT -j KUBE-SERVICES
+-A POSTROUTING -j KUBE-POSTROUTING
+-A KUBE-MARK-MASQ -j MARK --or-mark 0x4000
+-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN
+-A KUBE-POSTROUTING -j MARK --xor-mark 0x4000
+-A KUBE-POSTROUTING -j MASQUERADE
+COMMIT
+EOF
+}
+
+# The rule `fix` adds and `unfix` takes away: kube-proxy's masqueradeAll.
+IPVS_MASQ_RULE=(KUBE-SERVICES -d "$SVC_CIDR" -j KUBE-MARK-MASQ)
 
 pod_up() {
   need_up
@@ -371,12 +430,20 @@ case $cmd in
   down) lab_down; echo "lab '$prefix' down" ;;
   fix)
     need_up
+    if [[ $(nat_mode) == ipvs ]]; then
+      # The service IP is local (kube-ipvs0): no route can change the source, the masquerade does.
+      in_ns "$NODE" iptables -t nat -C "${IPVS_MASQ_RULE[@]}" 2>/dev/null ||
+        in_ns "$NODE" iptables -t nat -A "${IPVS_MASQ_RULE[@]}"
+      echo "lab '$prefix' fixed: kube-proxy's masquerade of service traffic"
+      exit 0
+    fi
     # `replace` rather than `add` so fix is idempotent; same route as `ip route add`.
     in_ns "$NODE" ip route replace "$SVC_CIDR" dev enslf0 src 10.0.0.12
     echo "lab '$prefix' fixed: $SVC_CIDR dev enslf0 src 10.0.0.12"
     ;;
   unfix)
     need_up
+    [[ $(nat_mode) != ipvs ]] || in_ns "$NODE" iptables -t nat -D "${IPVS_MASQ_RULE[@]}" 2>/dev/null || true
     in_ns "$NODE" ip route del "$SVC_CIDR" dev enslf0 2>/dev/null || true
     echo "lab '$prefix' unfixed"
     ;;
@@ -433,6 +500,12 @@ case $cmd in
   second-connect)
     need_up
     attempts "connect 172.24.0.50:80 from $NODE" ok failed tcp_attempt "$NODE" 172.24.0.50 80
+    ;;
+  no-endpoints)
+    need_up
+    [[ $(nat_mode) == ipvs ]] || { echo "lab: no-endpoints goes with up --nat ipvs" >&2; exit 1; }
+    ipvs_service tcp 172.24.0.20 443
+    echo "lab '$prefix': IPVS virtual server 172.24.0.20:443 with no real server"
     ;;
   *) usage ;;
 esac

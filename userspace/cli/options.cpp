@@ -186,8 +186,8 @@ CLI::App* add_check_command(CLI::App& app, Options& o, SubcommandLists& lists) {
   CLI::App* check_cmd = app.add_subcommand(
       "check",
       "Before an outage, without traffic: for each service IP -> endpoint pair in the namespace's NAT rules\n"
-      "(iptables-save and nft -j list ruleset), say whether its connections would leave with a source their\n"
-      "egress device does not own. Exit 3 when any would, so it can gate node bootstrap.");
+      "(iptables-save, nft -j list ruleset, and IPVS's ipvsadm -Ln), say whether its connections would leave\n"
+      "with a source their egress device does not own. Exit 3 when any would, so it can gate node bootstrap.");
   check_cmd->fallthrough();
   check_cmd->footer(kCheckFooter);
   check_cmd->add_option("--cidr", lists.cidr_args, "Service CIDR whose DNAT rules to check (repeatable); required")

@@ -256,7 +256,9 @@ void Correlator::on_nat(const svc_event& ev) {
   if (ev.nat.hook == SVC_NAT_PRE_ROUTING) {
     if (!f.local && !f.ingress_ifindex) f.ingress_ifindex = ev.nat.out_ifindex;
   } else if (ev.nat.hook == SVC_NAT_POST_ROUTING) {
-    if (ev.nat.route_ifindex) {  // it passed LOCAL_OUT: generated on this node
+    // It passed LOCAL_OUT: generated on this node, unless it came in by a device first (a pod's
+    // connection to an IPVS service, which IPVS takes at LOCAL_IN and sends on through LOCAL_OUT).
+    if (ev.nat.route_ifindex && !f.ingress_ifindex) {
       f.local = true;
       f.route_ifindex = ev.nat.route_ifindex;
     }

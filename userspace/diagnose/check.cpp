@@ -41,6 +41,12 @@ bool backend_can_answer(const ServicePair& p, const IpAddr& source, const Route&
 CheckResult check_pair(const ServicePair& pair, RoutingView& routing, const std::vector<Cidr>& cidrs) {
   CheckResult r;
   r.pair = pair;
+  if (!pair.backend_ip.is_set()) {  // an IPVS virtual server with no real server
+    r.diagnosis.verdict = Verdict::NoEndpoints;
+    r.diagnosis.reason = "IPVS's virtual server has no real server: connections to it are refused at once "
+                         "(check the Service's endpoints)";
+    return r;
+  }
   r.source_route_get = routing.route_get(pair.service_ip, 0);
   if (r.source_route_get) r.source = r.source_route_get->prefsrc;
   auto to_backend = routing.route_get(pair.backend_ip, 0);

@@ -20,7 +20,7 @@ struct CheckResult {
   std::optional<Route> source_route_get;
   std::optional<SourceNatCase> source_nat;  // the node's rewrite of that source, when it has one
   IpAddr seen_source;         // what the backend would see: the rewritten source, or `source`
-  Diagnosis diagnosis;        // AsymmetricSource or NoRoute when the pair would fail, else Ok
+  Diagnosis diagnosis;        // AsymmetricSource, NoRoute or NoEndpoints when the pair would fail, else Ok
   bool ok() const { return diagnosis.verdict == Verdict::Ok; }
 };
 

@@ -41,6 +41,9 @@ struct Diagnosis {
   std::vector<std::string> fix_conflicts;
   std::string fix_alternative;     // what makes the source NAT fix unnecessary (kube-proxy's setting)
   std::string no_source_nat_why;   // with fix_conflicts and no fix: why no source NAT was printed either
+  // Why no route can be the fix at all: the service IP is this node's own address (kube-proxy's IPVS
+  // mode binds it to kube-ipvs0), so the local route decides the source whatever else is added.
+  std::string no_route_fix_why;
   size_t fix_checked_against = 0;  // how many service pairs the printed fix was checked against
   bool fix_proven = false;         // checked by a kernel (a scratch namespace), not by svctrace's reasoning
   std::string persistent_tool;     // what manages the egress device (systemd-networkd, ...), if known

@@ -158,7 +158,7 @@ std::optional<Diagnosis> explain_no_route_back(const Evidence& ev, RoutingView& 
 }
 
 // A virtual service IP refused without being DNAT'd: a REJECT rule said no, as kube-proxy's does for a
-// service with no ready endpoints.
+// service with no ready endpoints, or IPVS did, for a virtual server with no real server.
 std::optional<Diagnosis> explain_no_endpoints(const Evidence& ev) {
   const Flow& flow = ev.flow;
   if (flow.state != FlowState::Refused || flow.dnat_ip || flow.forwarded() || ev.no_route_from) return std::nullopt;
@@ -166,7 +166,8 @@ std::optional<Diagnosis> explain_no_endpoints(const Evidence& ev) {
   d.verdict = Verdict::NoEndpoints;
   d.answered_by = flow.icmp_error ? icmp_text(flow) : (flow.sk_err ? "local error" : "rst");
   d.reason = fmt::format("{}:{} was not DNAT'd and was refused at once: a REJECT rule answered, as kube-proxy's "
-                         "does for a service with no ready endpoints (check the Service's endpoints)",
+                         "does for a service with no ready endpoints, or IPVS, for a virtual server with no real "
+                         "server (check the Service's endpoints)",
                          flow.key.dst.str(), flow.key.dport);
   if (flow.drops) d.answered_by = "local reject (" + d.drop_reason + ")";
   return d;

@@ -1,6 +1,7 @@
 #include "diagnose/safe_fix.h"
 
 #include <fmt/format.h>
+#include <linux/rtnetlink.h>
 #include <netinet/in.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
@@ -10,6 +11,7 @@
 
 #include "diagnose/check.h"
 #include "node/routing_mirror.h"
+#include "node/rules/ipvs.h"
 
 namespace svctrace {
 
@@ -115,7 +117,8 @@ std::string nat_framework(const std::vector<ServicePair>& pairs, const IpAddr& s
 bool from_kube_proxy(const std::vector<ServicePair>& pairs, const IpAddr& service) {
   for (const ServicePair& p : pairs)
     for (const RuleOrigin& o : p.found_in)
-      if (p.service_ip == service && (o.chain.starts_with("KUBE-") || o.chain.find("kube-proxy") != std::string::npos))
+      if (p.service_ip == service && (o.chain.starts_with("KUBE-") || o.chain.find("kube-proxy") != std::string::npos ||
+                                      o.rules == kIpvsRules))
         return true;
   return false;
 }
@@ -189,6 +192,7 @@ void try_source_nat(Diagnosis& d, const std::vector<ServicePair>& pairs, const S
 }  // namespace
 
 PairFate pair_fate(const ServicePair& p, RoutingView& routing, int vrf, const std::optional<SourceNatFix>& snat) {
+  if (!p.backend_ip.is_set()) return {};  // an IPVS virtual server with no real server: nothing to route
   std::optional<Route> service = routing.route_get(p.service_ip, vrf);
   std::optional<Route> to_backend = routing.route_get(p.backend_ip, vrf);
   if (!service || !service->prefsrc.is_set() || !to_backend) return {};
@@ -216,6 +220,18 @@ void choose_safe_fix(Diagnosis& d, const std::vector<ServicePair>& given, Routin
   for (const ServicePair& p : pairs)
     if (pair_key(p) == pair_key(failing)) failing = p;
   const int vrf = d.vrf ? d.vrf->ifindex : 0;
+
+  // The service IP is an address of this node (IPVS's, on kube-ipvs0): the local table, looked up
+  // first, gives it as its own source, and a route elsewhere changes nothing (one in the local table
+  // would take the address's route away, and IPVS with it).
+  if (auto service = live.fib_match(d.flow.dst, vrf); service && service->type == RTN_LOCAL) {
+    d.fix.clear();
+    d.fix_route.reset();
+    d.no_route_fix_why = fmt::format("{} is an address of this node (on {}): the local route gives it as the "
+                                     "source, and no route changes that", d.flow.dst.str(), service->dev);
+    try_source_nat(d, pairs, failing, live, vrf);
+    return;
+  }
 
   const Route wide = *d.fix_route;
   Route narrow = wide;

@@ -96,9 +96,9 @@ void HumanOutput::service_table(const json& services) {
 void HumanOutput::check(const ServicePair& p, const CheckResult& r) {
   uint16_t backend_port = p.backend_port ? p.backend_port : p.service_port;
   const Diagnosis& d = r.diagnosis;
-  std::string pair_text = fmt::format("{} {}:{}{} → {}:{} ({})", proto_name(p.proto), p.service_ip.str(),
-                                      p.service_port, p.service.empty() ? "" : " " + p.service, p.backend_ip.str(),
-                                      backend_port, found_in_text(p));
+  std::string backend = p.backend_ip.is_set() ? fmt::format(" → {}:{}", p.backend_ip.str(), backend_port) : "";
+  std::string pair_text = fmt::format("{} {}:{}{}{} ({})", proto_name(p.proto), p.service_ip.str(), p.service_port,
+                                      p.service.empty() ? "" : " " + p.service, backend, found_in_text(p));
   // The node's source NAT of that source: "masqueraded to 10.0.0.12 (iptables-save KUBE-POSTROUTING)".
   std::string nat;
   if (r.source_nat)
@@ -106,7 +106,7 @@ void HumanOutput::check(const ServicePair& p, const CheckResult& r) {
                       r.seen_source.str(), r.source_nat->rules, r.source_nat->chain);
   if (r.ok()) {
     add(fmt::format("✓ {}: source {} out {}{}\n", pair_text, r.source.str(), d.egress_dev, nat.empty() ? "" : ", " + nat));
-  } else if (d.verdict == Verdict::NoRoute) {
+  } else if (d.verdict == Verdict::NoRoute || d.verdict == Verdict::NoEndpoints) {
     add(fmt::format("✗ {}: {}\n", pair_text, d.reason));
   } else {
     add(fmt::format("✗ {}: source {} chosen by route \"{}\" (table {}), but {} is reached via {}, whose address is {}\n",

@@ -176,6 +176,7 @@ JsonObject diagnosis_object(const Diagnosis& d) {
   o.add("fix_proven", d.fix_proven).raw("fix_would_break", string_array_text(d.fix_would_break));
   o.add("flow", tuple_object(d.flow)).add("forwarded", d.forwarded);
   o.raw("no_fix_why", string_or_null(d.no_source_nat_why));
+  o.raw("no_route_fix_why", string_or_null(d.no_route_fix_why));
   o.raw("persistent_fix", persistent_fix_text(d));
   o.add("pid", d.pid);
   if (!d.pod.empty()) o.add("pod", d.pod);
@@ -368,6 +369,8 @@ std::string fix_lines(const Diagnosis& d) {
   if (!d.fix_would_break.empty())
     s += fmt::format("  (only this service IP: a route for the whole CIDR would break {})\n",
                      fmt::join(d.fix_would_break, ", "));
+  if (!d.no_route_fix_why.empty())
+    s += fmt::format("  no route fix: {}{}\n", d.no_route_fix_why, d.fix.empty() ? "; " + d.no_source_nat_why : "");
   if (!d.fix_conflicts.empty())
     s += fmt::format("  {}: any route for {} would break {}, which work{} now; {}\n",
                      d.fix.empty() ? "no fix printed" : "no route fix", d.flow.dst.str(),

@@ -64,7 +64,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SourceNatCase, when, out, action, to, rules, 
 // source_nat and service came later: a recording without them replays as one whose pairs had no source
 // NAT and no name known.
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ServicePair, proto, service_ip, service_port, backend_ip, backend_port,
-                                                chain, found_in, source_nat, service)
+                                                chain, found_in, source_nat, service, by_ipvs)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(KernelCounters, events, ringbuf_drops, awaiting_size,
                                    awaiting_capacity, awaiting_evicted)
 

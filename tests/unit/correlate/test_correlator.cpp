@@ -255,6 +255,14 @@ TEST_CASE("a flow first seen at PRE_ROUTING is forwarded, one that passed LOCAL_
 
   CHECK(f->route_ifindex == 0);
 
+  // A pod's connection to an IPVS service: IPVS takes it at LOCAL_IN and sends it on through
+  // LOCAL_OUT, so its POST_ROUTING event has a LOCAL_OUT device too. It is still forwarded.
+  svc_tuple to_ipvs = tuple("10.244.0.2", 5001, "172.24.0.1", 443);
+  c.on_event(nat(2, to_ipvs, tuple("172.24.0.1", 443, "10.244.0.2", 5001), SVC_NAT_PRE_ROUTING, kCni0));
+  c.on_event(nat(3, to_ipvs, tuple("10.0.0.8", 6443, "10.244.0.2", 5001), SVC_NAT_POST_ROUTING, kEnslf0, kEnslf0));
+  CHECK(c.find(key_of(to_ipvs))->forwarded());
+  CHECK(c.find(key_of(to_ipvs))->dnat_ip->str() == "10.0.0.8");
+
   c.on_event(nat(0, kOrig, kReply, SVC_NAT_POST_ROUTING, kEnslf0, kEnslf1));
   CHECK_FALSE(c.find(key_of(kOrig))->forwarded());
   CHECK(c.find(key_of(kOrig))->local);

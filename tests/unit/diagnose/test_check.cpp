@@ -411,3 +411,50 @@ TEST_CASE("a route fix that would move a working backend to another device is no
   REQUIRE(d.fix_would_break.size() == 1);
   CHECK(d.fix_would_break[0] == "tcp 172.24.0.50:80 → 172.25.0.9 (would leave enslf0 instead of enslf1)");
 }
+
+namespace {
+
+// kube-proxy's IPVS mode on the incident's node: 172.24.0.1 is an address of kube-ipvs0 (ifindex 4),
+// so the local table answers for it, with itself as the source.
+test::FakeRouting ipvs_node() {
+  test::FakeRouting routing;
+  routing.names[4] = "kube-ipvs0";
+  Route local = test::host_route("172.24.0.1", 4, "kube-ipvs0", "172.24.0.1", kTableLocal);
+  local.type = RTN_LOCAL;
+  routing.service_route = local;
+  routing.route_get_by_ip["172.24.0.1"] = local;
+  return routing;
+}
+
+ServicePair ipvs_pair(const char* backend) {
+  ServicePair p{IPPROTO_TCP, ip("172.24.0.1"), 443, backend ? ip(backend) : IpAddr{}, 6443, "virtual server",
+                {{"ipvsadm", "virtual server"}}};
+  p.by_ipvs = true;
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("IPVS: the service IP is the node's own, so the fix is a source NAT, never a route", "[check][ipvs]") {
+  test::FakeRouting routing = ipvs_node();
+  const ServicePair pair = ipvs_pair("10.0.0.8");
+  CheckResult r = check_pair(pair, routing, kCidrs);
+  CHECK(name(r.diagnosis.verdict) == "asymmetric_source");
+  CHECK(r.source.str() == "172.24.0.1");
+  REQUIRE(r.diagnosis.fix_route);  // the diagnosis's candidate, which the safe fix then rules out
+  keep_fix_safe(r.diagnosis, {pair, ipvs_pair(nullptr)}, routing);
+  CHECK_FALSE(r.diagnosis.fix_route);
+  CHECK(r.diagnosis.fix == "iptables -t nat -I POSTROUTING 1 -o enslf0 -s 172.24.0.1/32 -j SNAT --to-source 10.0.0.12");
+  CHECK(r.diagnosis.fix_alternative.find("--masquerade-all") != std::string::npos);
+  CHECK(fix_lines(r.diagnosis).find("  no route fix: 172.24.0.1 is an address of this node (on kube-ipvs0)") !=
+        std::string::npos);
+}
+
+TEST_CASE("IPVS: a virtual server with no real server is no_endpoints", "[check][ipvs]") {
+  test::FakeRouting routing = ipvs_node();
+  CheckResult r = check_pair(ipvs_pair(nullptr), routing, kCidrs);
+  CHECK_FALSE(r.ok());
+  CHECK(name(r.diagnosis.verdict) == "no_endpoints");
+  CHECK(r.diagnosis.fix.empty());
+  CHECK(service_pair_json(ipvs_pair(nullptr))["backend"].is_null());
+}

@@ -276,6 +276,7 @@ class SourceNatFinder {
   }
 
   std::vector<SourceNatCase> cases(const ServicePair& pair) {
+    if (!pair.backend_ip.is_set()) return {};  // no endpoint: no connection leaves
     try {
       std::vector<SourceNatCase> out;
       for (const End& dnat : dnats(pair)) {
@@ -297,14 +298,16 @@ class SourceNatFinder {
  private:
   static uint16_t effective_port(uint16_t port, uint16_t otherwise) { return port ? port : otherwise; }
 
-  // The ways the output hook DNATs the pair's service to its backend.
+  // The ways the output hook DNATs the pair's service to its backend, or leaves it to IPVS.
   std::vector<End> dnats(const ServicePair& pair) {
     PacketFields service{pair.service_ip, pair.proto, pair.service_port};
     std::vector<End> out;
     for (const End& e : hook(NatHook::Output, service, 0)) {
-      bool to_backend = e.kind == EndKind::Dnat && e.addr == pair.backend_ip &&
-                        effective_port(e.port, pair.service_port) ==
-                            effective_port(pair.backend_port, pair.service_port);
+      // IPVS translates what the output hook's rules let through untranslated.
+      bool to_backend = pair.by_ipvs ? e.kind == EndKind::Returned || e.kind == EndKind::Stop
+                                     : e.kind == EndKind::Dnat && e.addr == pair.backend_ip &&
+                                           effective_port(e.port, pair.service_port) ==
+                                               effective_port(pair.backend_port, pair.service_port);
       if (to_backend) out.push_back(e);
     }
     return out;

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "node/rules/ipvs.h"
 #include "node/rules/nat_program.h"
 
 
@@ -73,6 +74,28 @@ std::optional<std::string> run(const std::string& tool, const std::string& args,
   return text;
 }
 
+// Whether IPVS has a virtual server in this namespace: /proc/net/ip_vs, there only while ip_vs is
+// loaded, lists them after its three header lines.
+bool ipvs_has_virtual_servers() {
+  auto table = read_file("/proc/net/ip_vs");
+  if (!table) return false;
+  std::istringstream lines(*table);
+  std::string line;
+  for (int n = 0; std::getline(lines, line); n++)
+    if (n >= 3 && !line.empty() && line.front() != ' ') return true;
+  return false;
+}
+
+// IPVS's table where IPVS is in use; nullopt elsewhere.
+std::optional<std::string> read_ipvs(spdlog::level::level_enum absent_level, std::vector<std::string>& unreadable) {
+  if (!ipvs_has_virtual_servers()) return std::nullopt;
+  if (!on_path("ipvsadm")) {
+    unreadable.push_back("IPVS has virtual servers (/proc/net/ip_vs) but ipvsadm is not installed");
+    return std::nullopt;
+  }
+  return run("ipvsadm", "-Ln --exact", absent_level, "IPVS's virtual servers", unreadable);
+}
+
 }  // namespace
 
 NatRules read_nat_rules(const std::string& iptables_save_file, const std::string& nft_json_file,
@@ -89,6 +112,7 @@ NatRules read_nat_rules(const std::string& iptables_save_file, const std::string
       rules.iptables_save = rules.iptables_save.value_or("") + *text;
   }
   rules.nft_json = run("nft", "-j list ruleset", absent_level, "the nftables rules", rules.unreadable);
+  rules.ipvsadm = read_ipvs(absent_level, rules.unreadable);
   return rules;
 }
 
@@ -128,6 +152,12 @@ std::vector<ServicePair> service_pairs(const NatRules& rules, const std::vector<
       spdlog::warn("nft's output is {}: the nftables rules are not checked", e.what());
     }
   }
+  if (rules.ipvsadm) {
+    // IPVS translates after the output hook's rules: no program of its own, the others' marks and
+    // masquerades apply to its pairs.
+    read.push_back({service_pairs_from_ipvsadm(*rules.ipvsadm, cidrs), NatProgram{kIpvsRules, {}, {}}});
+    spdlog::debug("ipvsadm: {} service pairs", read.back().pairs.size());
+  }
   std::vector<std::vector<ServicePair>> sources;
   std::vector<const NatProgram*> programs;
   for (const RulesRead& r : read) {
@@ -144,8 +174,11 @@ nlohmann::json service_pair_json(const ServicePair& p) {
   for (const RuleOrigin& o : p.found_in) found.push_back({{"rules", o.rules}, {"chain", o.chain}});
   nlohmann::json service = {{"proto", proto_name(p.proto)}, {"ip", p.service_ip.str()}, {"port", p.service_port}};
   if (!p.service.empty()) service["name"] = p.service;
+  nlohmann::json backend = nullptr;  // an IPVS virtual server with no real server has none
+  if (p.backend_ip.is_set())
+    backend = {{"ip", p.backend_ip.str()}, {"port", p.backend_port ? p.backend_port : p.service_port}};
   return {{"service", service},
-          {"backend", {{"ip", p.backend_ip.str()}, {"port", p.backend_port ? p.backend_port : p.service_port}}},
+          {"backend", backend},
           {"chain", p.chain},
           {"found_in", found}};
 }
@@ -161,6 +194,7 @@ nlohmann::json nat_rules_config(const NatRules& rules, const std::vector<Cidr>& 
   nlohmann::json pairs = nlohmann::json::array();
   for (const ServicePair& p : service_pairs(rules, cidrs)) pairs.push_back(service_pair_json(p));
   return {{"nat_rules", rules.iptables_save.value_or("")},
+          {"ipvs", rules.ipvsadm ? nlohmann::json(*rules.ipvsadm) : nlohmann::json(nullptr)},
           {"nft_ruleset", rules.nft_json ? nlohmann::json(*rules.nft_json) : nlohmann::json(nullptr)},
           {"service_pairs", pairs}};
 }

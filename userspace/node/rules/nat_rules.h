@@ -20,11 +20,14 @@ struct NatRules {
   // The tools that are installed but failed ("`iptables-save -t nat` exit 4"): their rules are
   // unknown, which is not the same as there being none.
   std::vector<std::string> unreadable;
+  std::optional<std::string> ipvsadm;  // ipvsadm -Ln --exact; nullopt: not read (no IPVS here)
 };
 
 // The rules files given (either may be empty), or, when neither is, the namespace's own: a tool that
 // is not installed (not on PATH) is skipped with a line at `absent_level`, one that fails with a
-// warning. Throws RulesError for a file that cannot be read.
+// warning. IPVS's table is read only where IPVS is loaded (/proc/net/ip_vs: ipvsadm would load it);
+// there, without ipvsadm, its virtual servers are unreadable. Throws RulesError for a file that cannot
+// be read.
 NatRules read_nat_rules(const std::string& iptables_save_file = "", const std::string& nft_json_file = "",
                         spdlog::level::level_enum absent_level = spdlog::level::debug);
 
@@ -33,7 +36,7 @@ NatRules read_nat_rules(const std::string& iptables_save_file = "", const std::s
 std::string iptables_save_file_error(const std::string& path);
 std::string nft_json_file_error(const std::string& path);
 
-// The pairs of both sources, each once (merge_service_pairs), iptables-save's first. nft output that
+// The pairs of every source, each once (merge_service_pairs), iptables-save's first, IPVS's last. nft output that
 // cannot be read is skipped with a warning.
 std::vector<ServicePair> service_pairs(const NatRules& rules, const std::vector<Cidr>& cidrs);
 

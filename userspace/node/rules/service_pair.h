@@ -37,6 +37,9 @@ struct ServicePair {
   // The Kubernetes Service port, "namespace/name:port", as kube-proxy names it in its rules
   // (kube_service_name.h); "" when the rules do not say.
   std::string service = {};
+  // Translated by IPVS (kube-proxy's IPVS mode, node/rules/ipvs.h), after the output hook's NAT rules,
+  // rather than by a DNAT rule. An IPVS pair with no backend_ip is a virtual server with no real server.
+  bool by_ipvs = false;
 };
 
 // What makes two pairs the same: protocol, service IP and port, backend IP and the port the backend
