@@ -229,7 +229,7 @@ void choose_safe_fix(Diagnosis& d, const std::vector<ServicePair>& given, Routin
     d.fix_route.reset();
     d.no_route_fix_why = fmt::format("{} is an address of this node (on {}): the local route gives it as the "
                                      "source, and no route changes that", d.flow.dst.str(), service->dev);
-    try_source_nat(d, pairs, failing, live, vrf);
+    try_source_nat(d, pairs, failing, live, vrf, prover);
     return;
   }
 

@@ -196,8 +196,8 @@ namespace {
 
 // kube-proxy's rules as svctrace reads them from a node in each mode: iptables-save's text, nft's JSON.
 std::vector<NatRules> kube_proxy_rules() {
-  return {{test::fixture("kube-proxy-iptables-save.txt"), std::nullopt, {}},
-          {std::nullopt, test::fixture("kube-proxy-nft.json"), {}}};
+  return {{test::fixture("kube-proxy-iptables-save.txt"), std::nullopt, {}, std::nullopt},
+          {std::nullopt, test::fixture("kube-proxy-nft.json"), {}, std::nullopt}};
 }
 
 // The same with the pod CIDR kube-proxy was given widened to 10.0.0.0/8, which holds the node's own

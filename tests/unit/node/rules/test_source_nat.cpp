@@ -18,8 +18,8 @@ using test::fixture;
 namespace {
 const std::vector<Cidr> kCidrs = {Cidr::parse("172.24.0.0/13"), Cidr::parse("fd00:10:96::/112")};
 
-NatRules iptables(std::string text) { return {std::move(text), std::nullopt, {}}; }
-NatRules nft(std::string json) { return {std::nullopt, std::move(json), {}}; }
+NatRules iptables(std::string text) { return {std::move(text), std::nullopt, {}, std::nullopt}; }
+NatRules nft(std::string json) { return {std::nullopt, std::move(json), {}, std::nullopt}; }
 
 const ServicePair& find(const std::vector<ServicePair>& pairs, const char* service, const char* backend) {
   for (const auto& p : pairs)
@@ -171,7 +171,7 @@ TEST_CASE("iptables-nft's rules, opaque to nft, are read from iptables-save", "[
       R"(, {"chain": {"family": "ip", "table": "nat", "name": "POSTROUTING", "type": "nat", "hook": "postrouting", "prio": 100}},
            {"rule": {"family": "ip", "table": "nat", "chain": "POSTROUTING", "expr": [{"xt": {"type": "target", "name": "MASQUERADE"}}]}})");
   CHECK(nat(service_pairs(nft(xt), kCidrs)[0], "10.141.13.182", "enslf0") == "unknown");
-  NatRules both{"*nat\n-A POSTROUTING -j MASQUERADE\nCOMMIT\n", xt, {}};
+  NatRules both{"*nat\n-A POSTROUTING -j MASQUERADE\nCOMMIT\n", xt, {}, std::nullopt};
   auto pairs = service_pairs(both, kCidrs);
   REQUIRE(pairs.size() == 1);
   CHECK(nat(pairs[0], "10.141.13.182", "enslf0") == "masquerade iptables-save POSTROUTING");
