@@ -36,7 +36,7 @@ udp=$(jq -c 'select(.service.proto == "udp")' "$OUT")
 assert_json "$udp" '.ok == false and .backend.port == 5353' "check: the DNS-like UDP pair fails too"
 
 # --- the tracer ---
-start_svctrace --netns "$NODE" --cidr "$CIDR" --json --report "$REPORT" --duration 120
+start_svctrace --netns "$NODE" --cidr "$CIDR" --json --all-flows --report "$REPORT" --duration 120
 result=$(lab_connect 3) && fail "connect through the lab without kube-proxy's masquerade should fail, got: $result"
 diag=$(wait_for_line '.type == "diagnosis" and .flow.dst == "172.24.0.1"' 20) ||
   fail "no diagnosis for 172.24.0.1 within 20 s of the failed connect: $(head -c 3000 "$OUT")"
