@@ -8,6 +8,7 @@
 #include "lib/passage.bpf.h"
 #include "lib/awaiting.bpf.h"
 #include "lib/reply_lookup.bpf.h"
+#include "lib/held.bpf.h"
 
 /* A packet to a service IP that conntrack made no entry for: it could not (its table full: "nf_conntrack:
  * table full, dropping packet"), or a rule before conntrack (the raw table) dropped it. Nothing of the
@@ -40,6 +41,13 @@ static __always_inline void on_untracked_to_service(const struct sk_buff *skb, c
 	submit_event(e);
 }
 
+/* Whether a dropped packet went the reply way: conntrack said so, or it had no entry and named its
+ * flow by its headers as a reply does. */
+static __always_inline bool reply_way(__u32 ctinfo)
+{
+	return ctinfo == IP_CT_ESTABLISHED_REPLY || ctinfo == IP_CT_RELATED_REPLY || ctinfo == SVC_CTINFO_INVALID;
+}
+
 /* A freed skb: reported when it belongs to a service flow not yet answered. reason: the kernel's enum
  * skb_drop_reason, which userspace names from the running kernel's BTF. */
 static __always_inline void on_kfree_skb(const struct sk_buff *skb, __u32 reason)
@@ -50,6 +58,12 @@ static __always_inline void on_kfree_skb(const struct sk_buff *skb, __u32 reason
 	__u32 ctinfo = nfct & NFCT_INFOMASK;
 	__u64 key = nfct & ~NFCT_INFOMASK;
 	struct nf_conntrack_tuple_hash th[2];
+	struct in_passage *p;
+	__u32 slot = 0;
+	/* An assured entry has had its handshake (TCP) or replies both ways (UDP): answered long ago.
+	 * Drops of established traffic cost this one read. */
+	if (nfct && (BPF_CORE_READ((const struct nf_conn *)key, status) & IPS_ASSURED))
+		return;
 	if (!nfct) {
 		/* No conntrack entry: conntrack found the packet INVALID, or never saw it, or could not make
 		 * one. A reply names its flow by its headers; so does a packet to a service IP. */
@@ -62,13 +76,19 @@ static __always_inline void on_kfree_skb(const struct sk_buff *skb, __u32 reason
 			on_untracked_to_service(skb, &h, reason);
 			return;
 		}
-	} else if (passage_of(key)) {
+		if (awaiting(key, th, &slot) && !drop_worth_reporting(slot, true))
+			return;
+	} else if ((p = passage_of(key))) {
 		/* dropped on its way out, before POST_ROUTING (a REJECT in OUTPUT, a DROP in FORWARD) */
 		if (!read_conn(key, th))
 			return;
+		release_passage(p, key, th, BPF_CORE_READ((const struct nf_conn *)key, ct_net.net, ns.inum));
 	} else if (!read_conn(key, th)) {
 		return;
-	} else if (!awaiting(key, th) && !(ctinfo == IP_CT_NEW && service_family(th))) {
+	} else if (awaiting(key, th, &slot)) {
+		if (!drop_worth_reporting(slot, reply_way(ctinfo)))
+			return;
+	} else if (!(ctinfo == IP_CT_NEW && service_family(th))) {
 		/* Neither awaited nor a new service flow's packet that never left (the latter is for
 		 * kernels without LOCAL_OUT's passage: a REJECT in OUTPUT, a next hop that never resolves) */
 		return;

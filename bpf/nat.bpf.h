@@ -9,6 +9,7 @@
 #include "lib/passage.bpf.h"
 #include "lib/awaiting.bpf.h"
 #include "lib/reply_lookup.bpf.h"
+#include "lib/held.bpf.h"
 
 /* The test each packet of a new conntrack entry (ctinfo NEW) pays at the NAT hooks: is the entry's
  * original destination in the CIDRs? Its family if so, else 0; th: the entry's tuples. */
@@ -20,10 +21,11 @@ static __always_inline __u16 new_flow_to_service(unsigned long nfct, struct nf_c
 }
 
 /* A packet of a conntrack entry to the CIDRs that has had no reply yet (new_flow_to_service), at a hook
- * after NAT; once a reply is seen the entry's packets are ESTABLISHED and cost one compare. Events: one
- * per packet leaving (POST_ROUTING: the SYNs and their retransmits), one per packet of a forwarded flow
- * coming in before one has left (PRE_ROUTING: its first, and its retransmits when this host drops
- * them), and none for LOCAL_OUT, whose device the POST_ROUTING event carries. */
+ * after NAT; once a reply is seen the entry's packets are ESTABLISHED and cost one compare. Records,
+ * when every flow is streamed: one per packet leaving (POST_ROUTING: the SYNs and their retransmits),
+ * one per packet of a forwarded flow coming in before one has left (PRE_ROUTING: its first, and its
+ * retransmits when this host drops them), and none for LOCAL_OUT, whose device the POST_ROUTING record
+ * carries. Otherwise a flow's first packet is held (held.bpf.h), and its next one releases it. */
 static __always_inline void record_unreplied(unsigned long nfct, const struct nf_conntrack_tuple_hash th[2],
 					     __u16 l3, __u32 netns, __u32 hook, int in_ifindex, int out_ifindex)
 {
@@ -37,19 +39,27 @@ static __always_inline void record_unreplied(unsigned long nfct, const struct nf
 		return;
 	}
 	__s32 route_ifindex = 0;
+	struct in_passage *p = NULL;
+	__u32 slot = 0;
 	if (hook == SVC_NAT_PRE_ROUTING) {
 		/* A flow of this host's own that came back in over loopback has already left (an answered
 		 * entry with its tuple is a recycled one: conntrack reused it for a new flow). */
-		struct awaiting_entry *v = awaiting(ct, th);
+		struct svc_awaiting_entry *v = awaiting(ct, th, &slot);
 		if (v && v->stamp)
 			return;
 		/* Next comes the input route lookup, on this CPU, for the DNAT target. */
 		if (l3 == AF_INET)
-			expect_forwarded_route(ct, th[1].tuple.src.u3.ip, th[0].tuple.src.u3.ip);
+			p = expect_forwarded_route(ct, th[1].tuple.src.u3.ip, th[0].tuple.src.u3.ip);
 		else
-			begin_passage(ct, 0);
+			p = begin_passage(ct, 0);
+		if (!every_flow) {
+			/* held: its record goes with the flow's first packet at POST_ROUTING, or its drop */
+			if (p)
+				p->ingress_ifindex = in_ifindex;
+			return;
+		}
 	} else {
-		struct in_passage *p = passage_of(ct);
+		p = passage_of(ct);
 		if (p) {
 			route_ifindex = p->route_ifindex;
 			p->ct = 0;
@@ -57,18 +67,21 @@ static __always_inline void record_unreplied(unsigned long nfct, const struct nf
 		}
 	}
 
-	if (hook == SVC_NAT_POST_ROUTING)
-		remember(ct, conn_reply_hash(th));
+	if (hook == SVC_NAT_POST_ROUTING) {
+		enum remembered r = remember(ct, conn_reply_hash(th), &slot);
+		struct svc_held_flow *h = r != REMEMBER_FAILED ? held_slot(slot) : NULL;
+		if (h && r == REMEMBERED_NEW) {
+			hold_flow(h, ct, th, netns, out_ifindex, route_ifindex, p);
+			return;
+		}
+		if (h)
+			release_held(h); /* a packet sent again: the first went unanswered */
+	}
 
 	struct svc_event *e = reserve_event(SVC_EV_NAT, netns);
 	if (!e)
 		return;
-	read_tuple(&e->tuple, &th[0].tuple);
-	read_tuple(&e->nat.reply, &th[1].tuple);
-	e->nat.hook = hook;
-	e->nat.ct_status = BPF_CORE_READ((const struct nf_conn *)ct, status);
-	e->nat.out_ifindex = hook == SVC_NAT_PRE_ROUTING ? in_ifindex : out_ifindex;
-	e->nat.route_ifindex = route_ifindex;
+	fill_nat_record(e, ct, th, hook, hook == SVC_NAT_PRE_ROUTING ? in_ifindex : out_ifindex, route_ifindex);
 	submit_event(e);
 }
 
@@ -102,18 +115,36 @@ static __always_inline void read_reply_header(const unsigned char *l3, struct sv
 	}
 }
 
-/* The first reply of a flow awaiting it (v), reported; l3: its network header. */
-static __always_inline void report_reply(struct awaiting_entry *v, const struct nf_conntrack_tuple_hash th[2],
-					 const unsigned char *l3, __u32 ctinfo, __u32 netns, int in_ifindex)
+/* Whether a first reply answers the flow: a SYN-ACK, or a UDP reply (not an ICMP error, not a RST). */
+static __always_inline bool is_answer(__u32 ctinfo, __u8 proto, const struct svc_reply_info *r)
 {
+	if (ctinfo != IP_CT_ESTABLISHED_REPLY)
+		return false;
+	return proto != IPPROTO_TCP || (r->tcp_flags & 0x06) == 0x02; /* SYN without RST */
+}
+
+/* The first reply of a flow awaiting it (v, in slot), reported, or counted when the flow is held and
+ * this answers it; l3: its network header. */
+static __always_inline void report_reply(struct svc_awaiting_entry *v, __u32 slot,
+					 const struct nf_conntrack_tuple_hash th[2], const unsigned char *l3,
+					 __u32 ctinfo, __u32 netns, int in_ifindex)
+{
+	struct svc_reply_info r = {};
+	read_reply_header(l3, &r);
 	mark_answered(v);
+	struct svc_held_flow *h = held_slot(slot);
+	if (h && h->state == SVC_HELD) {
+		if (is_answer(ctinfo, th[0].tuple.dst.protonum, &r) && count_answered(h, bpf_ktime_get_ns()))
+			return;
+		release_held(h);
+	}
 	struct svc_event *e = reserve_event(SVC_EV_REPLY, netns);
 	if (!e)
 		return;
 	read_tuple(&e->tuple, &th[0].tuple);
+	e->reply = r;
 	e->reply.ifindex = in_ifindex;
 	e->reply.ctinfo = ctinfo;
-	read_reply_header(l3, &e->reply);
 	submit_event(e);
 }
 
@@ -128,9 +159,10 @@ static __always_inline void record_reply(const struct sk_buff *skb, unsigned lon
 	struct nf_conntrack_tuple_hash th[2];
 	if (!read_conn(key, th))
 		return;
-	struct awaiting_entry *v = awaiting(key, th);
+	__u32 slot = 0;
+	struct svc_awaiting_entry *v = awaiting(key, th, &slot);
 	if (v && v->stamp) /* PRE_ROUTING has set the network header */
-		report_reply(v, th, skb->head + skb->network_header, ctinfo, netns, in_ifindex);
+		report_reply(v, slot, th, skb->head + skb->network_header, ctinfo, netns, in_ifindex);
 }
 
 /* A service flow's packet is handled out of line, by a BPF-to-BPF call made only for such packets, so
@@ -231,10 +263,11 @@ static __always_inline void on_receive(const struct sk_buff *skb)
 	__u64 ct;
 	if (!read_reply_headers(l3, true, &h) || !(ct = flow_of_reply(&h, th)))
 		return;
-	struct awaiting_entry *v = awaiting(ct, th);
+	__u32 slot = 0;
+	struct svc_awaiting_entry *v = awaiting(ct, th, &slot);
 	struct net_device *dev = skb->dev;
 	if (!v || !v->stamp || !dev)
 		return;
-	report_reply(v, th, l3, h.icmp_error ? IP_CT_RELATED_REPLY : IP_CT_ESTABLISHED_REPLY,
+	report_reply(v, slot, th, l3, h.icmp_error ? IP_CT_RELATED_REPLY : IP_CT_ESTABLISHED_REPLY,
 		     dev->nd_net.net->ns.inum, dev->ifindex);
 }

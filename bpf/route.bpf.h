@@ -30,7 +30,7 @@ static __always_inline void record_route(__u32 tb_id, const struct flowi4 *flp,
 	if (!awaiting_any)
 		awaiting_any = 1;
 
-	struct svc_event *e = reserve_event(SVC_EV_ROUTE, netns);
+	struct svc_event *e = begin_route_record(netns);
 	if (!e)
 		return;
 	if (ct) {
@@ -63,7 +63,7 @@ static __always_inline void record_route(__u32 tb_id, const struct flowi4 *flp,
 		put_v4(e->route.nh_saddr, kernel_read(mode, nh, nh_saddr));
 		put_v4(e->route.prefsrc, kernel_read(mode, nh, nh_parent, fib_prefsrc));
 	}
-	submit_event(e);
+	finish_route_record(e);
 }
 
 /* A lookup for a destination outside the CIDRs can still be a forwarded service flow's, for its DNAT
@@ -80,7 +80,7 @@ static __always_inline void route_of_forwarded(__u32 tb_id, const struct flowi4 
 	record_route(tb_id, flp, nhc, p->ct, mode);
 	/* Delivered to this host: it will not reach POST_ROUTING, where flows are remembered. */
 	if (local_delivery(flp, nhc, mode))
-		await_local_answer(p->ct);
+		await_local_answer(p, p->ct);
 }
 
 /* Every IPv4 route program's work on a lookup: a service IP's route, a forwarded flow's, or, on a
@@ -121,7 +121,7 @@ static __always_inline void on_route6_lookup(const struct net *net, const struct
 	if (!awaiting_any)
 		awaiting_any = 1; /* as in record_route */
 	/* tcp_v6_connect() looks the route up only once, before it picks the port: that one is kept. */
-	struct svc_event *e = reserve_event(SVC_EV_ROUTE, netns);
+	struct svc_event *e = begin_route_record(netns);
 	if (!e)
 		return;
 	fill_task(e);
@@ -150,5 +150,5 @@ static __always_inline void on_route6_lookup(const struct net *net, const struct
 		out[3] = gw[3];
 	}
 	__builtin_memcpy(e->route.prefsrc, &f6i->fib6_prefsrc.addr, 16);
-	submit_event(e);
+	finish_route_record(e);
 }

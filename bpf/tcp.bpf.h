@@ -4,6 +4,7 @@
 #include "lib/base.bpf.h"
 #include "lib/ringbuf.bpf.h"
 #include "lib/cidr.bpf.h"
+#include "lib/held.bpf.h"
 
 static __always_inline bool tcp_sock_to_service(const struct sock *sk)
 {
@@ -53,6 +54,10 @@ static __always_inline void record_tcp(const struct sock *sk, __u32 kind, int ol
 static __always_inline void on_tcp_state(const struct sock *sk, int oldstate, int newstate, enum read_mode mode)
 {
 	if (oldstate != TCP_SYN_SENT || sk->sk_protocol != IPPROTO_TCP || !tcp_sock_to_service(sk))
+		return;
+	/* Connected: held flows were counted at their SYN-ACK (held.bpf.h); one released by then has its
+	 * reply reported, which is all userspace needs to call it answered. */
+	if (newstate == TCP_ESTABLISHED && !every_flow)
 		return;
 	record_tcp(sk, SVC_EV_TCP_STATE, oldstate, newstate, mode);
 }

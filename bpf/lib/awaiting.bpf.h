@@ -4,6 +4,7 @@
 #include "base.bpf.h"
 #include "counters.bpf.h"
 #include "conntrack.bpf.h"
+#include "held.bpf.h"
 
 /* 0 until the first service flow passes a NAT hook: until then replies and drops cost no lookup, and a
  * tracer whose CIDRs match nothing costs the node's replies one load. */
@@ -26,20 +27,18 @@ __u32 local_answers_awaited = 0;
  * No lock: two CPUs writing one entry at the same instant can leave one flow's tag beside the other's
  * conntrack entry, and then the reply and drop hooks match neither (the drop hook's lookup by headers
  * also checks the entry's tuple). A lock would need bpf_spin_lock in the netfilter programs, and the
- * drop hook, a tracing program, cannot share one. Such a race can also skew the counters. */
-struct awaiting_entry {
-	__u64 ct;     /* the conntrack entry; 0: free */
-	__u32 tag;    /* the reply tuple's hash, the bits the bucket index does not use */
-	__u32 stamp;  /* when remembered, in units of ~1 ms, always odd; 0 once its first reply was seen */
-};
+ * drop hook, a tracing program, cannot share one. Such a race can also skew the counters.
+ * Entries are struct svc_awaiting_entry (svctrace/events.h): userspace maps the table to find the
+ * held flows left unanswered (held.bpf.h). */
 
 struct awaiting_bucket {
-	struct awaiting_entry e[SVC_AWAITING_WAYS];
+	struct svc_awaiting_entry e[SVC_AWAITING_WAYS];
 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 16384); /* resized by userspace before load: --max-flows / 4, a power of two */
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
 	__type(value, struct awaiting_bucket);
 } awaiting_reply SEC(".maps");
@@ -80,14 +79,20 @@ static __always_inline __u32 tag_of(__u64 hash)
 	return (__u32)hash | 1; /* never 0, which a free entry has */
 }
 
+static __always_inline __u32 bucket_index(__u64 hash)
+{
+	return (hash >> 32) & bucket_mask;
+}
+
 static __always_inline struct awaiting_bucket *bucket_of(__u64 hash)
 {
-	__u32 i = (hash >> 32) & bucket_mask;
+	__u32 i = bucket_index(hash);
 	return bpf_map_lookup_elem(&awaiting_reply, &i);
 }
 
-/* Flow ct's entry under this reply hash, answered or not; NULL when there is none. */
-static __always_inline struct awaiting_entry *find_awaiting(__u64 hash, __u64 ct)
+/* Flow ct's entry under this reply hash, answered or not; NULL when there is none. slot: its index
+ * (bucket * SVC_AWAITING_WAYS + way), which is also its held slot's (held.bpf.h). */
+static __always_inline struct svc_awaiting_entry *find_awaiting(__u64 hash, __u64 ct, __u32 *slot)
 {
 	struct awaiting_bucket *b = bucket_of(hash);
 	if (!b)
@@ -95,27 +100,30 @@ static __always_inline struct awaiting_entry *find_awaiting(__u64 hash, __u64 ct
 	__u32 tag = tag_of(hash);
 #pragma unroll
 	for (int i = 0; i < SVC_AWAITING_WAYS; i++)
-		if (b->e[i].tag == tag && b->e[i].ct == ct)
+		if (b->e[i].tag == tag && b->e[i].ct == ct) {
+			*slot = bucket_index(hash) * SVC_AWAITING_WAYS + i;
 			return &b->e[i];
+		}
 	return NULL;
 }
 
 /* Flow ct's entry, th being its tuples (read_conn), or NULL: never remembered, evicted since, or a
  * remembered entry of an earlier flow with the same tuple. */
-static __always_inline struct awaiting_entry *awaiting(__u64 ct, const struct nf_conntrack_tuple_hash th[2])
+static __always_inline struct svc_awaiting_entry *awaiting(__u64 ct, const struct nf_conntrack_tuple_hash th[2],
+						       __u32 *slot)
 {
-	return find_awaiting(conn_reply_hash(th), ct);
+	return find_awaiting(conn_reply_hash(th), ct, slot);
 }
 
 /* An entry's first reply was seen: it stays, answered, and is the first to give way to a new flow. */
-static __always_inline void mark_answered(struct awaiting_entry *e)
+static __always_inline void mark_answered(struct svc_awaiting_entry *e)
 {
 	e->stamp = 0;
 	count(SVC_CNT_AWAITING_REPLIED);
 }
 
 /* How readily an entry makes room for a new flow, lowest first: free, then answered, then oldest. */
-static __always_inline __u64 rank(const struct awaiting_entry *e, __u32 now)
+static __always_inline __u64 rank(const struct svc_awaiting_entry *e, __u32 now)
 {
 	if (!e->ct)
 		return 0;
@@ -124,48 +132,73 @@ static __always_inline __u64 rank(const struct awaiting_entry *e, __u32 now)
 	return (__u64)2 << 32 | (__u32)(0xffffffffu - (now - e->stamp)); /* the older, the lower */
 }
 
+/* What remember() did with a leaving packet's flow. */
+enum remembered {
+	REMEMBER_FAILED = 0,  /* no bucket */
+	REMEMBERED_NEW,       /* a new flow: *slot is its own now */
+	REMEMBERED_AGAIN,     /* a packet of a flow still awaiting its reply: a retransmit */
+};
+
 /* Puts the flow of a leaving packet (POST_ROUTING) into awaiting_reply, unless it is already there
- * (a retransmit). */
-static __always_inline void remember(__u64 ct, __u64 hash)
+ * (a retransmit). slot: its index. A flow it pushes out unanswered has its held records sent first:
+ * it will be decided by userspace's clock. */
+static __always_inline enum remembered remember(__u64 ct, __u64 hash, __u32 *slot)
 {
 	struct awaiting_bucket *b = bucket_of(hash);
 	if (!b)
-		return;
+		return REMEMBER_FAILED;
 	__u32 tag = tag_of(hash);
-	__u32 now = (__u32)(bpf_ktime_get_ns() >> 20) | 1;
-	struct awaiting_entry *victim = &b->e[0];
+	__u32 now = (__u32)(bpf_ktime_get_ns() >> SVC_STAMP_SHIFT) | 1;
+	__u32 first = bucket_index(hash) * SVC_AWAITING_WAYS;
+	struct svc_awaiting_entry *victim = &b->e[0];
+	__u32 way = 0;
 #pragma unroll
 	for (int i = 0; i < SVC_AWAITING_WAYS; i++) {
-		struct awaiting_entry *e = &b->e[i];
+		struct svc_awaiting_entry *e = &b->e[i];
 		if (e->tag == tag && e->ct == ct) {
-			/* A retransmit; or, when the entry was answered, a new flow in a recycled conntrack
-			 * entry with the same tuple (this packet's entry is NEW: it has had no reply). */
-			if (!e->stamp) {
-				e->stamp = now;
-				count(SVC_CNT_AWAITING_INSERTS);
-			}
-			return;
+			*slot = first + i;
+			if (e->stamp)
+				return REMEMBERED_AGAIN;
+			/* Answered: a new flow in a recycled conntrack entry with the same tuple (this
+			 * packet's entry is NEW: it has had no reply). */
+			e->stamp = now;
+			count(SVC_CNT_AWAITING_INSERTS);
+			return REMEMBERED_NEW;
 		}
 		/* stamps compared as a clock that wraps */
-		if (rank(e, now) < rank(victim, now))
+		if (rank(e, now) < rank(victim, now)) {
 			victim = e;
+			way = i;
+		}
 	}
-	if (victim->stamp)
+	*slot = first + way;
+	if (victim->stamp) {
 		count(SVC_CNT_AWAITING_EVICTED);
+		struct svc_held_flow *h = held_slot(*slot);
+		if (h)
+			release_held(h);
+	}
 	count(SVC_CNT_AWAITING_INSERTS);
 	victim->ct = ct;
 	victim->tag = tag;
 	victim->stamp = now;
+	return REMEMBERED_NEW;
 }
 
-/* A forwarded flow delivered to this host: its answer will leave by LOCAL_OUT, never by POST_ROUTING,
- * where flows are otherwise remembered. */
-static __always_inline void await_local_answer(__u64 ct)
+/* A forwarded flow delivered to this host (p: its passage): its answer will leave by LOCAL_OUT, never
+ * by POST_ROUTING, where flows are otherwise remembered and held. It is streamed. */
+static __always_inline void await_local_answer(const struct in_passage *p, __u64 ct)
 {
 	struct nf_conntrack_tuple_hash th[2];
+	__u32 slot;
 	if (!read_conn(ct, th))
 		return;
-	remember(ct, conn_reply_hash(th));
+	release_passage(p, ct, th, BPF_CORE_READ((const struct nf_conn *)ct, ct_net.net, ns.inum));
+	if (remember(ct, conn_reply_hash(th), &slot) == REMEMBERED_NEW) {
+		struct svc_held_flow *h = held_slot(slot);
+		if (h)
+			h->state = SVC_HELD_NONE; /* its records were sent as they happened */
+	}
 	if (!local_answers_awaited)
 		local_answers_awaited = 1;
 }

@@ -17,6 +17,9 @@ struct in_passage {
 	 * (0 once seen) from the flow's source. */
 	__be32 backend;
 	__be32 source;
+	/* A forwarded flow's PRE_ROUTING, for its held record (held.bpf.h): the device it came in by
+	 * (0: it did not come in); ts is when. */
+	__s32 ingress_ifindex;
 	/* Best effort: a softirq that handles another service flow's packet between a process's
 	 * LOCAL_OUT and POST_ROUTING takes the slot, as does a migration on a preemptible kernel; that
 	 * POST_ROUTING event then has no LOCAL_OUT device (route_ifindex 0). */
@@ -58,17 +61,19 @@ static __always_inline struct in_passage *begin_passage(__u64 ct, __s32 route_if
 	p->ts = bpf_ktime_get_ns();
 	p->route_ifindex = route_ifindex;
 	p->backend = 0;
+	p->ingress_ifindex = 0;
 	return p;
 }
 
 /* At PRE_ROUTING, for IPv4: the input route lookup that follows, on this CPU, is this flow's. */
-static __always_inline void expect_forwarded_route(__u64 ct, __be32 backend, __be32 source)
+static __always_inline struct in_passage *expect_forwarded_route(__u64 ct, __be32 backend, __be32 source)
 {
 	struct in_passage *p = begin_passage(ct, 0);
 	if (!p)
-		return;
+		return NULL;
 	p->backend = backend;
 	p->source = source;
+	return p;
 }
 
 /* Whether an input route lookup (to daddr from saddr) is the one the passage expects. The addresses

@@ -116,6 +116,57 @@ struct svc_event {
  * table in buckets. */
 #define SVC_AWAITING_WAYS 4
 
+/* An entry of the BPF table of flows awaiting their reply (awaiting_reply, lib/awaiting.bpf.h), which
+ * userspace maps to find the held flows left unanswered. */
+struct svc_awaiting_entry {
+	__u64 ct;     /* the conntrack entry; 0: free */
+	__u32 tag;    /* the reply tuple's hash, the bits the bucket index does not use */
+	__u32 stamp;  /* when remembered: bpf_ktime_get_ns() >> SVC_STAMP_SHIFT, always odd; 0 once its
+			 first reply was seen */
+};
+#define SVC_STAMP_SHIFT 20
+
+/* A flow's records held back in the kernel (lib/held.bpf.h): unless every flow is streamed
+ * (--all-flows), the route and NAT records of a flow that has left are kept here, in the slot of its
+ * awaiting_reply entry (bucket * SVC_AWAITING_WAYS + way), until the flow needs deciding. A flow
+ * answered in time is counted in service_counts and its records never leave the kernel. Userspace maps
+ * the table to release the records of flows left unanswered too long (a UDP flow never sent again). */
+enum svc_held_state {
+	SVC_HELD_NONE = 0,     /* nothing held: the flow's records were streamed as they happened */
+	SVC_HELD = 1,          /* route and NAT records here, the flow awaiting its reply */
+	SVC_HELD_COUNTED = 2,  /* answered and counted in service_counts; records kept for a late drop */
+	SVC_HELD_RELEASED = 3  /* sent to the ring buffer (or read by userspace): followed from there */
+};
+
+struct svc_held_flow {
+	struct svc_event route; /* kind 0: no route record of the flow was seen */
+	struct svc_event nat;   /* its first packet at POST_ROUTING, as an SVC_EV_NAT record */
+	__u64 ingress_ts;       /* a forwarded flow: when it came in (PRE_ROUTING), else 0 */
+	__s32 ingress_ifindex;  /* and by which device */
+	__u32 state;            /* enum svc_held_state, written last */
+	__u64 answered_ns;      /* SVC_HELD_COUNTED: when its first reply came */
+};
+
+/* Answered flows per service, counted in the kernel (per-CPU hash map service_counts). */
+#define SVC_CONNECT_BUCKETS 32
+struct svc_service_key {
+	__u32 netns;
+	__s32 egress_ifindex;    /* the device its packets left by (POST_ROUTING) */
+	__u8 family;
+	__u8 proto;
+	__u16 service_port;      /* host byte order */
+	__u16 backend_port;
+	__u16 _pad;
+	__u8 service[16];        /* the original destination: the service IP */
+	__u8 backend[16];        /* the DNAT target (the service IP when not DNAT'd) */
+};
+
+struct svc_service_counts {
+	__u64 answered;
+	/* time from its first packet to its first reply: bucket i counts [2^i, 2^(i+1)) µs, 0 also 0 */
+	__u64 connect_us_log2[SVC_CONNECT_BUCKETS];
+};
+
 /* Per-CPU counters the BPF side keeps; userspace sums them. */
 enum svc_counter {
 	SVC_CNT_EVENTS = 0,      /* records submitted to the ring buffer */
@@ -123,6 +174,8 @@ enum svc_counter {
 	SVC_CNT_AWAITING_INSERTS,/* flows added to awaiting_reply */
 	SVC_CNT_AWAITING_EVICTED,/* ... and pushed out of it by another flow before their reply */
 	SVC_CNT_AWAITING_REPLIED,/* ... and answered (inserts - evicted - replied = awaiting now) */
+	SVC_CNT_HELD_RELEASED,   /* held flows sent on to the ring buffer: they needed deciding */
+	SVC_CNT_COUNTED_FULL,    /* answered flows service_counts had no room for (streamed instead) */
 	SVC_CNT_CONN_UNREADABLE, /* a packet's conntrack entry could not be read: a layout this build does
 				    not know, or a faulting read (not counted for an entry remembered from
 				    an earlier packet, which may be gone) */
@@ -158,6 +211,8 @@ SVC_LAYOUT_CHECK(__builtin_offsetof(struct svc_event, tuple) == 40);
 SVC_LAYOUT_CHECK(__builtin_offsetof(struct svc_event, route) == 80);
 SVC_LAYOUT_CHECK(sizeof(struct svc_event) == 152);
 SVC_LAYOUT_CHECK(sizeof(struct svc_cidr_key) == 20);
+SVC_LAYOUT_CHECK(sizeof(struct svc_held_flow) == 328);
+SVC_LAYOUT_CHECK(sizeof(struct svc_service_key) == 48);
 #undef SVC_LAYOUT_CHECK
 
 #endif

@@ -26,12 +26,13 @@ int cidr_v6(__u64 *ctx)
 	return in_service_cidrs_v6(&addr);
 }
 
-/* ctx[0]: a conntrack entry's address (any number: it is not read), ctx[1]: the flow's reply hash. */
+/* ctx[0]: a conntrack entry's address (any number: it is not read), ctx[1]: the flow's reply hash.
+ * Returns remember's enum remembered. */
 SEC("raw_tp")
 int await_remember(__u64 *ctx)
 {
-	remember(ctx[0], ctx[1]);
-	return 0;
+	__u32 slot;
+	return remember(ctx[0], ctx[1], &slot);
 }
 
 #define FLOW_ABSENT 0
@@ -42,7 +43,8 @@ int await_remember(__u64 *ctx)
 SEC("raw_tp")
 int await_find(__u64 *ctx)
 {
-	struct awaiting_entry *e = find_awaiting(ctx[1], ctx[0]);
+	__u32 slot;
+	struct svc_awaiting_entry *e = find_awaiting(ctx[1], ctx[0], &slot);
 	if (!e)
 		return FLOW_ABSENT;
 	return e->stamp ? FLOW_AWAITING : FLOW_ANSWERED;
@@ -53,11 +55,38 @@ int await_find(__u64 *ctx)
 SEC("raw_tp")
 int await_answer(__u64 *ctx)
 {
-	struct awaiting_entry *e = find_awaiting(ctx[1], ctx[0]);
+	__u32 slot;
+	struct svc_awaiting_entry *e = find_awaiting(ctx[1], ctx[0], &slot);
 	if (!e)
 		return 0;
 	mark_answered(e);
 	return 1;
+}
+
+/* ctx[0]: a time in µs. Returns held.bpf.h's log2_bucket of it. */
+SEC("raw_tp")
+int connect_bucket_of(__u64 *ctx)
+{
+	return log2_bucket(ctx[0]);
+}
+
+/* A staged route record's tuple against a flow's (held.bpf.h's route_of_flow). ctx[0]: the route's
+ * source port | its source address (IPv4) << 32; ctx[1] the flow's the same way; both to 172.24.0.1:443
+ * over TCP. Returns whether the route is the flow's. */
+SEC("raw_tp")
+int route_is_flows(__u64 *ctx)
+{
+	struct svc_tuple r = {}, t = {};
+	r.family = t.family = AF_INET;
+	r.proto = t.proto = IPPROTO_TCP;
+	r.dport = t.dport = 443;
+	put_v4(r.dst, bpf_htonl(0xac180001));
+	put_v4(t.dst, bpf_htonl(0xac180001));
+	r.sport = ctx[0] & 0xffff;
+	t.sport = ctx[1] & 0xffff;
+	put_v4(r.src, (__be32)(ctx[0] >> 32));
+	put_v4(t.src, (__be32)(ctx[1] >> 32));
+	return route_of_flow(&r, &t);
 }
 
 /* A flow's reply hash, computed both ways the programs compute it: from conntrack's reply tuple

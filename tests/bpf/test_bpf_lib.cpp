@@ -26,6 +26,8 @@ constexpr int kSkipped = 77;
 
 // As in lib_test.bpf.c.
 enum FlowState : uint32_t { kAbsent = 0, kAwaiting = 1, kAnswered = 2 };
+// As awaiting.bpf.h's enum remembered.
+enum Remembered : uint32_t { kRememberedNew = 1, kRememberedAgain = 2 };
 
 struct SkelDeleter {
   void operator()(lib_test_bpf* s) const { lib_test_bpf__destroy(s); }
@@ -162,7 +164,7 @@ TEST_CASE("Awaiting reply: a remembered flow is found by its hash and conntrack 
   const uint64_t ct = 0xffff888012345600, hash = hash_in(5, 0x1234);
 
   CHECK(find(s, ct, hash) == kAbsent);
-  remember(s, ct, hash);
+  CHECK(remember(s, ct, hash) == kRememberedNew);
   CHECK(find(s, ct, hash) == kAwaiting);
   CHECK(counter(s, SVC_CNT_AWAITING_INSERTS) == 1);
   // Another flow's entry, or another tuple's hash, is not this flow.
@@ -172,8 +174,8 @@ TEST_CASE("Awaiting reply: a remembered flow is found by its hash and conntrack 
   // The bucket index uses only bucket_mask's bits of the hash's high word.
   CHECK(find(s, ct, hash_in(5 + kBuckets, 0x1234)) == kAwaiting);
 
-  // A retransmit does not count as a new flow.
-  remember(s, ct, hash);
+  // A retransmit does not count as a new flow: it is the held flow's cue to be released.
+  CHECK(remember(s, ct, hash) == kRememberedAgain);
   CHECK(counter(s, SVC_CNT_AWAITING_INSERTS) == 1);
 
   // The first reply: the flow is no longer awaited.
@@ -183,7 +185,7 @@ TEST_CASE("Awaiting reply: a remembered flow is found by its hash and conntrack 
   CHECK_FALSE(answer(s, ct + 0x100, hash));
 
   // A new flow in a recycled conntrack entry with the same tuple is awaited again.
-  remember(s, ct, hash);
+  CHECK(remember(s, ct, hash) == kRememberedNew);
   CHECK(find(s, ct, hash) == kAwaiting);
   CHECK(counter(s, SVC_CNT_AWAITING_INSERTS) == 2);
   CHECK(counter(s, SVC_CNT_AWAITING_EVICTED) == 0);
@@ -215,6 +217,32 @@ TEST_CASE("Awaiting reply: a full bucket gives an answered entry first, then its
   for (size_t i : {size_t{1}, size_t{3}, next}) CHECK(find(s, ct_of(i), hashes[i]) == kAwaiting);
   CHECK(counter(s, SVC_CNT_AWAITING_EVICTED) == 1);
   CHECK(counter(s, SVC_CNT_AWAITING_INSERTS) == SVC_AWAITING_WAYS + 2);
+}
+
+TEST_CASE("Held flows: connect times in log2 buckets of µs, as userspace's histogram reads them") {
+  Skel skel = load(CidrsIn::kConstants);
+  auto bucket = [&](uint64_t us) { return run(skel->progs.connect_bucket_of, {us}); };
+  CHECK(bucket(0) == 0);
+  CHECK(bucket(1) == 0);
+  CHECK(bucket(2) == 1);
+  CHECK(bucket(3) == 1);
+  CHECK(bucket(1000) == 9);     // [512, 1024)
+  CHECK(bucket(1024) == 10);
+  CHECK(bucket(1'500'000) == 20);  // 1.5 s: [2^20, 2^21) µs
+  CHECK(bucket(uint64_t{1} << 40) == SVC_CONNECT_BUCKETS - 1);  // the last bucket holds the rest
+}
+
+TEST_CASE("Held flows: a staged route record is its flow's, or an IPv6 connect's before its port") {
+  Skel skel = load(CidrsIn::kConstants);
+  auto is_flows = [&](uint16_t route_port, const char* route_src, uint16_t flow_port, const char* flow_src) {
+    return run(skel->progs.route_is_flows,
+               {uint64_t{v4(route_src)} << 32 | route_port, uint64_t{v4(flow_src)} << 32 | flow_port}) == 1;
+  };
+  CHECK(is_flows(40000, "10.141.13.182", 40000, "10.141.13.182"));
+  CHECK(is_flows(0, "10.141.13.182", 40000, "10.141.13.182"));  // looked up before the port was picked
+  CHECK(is_flows(0, "0.0.0.0", 40000, "10.141.13.182"));        // ... and the source
+  CHECK_FALSE(is_flows(40001, "10.141.13.182", 40000, "10.141.13.182"));  // another connect's
+  CHECK_FALSE(is_flows(40000, "10.0.0.12", 40000, "10.141.13.182"));
 }
 
 TEST_CASE("Reply hash: conntrack's reply tuple and the reply packet's headers give the same hash") {

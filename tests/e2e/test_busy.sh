@@ -49,8 +49,13 @@ run_busy() {
 # count REGEX FILE: how many lines of FILE match.
 count() { grep -cE -- "$1" "$2" || true; }
 
-run_busy "$WORK/default.out"
+run_busy "$WORK/default.out" --report "$WORK/default.json"
 out=$WORK/default.out
+# The healthy flows never left the kernel: counted there, not sent (each would be a route and a NAT
+# record at the least); the failed one was.
+assert_json "$(cat "$WORK/default.json")" ".stats.flows_counted_in_kernel == $HEALTHY" "flows counted in the kernel"
+assert_json "$(cat "$WORK/default.json")" ".stats.events_sent_by_kernel < 50 and .stats.flows_released_by_kernel >= 1" \
+  "records the kernel sent for $HEALTHY healthy flows and a failed one"
 assert_eq "$(count '^✓ tcp ' "$out")" 0 "answered flows' lines by default"
 assert_eq "$(count '^→ tcp ' "$out")" 1 "flow lines by default: the failed flow's only"
 grep -qE '^→ tcp 10\.141\.13\.182:[0-9]+ → 172\.24\.0\.1:443' "$out" || fail "the failed flow's line is missing: $(cat "$out")"
@@ -64,8 +69,10 @@ grep -qE "^✗ 172\.24\.0\.1:443 → 10\.0\.0\.8:6443 out enslf0: 1 flow .*0% an
 grep -qE "^  172\.24\.0\.2:80 +10\.141\.13\.1:7443 +enslf1 +$HEALTHY +$HEALTHY +0 +answered$" "$out" ||
   fail "the closing table does not count every healthy flow: $(tail -n 8 "$out")"
 
-run_busy "$WORK/all.out" --all-flows
+run_busy "$WORK/all.out" --all-flows --report "$WORK/all.json"
 out=$WORK/all.out
+assert_json "$(cat "$WORK/all.json")" ".stats.events_sent_by_kernel >= 2 * $HEALTHY and .stats.flows_counted_in_kernel == 0" \
+  "--all-flows: records the kernel sent"
 assert_eq "$(count '^→ tcp 10\.141\.13\.182:[0-9]+ → 172\.24\.0\.2:80 ' "$out")" "$HEALTHY" "--all-flows: a line per healthy flow seen"
 assert_eq "$(count '^✓ tcp 10\.141\.13\.182:[0-9]+ → 172\.24\.0\.2:80 .*answered after' "$out")" "$HEALTHY" \
   "--all-flows: a line per healthy flow answered"

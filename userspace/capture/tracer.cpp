@@ -22,6 +22,7 @@
 #include <optional>
 
 #include "capture/feature_probe.h"
+#include "capture/held_flows.h"
 #include "capture/kernel_btf.h"
 #include "capture/nf_link.h"
 #include "node/caps.h"
@@ -236,6 +237,8 @@ struct Tracer::Impl {
   std::vector<Fd> nf_links;
   std::unique_ptr<ring_buffer, RingDeleter> ring;
   EventHandler on_event;
+  std::unique_ptr<HeldFlows> held;  // null when every flow is streamed
+  uint64_t released_by_reader = 0;  // held flows release_stalled() released
   uint32_t ring_bytes = 0;
   // When the last read ended, how many records it delivered (they came in since the read before
   // ended), and when that one ended.
@@ -333,6 +336,11 @@ SkelPtr open_object(const std::string& btf_file) {
   return skel;
 }
 
+bool holds_flows(const TracerOptions& opts, const Chosen& chosen) {
+  auto nat = chosen.find(HookRole::nat);
+  return !opts.all_flows && nat != chosen.end() && nat->second->nat != NatHook::net_dev_queue;
+}
+
 // Loads the chosen candidates' programs, and only them (of each twin, the one for `view`), with the
 // options' constants and map sizes.
 void load_object(svctrace_bpf* skel, const TracerOptions& opts, const Chosen& chosen, bool view) {
@@ -354,6 +362,11 @@ void load_object(svctrace_bpf* skel, const TracerOptions& opts, const Chosen& ch
   uint32_t buckets = std::bit_ceil(std::max<uint32_t>(opts.max_flows, SVC_AWAITING_WAYS)) / SVC_AWAITING_WAYS;
   bpf_map__set_max_entries(skel->maps.awaiting_reply, buckets);
   skel->rodata->bucket_mask = buckets - 1;
+  // Healthy flows held in the kernel (held.bpf.h), a slot per awaiting entry; but not where replies
+  // are seen only by their headers (the pre-6.4 fallback): there every flow is streamed.
+  const bool hold = holds_flows(opts, chosen);
+  skel->rodata->every_flow = hold ? 0 : 1;
+  bpf_map__set_max_entries(skel->maps.held_flows, hold ? buckets * SVC_AWAITING_WAYS : 1);
   // The probes said the kernel takes each kind of program and whether it has the kfunc; what it can
   // still refuse is the programs themselves (the verifier), or the maps. -v shows libbpf's account.
   if (int err = svctrace_bpf__load(skel); err != 0)
@@ -464,6 +477,14 @@ std::unique_ptr<Tracer> Tracer::start(const TracerOptions& opts, EventHandler on
     return 0;
   };
   impl->ring.reset(ring_buffer__new(bpf_map__fd(skel->maps.events), on_record, impl.get(), nullptr));
+  if (holds_flows(opts, chosen)) {
+    try {
+      impl->held = std::make_unique<HeldFlows>(skel->maps.awaiting_reply, skel->maps.held_flows,
+                                               skel->maps.service_counts);
+    } catch (const std::runtime_error& e) {
+      throw TracerError(e.what());
+    }
+  }
   if (!impl->ring) throw TracerError(fmt::format("cannot open the BPF ring buffer: {}", std::strerror(errno)));
 
   std::unique_ptr<Tracer> t(new Tracer(std::move(impl)));
@@ -502,6 +523,16 @@ int Tracer::poll(int timeout_ms) {
   return n + more;
 }
 
+size_t Tracer::release_stalled(uint64_t now_ns, uint64_t age_ns) {
+  size_t n = impl_->held ? impl_->held->release_stalled(now_ns, age_ns, impl_->on_event) : 0;
+  impl_->released_by_reader += n;
+  return n;
+}
+
+std::vector<ServiceCount> Tracer::counted_since_last() {
+  return impl_->held ? impl_->held->counted_since_last() : std::vector<ServiceCount>{};
+}
+
 Tracer::Counters Tracer::counters() {
   int ncpu = libbpf_num_possible_cpus();
   std::vector<uint64_t> per_cpu(ncpu > 0 ? ncpu : 1);
@@ -515,6 +546,7 @@ Tracer::Counters Tracer::counters() {
   c.awaiting_capacity = uint64_t{SVC_AWAITING_WAYS} * bpf_map__max_entries(impl_->skel->maps.awaiting_reply);
   c.awaiting_evicted = sum(SVC_CNT_AWAITING_EVICTED);
   c.conn_unreadable = sum(SVC_CNT_CONN_UNREADABLE);
+  c.held_released = sum(SVC_CNT_HELD_RELEASED) + impl_->released_by_reader;
   // (Summed per CPU while the programs run: a flow counted out on one CPU may not be counted in yet.)
   uint64_t out = c.awaiting_evicted + sum(SVC_CNT_AWAITING_REPLIED), in = sum(SVC_CNT_AWAITING_INSERTS);
   c.awaiting_size = in > out ? in - out : 0;

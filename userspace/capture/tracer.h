@@ -30,6 +30,9 @@ struct TracerOptions {
   uint32_t ringbuf_bytes = 4u << 20;  // power of two, >= page size
   uint32_t max_flows = 65536;         // flows awaiting a reply that BPF remembers (up to a power of two)
   std::string btf_file;               // the kernel's BTF from this file (--btf), else the kernel's own
+  // Stream every flow's records (--all-flows). Otherwise the kernel holds a flow's records until it
+  // needs deciding, and counts the answered ones per service (bpf/lib/held.bpf.h).
+  bool all_flows = false;
 };
 
 // A hook svctrace tried, and whether it is live.
@@ -56,6 +59,11 @@ class Tracer {
   // next one first pauses, up to 10 ms after it, less if a quarter of the ring would fill meanwhile
   // (loader.cpp says why).
   int poll(int timeout_ms);
+  // Held flows (bpf/lib/held.bpf.h): delivers, like poll(), the records of the flows held unanswered
+  // for age_ns (now_ns: CLOCK_MONOTONIC); returns how many flows. Nothing when every flow is streamed.
+  size_t release_stalled(uint64_t now_ns, uint64_t age_ns);
+  // The answered flows the kernel counted since the last call, per service.
+  std::vector<ServiceCount> counted_since_last();
   using Counters = KernelCounters;
   // The kernel counters (cheap: one per-CPU array read each; the main loop reads them after every
   // poll).

@@ -101,7 +101,7 @@ void add_tracing_options(CLI::App& app, Options& o) {
   app.add_flag("--all-flows", o.all_flows,
                "A line for every flow when seen and when answered (--json: a flow and an\n"
                "outcome line); by default only failed flows are shown, and the healthy ones\n"
-               "are counted per service");
+               "are counted per service, in the kernel, without a record each");
   app.add_option("--host-root", o.host_root,
                  "Where the host's files are, for pod names (kubelet's /var/log/pods, the CNI's\n"
                  "/var/lib/cni): / (default), or /host in a DaemonSet that mounts the host there")

@@ -33,6 +33,7 @@ TracerOptions tracer_options(const Options& o, uint32_t netns_inode) {
   topts.ringbuf_bytes = o.ringbuf_bytes;
   topts.max_flows = static_cast<uint32_t>(o.max_flows);
   topts.btf_file = o.btf_file;
+  topts.all_flows = o.all_flows;
   return topts;
 }
 
@@ -105,6 +106,8 @@ class MainLoop {
   bool runtime_error_ = false;
   bool stdout_lost_ = false;  // a write to stdout failed: nothing more is printed
   uint64_t next_netns_check_ = 0;
+  uint64_t next_held_check_ = 0;
+  void read_held_flows(uint64_t now, bool all);
   bool netns_name_gone_ = false;  // --netns no longer names the namespace traced (said once)
   bool netns_processes_said_ = false;
 };
@@ -140,6 +143,7 @@ SessionOptions MainLoop::session_options() {
     metrics_->set_hooks(hooks_, refused_);
     sopts.on_diagnosis = [m = metrics_](const Flow& f, const Diagnosis& d) { m->on_diagnosis(f, d); };
     sopts.on_outcome = [m = metrics_](const Flow& f) { m->on_outcome(f); };
+    sopts.on_counted = [m = metrics_](const CountedFlows& c) { m->on_counted(c); };
   }
   sopts.cidrs = o_.cidrs;
   struct stat init_ns {};
@@ -234,6 +238,7 @@ bool MainLoop::step() {
     return false;
   }
   uint64_t now = monotonic_ns();
+  if (now >= next_held_check_) read_held_flows(now, false);
   const KernelCounters counters = tracer_->counters();
   session_->on_changes(monitor_->changes(*node_));
   session_->tick(now, counters);
@@ -248,6 +253,16 @@ bool MainLoop::step() {
     if (traced_netns_over()) return false;
   }
   return !deadline_ || now < deadline_;
+}
+
+// Held flows (bpf/lib/held.bpf.h): the answered ones the kernel counted, and the records of those it
+// held unanswered for half the time after which a flow is called unanswered, so that the correlator
+// decides them on time (a TCP flow's retransmit, 1 s after its SYN, releases it sooner). all: every
+// held flow, at the end.
+void MainLoop::read_held_flows(uint64_t now, bool all) {
+  next_held_check_ = now + 250'000'000ull;
+  tracer_->release_stalled(now, all ? 0 : o_.unanswered_after_ms * 500'000ull);
+  session_->on_counted(tracer_->counted_since_last(), now);
 }
 
 // --netns NAME deleted (`ip netns del`), or the process of a /proc/PID/ns/net path gone: svctrace, in
@@ -345,6 +360,7 @@ void MainLoop::explain_nothing_seen() {
 int MainLoop::finish() {
   status_.clear();
   tracer_->poll(0);
+  read_held_flows(monotonic_ns(), true);
   const KernelCounters kernel = tracer_->counters();
   session_->tick(monotonic_ns(), kernel);
   tracer_.reset();
@@ -357,7 +373,7 @@ int MainLoop::finish() {
   if (!o_.reports.empty() && !write_reports(o_.reports, report_header(elapsed), found, config))
     runtime_error_ = true;
   // Before the summary, which stays the last line (scripts and the DaemonSet's logs rely on it).
-  if (session_->events() == 0) explain_nothing_seen();
+  if (session_->events() == 0 && session_->counted() == 0) explain_nothing_seen();
   session_->summarize();
   if (runtime_error_) return kExitRuntime;
   return session_->diagnosed() ? kExitDiagnosed : kExitOk;

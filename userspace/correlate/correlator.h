@@ -3,6 +3,7 @@
 // No BPF here: it is fed struct svc_event values, so tests feed it synthetic sequences.
 #pragma once
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -115,6 +116,17 @@ struct Flow {
   // Where the packets really went: the DNAT target, or the original destination.
   IpAddr backend_ip() const { return dnat_ip.value_or(key.dst); }
   uint16_t backend_port() const { return dnat_ip ? dnat_port : key.dport; }
+};
+
+// Flows that never reached the correlator: the kernel counted them answered and kept their records
+// (held flows, bpf/lib/held.bpf.h), per service. What the metrics and the service counts are told.
+struct CountedFlows {
+  uint8_t proto = 0;
+  std::string service, backend;  // "IP:port"
+  std::string service_name;       // Kubernetes' name of the Service, "" when not known
+  uint64_t answered = 0;
+  // Their connect times (first packet to first reply): bucket i counts [2^i, 2^(i+1)) µs, 0 also 0.
+  std::array<uint64_t, SVC_CONNECT_BUCKETS> connect_us_log2{};
 };
 
 struct CorrelatorConfig {

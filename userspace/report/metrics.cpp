@@ -83,16 +83,16 @@ void MetricsRegistry::Family::update(const Labels& labels, double value, bool ad
   sample = add ? sample + value : value;
 }
 
-void MetricsRegistry::Family::observe(const Labels& labels, double value) {
+void MetricsRegistry::Family::observe(const Labels& labels, double value, uint64_t times) {
   if (type_ != Type::Histogram) throw std::invalid_argument(fmt::format("{} is not a histogram", name_));
   check_labels(labels);
   std::lock_guard lock(mu_);
   Buckets& b = histograms_[labels];
   b.counts.resize(bounds_.size());
   auto first = std::lower_bound(bounds_.begin(), bounds_.end(), value);  // le: "less than or equal"
-  if (first != bounds_.end()) b.counts[static_cast<size_t>(first - bounds_.begin())]++;
-  b.sum += value;
-  b.count++;
+  if (first != bounds_.end()) b.counts[static_cast<size_t>(first - bounds_.begin())] += times;
+  b.sum += value * static_cast<double>(times);
+  b.count += times;
 }
 
 namespace {
@@ -375,6 +375,15 @@ void SvctraceMetrics::on_outcome(const Flow& f) {
                    {"backend", endpoint(f.backend_ip(), f.backend_port())}};
   if (!f.service.empty()) labels.emplace_back("service_name", f.service);
   connect_duration_.observe(labels, static_cast<double>(f.reply_ns - f.first_seen_ns) / 1e9);
+}
+
+void SvctraceMetrics::on_counted(const CountedFlows& c) {
+  flows_.inc({{"verdict", to_string(FlowState::Answered)}}, static_cast<double>(c.answered));
+  Labels labels = {{"proto", proto_name(c.proto)}, {"service", c.service}, {"backend", c.backend}};
+  if (!c.service_name.empty()) labels.emplace_back("service_name", c.service_name);
+  for (size_t b = 0; b < c.connect_us_log2.size(); b++)
+    if (c.connect_us_log2[b])
+      connect_duration_.observe(labels, 1.5 * static_cast<double>(uint64_t{1} << b) / 1e6, c.connect_us_log2[b]);
 }
 
 void SvctraceMetrics::on_diagnosis(const Flow& f, const Diagnosis& d) {

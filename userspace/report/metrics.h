@@ -3,6 +3,7 @@
 // thread of its own that serves it at GET /metrics; and svctrace's own metrics on top of the two.
 // The main loop updates, the server thread renders: the registry's lock is all they share.
 #pragma once
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -37,7 +38,7 @@ class MetricsRegistry {
     void set(const Labels& labels, double value);
     void set(double value) { set({}, value); }
     // A histogram's observation: counted in every bucket whose upper bound it does not exceed.
-    void observe(const Labels& labels, double value);
+    void observe(const Labels& labels, double value, uint64_t times = 1);
 
    private:
     friend class MetricsRegistry;
@@ -127,6 +128,9 @@ class SvctraceMetrics {
   // A flow decided without a diagnosis (answered, abandoned); an answered one's time to its first
   // reply goes to svctrace_connect_duration_seconds.
   void on_outcome(const Flow& f);
+  // Answered flows the kernel counted (held flows): their connect times are known to a power of two,
+  // and each is observed at the middle of its bucket. service_name: "" when not known.
+  void on_counted(const CountedFlows& c);
   // A flow decided with a diagnosis.
   void on_diagnosis(const Flow& f, const Diagnosis& d);
   // The `stats` object of the stats lines and the report.

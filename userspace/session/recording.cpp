@@ -65,8 +65,9 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SourceNatCase, when, out, action, to, rules, 
 // NAT and no name known.
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ServicePair, proto, service_ip, service_port, backend_ip, backend_port,
                                                 chain, found_in, source_nat, service, by_ipvs)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(KernelCounters, events, ringbuf_drops, awaiting_size,
-                                   awaiting_capacity, awaiting_evicted)
+// held_released came later: a recording without it replays as one with nothing held.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(KernelCounters, events, ringbuf_drops, awaiting_size,
+                                                awaiting_capacity, awaiting_evicted, held_released)
 
 template <typename T>
 json optional_json(const std::optional<T>& v) {
@@ -185,18 +186,25 @@ int hex_digit(char c) {
 
 bool known_family(uint8_t f) { return f == AF_INET || f == AF_INET6; }
 
+// n bytes from hex digits into out; false when the digits are not 2n lowercase hex.
+bool bytes_from_hex(const std::string& hex, void* out, size_t n) {
+  if (hex.size() != 2 * n) return false;
+  auto* bytes = static_cast<uint8_t*>(out);
+  for (size_t i = 0; i < n; i++) {
+    int hi = hex_digit(hex[2 * i]), lo = hex_digit(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    bytes[i] = static_cast<uint8_t>(hi << 4 | lo);
+  }
+  return true;
+}
+
 // The bytes of one event, checked so that nothing the correlator trusts the kernel for is out of
 // range: the kind, and the family of every address it turns into an IpAddr.
 svc_event event_from_hex(const std::string& hex) {
   svc_event ev{};
   if (hex.size() != 2 * sizeof ev)
     throw RecordingError(fmt::format("an event has {} hex digits, not {}", hex.size(), 2 * sizeof ev));
-  auto* bytes = reinterpret_cast<uint8_t*>(&ev);
-  for (size_t i = 0; i < sizeof ev; i++) {
-    int hi = hex_digit(hex[2 * i]), lo = hex_digit(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0) throw RecordingError("an event's bytes are not lowercase hex");
-    bytes[i] = static_cast<uint8_t>(hi << 4 | lo);
-  }
+  if (!bytes_from_hex(hex, &ev, sizeof ev)) throw RecordingError("an event's bytes are not lowercase hex");
   if (ev.kind < SVC_EV_ROUTE || ev.kind > SVC_EV_LAST) throw RecordingError(fmt::format("unknown event kind {}", ev.kind));
   bool ok = known_family(ev.tuple.family);
   if (ev.kind == SVC_EV_NAT) ok &= known_family(ev.nat.reply.family);
@@ -246,6 +254,13 @@ void Recorder::event(const svc_event& ev) { line({{"type", "event"}, {"hex", to_
 void Recorder::tick(uint64_t now_ns, const KernelCounters& kernel) {
   line({{"type", "tick"}, {"now_ns", now_ns}, {"kernel", kernel}});
   if (fflush(out_) != 0) failed_ = true;
+}
+
+void Recorder::counted(const std::vector<ServiceCount>& counts, uint64_t now_ns) {
+  json list = json::array();
+  for (const ServiceCount& c : counts)
+    list.push_back({{"key", to_hex(&c.key, sizeof c.key)}, {"answered", c.answered}, {"connect_us_log2", c.connect_us_log2}});
+  line({{"type", "counted"}, {"counts", list}, {"now_ns", now_ns}});
 }
 
 void Recorder::changes(const std::vector<RoutingChange>& changes) {
@@ -340,6 +355,20 @@ json checked_header(json j) {
   return j;
 }
 
+// A "counted" line's counts; throws on a malformed one.
+std::vector<ServiceCount> counts_from_json(const json& list) {
+  std::vector<ServiceCount> out;
+  for (const json& c : list) {
+    ServiceCount sc;
+    if (!bytes_from_hex(c.at("key").get<std::string>(), &sc.key, sizeof sc.key) || !known_family(sc.key.family))
+      throw RecordingError("a service count's key is not the bytes of one");
+    sc.answered = c.at("answered").get<uint64_t>();
+    sc.connect_us_log2 = c.at("connect_us_log2").get<std::array<uint64_t, SVC_CONNECT_BUCKETS>>();
+    out.push_back(sc);
+  }
+  return out;
+}
+
 // Checks a line after the header by reading every field replay() will, so a bad file is refused
 // with its line number before anything is replayed; files it where it belongs in `rec`.
 void add_record(Recording& rec, json j) {
@@ -353,6 +382,9 @@ void add_record(Recording& rec, json j) {
     j.at("changes").get<std::vector<RoutingChange>>();
   } else if (type == "existing") {
     j.at("flow").get<ExistingFlow>();
+    j.at("now_ns").get<uint64_t>();
+  } else if (type == "counted") {
+    counts_from_json(j.at("counts"));
     j.at("now_ns").get<uint64_t>();
   } else if (type == "answer") {
     j.at("q").get<std::string>();
@@ -517,6 +549,8 @@ KernelCounters replay(const Recording& rec, Session& session) {
       session.on_changes(r.at("changes").get<std::vector<RoutingChange>>());
     } else if (type == "existing") {
       session.add_existing(r.at("flow").get<ExistingFlow>(), r.at("now_ns").get<uint64_t>());
+    } else if (type == "counted") {
+      session.on_counted(counts_from_json(r.at("counts")), r.at("now_ns").get<uint64_t>());
     }
   }
   return kernel;

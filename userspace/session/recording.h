@@ -7,6 +7,7 @@
 //   tick      one pass of the main loop: the time and the kernel's counters
 //   changes   route, rule and address changes seen
 //   existing  a flow found in the conntrack table at start
+//   counted   answered flows the kernel counted per service and kept to itself (held flows)
 //   answer    what the node answered the session (a route lookup, an interface name, service pairs...)
 //   end       the last line: the duration and the config snapshot for the report
 // Replaying feeds the same inputs in the same order and answers each question with the recorded
@@ -44,6 +45,7 @@ class Recorder {
   void tick(uint64_t now_ns, const KernelCounters& kernel);
   void changes(const std::vector<RoutingChange>& changes);
   void existing(const ExistingFlow& e, uint64_t now_ns);
+  void counted(const std::vector<ServiceCount>& counts, uint64_t now_ns);
   void answer(const std::string& question, const nlohmann::json& arg, const nlohmann::json& answer);
   void finish(double elapsed_s, const nlohmann::json& config);  // throws std::runtime_error
 

@@ -14,6 +14,13 @@ void Log2Histogram::add(uint64_t us) {
   count_++;
 }
 
+void Log2Histogram::add_buckets(const std::array<uint64_t, kBuckets>& counts) {
+  for (size_t i = 0; i < kBuckets; i++) {
+    buckets_[i] += counts[i];
+    count_ += counts[i];
+  }
+}
+
 uint64_t Log2Histogram::quantile_upper_us(double q) const {
   if (!count_) return 0;
   // The rank of the quantile, rounded up: the median of 3 is the 2nd.
@@ -32,9 +39,14 @@ json Log2Histogram::json() const {
   return nlohmann::json(std::vector<uint64_t>(buckets_.begin(), buckets_.begin() + static_cast<long>(used)));
 }
 
-void ServiceStats::add(const Flow& f, const std::string& egress_dev, uint64_t now_ns) {
-  Row& r = rows_[{endpoint(f.key.dst, f.key.dport), endpoint(f.backend_ip(), f.backend_port()), egress_dev}];
+ServiceStats::Row& ServiceStats::row(const Key& key, uint64_t now_ns) {
+  Row& r = rows_[key];
   if (!r.older.ns) r.older = r.newer = {now_ns, 0};
+  return r;
+}
+
+void ServiceStats::add(const Flow& f, const std::string& egress_dev, uint64_t now_ns) {
+  Row& r = row({endpoint(f.key.dst, f.key.dport), endpoint(f.backend_ip(), f.backend_port()), egress_dev}, now_ns);
   if (r.name.empty()) r.name = f.service;
   // Answered after it was diagnosed unanswered: counted once already, as failed under its verdict.
   const bool late_answer = f.state == FlowState::Answered && !f.verdict.empty();
@@ -51,6 +63,15 @@ void ServiceStats::add(const Flow& f, const std::string& egress_dev, uint64_t no
     r.failed++;
     r.verdicts[f.verdict.empty() ? to_string(f.state) : f.verdict]++;
   }
+  move_marks(r, now_ns);
+}
+
+void ServiceStats::add_answered(const CountedFlows& c, const std::string& egress_dev, uint64_t now_ns) {
+  Row& r = row({c.service, c.backend, egress_dev}, now_ns);
+  if (r.name.empty()) r.name = c.service_name;
+  r.flows += c.answered;
+  r.answered += c.answered;
+  r.connect_us.add_buckets(c.connect_us_log2);
   move_marks(r, now_ns);
 }
 

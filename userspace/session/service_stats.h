@@ -18,8 +18,10 @@ namespace svctrace {
 // µs, bucket 0 also 0. A percentile is the upper bound of its bucket, within a factor of two.
 class Log2Histogram {
  public:
-  static constexpr size_t kBuckets = 32;
+  static constexpr size_t kBuckets = SVC_CONNECT_BUCKETS;  // as the kernel counts them
   void add(uint64_t us);
+  // Counts already in buckets (the kernel's), added.
+  void add_buckets(const std::array<uint64_t, kBuckets>& counts);
   uint64_t count() const { return count_; }
   // The upper bound in µs of the bucket holding the q-th quantile (0 < q <= 1); 0 when empty.
   uint64_t quantile_upper_us(double q) const;
@@ -36,6 +38,8 @@ class ServiceStats {
   // egress_dev: the device it left by. A flow answered after it was diagnosed (its verdict set) moves
   // from failed to answered.
   void add(const Flow& f, const std::string& egress_dev, uint64_t now_ns);
+  // Flows the kernel counted answered (held flows), that left by egress_dev.
+  void add_answered(const CountedFlows& c, const std::string& egress_dev, uint64_t now_ns);
 
   // All rows, worst first: most failures, then the lowest share answered, then the most flows. Each
   // has service, backend, egress_dev, flows, answered, failed, verdict, service_name (when known),
@@ -61,6 +65,7 @@ class ServiceStats {
   };
   static constexpr uint64_t kRateStepNs = 2'000'000'000ull;
   static void move_marks(Row& r, uint64_t now_ns);
+  Row& row(const Key& key, uint64_t now_ns);
   static nlohmann::json row_json(const Key& key, const Row& r, uint64_t now_ns);
   std::map<Key, Row> rows_;
 };

@@ -47,6 +47,22 @@ void Session::add_existing(const ExistingFlow& e, uint64_t now_ns) {
   correlator_.add_existing(e.key, e.dnat_ip, e.dnat_port, e.snat_ip, e.snat_port, e.replied, now_ns);
 }
 
+void Session::on_counted(const std::vector<ServiceCount>& counts, uint64_t now_ns) {
+  if (counts.empty()) return;
+  if (recorder_) recorder_->counted(counts, now_ns);
+  for (const ServiceCount& c : counts) {
+    const svc_service_key& k = c.key;
+    const IpAddr service = IpAddr::from_bytes(k.family, k.service);
+    CountedFlows flows{k.proto, endpoint(service, k.service_port),
+                       endpoint(IpAddr::from_bytes(k.family, k.backend), k.backend_port),
+                       service_name(node_.service_pairs(opts_.cidrs), k.proto, service, k.service_port), c.answered,
+                       c.connect_us_log2};
+    services_.add_answered(flows, k.egress_ifindex ? node_.interface_name(k.egress_ifindex) : "", now_ns);
+    if (opts_.on_counted) opts_.on_counted(flows);
+    counted_ += c.answered;
+  }
+}
+
 void Session::on_changes(std::vector<RoutingChange> changes) {
   if (changes.empty()) return;
   node_cache_->clear();  // what it remembers may be what just changed
@@ -203,6 +219,8 @@ void Session::diagnose_flow(const Flow& f, const KernelCounters& kernel) {
 json Session::stats(const KernelCounters& c) const {
   return json{{"events", correlator_.events()},
               {"events_sent_by_kernel", c.events},
+              {"flows_counted_in_kernel", counted_},
+              {"flows_released_by_kernel", c.held_released},
               {"ringbuf_drops", c.ringbuf_drops},
               {"bpf_flows", c.awaiting_size},
               {"bpf_flows_capacity", c.awaiting_capacity},

@@ -33,6 +33,8 @@ struct SessionOptions {
   // Told of every decided flow (e.g. the metrics): with its diagnosis, or without one.
   std::function<void(const Flow&, const Diagnosis&)> on_diagnosis;
   std::function<void(const Flow&)> on_outcome;
+  // Told of the answered flows the kernel counted (held flows), with the Service's name if known.
+  std::function<void(const CountedFlows&)> on_counted;
   bool host_netns = false;         // tracing the host's namespace: persistent fixes make sense
   // The node is this machine's namespace (not a recording): a fix is proven by its kernel, in a scratch
   // namespace that mirrors it (diagnose/safe_fix.h).
@@ -63,6 +65,8 @@ class Session {
 
   void on_event(const svc_event& ev);
   void add_existing(const ExistingFlow& e, uint64_t now_ns);
+  // Answered flows the kernel counted and kept to itself (held flows), since the last call.
+  void on_counted(const std::vector<ServiceCount>& counts, uint64_t now_ns);
   // Route, rule and address changes: printed, kept for the report and for the diagnoses of the
   // flows that start after them.
   void on_changes(std::vector<RoutingChange> changes);
@@ -82,6 +86,8 @@ class Session {
     return diagnoses_made_ > preexisting_diagnoses_ || correlator_.preexisting_still_failing() > 0;
   }
   uint64_t events() const { return correlator_.events(); }
+  // Flows the kernel counted answered without sending a record of them.
+  uint64_t counted() const { return counted_; }
   // The services, worst first, for the live table (at most limit rows; 0: all).
   nlohmann::json services(uint64_t now_ns, size_t limit) const { return services_.rows(now_ns, limit); }
   size_t flow_count() const { return correlator_.flow_count(); }
@@ -135,6 +141,7 @@ class Session {
   std::map<std::string, Group> groups_;  // diagnosis group key -> group (at most kMaxGroups)
   int next_group_ = 0;
   uint64_t next_stats_ns_ = 0;
+  uint64_t counted_ = 0;
   bool warned_conn_unreadable_ = false;
   std::optional<Output::Summary> summary_;  // made by finish(), printed by summarize()
 };

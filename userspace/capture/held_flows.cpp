@@ -1,0 +1,116 @@
+#include "capture/held_flows.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <fmt/format.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+namespace svctrace {
+
+HeldFlows::Mapping HeldFlows::map_array(bpf_map* m) {
+  // The kernel lays an mmapable array out as its values back to back, each rounded up to 8 bytes.
+  size_t value = (bpf_map__value_size(m) + 7) / 8 * 8;
+  size_t len = value * bpf_map__max_entries(m);
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  len = (len + page - 1) / page * page;
+  void* addr = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(m), 0);
+  if (addr == MAP_FAILED)
+    throw std::runtime_error(fmt::format("cannot map the BPF table {}: {}", bpf_map__name(m), std::strerror(errno)));
+  return {addr, len};
+}
+
+HeldFlows::HeldFlows(bpf_map* awaiting_reply, bpf_map* held_flows, bpf_map* service_counts)
+    : awaiting_(map_array(awaiting_reply)), counts_fd_(bpf_map__fd(service_counts)) {
+  static_assert(sizeof(svc_awaiting_entry) * SVC_AWAITING_WAYS % 8 == 0 && sizeof(svc_held_flow) % 8 == 0);
+  try {
+    held_ = map_array(held_flows);
+  } catch (...) {
+    munmap(awaiting_.addr, awaiting_.len);
+    throw;
+  }
+  slots_ = std::min<size_t>(size_t{bpf_map__max_entries(awaiting_reply)} * SVC_AWAITING_WAYS,
+                            bpf_map__max_entries(held_flows));
+}
+
+HeldFlows::~HeldFlows() {
+  munmap(awaiting_.addr, awaiting_.len);
+  munmap(held_.addr, held_.len);
+}
+
+// The kernel writes these tables while this reads them: a held slot is copied, then its state and the
+// awaiting entry are read again, and a copy that changed meanwhile is not used. Marking it released
+// can race with the kernel releasing it too (a retransmit at that instant): the records then arrive
+// twice, which the correlator takes as one flow.
+size_t HeldFlows::release_stalled(uint64_t now_ns, uint64_t age_ns,
+                                  const std::function<void(const svc_event&)>& deliver) {
+  auto* entries = static_cast<volatile svc_awaiting_entry*>(awaiting_.addr);
+  auto* held = static_cast<svc_held_flow*>(held_.addr);
+  const uint32_t now = static_cast<uint32_t>(now_ns >> SVC_STAMP_SHIFT);
+  const uint32_t age = static_cast<uint32_t>(age_ns >> SVC_STAMP_SHIFT);
+  size_t released = 0;
+  for (size_t i = 0; i < slots_; i++) {
+    const uint32_t stamp = entries[i].stamp;
+    if (!stamp || now - stamp < age) continue;  // answered, or not due (the clock wraps)
+    auto* state = reinterpret_cast<std::atomic<uint32_t>*>(&held[i].state);
+    if (state->load(std::memory_order_acquire) != SVC_HELD) continue;
+    const uint64_t ct = entries[i].ct;
+    svc_held_flow copy;
+    std::memcpy(&copy, &held[i], sizeof copy);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (state->load(std::memory_order_relaxed) != SVC_HELD || entries[i].ct != ct || entries[i].stamp != stamp) continue;
+    state->store(SVC_HELD_RELEASED, std::memory_order_release);
+    if (copy.ingress_ifindex) {
+      svc_event in = copy.nat;  // its PRE_ROUTING record, as the kernel would make it (send_ingress)
+      in.ts_ns = copy.ingress_ts;
+      in.nat.hook = SVC_NAT_PRE_ROUTING;
+      in.nat.out_ifindex = copy.ingress_ifindex;
+      in.nat.route_ifindex = 0;
+      deliver(in);
+    }
+    if (copy.route.kind) deliver(copy.route);
+    deliver(copy.nat);
+    released++;
+  }
+  return released;
+}
+
+bool HeldFlows::KeyLess::operator()(const svc_service_key& a, const svc_service_key& b) const {
+  return std::memcmp(&a, &b, sizeof a) < 0;
+}
+
+std::vector<ServiceCount> HeldFlows::counted_since_last() {
+  const int ncpu = std::max(1, libbpf_num_possible_cpus());
+  std::vector<svc_service_counts> per_cpu(static_cast<size_t>(ncpu));
+  std::vector<ServiceCount> out;
+  svc_service_key key{}, next{};
+  const void* prev = nullptr;
+  while (bpf_map_get_next_key(counts_fd_, prev, &next) == 0) {
+    key = next;
+    prev = &key;
+    if (bpf_map_lookup_elem(counts_fd_, &key, per_cpu.data()) != 0) continue;
+    ServiceCount now{key};
+    // Wrapping sums: a count taken back on another CPU than the one that made it is -1 there.
+    for (const auto& c : per_cpu) {
+      now.answered += c.answered;
+      for (size_t b = 0; b < SVC_CONNECT_BUCKETS; b++) now.connect_us_log2[b] += c.connect_us_log2[b];
+    }
+    ServiceCount& before = totals_.try_emplace(key, ServiceCount{key}).first->second;
+    ServiceCount delta{key, now.answered - before.answered};
+    bool any = delta.answered != 0;
+    for (size_t b = 0; b < SVC_CONNECT_BUCKETS; b++) {
+      delta.connect_us_log2[b] = now.connect_us_log2[b] - before.connect_us_log2[b];
+      any = any || delta.connect_us_log2[b];
+    }
+    before = now;
+    if (any) out.push_back(delta);
+  }
+  return out;
+}
+
+}  // namespace svctrace
