@@ -249,6 +249,7 @@ static __always_inline void service_key_of(const struct svc_held_flow *h, struct
 	k->proto = n->tuple.proto;
 	k->service_port = n->tuple.dport;
 	k->backend_port = n->nat.reply.sport;
+	k->forwarded = h->ingress_ifindex != 0;
 	__builtin_memcpy(k->service, n->tuple.dst, 16);
 	__builtin_memcpy(k->backend, n->nat.reply.src, 16);
 }

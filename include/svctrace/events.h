@@ -156,7 +156,8 @@ struct svc_service_key {
 	__u8 proto;
 	__u16 service_port;      /* host byte order */
 	__u16 backend_port;
-	__u16 _pad;
+	__u8 forwarded;          /* 1: flows that came in by a device (a pod's), 0: this host's own */
+	__u8 _pad;
 	__u8 service[16];        /* the original destination: the service IP */
 	__u8 backend[16];        /* the DNAT target (the service IP when not DNAT'd) */
 };

@@ -52,9 +52,12 @@ void Session::on_counted(const std::vector<ServiceCount>& counts, uint64_t now_n
   if (recorder_) recorder_->counted(counts, now_ns);
   for (const ServiceCount& c : counts) {
     const svc_service_key& k = c.key;
-    const IpAddr service = IpAddr::from_bytes(k.family, k.service);
+    const IpAddr service = IpAddr::from_bytes(k.family, k.service), backend = IpAddr::from_bytes(k.family, k.backend);
+    // This host's flows DNAT'd to a backend: a pair a fix must not break, as a traced flow's is.
+    if (!k.forwarded && (backend != service || k.backend_port != k.service_port))
+      remember_pair({k.proto, service, k.service_port, backend, k.backend_port, "traced", {}});
     CountedFlows flows{k.proto, endpoint(service, k.service_port),
-                       endpoint(IpAddr::from_bytes(k.family, k.backend), k.backend_port),
+                       endpoint(backend, k.backend_port),
                        service_name(node_.service_pairs(opts_.cidrs), k.proto, service, k.service_port), c.answered,
                        c.connect_us_log2};
     services_.add_answered(flows, k.egress_ifindex ? node_.interface_name(k.egress_ifindex) : "", now_ns);
@@ -128,9 +131,13 @@ void Session::count_in_services(const Flow& f, uint64_t now_ns) {
 }
 
 void Session::remember_pair(const Flow& f) {
-  if (!f.dnat_ip || f.forwarded() || f.inbound || traced_pairs_.size() >= kMaxTracedPairs) return;
-  ServicePair p{f.key.proto, f.key.dst, f.key.dport, *f.dnat_ip, f.dnat_port, "traced", {}};
-  if (traced_pair_keys_.insert(pair_key(p)).second) traced_pairs_.push_back(std::move(p));
+  if (!f.dnat_ip || f.forwarded() || f.inbound) return;
+  remember_pair({f.key.proto, f.key.dst, f.key.dport, *f.dnat_ip, f.dnat_port, "traced", {}});
+}
+
+void Session::remember_pair(ServicePair p) {
+  if (traced_pairs_.size() < kMaxTracedPairs && traced_pair_keys_.insert(pair_key(p)).second)
+    traced_pairs_.push_back(std::move(p));
 }
 
 // Copies what choose_safe_fix decides from one diagnosis to another.

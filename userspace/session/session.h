@@ -124,6 +124,7 @@ class Session {
   std::vector<ServicePair> traced_pairs_;
   std::set<PairKey> traced_pair_keys_;
   void remember_pair(const Flow& f);
+  void remember_pair(ServicePair p);
   // A fix chosen for a wide candidate is reused until the routing changes (a new timeline entry) or
   // more pairs are known: proving it builds a scratch namespace per candidate.
   struct ChosenFix {
