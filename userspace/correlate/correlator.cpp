@@ -147,7 +147,7 @@ Flow& Correlator::flow_for(const FlowKey& k, uint64_t ts, bool new_conntrack_ent
     retire(old);
     old = Flow{};  // another connection on a finished flow's tuple takes its place
   } else if (flows_.size() > cfg_.max_flows) {
-    evict_oldest();  // not this one: it is not in order_ yet (erasing another keeps `it` valid)
+    evict_for_room();  // not this one: it is not in order_ yet (erasing another keeps `it` valid)
   }
   Flow& f = it->second;
   f.key = k;
@@ -184,15 +184,51 @@ void Correlator::retire(Flow& f) {
   retired_.insert_or_assign(ref, std::move(f));
 }
 
-void Correlator::evict_oldest() {
-  while (!order_.empty()) {
-    FlowRef r = order_.front();
-    order_.pop_front();
-    if (live(r)) {
-      flows_.erase(r.key);
-      evicted_++;
-      return;
+// What an undecided flow's verdict will rest on, known before it is decided: where it went, from
+// which address, by which route and device. Flows of one cause get one diagnosis.
+static uint64_t cause_of(const Flow& f) {
+  FlowKey k = f.key;
+  k.sport = 0;  // every connection of a flood has its own port
+  k.src = f.snat_ip.value_or(f.key.src);
+  uint64_t h = FlowKeyHash{}(k);
+  for (uint64_t word : {uint64_t{FlowKeyHash{}(FlowKey{0, 0, f.backend_ip(), {}, f.backend_port(), 0})},
+                        uint64_t(uint32_t(f.egress_ifindex)), uint64_t(uint32_t(f.route_ifindex)),
+                        uint64_t(uint32_t(f.ingress_ifindex)), f.route ? uint64_t{f.route->table} << 32 | uint32_t(f.route->oif) : 0})
+    h = (h ^ word) * 0x9E3779B97F4A7C15ULL;
+  return h;
+}
+
+void Correlator::evict(std::deque<FlowRef>::iterator at) {
+  flows_.erase(at->key);
+  order_.erase(at);
+  evicted_++;
+}
+
+// The table is full. Under a flood its oldest flows are undecided, and evicting them blindly loses
+// them uncounted, a new cause's first flows as readily as the flood's. So among the oldest kWindow
+// flows: a decided one goes first; else an undecided one that shares its cause with an older
+// undecided one joins it (counted in Flow::joined, decided and diagnosed with it): the first and the
+// latest flows of each cause keep their detail. Only when neither is there does the oldest go.
+void Correlator::evict_for_room() {
+  constexpr size_t kWindow = 64;
+  std::unordered_map<uint64_t, Flow*> first_of_cause;
+  size_t looked = 0;
+  for (auto it = order_.begin(); it != order_.end() && looked < kWindow; ++it) {
+    Flow* f = live(*it);
+    if (!f) continue;
+    looked++;
+    if (f->state != FlowState::Pending) return evict(it);
+    if (!f->nat_seen) continue;  // its cause is not known yet
+    auto [first, fresh] = first_of_cause.try_emplace(cause_of(*f), f);
+    if (!fresh) {
+      first->second->joined += 1 + f->joined;
+      joined_ += 1;
+      return evict(it);
     }
+  }
+  while (!order_.empty()) {
+    if (live(order_.front())) return evict(order_.begin());
+    order_.pop_front();
   }
 }
 

@@ -107,6 +107,9 @@ struct Flow {
   bool socket_done = false;        // its socket left SYN_SENT: connected, refused or given up
   bool change_queued = false;      // a change of it waits for tick() to find it (Correlator::retire)
   bool announced = false;
+  // Undecided flows of the same cause that made room for newer flows under a flood (evict_for_room):
+  // they share this flow's verdict, and are counted with it.
+  uint32_t joined = 0;
 
   bool forwarded() const { return ingress_ifindex != 0 && !local; }
   // conntrack saw its reply (an ICMP error is not one: the SYNs go on) or its socket is done with
@@ -169,6 +172,8 @@ class Correlator {
   std::vector<const Flow*> flows() const;  // in order of first sight
   size_t flow_count() const { return flows_.size(); }
   uint64_t evicted() const { return evicted_; }
+  // Of them, the undecided flows that joined a flow of the same cause (Flow::joined).
+  uint64_t joined() const { return joined_; }
   uint64_t replaced() const { return replaced_; }  // flows another connection on their tuple replaced
   uint64_t events() const { return events_; }
   // Flows from before the start, decided unanswered by conntrack's word, that retransmitted since:
@@ -195,7 +200,8 @@ class Correlator {
   void announce(Flow& f);
   void note_packet(Flow& f, uint64_t ts);
   void mark_live(Flow& f, uint64_t ts);
-  void evict_oldest();
+  void evict_for_room();
+  void evict(std::deque<FlowRef>::iterator at);
   void retire(Flow& f);
   void on_route(const svc_event& ev);
   void on_nat(const svc_event& ev);
@@ -223,7 +229,7 @@ class Correlator {
   uint64_t preexisting_still_failing_ = 0;
   // Replaced flows that queued changes name (retire), until the caller has seen those changes.
   std::unordered_map<FlowRef, Flow, FlowRefHash> retired_, handed_out_;
-  uint64_t evicted_ = 0, replaced_ = 0, events_ = 0;
+  uint64_t evicted_ = 0, joined_ = 0, replaced_ = 0, events_ = 0;
 };
 
 }  // namespace svctrace

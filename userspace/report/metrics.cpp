@@ -387,7 +387,7 @@ void SvctraceMetrics::on_counted(const CountedFlows& c) {
 }
 
 void SvctraceMetrics::on_diagnosis(const Flow& f, const Diagnosis& d) {
-  flows_.inc({{"verdict", std::string(name(d.verdict))}});
+  flows_.inc({{"verdict", std::string(name(d.verdict))}}, 1.0 + f.joined);
   const std::string proto = proto_name(f.key.proto), service = endpoint(f.key.dst, f.key.dport),
                     backend = endpoint(f.backend_ip(), f.backend_port());
   // Kubernetes' names as labels only where known: a node without them keeps the series it had.

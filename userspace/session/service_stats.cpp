@@ -50,18 +50,19 @@ void ServiceStats::add(const Flow& f, const std::string& egress_dev, uint64_t no
   if (r.name.empty()) r.name = f.service;
   // Answered after it was diagnosed unanswered: counted once already, as failed under its verdict.
   const bool late_answer = f.state == FlowState::Answered && !f.verdict.empty();
-  if (late_answer && r.failed && r.verdicts[f.verdict]) {
-    r.failed--;
-    if (--r.verdicts[f.verdict] == 0) r.verdicts.erase(f.verdict);
+  const uint64_t n = 1 + f.joined;  // with the flows of its cause that joined it
+  if (late_answer && r.failed >= n && r.verdicts[f.verdict] >= n) {
+    r.failed -= n;
+    if ((r.verdicts[f.verdict] -= n) == 0) r.verdicts.erase(f.verdict);
   } else {
-    r.flows++;
+    r.flows += n;
   }
   if (f.state == FlowState::Answered) {
-    r.answered++;
+    r.answered += n;
     if (f.reply_ns >= f.first_seen_ns) r.connect_us.add((f.reply_ns - f.first_seen_ns) / 1000);
   } else if (f.state == FlowState::Unanswered || f.state == FlowState::Refused) {
-    r.failed++;
-    r.verdicts[f.verdict.empty() ? to_string(f.state) : f.verdict]++;
+    r.failed += n;
+    r.verdicts[f.verdict.empty() ? to_string(f.state) : f.verdict] += n;
   }
   move_marks(r, now_ns);
 }

@@ -208,7 +208,9 @@ void Session::diagnose_flow(const Flow& f, const KernelCounters& kernel) {
   Group& group = !fresh ? it->second
                         : groups_.size() < kMaxGroups ? groups_.emplace(group_key, Group{}).first->second : lone;
   if (fresh) group.id = ++next_group_;
-  int count = ++group.count;
+  // With the flows of its cause that joined it under a flood (Correlator::evict_for_room).
+  group.count += 1 + static_cast<int>(f.joined);
+  int count = group.count;
   dj.add("group", group.id).add("count", count);
   const std::string text = dj.text();
   diagnoses_made_++;
@@ -234,6 +236,7 @@ json Session::stats(const KernelCounters& c) const {
               {"bpf_flows_evicted", c.awaiting_evicted},
               {"flows", correlator_.flow_count()},
               {"flows_evicted", correlator_.evicted()},
+              {"flows_joined", correlator_.joined()},
               {"flows_replaced", correlator_.replaced()},
               {"diagnoses", diagnoses_made_},
               {"diagnoses_not_in_report", diagnoses_made_ - diagnoses_.size()},

@@ -140,14 +140,44 @@ TEST_CASE("svctrace's own route lookups are not attributed to flows", "[correlat
 TEST_CASE("the flow table is bounded and counts what it evicts", "[correlator]") {
   Correlator c = make(16);
   for (uint16_t port = 1; port <= 20; port++) {
+    // each to its own backend: 20 causes
     svc_tuple t = tuple("10.0.0.12", port, "172.24.0.1", 443);
-    c.on_event(nat(port * kMs, t, tuple("10.0.0.8", 6443, "10.0.0.12", port), SVC_NAT_POST_ROUTING, kEnslf0));
+    c.on_event(nat(port * kMs, t, tuple("10.0.0.8", port, "10.0.0.12", port), SVC_NAT_POST_ROUTING, kEnslf0));
   }
   CHECK(c.flows().size() == 16);
   CHECK(c.evicted() == 4);
+  CHECK(c.joined() == 0);
   CHECK_FALSE(c.find(key_of(tuple("10.0.0.12", 1, "172.24.0.1", 443))));
   CHECK(c.find(key_of(tuple("10.0.0.12", 20, "172.24.0.1", 443))));
   CHECK(c.events() == 20);
+}
+
+TEST_CASE("a flood of one cause cannot evict another cause's undecided flow: its flows join the first",
+          "[correlator]") {
+  Correlator c = make(16);
+  auto syn = [&](uint16_t port, const char* backend, uint64_t t) {
+    svc_tuple o = tuple("10.0.0.12", port, "172.24.0.1", 443);
+    c.on_event(nat(t, o, tuple(backend, 6443, "10.0.0.12", port), SVC_NAT_POST_ROUTING, kEnslf0));
+  };
+  for (uint16_t port = 1; port <= 10; port++) syn(port, "10.0.0.8", port * kMs);
+  syn(500, "10.0.0.9", 11 * kMs);  // another backend: another cause, in the middle of the flood
+  for (uint16_t port = 11; port <= 100; port++) syn(port, "10.0.0.8", (port + 1) * kMs);
+
+  CHECK(c.flows().size() == 16);
+  CHECK(c.evicted() == 85);
+  CHECK(c.joined() == 85);  // every flow evicted is counted in a flow of its cause
+  const Flow* first = c.find(key_of(tuple("10.0.0.12", 1, "172.24.0.1", 443)));
+  REQUIRE(first);
+  CHECK(first->joined == 85);
+  CHECK(c.find(key_of(tuple("10.0.0.12", 500, "172.24.0.1", 443))));  // the other cause's flow stays
+  CHECK(c.find(key_of(tuple("10.0.0.12", 100, "172.24.0.1", 443))));  // and the latest of the flood
+
+  // Decided, the first carries the joined ones; a decided flow is the first to make room next.
+  c.tick(2000 * kMs);
+  CHECK(first->state == FlowState::Unanswered);
+  syn(101, "10.0.0.8", 2001 * kMs);
+  CHECK_FALSE(c.find(key_of(tuple("10.0.0.12", 1, "172.24.0.1", 443))));
+  CHECK(c.joined() == 85);
 }
 
 namespace {
