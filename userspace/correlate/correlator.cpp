@@ -227,7 +227,10 @@ void Correlator::evict_for_room() {
     }
   }
   while (!order_.empty()) {
-    if (live(order_.front())) return evict(order_.begin());
+    if (Flow* f = live(order_.front())) {
+      if (f->state == FlowState::Pending) lost_undecided_++;
+      return evict(order_.begin());
+    }
     order_.pop_front();
   }
 }

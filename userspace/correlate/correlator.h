@@ -174,6 +174,8 @@ class Correlator {
   uint64_t evicted() const { return evicted_; }
   // Of them, the undecided flows that joined a flow of the same cause (Flow::joined).
   uint64_t joined() const { return joined_; }
+  // And those that were neither decided nor joined a flow of their cause: lost uncounted.
+  uint64_t lost_undecided() const { return lost_undecided_; }
   uint64_t replaced() const { return replaced_; }  // flows another connection on their tuple replaced
   uint64_t events() const { return events_; }
   // Flows from before the start, decided unanswered by conntrack's word, that retransmitted since:
@@ -229,7 +231,7 @@ class Correlator {
   uint64_t preexisting_still_failing_ = 0;
   // Replaced flows that queued changes name (retire), until the caller has seen those changes.
   std::unordered_map<FlowRef, Flow, FlowRefHash> retired_, handed_out_;
-  uint64_t evicted_ = 0, joined_ = 0, replaced_ = 0, events_ = 0;
+  uint64_t evicted_ = 0, joined_ = 0, lost_undecided_ = 0, replaced_ = 0, events_ = 0;
 };
 
 }  // namespace svctrace

@@ -210,6 +210,7 @@ void Session::diagnose_flow(const Flow& f, const KernelCounters& kernel) {
   if (fresh) group.id = ++next_group_;
   // With the flows of its cause that joined it under a flood (Correlator::evict_for_room).
   group.count += 1 + static_cast<int>(f.joined);
+  flows_diagnosed_ += 1 + f.joined;
   int count = group.count;
   dj.add("group", group.id).add("count", count);
   const std::string text = dj.text();
@@ -237,8 +238,10 @@ json Session::stats(const KernelCounters& c) const {
               {"flows", correlator_.flow_count()},
               {"flows_evicted", correlator_.evicted()},
               {"flows_joined", correlator_.joined()},
+              {"flows_lost_undecided", correlator_.lost_undecided()},
               {"flows_replaced", correlator_.replaced()},
               {"diagnoses", diagnoses_made_},
+              {"flows_diagnosed", flows_diagnosed_},
               {"diagnoses_not_in_report", diagnoses_made_ - diagnoses_.size()},
               {"flows_not_in_report", correlator_.flow_count() - std::min(correlator_.flow_count(), kKeptFlows)}};
 }

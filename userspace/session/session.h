@@ -115,6 +115,7 @@ class Session {
   static constexpr size_t kKeptDiagnoses = 4096, kKeptPerGroup = 64, kMaxGroups = 4096;
   nlohmann::json diagnoses_ = nlohmann::json::array();
   uint64_t diagnoses_made_ = 0;
+  uint64_t flows_diagnosed_ = 0;  // the flows of those diagnoses, the ones that joined them included
   uint64_t preexisting_diagnoses_ = 0;  // of them, of flows from before the start
   nlohmann::json timeline_json_ = nlohmann::json::array();
   std::vector<RoutingChange> timeline_;

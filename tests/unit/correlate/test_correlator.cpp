@@ -147,6 +147,7 @@ TEST_CASE("the flow table is bounded and counts what it evicts", "[correlator]")
   CHECK(c.flows().size() == 16);
   CHECK(c.evicted() == 4);
   CHECK(c.joined() == 0);
+  CHECK(c.lost_undecided() == 4);  // no two of one cause: the oldest went
   CHECK_FALSE(c.find(key_of(tuple("10.0.0.12", 1, "172.24.0.1", 443))));
   CHECK(c.find(key_of(tuple("10.0.0.12", 20, "172.24.0.1", 443))));
   CHECK(c.events() == 20);
@@ -166,6 +167,7 @@ TEST_CASE("a flood of one cause cannot evict another cause's undecided flow: its
   CHECK(c.flows().size() == 16);
   CHECK(c.evicted() == 85);
   CHECK(c.joined() == 85);  // every flow evicted is counted in a flow of its cause
+  CHECK(c.lost_undecided() == 0);
   const Flow* first = c.find(key_of(tuple("10.0.0.12", 1, "172.24.0.1", 443)));
   REQUIRE(first);
   CHECK(first->joined == 85);
