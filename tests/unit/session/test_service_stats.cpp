@@ -1,13 +1,19 @@
 // The healthy traffic as counts per service (session/service_stats.h), and what a session prints of
 // it: by default nothing per healthy flow, a flow line just before each failed flow's diagnosis, and
-// the counts each stats interval; with --all-flows a line per flow and outcome.
+// the counts each stats interval; with --all-flows a line per flow and outcome. The kernel's own counts
+// (held flows) join the same rows.
 #include <catch2/catch.hpp>
 
+#include <netinet/in.h>
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstring>
 #include <sstream>
 
 #include "fake_node.h"
 #include "report/ndjson_output.h"
+#include "session/recording.h"
 #include "session/service_stats.h"
 #include "session/session.h"
 #include "synthetic_events.h"
@@ -174,4 +180,57 @@ TEST_CASE("a failed flow's own line comes just before its diagnosis") {
   CHECK(summary["services"][0]["flows"] == 2);
   CHECK(summary["services"][0]["answered"] == 1);
   CHECK(summary["services"][0]["failed"] == 1);
+}
+
+TEST_CASE("the kernel's counts of answered flows are rows of their services, and replay from a recording") {
+  ServiceCount c;
+  c.key.netns = kNetns;
+  c.key.egress_ifindex = 3;  // enslf1
+  c.key.family = AF_INET;
+  c.key.proto = IPPROTO_TCP;
+  c.key.service_port = 443;
+  c.key.backend_port = 6443;
+  std::memcpy(c.key.service, ip("172.24.0.1").bytes.data(), 4);
+  std::memcpy(c.key.backend, ip("10.0.0.8").bytes.data(), 4);
+  c.answered = 5;
+  c.connect_us_log2[3] = 4;  // 8 to 16 µs
+  c.connect_us_log2[10] = 1;  // about a millisecond
+
+  char path[] = "/tmp/svctrace-unit-counted.XXXXXX";
+  close(mkstemp(path));
+  const json header = {{"cidrs", {"172.24.0.0/13"}}, {"host_netns", false}, {"start_ns", 0},
+                       {"max_flows", 64},            {"unanswered_after_ns", 1500 * kMs},
+                       {"self_pid", 1},              {"drop_reasons", json::object()}};
+  json live;
+  {
+    FakeNode node;
+    Printed printed;
+    NdjsonOutput out(printed.file);
+    Recorder rec(path, header);
+    RecordingNode asked(node, rec);
+    Session session(lab_options(false), asked, {}, out);
+    session.record_to(&rec);
+    session.on_counted({c}, 500 * kMs);
+    session.tick(600 * kMs, {});
+    live = session.finish(1.0, {})["services"];
+    CHECK(session.counted() == 5);
+    rec.finish(1.0, json::object());
+  }
+  REQUIRE(live.size() == 1);
+  CHECK(live[0]["service"] == "172.24.0.1:443");
+  CHECK(live[0]["backend"] == "10.0.0.8:6443");
+  CHECK(live[0]["egress_dev"] == "enslf1");
+  CHECK(live[0]["flows"] == 5);
+  CHECK(live[0]["answered"] == 5);
+  CHECK(live[0]["connect_p50_ms"] == 0.016);
+  CHECK(live[0]["connect_p99_ms"] == 2.048);
+
+  Recording rec = read_recording(path);
+  std::remove(path);
+  ReplayNode replayed(rec.answers);
+  Printed printed;
+  NdjsonOutput out(printed.file);
+  Session again(session_options(rec), replayed, {}, out);
+  replay(rec, again);
+  CHECK(again.finish(1.0, {})["services"] == live);
 }
