@@ -35,7 +35,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, 4096);
+	__uint(max_entries, 4096); /* sized by userspace to the CPUs: a full map streams its new flows */
 	__type(key, struct svc_service_key);
 	__type(value, struct svc_service_counts);
 } service_counts SEC(".maps");

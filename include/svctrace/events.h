@@ -141,8 +141,9 @@ enum svc_held_state {
 struct svc_held_flow {
 	struct svc_event route; /* kind 0: no route record of the flow was seen */
 	struct svc_event nat;   /* its first packet at POST_ROUTING, as an SVC_EV_NAT record */
-	__u64 ingress_ts;       /* a forwarded flow: when it came in (PRE_ROUTING), else 0 */
-	__s32 ingress_ifindex;  /* and by which device */
+	__u64 ingress_ts;       /* when its first hook saw it (PRE_ROUTING, or LOCAL_OUT for this host's
+				   own), if this CPU kept its passage: the connect time counts from it */
+	__s32 ingress_ifindex;  /* a forwarded flow: the device it came in by (PRE_ROUTING), else 0 */
 	__u32 state;            /* enum svc_held_state, written last */
 	__u64 answered_ns;      /* SVC_HELD_COUNTED: when its first reply came */
 };

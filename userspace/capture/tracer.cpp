@@ -336,6 +336,14 @@ SkelPtr open_object(const std::string& btf_file) {
   return skel;
 }
 
+// Keys of the per-CPU counts of answered flows (a service, backend and egress device each): the map is
+// preallocated, a value per CPU, so a node with many CPUs gets fewer, within 16 MiB. Flows of a key
+// that finds the map full are streamed, as with --all-flows.
+uint32_t service_count_keys() {
+  const size_t per_key = sizeof(svc_service_counts) * static_cast<size_t>(std::max(1, libbpf_num_possible_cpus()));
+  return static_cast<uint32_t>(std::clamp<size_t>((16u << 20) / per_key, 256, 4096));
+}
+
 bool holds_flows(const TracerOptions& opts, const Chosen& chosen) {
   auto nat = chosen.find(HookRole::nat);
   return !opts.all_flows && nat != chosen.end() && nat->second->nat != NatHook::net_dev_queue;
@@ -367,6 +375,7 @@ void load_object(svctrace_bpf* skel, const TracerOptions& opts, const Chosen& ch
   const bool hold = holds_flows(opts, chosen);
   skel->rodata->every_flow = hold ? 0 : 1;
   bpf_map__set_max_entries(skel->maps.held_flows, hold ? buckets * SVC_AWAITING_WAYS : 1);
+  bpf_map__set_max_entries(skel->maps.service_counts, hold ? service_count_keys() : 1);
   // The probes said the kernel takes each kind of program and whether it has the kfunc; what it can
   // still refuse is the programs themselves (the verifier), or the maps. -v shows libbpf's account.
   if (int err = svctrace_bpf__load(skel); err != 0)
