@@ -120,8 +120,11 @@ static __always_inline void on_route6_lookup(const struct net *net, const struct
 		return;
 	if (!awaiting_any)
 		awaiting_any = 1; /* as in record_route */
-	/* tcp_v6_connect() looks the route up only once, before it picks the port: that one is kept. */
-	struct svc_event *e = begin_route_record(netns);
+	/* tcp_v6_connect() looks the route up only once, before it picks the port: that one is kept. It is
+	 * sent at once even when flows are held (held.bpf.h): the port search in between may reschedule
+	 * the task to another CPU (cond_resched), where its SYN would not find the record staged on this
+	 * one. Userspace gives it to the next flow to that service IP. */
+	struct svc_event *e = reserve_event(SVC_EV_ROUTE, netns);
 	if (!e)
 		return;
 	fill_task(e);
@@ -150,5 +153,5 @@ static __always_inline void on_route6_lookup(const struct net *net, const struct
 		out[3] = gw[3];
 	}
 	__builtin_memcpy(e->route.prefsrc, &f6i->fib6_prefsrc.addr, 16);
-	finish_route_record(e);
+	submit_event(e);
 }
