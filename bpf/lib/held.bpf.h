@@ -156,8 +156,8 @@ static __always_inline bool zero_addr(const __u8 a[16])
 	return !(x[0] | x[1] | x[2] | x[3]);
 }
 
-/* Whether a staged route record (r) is the lookup of flow t: an IPv6 connect() looks up before it has
- * picked its port, and may leave the source to the lookup. */
+/* Whether a staged route record (r) is the lookup of flow t; a lookup made before the port or the
+ * source was picked matches too. */
 static __always_inline bool route_of_flow(const struct svc_tuple *r, const struct svc_tuple *t)
 {
 	return r->family == t->family && r->proto == t->proto && r->dport == t->dport && same_addr(r->dst, t->dst) &&

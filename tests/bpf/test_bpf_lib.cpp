@@ -232,7 +232,7 @@ TEST_CASE("Held flows: connect times in log2 buckets of µs, as userspace's hist
   CHECK(bucket(uint64_t{1} << 40) == SVC_CONNECT_BUCKETS - 1);  // the last bucket holds the rest
 }
 
-TEST_CASE("Held flows: a staged route record is its flow's, or an IPv6 connect's before its port") {
+TEST_CASE("Held flows: a staged route record is its flow's, or a lookup's made before the port was picked") {
   Skel skel = load(CidrsIn::kConstants);
   auto is_flows = [&](uint16_t route_port, const char* route_src, uint16_t flow_port, const char* flow_src) {
     return run(skel->progs.route_is_flows,
