@@ -131,10 +131,7 @@ static __always_inline struct svc_event *begin_route_record(__u32 netns)
 	struct svc_event *e = bpf_map_lookup_elem(&staged_route, &zero);
 	if (!e)
 		return NULL;
-	__builtin_memset(e, 0, sizeof(*e));
-	e->ts_ns = bpf_ktime_get_ns();
-	e->kind = SVC_EV_ROUTE;
-	e->netns = netns;
+	begin_event(e, SVC_EV_ROUTE, netns);
 	return e;
 }
 
@@ -195,10 +192,7 @@ static __always_inline void hold_flow(struct svc_held_flow *h, __u64 ct, const s
 				      __u32 netns, __s32 out_ifindex, __s32 route_ifindex, const struct in_passage *p)
 {
 	struct svc_event *n = &h->nat;
-	__builtin_memset(n, 0, sizeof(*n));
-	n->ts_ns = bpf_ktime_get_ns();
-	n->kind = SVC_EV_NAT;
-	n->netns = netns;
+	begin_event(n, SVC_EV_NAT, netns);
 	fill_nat_record(n, ct, th, SVC_NAT_POST_ROUTING, out_ifindex, route_ifindex);
 	take_staged_route(h, &n->tuple, netns);
 	h->ingress_ifindex = p ? p->ingress_ifindex : 0;

@@ -23,7 +23,16 @@ static __always_inline bool wanted_netns(__u32 netns)
 	return target_netns == 0 || netns == target_netns;
 }
 
-/* A zeroed record (bpf_ringbuf_reserve leaves the memory as it was), or NULL with the loss counted. */
+/* A record started: zeroed (a ring buffer's or a map's memory is as it was left), stamped now. */
+static __always_inline void begin_event(struct svc_event *e, __u32 kind, __u32 netns)
+{
+	__builtin_memset(e, 0, sizeof(*e));
+	e->ts_ns = bpf_ktime_get_ns();
+	e->kind = kind;
+	e->netns = netns;
+}
+
+/* A started record in the ring buffer (begin_event), or NULL with the loss counted. */
 static __always_inline struct svc_event *reserve_event(__u32 kind, __u32 netns)
 {
 	struct svc_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
@@ -31,10 +40,7 @@ static __always_inline struct svc_event *reserve_event(__u32 kind, __u32 netns)
 		count(SVC_CNT_RINGBUF_DROPS);
 		return NULL;
 	}
-	__builtin_memset(e, 0, sizeof(*e));
-	e->ts_ns = bpf_ktime_get_ns();
-	e->kind = kind;
-	e->netns = netns;
+	begin_event(e, kind, netns);
 	return e;
 }
 
