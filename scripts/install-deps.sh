@@ -27,6 +27,8 @@ packages=(
   curl python3-prometheus-client
   # deploy test: reads deploy/daemonset.yaml
   python3-yaml
+  # the --pcap e2e tests (issue 19) read the pcapng svctrace writes with tshark
+  tshark
 )
 for arg in "$@"; do
   case $arg in
