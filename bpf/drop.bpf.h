@@ -38,6 +38,7 @@ static __always_inline void on_untracked_to_service(const struct sk_buff *skb, c
 	e->reply.ifindex = dev ? dev->ifindex : 0;
 	e->reply.ctinfo = SVC_CTINFO_UNTRACKED;
 	e->reply.drop_reason = reason;
+	send_packet(network_header(skb), &e->tuple, netns, SVC_PKT_DROPPED, e->reply.ifindex, reason);
 	submit_event(e);
 }
 
@@ -102,5 +103,6 @@ static __always_inline void on_kfree_skb(const struct sk_buff *skb, __u32 reason
 	e->reply.ifindex = dev ? dev->ifindex : 0;
 	e->reply.ctinfo = ctinfo;
 	e->reply.drop_reason = reason;
+	send_packet(network_header(skb), &e->tuple, netns, SVC_PKT_DROPPED, e->reply.ifindex, reason);
 	submit_event(e);
 }

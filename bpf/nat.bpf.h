@@ -25,9 +25,11 @@ static __always_inline __u16 new_flow_to_service(unsigned long nfct, struct nf_c
  * when every flow is streamed: one per packet leaving (POST_ROUTING: the SYNs and their retransmits),
  * one per packet of a forwarded flow coming in before one has left (PRE_ROUTING: its first, and its
  * retransmits when this host drops them), and none for LOCAL_OUT, whose device the POST_ROUTING record
- * carries. Otherwise a flow's first packet is held (held.bpf.h), and its next one releases it. */
+ * carries. Otherwise a flow's first packet is held (held.bpf.h), and its next one releases it.
+ * packet: its network header, for --pcap (NULL: not to be captured here). */
 static __always_inline void record_unreplied(unsigned long nfct, const struct nf_conntrack_tuple_hash th[2],
-					     __u16 l3, __u32 netns, __u32 hook, int in_ifindex, int out_ifindex)
+					     __u16 l3, __u32 netns, __u32 hook, int in_ifindex, int out_ifindex,
+					     const unsigned char *packet)
 {
 	__u64 ct = nfct & ~NFCT_INFOMASK;
 	if (!wanted_netns(netns))
@@ -71,17 +73,19 @@ static __always_inline void record_unreplied(unsigned long nfct, const struct nf
 		enum remembered r = remember(ct, conn_reply_hash(th), &slot);
 		struct svc_held_flow *h = r != REMEMBER_FAILED ? held_slot(slot) : NULL;
 		if (h && r == REMEMBERED_NEW) {
-			hold_flow(h, ct, th, netns, out_ifindex, route_ifindex, p);
+			hold_flow(h, slot, ct, th, netns, out_ifindex, route_ifindex, p, packet);
 			return;
 		}
 		if (h)
-			release_held(h); /* a packet sent again: the first went unanswered */
+			release_held(h, slot); /* a packet sent again: the first went unanswered */
 	}
 
 	struct svc_event *e = reserve_event(SVC_EV_NAT, netns);
 	if (!e)
 		return;
-	fill_nat_record(e, ct, th, hook, hook == SVC_NAT_PRE_ROUTING ? in_ifindex : out_ifindex, route_ifindex);
+	bool in = hook == SVC_NAT_PRE_ROUTING;
+	fill_nat_record(e, ct, th, hook, in ? in_ifindex : out_ifindex, route_ifindex);
+	send_packet(packet, &e->tuple, netns, in ? SVC_PKT_CAME_IN : SVC_PKT_LEFT, in ? in_ifindex : out_ifindex, 0);
 	submit_event(e);
 }
 
@@ -136,7 +140,7 @@ static __always_inline void report_reply(struct svc_awaiting_entry *v, __u32 slo
 	if (h && h->state == SVC_HELD) {
 		if (is_answer(ctinfo, th[0].tuple.dst.protonum, &r) && count_answered(h, bpf_ktime_get_ns()))
 			return;
-		release_held(h);
+		release_held(h, slot);
 	}
 	struct svc_event *e = reserve_event(SVC_EV_REPLY, netns);
 	if (!e)
@@ -145,6 +149,7 @@ static __always_inline void report_reply(struct svc_awaiting_entry *v, __u32 slo
 	e->reply = r;
 	e->reply.ifindex = in_ifindex;
 	e->reply.ctinfo = ctinfo;
+	send_packet(l3, &e->tuple, netns, SVC_PKT_REPLY, in_ifindex, 0);
 	submit_event(e);
 }
 
@@ -173,7 +178,7 @@ static __noinline int nat_service_packet(const struct sk_buff *skb, const struct
 {
 	int in = state->in ? state->in->ifindex : 0;
 	int out = state->out ? state->out->ifindex : 0;
-	record_unreplied(skb->_nfct, th, l3, state->net->ns.inum, hook, in, out);
+	record_unreplied(skb->_nfct, th, l3, state->net->ns.inum, hook, in, out, network_header(skb));
 	return 0;
 }
 
@@ -244,8 +249,8 @@ static __always_inline void on_dev_queue(const struct sk_buff *skb)
 	__u32 netns = dev->nd_net.net->ns.inum;
 	int in_ifindex = skb->skb_iif;
 	if (in_ifindex && !skb->sk)
-		record_unreplied(nfct, th, l3, netns, SVC_NAT_PRE_ROUTING, in_ifindex, 0);
-	record_unreplied(nfct, th, l3, netns, SVC_NAT_POST_ROUTING, 0, dev->ifindex);
+		record_unreplied(nfct, th, l3, netns, SVC_NAT_PRE_ROUTING, in_ifindex, 0, NULL); /* captured once, as it leaves */
+	record_unreplied(nfct, th, l3, netns, SVC_NAT_POST_ROUTING, 0, dev->ifindex, network_header(skb));
 }
 
 /* A packet received, for kernels without BPF netfilter links, which see no reply otherwise: it meets

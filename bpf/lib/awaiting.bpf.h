@@ -176,7 +176,7 @@ static __always_inline enum remembered remember(__u64 ct, __u64 hash, __u32 *slo
 		count(SVC_CNT_AWAITING_EVICTED);
 		struct svc_held_flow *h = held_slot(*slot);
 		if (h)
-			release_held(h);
+			release_held(h, *slot);
 	}
 	count(SVC_CNT_AWAITING_INSERTS);
 	victim->ct = ct;

@@ -21,6 +21,7 @@
 #include "ringbuf.bpf.h"
 #include "conntrack.bpf.h"
 #include "passage.bpf.h"
+#include "packets.bpf.h"
 
 /* Set to 0 by userspace to hold flows back; 1 streams every record as it happens. */
 const volatile __u32 every_flow = 1;
@@ -92,8 +93,9 @@ static __always_inline void send_ingress(const struct svc_event *nat, __u64 ts, 
 	submit_event(e);
 }
 
-/* The flow needs deciding: its held records go out, in the order they happened. */
-static __always_inline void release_held(struct svc_held_flow *h)
+/* The flow (h, in slot) needs deciding: its held records go out, in the order they happened, and its
+ * first packet with them (--pcap). */
+static __always_inline void release_held(struct svc_held_flow *h, __u32 slot)
 {
 	if (h->state != SVC_HELD && h->state != SVC_HELD_COUNTED)
 		return;
@@ -104,6 +106,7 @@ static __always_inline void release_held(struct svc_held_flow *h)
 	if (h->route.kind)
 		send_copy(&h->route);
 	send_copy(&h->nat);
+	release_held_packet(slot);
 }
 
 /* A NAT record's fields for conntrack entry ct (th: its tuples) at a hook: ifindex is the device
@@ -186,15 +189,17 @@ static __always_inline void release_staged_route(const struct svc_tuple *t, __u3
 
 /* ---- holding and releasing ---------------------------------------------------------------------- */
 
-/* A new flow's first packet at POST_ROUTING (p: its passage, if this CPU kept it): its records into
- * its slot h, where they stay unless it needs deciding. */
-static __always_inline void hold_flow(struct svc_held_flow *h, __u64 ct, const struct nf_conntrack_tuple_hash th[2],
-				      __u32 netns, __s32 out_ifindex, __s32 route_ifindex, const struct in_passage *p)
+/* A new flow's first packet (its network header at l3) at POST_ROUTING (p: its passage, if this CPU
+ * kept it): its records into its slot h, where they stay unless it needs deciding. */
+static __always_inline void hold_flow(struct svc_held_flow *h, __u32 slot, __u64 ct,
+				      const struct nf_conntrack_tuple_hash th[2], __u32 netns, __s32 out_ifindex,
+				      __s32 route_ifindex, const struct in_passage *p, const unsigned char *l3)
 {
 	struct svc_event *n = &h->nat;
 	begin_event(n, SVC_EV_NAT, netns);
 	fill_nat_record(n, ct, th, SVC_NAT_POST_ROUTING, out_ifindex, route_ifindex);
 	take_staged_route(h, &n->tuple, netns);
+	hold_packet(slot, l3, &n->tuple, netns, out_ifindex);
 	h->ingress_ifindex = p ? p->ingress_ifindex : 0;
 	h->ingress_ts = p ? p->ts : 0;
 	h->answered_ns = 0;
@@ -286,8 +291,8 @@ static __always_inline bool count_answered(struct svc_held_flow *h, __u64 now)
 }
 
 /* The counted reply was dropped after all: the count is taken back (on this CPU; userspace sums them
- * all) and the flow released. */
-static __always_inline void uncount_answered(struct svc_held_flow *h)
+ * all) and the flow (h, in slot) released. */
+static __always_inline void uncount_answered(struct svc_held_flow *h, __u32 slot)
 {
 	struct svc_service_counts *c = counts_of(h);
 	if (c) {
@@ -296,7 +301,7 @@ static __always_inline void uncount_answered(struct svc_held_flow *h)
 		if (b < SVC_CONNECT_BUCKETS)
 			c->connect_us_log2[b]--;
 	}
-	release_held(h);
+	release_held(h, slot);
 }
 
 /* A drop of a packet of a flow in slot: whether to report it. A held flow is released first; a
@@ -307,11 +312,11 @@ static __always_inline bool drop_worth_reporting(__u32 slot, bool reply_directio
 	if (!h)
 		return true;
 	if (h->state == SVC_HELD) {
-		release_held(h);
+		release_held(h, slot);
 	} else if (h->state == SVC_HELD_COUNTED) {
 		if (!reply_direction || bpf_ktime_get_ns() - h->answered_ns > HELD_DROP_GRACE_NS)
 			return false;
-		uncount_answered(h);
+		uncount_answered(h, slot);
 	}
 	return true;
 }

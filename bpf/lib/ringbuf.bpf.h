@@ -44,7 +44,8 @@ static __always_inline struct svc_event *reserve_event(__u32 kind, __u32 netns)
 	return e;
 }
 
-static __always_inline void submit_event(struct svc_event *e)
+/* Submits a reserved record of size bytes. */
+static __always_inline void submit_record(void *rec, __u64 size)
 {
 	__u64 flags = 0;
 	if (wakeup_bytes) {
@@ -52,11 +53,16 @@ static __always_inline void submit_event(struct svc_event *e)
 		 * wakeup_bytes of records. A crossing lost to a race with another CPU is caught at the next
 		 * one, or by the reader's poll timeout. */
 		__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
-		__u64 before = avail > sizeof(*e) ? avail - sizeof(*e) : 0;
+		__u64 before = avail > size ? avail - size : 0;
 		flags = avail / wakeup_bytes != before / wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 	}
-	bpf_ringbuf_submit(e, flags);
+	bpf_ringbuf_submit(rec, flags);
 	count(SVC_CNT_EVENTS);
+}
+
+static __always_inline void submit_event(struct svc_event *e)
+{
+	submit_record(e, sizeof(*e));
 }
 
 /* The current task, for records made in the context of the process that connects. */

@@ -35,6 +35,9 @@ enum svc_event_kind {
 	                          the route). The tuple is the incoming flow: client -> local address. */
 };
 #define SVC_EV_LAST SVC_EV_REPLY_ROUTE
+/* Not a struct svc_event: a struct svc_packet (below), sent only with --pcap. Its first fields are
+ * svc_event's, so the reader tells the two apart by kind. */
+#define SVC_EV_PACKET 8
 
 /* Which hook saw the packet of an SVC_EV_NAT event. LOCAL_OUT sends no event of its own: it notes the
  * device of the route to the service IP, which the POST_ROUTING event carries (route_ifindex). */
@@ -169,6 +172,30 @@ struct svc_service_counts {
 	__u64 connect_us_log2[SVC_CONNECT_BUCKETS];
 };
 
+/* --pcap: the headers of a packet of a flow not yet answered, for the capture file of the failing
+ * flows. Sent where the flow's other records are: a held flow's first packet waits in held_packets
+ * (lib/packets.bpf.h) and goes out with its records when it is released. */
+#define SVC_SNAP_LEN 128
+enum svc_packet_seen {
+	SVC_PKT_LEFT = 1,     /* at POST_ROUTING, as it left: after source NAT */
+	SVC_PKT_CAME_IN = 2,  /* a forwarded flow's packet at PRE_ROUTING: after destination NAT */
+	SVC_PKT_REPLY = 3,    /* its first reply (an ICMP error, a RST, a SYN-ACK) coming in */
+	SVC_PKT_DROPPED = 4   /* dropped by the kernel (drop_reason says why) */
+};
+
+struct svc_packet {
+	__u64 ts_ns;
+	__u32 kind;             /* SVC_EV_PACKET */
+	__u32 netns;
+	struct svc_tuple flow;  /* the flow it belongs to: its original direction, as svc_event.tuple */
+	__u32 seen;             /* enum svc_packet_seen */
+	__s32 ifindex;          /* the device: left by, came in by, dropped on (0: none yet) */
+	__u32 drop_reason;      /* SVC_PKT_DROPPED: enum skb_drop_reason */
+	__u16 wire_len;         /* the IP packet's length, from its header */
+	__u16 caplen;           /* bytes of it in data, from the IP header on */
+	__u8 data[SVC_SNAP_LEN];
+};
+
 /* Per-CPU counters the BPF side keeps; userspace sums them. */
 enum svc_counter {
 	SVC_CNT_EVENTS = 0,      /* records submitted to the ring buffer */
@@ -181,6 +208,7 @@ enum svc_counter {
 	SVC_CNT_CONN_UNREADABLE, /* a packet's conntrack entry could not be read: a layout this build does
 				    not know, or a faulting read (not counted for an entry remembered from
 				    an earlier packet, which may be gone) */
+	SVC_CNT_PACKET_DROPS,    /* --pcap: a packet's headers found the ring buffer full */
 	SVC_CNT_MAX
 };
 
@@ -215,6 +243,8 @@ SVC_LAYOUT_CHECK(sizeof(struct svc_event) == 152);
 SVC_LAYOUT_CHECK(sizeof(struct svc_cidr_key) == 20);
 SVC_LAYOUT_CHECK(sizeof(struct svc_held_flow) == 328);
 SVC_LAYOUT_CHECK(sizeof(struct svc_service_key) == 48);
+SVC_LAYOUT_CHECK(__builtin_offsetof(struct svc_packet, kind) == __builtin_offsetof(struct svc_event, kind));
+SVC_LAYOUT_CHECK(sizeof(struct svc_packet) == 200);
 #undef SVC_LAYOUT_CHECK
 
 #endif

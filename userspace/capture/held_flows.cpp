@@ -25,13 +25,16 @@ HeldFlows::Mapping HeldFlows::map_array(bpf_map* m) {
   return {addr, len};
 }
 
-HeldFlows::HeldFlows(bpf_map* awaiting_reply, bpf_map* held_flows, bpf_map* service_counts)
+HeldFlows::HeldFlows(bpf_map* awaiting_reply, bpf_map* held_flows, bpf_map* service_counts, bpf_map* held_packets)
     : awaiting_(map_array(awaiting_reply)), counts_fd_(bpf_map__fd(service_counts)) {
-  static_assert(sizeof(svc_awaiting_entry) * SVC_AWAITING_WAYS % 8 == 0 && sizeof(svc_held_flow) % 8 == 0);
+  static_assert(sizeof(svc_awaiting_entry) * SVC_AWAITING_WAYS % 8 == 0 && sizeof(svc_held_flow) % 8 == 0 &&
+                sizeof(svc_packet) % 8 == 0);
   try {
     held_ = map_array(held_flows);
+    if (held_packets) packets_ = map_array(held_packets);
   } catch (...) {
     munmap(awaiting_.addr, awaiting_.len);
+    if (held_.addr) munmap(held_.addr, held_.len);
     throw;
   }
   slots_ = std::min<size_t>(size_t{bpf_map__max_entries(awaiting_reply)} * SVC_AWAITING_WAYS,
@@ -41,6 +44,7 @@ HeldFlows::HeldFlows(bpf_map* awaiting_reply, bpf_map* held_flows, bpf_map* serv
 HeldFlows::~HeldFlows() {
   munmap(awaiting_.addr, awaiting_.len);
   munmap(held_.addr, held_.len);
+  if (packets_.addr) munmap(packets_.addr, packets_.len);
 }
 
 // The kernel writes these tables while this reads them: a held slot is copied, then its state and the
@@ -48,7 +52,8 @@ HeldFlows::~HeldFlows() {
 // can race with the kernel releasing it too (a retransmit at that instant): the records then arrive
 // twice, which the correlator takes as one flow.
 size_t HeldFlows::release_stalled(uint64_t now_ns, uint64_t age_ns,
-                                  const std::function<void(const svc_event&)>& deliver) {
+                                  const std::function<void(const svc_event&)>& deliver,
+                                  const std::function<void(const svc_packet&)>& deliver_packet) {
   auto* entries = static_cast<volatile svc_awaiting_entry*>(awaiting_.addr);
   auto* held = static_cast<svc_held_flow*>(held_.addr);
   const uint32_t now = static_cast<uint32_t>(now_ns >> SVC_STAMP_SHIFT);
@@ -75,9 +80,21 @@ size_t HeldFlows::release_stalled(uint64_t now_ns, uint64_t age_ns,
     }
     if (copy.route.kind) deliver(copy.route);
     deliver(copy.nat);
+    if (packets_.addr) release_packet(i, deliver_packet);
     released++;
   }
   return released;
+}
+
+// The held flow in slot i was released: its first packet, if the kernel kept one, goes out (as the
+// kernel's release_held_packet would send it).
+void HeldFlows::release_packet(size_t i, const std::function<void(const svc_packet&)>& deliver_packet) {
+  auto* packet = static_cast<svc_packet*>(packets_.addr) + i;
+  svc_packet copy;
+  std::memcpy(&copy, packet, sizeof copy);
+  if (copy.kind != SVC_EV_PACKET || copy.caplen > SVC_SNAP_LEN) return;
+  reinterpret_cast<std::atomic<uint32_t>*>(&packet->kind)->store(0, std::memory_order_relaxed);
+  deliver_packet(copy);
 }
 
 bool HeldFlows::KeyLess::operator()(const svc_service_key& a, const svc_service_key& b) const {

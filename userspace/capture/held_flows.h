@@ -18,16 +18,19 @@ namespace svctrace {
 
 class HeldFlows {
  public:
-  // The two arrays as the kernel maps them (BPF_F_MMAPABLE), and the per-CPU counts.
-  HeldFlows(bpf_map* awaiting_reply, bpf_map* held_flows, bpf_map* service_counts);  // throws std::runtime_error
+  // The arrays as the kernel maps them (BPF_F_MMAPABLE), and the per-CPU counts. held_packets: the held
+  // flows' first packets (--pcap), or null.
+  HeldFlows(bpf_map* awaiting_reply, bpf_map* held_flows, bpf_map* service_counts,
+            bpf_map* held_packets);  // throws std::runtime_error
   ~HeldFlows();
   HeldFlows(const HeldFlows&) = delete;
   HeldFlows& operator=(const HeldFlows&) = delete;
 
   // Sends the held records of every flow still unanswered age_ns after it was remembered to
-  // `deliver`, in the order they happened, and marks them released. now_ns: CLOCK_MONOTONIC. Returns
-  // how many flows.
-  size_t release_stalled(uint64_t now_ns, uint64_t age_ns, const std::function<void(const svc_event&)>& deliver);
+  // `deliver`, in the order they happened, then its first packet to `deliver_packet` (--pcap), and
+  // marks them released. now_ns: CLOCK_MONOTONIC. Returns how many flows.
+  size_t release_stalled(uint64_t now_ns, uint64_t age_ns, const std::function<void(const svc_event&)>& deliver,
+                         const std::function<void(const svc_packet&)>& deliver_packet);
   // The answered flows counted since the last call, per service (per-CPU values summed).
   std::vector<ServiceCount> counted_since_last();
 
@@ -37,7 +40,8 @@ class HeldFlows {
     size_t len = 0;
   };
   static Mapping map_array(bpf_map* m);
-  Mapping awaiting_, held_;
+  void release_packet(size_t slot, const std::function<void(const svc_packet&)>& deliver_packet);
+  Mapping awaiting_, held_, packets_;
   size_t slots_ = 0;
   int counts_fd_ = -1;
   struct KeyLess {

@@ -18,6 +18,7 @@ struct KernelCounters {
   uint64_t held_released = 0;       // held flows whose records were sent on (by the kernel, or read by
                                     // the tracer): they needed deciding
   uint64_t conn_unreadable = 0;     // conntrack entries the BPF side could not read (not recorded)
+  uint64_t packet_drops = 0;        // --pcap: packets' headers that found the ring buffer full
 };
 
 // Answered flows the kernel counted for one service (held flows, bpf/lib/held.bpf.h): the key as the

@@ -237,6 +237,7 @@ struct Tracer::Impl {
   std::vector<Fd> nf_links;
   std::unique_ptr<ring_buffer, RingDeleter> ring;
   EventHandler on_event;
+  PacketHandler on_packet;
   std::unique_ptr<HeldFlows> held;  // null when every flow is streamed
   uint64_t released_by_reader = 0;  // held flows release_stalled() released
   uint32_t ring_bytes = 0;
@@ -376,6 +377,9 @@ void load_object(svctrace_bpf* skel, const TracerOptions& opts, const Chosen& ch
   skel->rodata->every_flow = hold ? 0 : 1;
   bpf_map__set_max_entries(skel->maps.held_flows, hold ? buckets * SVC_AWAITING_WAYS : 1);
   bpf_map__set_max_entries(skel->maps.service_counts, hold ? service_count_keys() : 1);
+  // --pcap: a held flow's first packet waits beside its records (packets.bpf.h).
+  skel->rodata->capture_packets = opts.capture_packets ? 1 : 0;
+  bpf_map__set_max_entries(skel->maps.held_packets, hold && opts.capture_packets ? buckets * SVC_AWAITING_WAYS : 1);
   // The probes said the kernel takes each kind of program and whether it has the kfunc; what it can
   // still refuse is the programs themselves (the verifier), or the maps. -v shows libbpf's account.
   if (int err = svctrace_bpf__load(skel); err != 0)
@@ -450,13 +454,14 @@ std::pair<Fd, std::string> link_netfilter(svctrace_bpf* skel, const NfHook& h) {
 
 }  // namespace
 
-std::unique_ptr<Tracer> Tracer::start(const TracerOptions& opts, EventHandler on_event) {
+std::unique_ptr<Tracer> Tracer::start(const TracerOptions& opts, EventHandler on_event, PacketHandler on_packet) {
   require_kernel_floor(opts.btf_file);
   // IPv6 hooks cost every IPv6 packet a look: only attach them when an IPv6 CIDR is traced.
   const bool trace_v6 = std::any_of(opts.cidrs.begin(), opts.cidrs.end(),
                                     [](const Cidr& c) { return c.addr.family == AF_INET6; });
   auto impl = std::make_unique<Impl>();
   impl->on_event = std::move(on_event);
+  impl->on_packet = on_packet ? std::move(on_packet) : [](const svc_packet&) {};
   impl->ring_bytes = opts.ringbuf_bytes;
   impl->skel = open_object(opts.btf_file);
   svctrace_bpf* skel = impl->skel.get();
@@ -482,19 +487,23 @@ std::unique_ptr<Tracer> Tracer::start(const TracerOptions& opts, EventHandler on
 
   auto on_record = [](void* ctx, void* data, size_t size) -> int {
     auto* self = static_cast<Impl*>(ctx);
-    if (size >= sizeof(svc_event)) self->on_event(*static_cast<const svc_event*>(data));
+    if (size >= sizeof(svc_packet) && static_cast<const svc_packet*>(data)->kind == SVC_EV_PACKET)
+      self->on_packet(*static_cast<const svc_packet*>(data));
+    else if (size >= sizeof(svc_event))
+      self->on_event(*static_cast<const svc_event*>(data));
     return 0;
   };
   impl->ring.reset(ring_buffer__new(bpf_map__fd(skel->maps.events), on_record, impl.get(), nullptr));
+  if (!impl->ring) throw TracerError(fmt::format("cannot open the BPF ring buffer: {}", std::strerror(errno)));
   if (holds_flows(opts, chosen)) {
     try {
       impl->held = std::make_unique<HeldFlows>(skel->maps.awaiting_reply, skel->maps.held_flows,
-                                               skel->maps.service_counts);
+                                               skel->maps.service_counts,
+                                               opts.capture_packets ? skel->maps.held_packets : nullptr);
     } catch (const std::runtime_error& e) {
       throw TracerError(e.what());
     }
   }
-  if (!impl->ring) throw TracerError(fmt::format("cannot open the BPF ring buffer: {}", std::strerror(errno)));
 
   std::unique_ptr<Tracer> t(new Tracer(std::move(impl)));
   t->hooks_ = std::move(hooks);
@@ -533,7 +542,7 @@ int Tracer::poll(int timeout_ms) {
 }
 
 size_t Tracer::release_stalled(uint64_t now_ns, uint64_t age_ns) {
-  size_t n = impl_->held ? impl_->held->release_stalled(now_ns, age_ns, impl_->on_event) : 0;
+  size_t n = impl_->held ? impl_->held->release_stalled(now_ns, age_ns, impl_->on_event, impl_->on_packet) : 0;
   impl_->released_by_reader += n;
   return n;
 }
@@ -555,6 +564,7 @@ Tracer::Counters Tracer::counters() {
   c.awaiting_capacity = uint64_t{SVC_AWAITING_WAYS} * bpf_map__max_entries(impl_->skel->maps.awaiting_reply);
   c.awaiting_evicted = sum(SVC_CNT_AWAITING_EVICTED);
   c.conn_unreadable = sum(SVC_CNT_CONN_UNREADABLE);
+  c.packet_drops = sum(SVC_CNT_PACKET_DROPS);
   c.held_released = sum(SVC_CNT_HELD_RELEASED) + impl_->released_by_reader;
   // (Summed per CPU while the programs run: a flow counted out on one CPU may not be counted in yet.)
   uint64_t out = c.awaiting_evicted + sum(SVC_CNT_AWAITING_REPLIED), in = sum(SVC_CNT_AWAITING_INSERTS);

@@ -33,6 +33,8 @@ struct TracerOptions {
   // Stream every flow's records (--all-flows). Otherwise the kernel holds a flow's records until it
   // needs deciding, and counts the answered ones per service (bpf/lib/held.bpf.h).
   bool all_flows = false;
+  // Capture the headers of the packets of flows not yet answered (--pcap): svc_packet records.
+  bool capture_packets = false;
 };
 
 // A hook svctrace tried, and whether it is live.
@@ -47,8 +49,11 @@ struct HookStatus {
 class Tracer {
  public:
   using EventHandler = std::function<void(const svc_event&)>;
-  // Throws TracerError with a message fit for the user.
-  static std::unique_ptr<Tracer> start(const TracerOptions& opts, EventHandler on_event);
+  using PacketHandler = std::function<void(const svc_packet&)>;
+  // Throws TracerError with a message fit for the user. on_packet: the captured packets
+  // (TracerOptions::capture_packets).
+  static std::unique_ptr<Tracer> start(const TracerOptions& opts, EventHandler on_event,
+                                       PacketHandler on_packet = {});
   ~Tracer();
   Tracer(const Tracer&) = delete;
   Tracer& operator=(const Tracer&) = delete;
