@@ -2,6 +2,7 @@
 #pragma once
 #include <nlohmann/json.hpp>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,10 @@ int run_replay(const Options& o, Output& out);
 
 // The tracer's options as the command line gives them.
 TracerOptions tracer_options(const Options& o, uint32_t netns_inode);
+
+// Writes a file at exit (write_file_atomically): false, the error logged, when it could not be. what:
+// what it holds, for the log ("report", "packets").
+bool write_at_exit(const std::string& path, const std::function<std::string()>& content, const char* what);
 
 // Writes each report (JSON, or the HTML page for a .html path): what the session found, with what it
 // was traced with. False, the error logged, when one could not be written (reports.cpp).

@@ -166,6 +166,15 @@ void add_extra_options(CLI::App& app, Options& o) {
                  "`svctrace replay FILE` elsewhere (written atomically: while tracing it grows in\n"
                  "FILE.XXXXXX beside FILE, which replays too if svctrace is killed)")
       ->type_name("FILE");
+  app.add_option("--pcap", o.pcap,
+                 "Write the packets of the diagnosed flows to FILE at exit, as pcapng (atomically):\n"
+                 "their SYNs and retransmits as they left, dropped replies with the kernel's\n"
+                 "reason, ICMP errors, resets; the first 128 bytes of each, from the IP header, with\n"
+                 "a comment naming where it was seen and the flow's verdict. Healthy flows' are not kept")
+      ->type_name("FILE");
+  app.add_option("--pcap-max-packets", o.pcap_max_packets, "Packets written to --pcap at most (default 10000); the rest are counted")
+      ->type_name("N")
+      ->check(CLI::Range(size_t{1}, size_t{1} << 22));
   app.add_option("--metrics", o.metrics,
                  "Serve Prometheus metrics at http://ADDR:PORT/metrics while tracing, e.g.\n"
                  "127.0.0.1:9100 or [::1]:9100; bound in the namespace svctrace started in,\n"
@@ -221,6 +230,8 @@ CLI::App* add_replay_command(CLI::App& app, Options& o, SubcommandLists& lists) 
       ->check(CLI::ExistingFile.description(""));
   replay_cmd->add_flag("--json", o.json, "Write NDJSON to stdout, the lines the live run's --json wrote");
   replay_cmd->add_flag("--all-flows", o.all_flows, "A line for every flow, as the live run's --all-flows");
+  replay_cmd->add_option("--pcap", o.pcap, "Write the diagnosed flows' packets to FILE, as the live run's --pcap (if it had one)")
+      ->type_name("FILE");
   replay_cmd
       ->add_option("--report", lists.reports,
                    "Write the capture's report to FILE: an HTML page if FILE ends in .html,\n"
@@ -243,6 +254,7 @@ void check_options(Options& o) {
   for (const auto& a : o.cidr_args) o.cidrs.push_back(Cidr::parse(a));
   for (const auto& path : o.reports) check_output_path("--report", path);
   if (!o.record.empty()) check_output_path("--record", o.record);
+  if (!o.pcap.empty()) check_output_path("--pcap", o.pcap);
   if (!o.ready_file.empty()) check_output_path("--ready-file", o.ready_file);
   if (!o.metrics.empty() && o.command != Command::Trace)
     throw CLI::ValidationError("--metrics", "serves metrics while tracing, not with check, replay or --hooks");

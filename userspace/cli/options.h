@@ -50,6 +50,8 @@ struct Options {
   size_t max_flows = 65536;
   std::string btf_file;  // --btf: the kernel's BTF from this file
   std::string record;
+  std::string pcap;                  // --pcap: the diagnosed flows' packets, as pcapng
+  size_t pcap_max_packets = 10000;
   std::string color = "auto";
   std::string metrics;
   std::string rules_file, nft_file;  // check: the NAT rules from files, not the namespace

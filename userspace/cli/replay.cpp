@@ -33,6 +33,7 @@ int replay_file(const Options& o, Output& out) {
   ReplayNode node(rec.answers);
   SessionOptions sopts = session_options(rec);
   sopts.all_flows = o.all_flows;
+  if (!o.pcap.empty()) sopts.pcap_max_packets = o.pcap_max_packets;
   Session session(sopts, node, drop_reason_names(rec), out);
   out.replay(file, rec.header);
   out.flush();
@@ -44,10 +45,12 @@ int replay_file(const Options& o, Output& out) {
   if (node.unanswered())
     spdlog::warn("{} of the diagnosis had no recorded answer: those verdicts may differ",
                  counted(node.unanswered(), "question"));
-  bool reports_written = true;
+  bool reports_written = o.pcap.empty() || write_at_exit(o.pcap, [&] { return session.pcap(); }, "packets");
   if (!o.reports.empty()) {
     json config = rec.end.is_null() ? json(nullptr) : rec.end.value("config", json(nullptr));
-    reports_written = write_reports(o.reports, replay_header(file, rec, elapsed), found, config);
+    json header = replay_header(file, rec, elapsed);
+    if (!o.pcap.empty()) header["pcap"] = o.pcap;
+    reports_written = write_reports(o.reports, header, found, config) && reports_written;
   }
   session.summarize();  // after the reports: a stdout that fails or blocks cannot cost them
   warn_if_stdout_lost(out);

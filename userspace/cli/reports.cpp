@@ -12,20 +12,24 @@ namespace svctrace::cli {
 
 using nlohmann::json;
 
-bool write_reports(const std::vector<std::string>& paths, const json& header, const json& found, const json& config) {
-  json report = header;
-  for (const char* key : {"services", "flows", "diagnoses", "timeline", "stats"}) report[key] = found[key];
-  report["config"] = config;
+bool write_at_exit(const std::string& path, const std::function<std::string()>& content, const char* what) {
   try {
-    for (const auto& path : paths) {
-      write_file_atomically(path, render_report(path, report));
-      spdlog::info("report written to {}", path);
-    }
+    write_file_atomically(path, content());
+    spdlog::info("{} written to {}", what, path);
     return true;
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());
     return false;
   }
+}
+
+bool write_reports(const std::vector<std::string>& paths, const json& header, const json& found, const json& config) {
+  json report = header;
+  for (const char* key : {"services", "flows", "diagnoses", "timeline", "stats"}) report[key] = found[key];
+  report["config"] = config;
+  for (const auto& path : paths)
+    if (!write_at_exit(path, [&] { return render_report(path, report); }, "report")) return false;
+  return true;
 }
 
 std::string stdout_lost(int err) {

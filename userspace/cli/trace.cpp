@@ -34,6 +34,7 @@ TracerOptions tracer_options(const Options& o, uint32_t netns_inode) {
   topts.max_flows = static_cast<uint32_t>(o.max_flows);
   topts.btf_file = o.btf_file;
   topts.all_flows = o.all_flows;
+  topts.capture_packets = !o.pcap.empty();
   return topts;
 }
 
@@ -48,6 +49,12 @@ void on_signal(int) { g_stop = 1; }
 uint64_t monotonic_ns() {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+uint64_t unix_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 
@@ -117,7 +124,9 @@ void MainLoop::attach() {
     node_ = std::make_unique<LiveNode>(o_.host_root);
     monitor_ = std::make_unique<NetlinkMonitor>();
     // Events arrive only from poll(), once the session exists.
-    tracer_ = Tracer::start(tracer_options(o_, netns_inode_), [this](const svc_event& ev) { session_->on_event(ev); });
+    tracer_ = Tracer::start(
+        tracer_options(o_, netns_inode_), [this](const svc_event& ev) { session_->on_event(ev); },
+        [this](const svc_packet& p) { session_->on_packet(p); });
   } catch (const std::exception& e) {
     throw Failure(kExitRuntime, e.what());
   }
@@ -152,6 +161,8 @@ SessionOptions MainLoop::session_options() {
   sopts.start_ns = start_ns_ = monotonic_ns();
   sopts.stats_interval_ns = static_cast<uint64_t>(o_.stats_interval * 1e9);
   sopts.all_flows = o_.all_flows;
+  sopts.unix_minus_monotonic_ns = unix_ns() - sopts.start_ns;
+  if (!o_.pcap.empty()) sopts.pcap_max_packets = o_.pcap_max_packets;
   sopts.service_lines = o_.json || !live_table();
   sopts.correlator = {o_.max_flows, o_.unanswered_after_ms * 1'000'000ull, static_cast<uint32_t>(getpid())};
   return sopts;
@@ -168,6 +179,7 @@ void MainLoop::start_recording(const SessionOptions& sopts, const DropReasonName
                  {"refused_hooks", refused_},
                  {"host_netns", sopts.host_netns},
                  {"start_ns", sopts.start_ns},
+                 {"unix_minus_monotonic_ns", sopts.unix_minus_monotonic_ns},
                  {"stats_interval_ns", sopts.stats_interval_ns},
                  {"max_flows", sopts.correlator.max_flows},
                  {"unanswered_after_ns", sopts.correlator.unanswered_after_ns},
@@ -333,9 +345,11 @@ void MainLoop::finish_recording(double elapsed, const json& config) {
 }
 
 json MainLoop::report_header(double elapsed) const {
-  return {{"svctrace", SVCTRACE_VERSION}, {"started_at", started_at_}, {"duration_s", elapsed},
-          {"cidrs", cidr_list_},          {"netns", netns_json_},      {"hooks", hooks_},
-          {"refused_hooks", refused_}};
+  json h = {{"svctrace", SVCTRACE_VERSION}, {"started_at", started_at_}, {"duration_s", elapsed},
+            {"cidrs", cidr_list_},          {"netns", netns_json_},      {"hooks", hooks_},
+            {"refused_hooks", refused_}};
+  if (!o_.pcap.empty()) h["pcap"] = o_.pcap;
+  return h;
 }
 
 // Nothing to the CIDRs was seen: where connects are rewritten by cgroup BPF, that is why, and the
@@ -370,6 +384,7 @@ int MainLoop::finish() {
   json config = node_->config_snapshot(o_.cidrs);
   // The files before the summary on stdout, which may fail or block.
   if (recorder_) finish_recording(elapsed, config);
+  if (!o_.pcap.empty() && !write_at_exit(o_.pcap, [&] { return session_->pcap(); }, "packets")) runtime_error_ = true;
   if (!o_.reports.empty() && !write_reports(o_.reports, report_header(elapsed), found, config))
     runtime_error_ = true;
   // Before the summary, which stays the last line (scripts and the DaemonSet's logs rely on it).

@@ -67,7 +67,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ServicePair, proto, service_ip, 
                                                 chain, found_in, source_nat, service, by_ipvs)
 // held_released came later: a recording without it replays as one with nothing held.
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(KernelCounters, events, ringbuf_drops, awaiting_size,
-                                                awaiting_capacity, awaiting_evicted, held_released)
+                                                awaiting_capacity, awaiting_evicted, held_released, packet_drops)
 
 template <typename T>
 json optional_json(const std::optional<T>& v) {
@@ -213,6 +213,15 @@ svc_event event_from_hex(const std::string& hex) {
   return ev;
 }
 
+// The bytes of one captured packet, checked as event_from_hex checks an event's.
+svc_packet packet_from_hex(const std::string& hex) {
+  svc_packet p{};
+  if (!bytes_from_hex(hex, &p, sizeof p)) throw RecordingError("a packet's bytes are not the hex of one");
+  if (p.kind != SVC_EV_PACKET || p.caplen > SVC_SNAP_LEN || !known_family(p.flow.family))
+    throw RecordingError("a packet record is not one svctrace writes");
+  return p;
+}
+
 std::string answer_key(const std::string& question, const json& arg) { return question + " " + arg.dump(); }
 
 }  // namespace
@@ -248,6 +257,7 @@ void Recorder::line(const json& j) {
 }
 
 void Recorder::event(const svc_event& ev) { line({{"type", "event"}, {"hex", to_hex(&ev, sizeof ev)}}); }
+void Recorder::packet(const svc_packet& p) { line({{"type", "packet"}, {"hex", to_hex(&p, sizeof p)}}); }
 
 // Each tick's lines reach the file with the tick: a capture cut by SIGKILL loses at most the tick it
 // was in, and ends with a line cut short, which parse_recording leaves out.
@@ -375,6 +385,8 @@ void add_record(Recording& rec, json j) {
   const std::string type = j.at("type").get<std::string>();
   if (type == "event") {
     event_from_hex(j.at("hex").get<std::string>());
+  } else if (type == "packet") {
+    packet_from_hex(j.at("hex").get<std::string>());
   } else if (type == "tick") {
     j.at("now_ns").get<uint64_t>();
     j.at("kernel").get<KernelCounters>();
@@ -519,6 +531,7 @@ SessionOptions session_options(const Recording& rec) {
   o.cidrs = h.at("cidrs").get<std::vector<Cidr>>();
   o.host_netns = h.at("host_netns").get<bool>();
   o.start_ns = h.at("start_ns").get<uint64_t>();
+  o.unix_minus_monotonic_ns = h.value("unix_minus_monotonic_ns", uint64_t{0});
   o.stats_interval_ns = h.value("stats_interval_ns", o.stats_interval_ns);
   o.correlator.max_flows = h.at("max_flows").get<size_t>();
   o.correlator.unanswered_after_ns = h.at("unanswered_after_ns").get<uint64_t>();
@@ -542,6 +555,8 @@ KernelCounters replay(const Recording& rec, Session& session) {
     const std::string& type = r.at("type").get_ref<const std::string&>();
     if (type == "event") {
       session.on_event(event_from_hex(r.at("hex").get<std::string>()));
+    } else if (type == "packet") {
+      session.on_packet(packet_from_hex(r.at("hex").get<std::string>()));
     } else if (type == "tick") {
       kernel = r.at("kernel").get<KernelCounters>();
       session.tick(r.at("now_ns").get<uint64_t>(), kernel);

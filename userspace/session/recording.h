@@ -4,6 +4,7 @@
 // The file is NDJSON, one object per line, each with "type", in the order things happened:
 //   header    the first line: format version, CIDRs, namespace, options, the kernel's drop reason names
 //   event     one struct svc_event as the ring buffer delivered it ("hex": its bytes)
+//   packet    one struct svc_packet (--pcap): a packet's captured headers ("hex": its bytes)
 //   tick      one pass of the main loop: the time and the kernel's counters
 //   changes   route, rule and address changes seen
 //   existing  a flow found in the conntrack table at start
@@ -42,6 +43,7 @@ class Recorder {
   Recorder& operator=(const Recorder&) = delete;
 
   void event(const svc_event& ev);
+  void packet(const svc_packet& p);
   void tick(uint64_t now_ns, const KernelCounters& kernel);
   void changes(const std::vector<RoutingChange>& changes);
   void existing(const ExistingFlow& e, uint64_t now_ns);

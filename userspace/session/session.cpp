@@ -33,13 +33,22 @@ Session::Session(SessionOptions opts, Node& node, DropReasonNames drop_reasons, 
       node_(*node_cache_),
       drop_reasons_(std::move(drop_reasons)),
       correlator_(opts_.correlator),
-      next_stats_ns_(opts_.start_ns + opts_.stats_interval_ns) {}
+      next_stats_ns_(opts_.start_ns + opts_.stats_interval_ns) {
+  if (opts_.pcap_max_packets)
+    packets_ = std::make_unique<PacketCapture>(opts_.pcap_max_packets, opts_.unix_minus_monotonic_ns);
+}
 
 Session::~Session() { out_.flush(); }
 
 void Session::on_event(const svc_event& ev) {
   if (recorder_) recorder_->event(ev);
   correlator_.on_event(ev);
+}
+
+void Session::on_packet(const svc_packet& p) {
+  if (!packets_) return;
+  if (recorder_) recorder_->packet(p);
+  packets_->on_packet(p);
 }
 
 void Session::add_existing(const ExistingFlow& e, uint64_t now_ns) {
@@ -120,6 +129,7 @@ void Session::decided(const Flow& f, const KernelCounters& kernel, uint64_t now_
   if (failed) {
     diagnose_flow(f, kernel);
   } else {
+    if (packets_) packets_->flow_answered(f);
     if (opts_.on_outcome) opts_.on_outcome(f);
     if (shown) out_.outcome(f, node_);
   }
@@ -216,18 +226,21 @@ void Session::diagnose_flow(const Flow& f, const KernelCounters& kernel) {
   const std::string text = dj.text();
   diagnoses_made_++;
   if (d.preexisting) preexisting_diagnoses_++;
+  long kept_at = -1;
   if (group.kept < kKeptPerGroup && diagnoses_.size() < kKeptDiagnoses) {
     group.last_kept = diagnoses_.size();
     group.kept++;
+    kept_at = static_cast<long>(diagnoses_.size());
     diagnoses_.push_back(json::parse(text));
   } else if (group.kept) {
     diagnoses_[group.last_kept]["count"] = count;
   }
+  if (packets_) packets_->flow_failed(f, std::string(name(d.verdict)), group.id, kept_at);
   out_.diagnosis(d, {text, count, fresh});
 }
 
 json Session::stats(const KernelCounters& c) const {
-  return json{{"events", correlator_.events()},
+  json st{{"events", correlator_.events()},
               {"events_sent_by_kernel", c.events},
               {"flows_counted_in_kernel", counted_},
               {"flows_released_by_kernel", c.held_released},
@@ -244,10 +257,16 @@ json Session::stats(const KernelCounters& c) const {
               {"flows_diagnosed", flows_diagnosed_},
               {"diagnoses_not_in_report", diagnoses_made_ - diagnoses_.size()},
               {"flows_not_in_report", correlator_.flow_count() - std::min(correlator_.flow_count(), kKeptFlows)}};
+  if (packets_) {
+    st["packets_in_pcap"] = packets_->kept();
+    st["packets_not_in_pcap"] = packets_->not_kept() + c.packet_drops;
+  }
+  return st;
 }
 
 json Session::finish(double elapsed_s, const KernelCounters& kernel) {
   node_cache_->clear();
+  if (packets_) write_pcap();
   json st = stats(kernel);
   std::map<std::string, int> by_state;
   json flows = json::array();
@@ -273,6 +292,20 @@ json Session::finish(double elapsed_s, const KernelCounters& kernel) {
   summary_ = Output::Summary{elapsed_s, std::move(by_state), diagnoses_made_, services, st, flows.size(),
                              correlator_.events(), kernel.ringbuf_drops, correlator_.evicted()};
   return {{"services", services}, {"flows", flows}, {"diagnoses", diagnoses_}, {"timeline", timeline_json_}, {"stats", st}};
+}
+
+// The pcapng of the diagnosed flows' packets; each kept diagnosis names its frames in it.
+void Session::write_pcap() {
+  PacketCapture::File file = packets_->file({
+      [&](int ifindex) { return node_.interface_name(ifindex); },
+      [&](uint32_t reason) {
+        auto it = drop_reasons_.find(reason);
+        return it != drop_reasons_.end() ? it->second : fmt::format("drop reason {}", reason);
+      },
+  });
+  for (auto& [index, frames] : file.frames_by_diagnosis)
+    if (index >= 0 && static_cast<size_t>(index) < diagnoses_.size()) diagnoses_[index]["pcap_frames"] = frames;
+  pcap_ = std::move(file.bytes);
 }
 
 void Session::summarize() {

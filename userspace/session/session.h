@@ -20,6 +20,7 @@
 #include "node/node.h"
 #include "node/route.h"
 #include "report/output.h"
+#include "session/packet_capture.h"
 #include "session/service_stats.h"
 
 namespace svctrace {
@@ -47,6 +48,10 @@ struct SessionOptions {
   // Output::services every stats interval; off where a live table on the terminal shows them.
   bool service_lines = true;
   CorrelatorConfig correlator;
+  // --pcap: keep up to this many packets of the diagnosed flows (0: no capture), time-stamped with
+  // CLOCK_REALTIME - CLOCK_MONOTONIC added.
+  size_t pcap_max_packets = 0;
+  uint64_t unix_minus_monotonic_ns = 0;
 };
 
 class Session {
@@ -64,6 +69,8 @@ class Session {
   void record_to(Recorder* recorder) { recorder_ = recorder; }
 
   void on_event(const svc_event& ev);
+  // The headers of a packet of a flow not yet answered (--pcap).
+  void on_packet(const svc_packet& p);
   void add_existing(const ExistingFlow& e, uint64_t now_ns);
   // Answered flows the kernel counted and kept to itself (held flows), since the last call.
   void on_counted(const std::vector<ServiceCount>& counts, uint64_t now_ns);
@@ -80,6 +87,9 @@ class Session {
   // a stdout that fails or blocks then cannot cost them.
   nlohmann::json finish(double elapsed_s, const KernelCounters& kernel);
   void summarize();  // prints the closing summary of finish()
+  // --pcap: the packets of the diagnosed flows as pcapng, made by finish() (empty before, or without
+  // --pcap).
+  const std::string& pcap() const { return pcap_; }
   // Whether a flow failed while svctrace watched: a flow from before the start that failed then and
   // showed nothing since is the past, and does not count.
   bool diagnosed() const {
@@ -146,6 +156,9 @@ class Session {
   uint64_t counted_ = 0;
   bool warned_conn_unreadable_ = false;
   std::optional<Output::Summary> summary_;  // made by finish(), printed by summarize()
+  std::unique_ptr<PacketCapture> packets_;  // with --pcap
+  std::string pcap_;
+  void write_pcap();
 };
 
 }  // namespace svctrace
