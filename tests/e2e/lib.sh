@@ -353,6 +353,23 @@ assert_report_json() {
     fail "$2: expected jq '$1' to hold on the report; actual report: $(jq -c . "$REPORT" | head -c 2000)"
 }
 
+# --- a healthy service beside the incident (test_busy, test_pcap) -----------------------------------
+
+CONNLOAD=${CONNLOAD:-$(dirname "$SVCTRACE")/bench/connload}
+
+# healthy_service_up: on the lab that is up, 172.24.0.2:80 DNAT'd to a server on enslf1's network
+# (10.141.13.1:7443 in the gw namespace, which the node's source reaches): every connect to it is
+# answered. The server (bench/connload.cpp, built beside svctrace) stops when the test exits.
+healthy_service_up() {
+  local i
+  [[ -x $CONNLOAD ]] || fail "connload (bench/connload.cpp) is not built beside svctrace: $CONNLOAD"
+  ip netns exec "$NODE" iptables -t nat -A OUTPUT -d 172.24.0.2/32 -p tcp --dport 80 -j DNAT --to-destination 10.141.13.1:7443
+  ip netns exec "$PREFIX-gw" "$CONNLOAD" server --listen 10.141.13.1:7443 --seconds 300 >"$WORK/server.out" 2>&1 {E2E_OUT}>&- &
+  kill_on_exit $!
+  for ((i = 0; i < 200; i++)); do grep -q '^listening' "$WORK/server.out" && break; sleep 0.05; done
+  grep -q '^listening' "$WORK/server.out" || fail "the healthy service's server did not listen: $(cat "$WORK/server.out")"
+}
+
 # --- faults while tracing (test_fault_*) ------------------------------------------------------------
 
 # incident_then_healthy PHASE N [M]: the incident's two kinds of flow, as a fault test drives them

@@ -10,17 +10,10 @@
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
-CONNLOAD=${CONNLOAD:-$(dirname "$SVCTRACE")/bench/connload}
-[[ -x $CONNLOAD ]] || fail "connload (bench/connload.cpp) is not built beside svctrace: $CONNLOAD"
 HEALTHY=1200
 
 lab up >/dev/null
-gw=$PREFIX-gw
-ip netns exec "$NODE" iptables -t nat -A OUTPUT -d 172.24.0.2/32 -p tcp --dport 80 -j DNAT --to-destination 10.141.13.1:7443
-ip netns exec "$gw" "$CONNLOAD" server --listen 10.141.13.1:7443 --seconds 300 >"$WORK/server.out" 2>&1 {E2E_OUT}>&- &
-kill_on_exit $!
-for ((i = 0; i < 200; i++)); do grep -q '^listening' "$WORK/server.out" && break; sleep 0.05; done
-grep -q '^listening' "$WORK/server.out" || fail "the healthy service's server did not listen: $(cat "$WORK/server.out")"
+healthy_service_up
 
 # run_busy OUT [ARGS...]: svctrace (human output, to OUT) on the busy lab: HEALTHY answered connects
 # to 172.24.0.2:80, then one to the broken service; stopped with SIGINT once it printed the diagnosis'
