@@ -4,7 +4,7 @@
 # once a subcommand is on the line), so completion follows the binary, whatever flags it has:
 #   - flags and subcommands;
 #   - for an option whose value is listed as {a,b,c} in the help (--route-hook, --nat-hook): those;
-#   - for a FILE value (--report, --ready-file, --iptables-save, --nft-json, --record, replay's FILE):
+#   - for a FILE value (--report, --ready-file, --iptables-save, --nft-json, --record, --pcap, replay's FILE):
 #     file names;
 #   - for --netns (NAME|PATH): the names `ip netns list` prints, or paths once a / is typed;
 #   - for a DIR value (--host-root): directories.

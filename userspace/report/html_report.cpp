@@ -275,8 +275,21 @@ std::string routing_facts(const json& d) {
   return out;
 }
 
+// The diagnosis' packets in the --pcap file (pcap: its name), as frame numbers, and the Wireshark
+// filter that shows those of every flow of its cause (each packet's comment names its group); "" when
+// it has none.
+std::string packets_fact(const json& d, const std::string& pcap) {
+  const json& frames = get(d, "pcap_frames");
+  if (!frames.is_array() || frames.empty()) return "";
+  std::string list;  // one flow's: its SYNs and what answered or dropped them, a few
+  for (size_t i = 0; i < frames.size(); i++) list += (i ? " " : "") + h(frames[i]);
+  return fact("packets", fmt::format("frames {} of <code>{}</code>; this cause's in Wireshark: <code>frame.comment "
+                                     "contains &quot;(group {})&quot;</code>",
+                                     list, esc(pcap), h(get(d, "group"))));
+}
+
 // What was seen of the flow, and by whom it was opened.
-std::string evidence_facts(const json& d, long count) {
+std::string evidence_facts(const json& d, long count, const std::string& pcap) {
   const json& flow = get(d, "flow");
   const json& ev = get(d, "evidence");
   std::string out;
@@ -290,7 +303,7 @@ std::string evidence_facts(const json& d, long count) {
   if (get(ev, "drops").is_object())
     seen += fmt::format("; {} dropped on {} ({})", h(get(ev, "drops", "count")), h(get(ev, "drops", "dev")),
                         h(get(ev, "drops", "reason")));
-  out += fact("evidence", seen);
+  out += fact("evidence", seen) + packets_fact(d, pcap);
   if (get(ev, "after_change").is_object()) {
     const json& c = get(ev, "after_change");
     out += fact("started", fmt::format("{} after {} <code>{}</code> was {}", seconds(number(get(c, "seconds_before"))),
@@ -331,7 +344,7 @@ std::string fix_block(const json& d) {
   return out;
 }
 
-std::string diagnosis_card(const json& d, long count) {
+std::string diagnosis_card(const json& d, long count, const std::string& pcap) {
   std::string verdict = text(get(d, "verdict"));
   const json& flow = get(d, "flow");
   std::string head = esc(text(get(flow, "proto")) + " " + flow_tuple(flow));
@@ -340,15 +353,15 @@ std::string diagnosis_card(const json& d, long count) {
   std::string out = fmt::format("<div class=\"diag {}\">\n<h3><span class=\"verdict {}\">{}</span>{}: {}</h3>\n",
                                 verdict_class(verdict), verdict_class(verdict), esc(verdict), head, what_happened(d));
   out += "<p class=\"reason\">" + h(get(d, "reason")) + ".</p>\n<dl class=\"facts\">\n";
-  out += routing_facts(d) + evidence_facts(d, count) + "</dl>\n";
+  out += routing_facts(d) + evidence_facts(d, count, pcap) + "</dl>\n";
   return out + fix_block(d) + "</div>\n";
 }
 
 // One card per cause: the diagnoses of one group share verdict, service, backend and fix.
-std::string diagnoses_section(const std::vector<std::pair<const json*, long>>& groups) {
+std::string diagnoses_section(const std::vector<std::pair<const json*, long>>& groups, const std::string& pcap) {
   std::string out = "<section id=\"diagnoses\">\n<h2>Diagnoses</h2>\n";
   if (groups.empty()) out += "<p class=\"note\">None: every flow was answered, or is still open.</p>\n";
-  for (const auto& [d, count] : groups) out += diagnosis_card(*d, count);
+  for (const auto& [d, count] : groups) out += diagnosis_card(*d, count, pcap);
   return out + "</section>\n";
 }
 
@@ -757,7 +770,7 @@ std::string report_html(const json& report) {
   out += "<title>svctrace report " + h(get(report, "started_at")) + "</title>\n<style>" + kStyle + "</style>\n</head>\n";
   out += "<body>\n<main>\n";
   out += summary_section(report, groups);
-  out += diagnoses_section(groups);
+  out += diagnoses_section(groups, text(get(report, "pcap")));
   out += services_section(report);
   out += timeline_section(report);
   out += flows_section(report);

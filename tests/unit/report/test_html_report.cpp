@@ -235,3 +235,12 @@ TEST_CASE("a flow found in the conntrack table just before the start is drawn fr
   CHECK(has(page, "<rect x=\""));  // where it was first seen: no packet of it was seen leaving
   CHECK(has(page, "(pre-existing)"));
 }
+
+TEST_CASE("a diagnosis names its packets in the --pcap file, with the filter that shows them", "[report]") {
+  json r = incident_report();
+  CHECK_FALSE(has(report_html(r), "<dt>packets</dt>"));  // no --pcap
+  r["pcap"] = "/tmp/flows.pcapng";
+  r["diagnoses"][0]["pcap_frames"] = {1, 2, 5};  // the card is its group's first diagnosis
+  CHECK(has(report_html(r), "<dt>packets</dt><dd>frames 1 2 5 of <code>/tmp/flows.pcapng</code>; this cause's in "
+                            "Wireshark: <code>frame.comment contains &quot;(group 1)&quot;</code></dd>"));
+}

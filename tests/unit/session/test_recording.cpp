@@ -149,6 +149,15 @@ TEST_CASE("a bad recording is refused with the line that is wrong") {
   std::string hex;
   for (size_t i = 0; i < sizeof ev; i++) hex += fmt::format("{:02x}", reinterpret_cast<uint8_t*>(&ev)[i]);
   CHECK_THAT(error_of(header_line() + R"({"type":"event","hex":")" + hex + "\"}\n"), Catch::Contains("unknown family"));
+  // A packet record (--pcap) of another kind, or too short.
+  svc_packet packet{};
+  packet.kind = SVC_EV_NAT;
+  packet.flow.family = AF_INET;
+  hex.clear();
+  for (size_t i = 0; i < sizeof packet; i++) hex += fmt::format("{:02x}", reinterpret_cast<uint8_t*>(&packet)[i]);
+  CHECK_THAT(error_of(header_line() + R"({"type":"packet","hex":")" + hex + "\"}\n"),
+             Catch::Contains("line 2: a packet record is not one svctrace writes"));
+  CHECK_THAT(error_of(header_line() + R"({"type":"packet","hex":"00"})" "\n"), Catch::Contains("a packet's bytes"));
   CHECK_THAT(error_of(header_line() + R"({"type":"gossip"})" "\n"), Catch::Contains("unknown record type \"gossip\""));
   CHECK_THAT(error_of(header_line() + R"({"type":"end","elapsed_s":1})" "\n" R"({"type":"tick"})" "\n"),
              Catch::Contains("line 3: a line after the end record"));
