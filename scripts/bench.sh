@@ -668,8 +668,8 @@ fi
     echo "load, the kernel's network path with every BPF program in it, and the tracer's own process; not"
     echo "steal, the time the hypervisor gave to other machines) divided by the connections made."
     echo "Targets (issue 6): at most 3 % loss when nothing matches, 8 % when everything does, cheaper than each peer."
-    echo "With --pcap FILE (issue 19): no loss measurable beside svctrace matching all without it. Every connection of"
-    echo "the load is answered, so none of its packets belongs in the file: it held $PCAP_KEPT over the $rounds runs (packets_in_pcap)."
+    echo "Target (issue 19): --pcap FILE costs nothing measurable beside svctrace matching all without it. Every"
+    echo "connection of the load is answered, so none of its packets belongs in the file: it held $PCAP_KEPT over the $rounds runs."
     echo
     if ((IN_VM)); then
       echo "In a VM under qemu's TCG: ratios only."
