@@ -46,7 +46,11 @@ static __always_inline bool fill_packet(struct svc_packet *p, const unsigned cha
 	else
 		return false;
 	__u32 caplen = len < SVC_SNAP_LEN ? len : SVC_SNAP_LEN;
-	if (caplen < 20 || bpf_probe_read_kernel(p->data, caplen, l3))
+	/* 6.1's verifier does not follow the byte swap len came from, and the compiler's min()
+	 * may reach the read through a stack slot holding len unbounded (6.1 refused it: "R2 min value is
+	 * negative"): the bound is tested again, on a value the compiler cannot see through. */
+	barrier_var(caplen);
+	if (caplen < 20 || caplen > SVC_SNAP_LEN || bpf_probe_read_kernel(p->data, caplen, l3))
 		return false;
 	p->wire_len = len;
 	p->caplen = caplen;
