@@ -40,19 +40,6 @@ static Selection selecting_rule(RoutingView& routing, const Flow& flow, uint32_t
   return s;
 }
 
-// Names the route that chose the flow's source and the rule that selected its table (d.source_route,
-// d.source_rule, d.vrf_table_missed); returns the table a fix belongs in: that table, or the VRF's
-// when the lookup fell through it.
-static uint32_t name_source_route(Diagnosis& d, const Flow& flow, RoutingView& routing) {
-  const int vrf = d.vrf ? d.vrf->ifindex : 0;
-  d.source_route = routing.fib_match(flow.key.dst, vrf);
-  uint32_t table = d.source_route ? d.source_route->table : (flow.route ? flow.route->table : kTableMain);
-  Selection sel = selecting_rule(routing, flow, table, d.vrf);
-  d.source_rule = sel.rule;
-  d.vrf_table_missed = d.vrf && sel.missed && !sel.rule && default_table(table);
-  return d.vrf_table_missed ? d.vrf->table : table;
-}
-
 // The most specific route of `table` whose prefix holds ip, if any.
 static std::optional<Route> covering_route(RoutingView& routing, uint32_t table, const IpAddr& ip) {
   std::optional<Route> best;
@@ -62,6 +49,38 @@ static std::optional<Route> covering_route(RoutingView& routing, uint32_t table,
     if (covers && (!best || r.dst_len > best->dst_len)) best = r;
   }
   return best;
+}
+
+// Whether `route`, found now, can be the route the kernel chose for the flow (its decision as seen):
+// a route that came or went since (one flapping while connects run) must not be blamed for a source
+// it did not choose. It cannot be when its own src is another address, or when it leads out of
+// another device or via another gateway than the decision did.
+static bool chose_this_flow(const std::optional<Route>& route, const Flow& flow) {
+  if (!route) return true;  // nothing named, nothing wrongly blamed
+  if (route->prefsrc.is_set() && route->prefsrc != flow.key.src) return false;
+  if (!flow.route || !route->nexthops.empty()) return true;
+  if (route->oif && flow.route->oif && route->oif != flow.route->oif) return false;
+  return !(route->gateway.is_set() && flow.route->gateway.is_set() && route->gateway != flow.route->gateway);
+}
+
+// Names the route that chose the flow's source and the rule that selected its table (d.source_route,
+// d.source_rule, d.vrf_table_missed); returns the table a fix belongs in: that table, or the VRF's
+// when the lookup fell through it.
+static uint32_t name_source_route(Diagnosis& d, const Flow& flow, RoutingView& routing) {
+  const int vrf = d.vrf ? d.vrf->ifindex : 0;
+  d.source_route = routing.fib_match(flow.key.dst, vrf);
+  uint32_t table = d.source_route ? d.source_route->table : (flow.route ? flow.route->table : kTableMain);
+  // The lookup above and the read of the table (for the fix) are two reads of a routing that may be
+  // changing: a route for the service IP added between them shows in the table, more specific than the
+  // one the lookup named. It decides now; when it cannot have chosen this flow's source, it is the one
+  // to name, so that the flow is said to predate it rather than given a fix that is already in place.
+  if (auto listed = covering_route(routing, table, flow.key.dst);
+      listed && d.source_route && listed->dst_len > d.source_route->dst_len && !chose_this_flow(listed, flow))
+    d.source_route = listed;
+  Selection sel = selecting_rule(routing, flow, table, d.vrf);
+  d.source_rule = sel.rule;
+  d.vrf_table_missed = d.vrf && sel.missed && !sel.rule && default_table(table);
+  return d.vrf_table_missed ? d.vrf->table : table;
 }
 
 // The route to add so that connect() picks the expected source for the service CIDR: the same path
@@ -275,7 +294,14 @@ std::optional<Diagnosis> explain_reply_dropped(const Evidence& ev, RoutingView& 
     uint32_t table = name_source_route(d, flow, routing);
     d.reason += fmt::format("; it came back there because source {} belongs to {}", ev.seen_source.str(),
                             d.drop_dev);
-    add_route_fix(d, ev, table, routing, cidrs);
+    if (chose_this_flow(d.source_route, flow)) {
+      add_route_fix(d, ev, table, routing, cidrs);
+    } else {  // as for asymmetric_source: a route that came since is neither blamed nor fixed
+      d.reason += fmt::format("; the routing has changed since: the route for {} now is \"{}\"", flow.key.dst.str(),
+                              format_route(*d.source_route));
+      d.source_route.reset();
+      d.source_rule.reset();
+    }
   } else if (d.drop_reason == "IP_RPFILTER" && !d.drop_dev.empty()) {
     d.fix = fmt::format("sysctl -w net.ipv4.conf.{}.rp_filter=2", d.drop_dev);
   }
@@ -293,18 +319,6 @@ static IpAddr fixed_source_now(const Evidence& ev, RoutingView& routing) {
       (source_now == seen.expected_source || has(seen.egress_addresses, source_now)))
     return source_now;
   return {};
-}
-
-// Whether `route`, found now, can be the route the kernel chose for the flow (its decision as seen):
-// a route that came or went since (one flapping while connects run) must not be blamed for a source
-// it did not choose. It cannot be when its own src is another address, or when it leads out of
-// another device or via another gateway than the decision did.
-static bool chose_this_flow(const std::optional<Route>& route, const Flow& flow) {
-  if (!route) return true;  // nothing named, nothing wrongly blamed
-  if (route->prefsrc.is_set() && route->prefsrc != flow.key.src) return false;
-  if (!flow.route || !route->nexthops.empty()) return true;
-  if (route->oif && flow.route->oif && route->oif != flow.route->oif) return false;
-  return !(route->gateway.is_set() && flow.route->gateway.is_set() && route->gateway != flow.route->gateway);
 }
 
 // The incident: the source was chosen by the route to the service IP, and after DNAT the packet leaves

@@ -17,6 +17,18 @@ namespace {
 
 const std::vector<Cidr> kCidrs = {Cidr::parse("172.24.0.0/13")};
 
+// The incident's fix, as `ip route` lists it once applied: 172.24.0.0/13 dev enslf0 scope link src 10.0.0.12.
+Route fix_route() {
+  Route fixed;
+  fixed.dst = ip("172.24.0.0");
+  fixed.dst_len = 13;
+  fixed.oif = 2;
+  fixed.dev = "enslf0";
+  fixed.scope = RT_SCOPE_LINK;
+  fixed.prefsrc = ip("10.0.0.12");
+  return fixed;
+}
+
 }  // namespace
 
 TEST_CASE("the incident: source chosen by the default route, packet leaves the other NIC", "[diagnosis]") {
@@ -226,13 +238,7 @@ TEST_CASE("the rule that sent the lookup to a policy table is named", "[diagnosi
 TEST_CASE("a flow that failed before the fix was applied is not given today's route or a fix", "[diagnosis]") {
   FakeRouting routing;
   // The fix route is in place by the time the verdict is due: the service IP now gets 10.0.0.12.
-  Route fixed;
-  fixed.dst = ip("172.24.0.0");
-  fixed.dst_len = 13;
-  fixed.oif = 2;
-  fixed.dev = "enslf0";
-  fixed.scope = RT_SCOPE_LINK;
-  fixed.prefsrc = ip("10.0.0.12");
+  Route fixed = fix_route();
   routing.service_route = fixed;
   Route now = fixed;
   now.dst = ip("172.24.0.1");
@@ -244,6 +250,31 @@ TEST_CASE("a flow that failed before the fix was applied is not given today's ro
   CHECK(d.fix.empty());
   CHECK_THAT(d.reason, Catch::Contains("the routing has changed since") && Catch::Contains("now get source 10.0.0.12"));
   CHECK_THAT(human_diagnosis(d), Catch::Contains("the routing has changed since") && !Catch::Contains("fix:"));
+}
+
+TEST_CASE("a route added between the lookup and the table read is not given as a fix already in place",
+          "[diagnosis]") {
+  // The fix route flaps: the lookups (route get, fibmatch) ran while it was gone and named the default
+  // route; it was back when the table was read. Neither "replace" with the route that is there nor the
+  // default route named beside it: the flow predates the routing now.
+  FakeRouting routing;
+  Route fixed = fix_route();
+  routing.table_routes.push_back(fixed);
+  Diagnosis d = diagnose(incident_flow(), routing, kCidrs);
+  CHECK(name(d.verdict) == "asymmetric_source");
+  CHECK_FALSE(d.source_route);
+  CHECK(d.fix.empty());
+  CHECK_THAT(d.reason, Catch::Contains("the routing has changed since: the route for 172.24.0.1 now is "
+                                       "\"172.24.0.0/13 dev enslf0 scope link src 10.0.0.12\""));
+
+  // A more specific route that could have chosen the flow's source is left to the lookup's answer.
+  fixed.prefsrc = ip("10.141.13.182");
+  fixed.oif = 3;
+  fixed.dev = "enslf1";
+  routing.table_routes.back() = fixed;
+  d = diagnose(incident_flow(), routing, kCidrs);
+  REQUIRE(d.source_route);
+  CHECK(format_route(*d.source_route) == "default via 10.141.13.1 dev enslf1");
 }
 
 TEST_CASE("a reply conntrack found INVALID is named so, not blamed on routes or on this node's rules", "[diagnosis]") {
