@@ -2,6 +2,7 @@
 
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -179,9 +180,18 @@ Flow& Correlator::flow_for(const FlowKey& k, uint64_t ts, bool new_conntrack_ent
 // it, not its successor, until the caller has seen them.
 void Correlator::retire(Flow& f) {
   replaced_++;
-  if (!f.change_queued) return;  // the common case: its changes were handed out long ago
+  if (!f.change_queued) return keep_if_diagnosed(std::move(f));  // the common case: its changes were handed out long ago
   FlowRef ref{f.key, f.first_seen_ns};
   retired_.insert_or_assign(ref, std::move(f));
+}
+
+// A diagnosed flow stays in the report after another connection took its tuple: a client that
+// retries from the same port (or whose ports came round while conntrack still holds the unanswered
+// entry) must not make a failure vanish from it.
+void Correlator::keep_if_diagnosed(Flow&& f) {
+  if (f.verdict.empty()) return;
+  if (replaced_diagnosed_.size() == kKeptReplaced) replaced_diagnosed_.pop_front();
+  replaced_diagnosed_.push_back(std::move(f));
 }
 
 // What an undecided flow's verdict will rest on, known before it is decided: where it went, from
@@ -427,7 +437,9 @@ void Correlator::on_reply_route(const svc_event& ev) {
 }
 
 std::vector<Correlator::Change> Correlator::tick(uint64_t now_ns) {
-  // The flows retired since the last tick are those of the changes handed out now.
+  // The flows retired since the last tick are those of the changes handed out now; the caller has
+  // diagnosed those of the last.
+  for (auto& [ref, f] : handed_out_) keep_if_diagnosed(std::move(f));
   handed_out_.clear();
   handed_out_.swap(retired_);
   ticking_ = true;  // what is decided from here on cannot be evicted before the caller sees it
@@ -485,9 +497,14 @@ void Correlator::set_names(const Flow& f, std::string service, std::string pod) 
 
 std::vector<const Flow*> Correlator::flows() const {
   std::vector<const Flow*> out;
-  out.reserve(flows_.size());
+  out.reserve(flows_.size() + replaced_diagnosed_.size());
+  auto by_first_sight = [](const Flow* a, const Flow* b) { return a->first_seen_ns < b->first_seen_ns; };
+  for (const Flow& f : replaced_diagnosed_) out.push_back(&f);
+  std::sort(out.begin(), out.end(), by_first_sight);  // (those retired before a tick come in no order)
+  const auto replaced_end = out.size();
   for (const auto& r : order_)
     if (auto f = live(r)) out.push_back(f);
+  std::inplace_merge(out.begin(), out.begin() + replaced_end, out.end(), by_first_sight);
   return out;
 }
 

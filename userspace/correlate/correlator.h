@@ -172,7 +172,9 @@ class Correlator {
   void set_verdict(const Flow& f, std::string verdict);
   void set_container(const Flow& f, Container c);
   void set_names(const Flow& f, std::string service, std::string pod);
-  std::vector<const Flow*> flows() const;  // in order of first sight
+  // In order of first sight; with the diagnosed flows that a later connection on their tuple
+  // replaced (at most kKeptReplaced of them): the report lists every failure it can.
+  std::vector<const Flow*> flows() const;
   size_t flow_count() const { return flows_.size(); }
   uint64_t evicted() const { return evicted_; }
   // Of them, the undecided flows that joined a flow of the same cause (Flow::joined).
@@ -235,6 +237,10 @@ class Correlator {
   uint64_t preexisting_still_failing_ = 0;
   // Replaced flows that queued changes name (retire), until the caller has seen those changes.
   std::unordered_map<FlowRef, Flow, FlowRefHash> retired_, handed_out_;
+  // Replaced flows that had a verdict, oldest first (keep_if_diagnosed).
+  static constexpr size_t kKeptReplaced = 4096;
+  std::deque<Flow> replaced_diagnosed_;
+  void keep_if_diagnosed(Flow&& f);
   uint64_t evicted_ = 0, joined_ = 0, lost_undecided_ = 0, replaced_ = 0, events_ = 0;
 };
 

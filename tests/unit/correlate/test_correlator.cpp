@@ -360,6 +360,34 @@ TEST_CASE("a new connection on an answered flow's tuple is a flow of its own, di
   CHECK(c.flows().size() == 1);
 }
 
+TEST_CASE("a diagnosed flow stays in the report after a new connection takes its tuple", "[correlator]") {
+  Correlator c = make();
+  // Unanswered and diagnosed; the client gives up; conntrack keeps the unanswered entry, and a later
+  // connect() that got the same port is its packets again, a new flow.
+  connect_and_syn(c, 0);
+  c.on_event(retransmit(1000 * kMs, kOrig));
+  for (const auto& ch : c.tick(1001 * kMs))
+    if (ch.kind == Correlator::Change::Decided) c.set_verdict(*ch.flow, "asymmetric_source");
+  c.on_event(tcp_state(2000 * kMs, kOrig, 7 /* CLOSE */));
+  c.on_event(nat(5000 * kMs, kOrig, kReply, SVC_NAT_POST_ROUTING, kEnslf0, kEnslf0));
+  c.on_event(retransmit(6000 * kMs, kOrig));
+  // This one is replaced before the tick that hands out its verdict: kept once it is diagnosed.
+  c.on_event(tcp_state(7000 * kMs, kOrig, 7 /* CLOSE */));
+  c.on_event(nat(8000 * kMs, kOrig, kReply, SVC_NAT_POST_ROUTING, kEnslf0, kEnslf0));
+  for (const auto& ch : c.tick(8001 * kMs))
+    if (ch.kind == Correlator::Change::Decided) c.set_verdict(*ch.flow, "asymmetric_source");
+  c.tick(8002 * kMs);
+  CHECK(c.replaced() == 2);
+  std::vector<const Flow*> flows = c.flows();
+  REQUIRE(flows.size() == 3);
+  CHECK(flows[0]->first_seen_ns < flows[1]->first_seen_ns);
+  CHECK(flows[1]->first_seen_ns == 5000 * kMs);
+  CHECK(flows[2]->first_seen_ns == 8000 * kMs);
+  CHECK(flows[0]->verdict == "asymmetric_source");
+  CHECK(flows[1]->verdict == "asymmetric_source");
+  CHECK(flows[2]->state == FlowState::Pending);
+}
+
 TEST_CASE("a tuple reused before the old flow left the queues is decided on its own clock", "[correlator]") {
   Correlator c = make();
   connect_and_syn(c, 0);
