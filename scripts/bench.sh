@@ -6,8 +6,9 @@
 #   2. connection rate: bench/connload connects through a DNAT'd Service IP (172.24.0.2:80 ->
 #      10.0.0.8:7443) in a lab with the fix route, with no tracer, empty BPF programs where svctrace
 #      attaches (bench/nf_floor: what being attached costs), svctrace with a CIDR that matches
-#      nothing, svctrace matching all the traffic, tcpdump writing SYNs/RSTs to a file, and a bpftrace
-#      script on the same tracepoints (bench/peer.bt). The six run interleaved, ROUNDS times, in a
+#      nothing, svctrace matching all the traffic, the same with --pcap FILE (healthy traffic: nothing
+#      should reach the file), tcpdump writing SYNs/RSTs to a file, and a bpftrace script on the same
+#      tracepoints (bench/peer.bt). The seven run interleaved, ROUNDS times, in a
 #      rotating order; each is compared with its round's no-tracer run, and a ratio is the median of
 #      the rounds' (with the quartiles). Also the whole machine's working CPU time per connection.
 #   3. per-program cost: kernel.bpf_stats_enabled=1 (restored afterwards) during one more run of each
@@ -20,7 +21,7 @@
 #      rising rates (20 k to 250 k/s, up to the first with a loss or the sender's own limit) for 4 s
 #      each, with --max-flows 262144 so that every flow can wait out --unanswered-after; the highest
 #      rate with no ring-buffer drop. Then 1 million such flows with svctrace's defaults: peak RSS,
-#      evictions.
+#      evictions; and the same with --pcap (packets in the file, and written per second of flood).
 #
 #   -k SECTIONS: only these of the five, comma-separated: correlator, rate, cost, startup, scale (e.g.
 #   -k scale, -k cost,startup); the table then has only their parts. Default: all.
@@ -150,7 +151,7 @@ scripts/lab.sh up --prefix "$P" >/dev/null
 scripts/lab.sh fix --prefix "$P" >/dev/null
 # The benchmark's Service: kube-proxy's rule, to connload's server.
 ip netns exec "$NODE" iptables -t nat -A OUTPUT -d "$SVC/32" -p tcp --dport 80 -j DNAT --to-destination 10.0.0.8:7443
-server_bound=$(((rounds * 6 + 10) * (seconds + 30) + soak * 60 + 120))
+server_bound=$(((rounds * 9 + 10) * (seconds + 30) + soak * 60 + 120))
 ip netns exec "$API" "$CONNLOAD" server --listen 10.0.0.8:7443 --seconds "$server_bound" >"$TMP/server.out" 2>&1 &
 wait_line "$TMP/server.out" '^listening' $! 10
 
@@ -192,10 +193,10 @@ flood() {
 # --- tracers: start_X returns once X is tracing; stop_tracer ends it --------------------------------
 
 # (A background job of a non-interactive shell has SIGINT ignored; each tracer gets it back.)
-start_svctrace() { # CIDR [BINARY]
+start_svctrace() { # CIDR [BINARY [ARGS...]]
   (
     trap - INT QUIT
-    exec "${2:-$SVCTRACE}" --netns "$NODE" --cidr "$1" --json
+    exec "${2:-$SVCTRACE}" --netns "$NODE" --cidr "$1" --json "${@:3}"
   ) >"$TMP/tracer.out" 2>"$TMP/tracer.err" &
   TRACER_PID=$!
   wait_line "$TMP/tracer.out" '"type":"ready"' "$TRACER_PID" 20
@@ -211,6 +212,7 @@ start_floor() { # not a tracer: the empty programs of bench/floor.bpf.c, for the
 }
 start_svctrace_none() { start_svctrace "$MATCH_NONE"; }
 start_svctrace_all() { start_svctrace "$MATCH_ALL"; }
+start_svctrace_pcap() { start_svctrace "$MATCH_ALL" "" --pcap "$TMP/trace.pcapng"; }
 start_baseline_none() { start_svctrace "$MATCH_NONE" "$baseline"; }
 start_baseline_all() { start_svctrace "$MATCH_ALL" "$baseline"; }
 start_tcpdump() {
@@ -248,7 +250,7 @@ stop_tracer() {
   kill -KILL "$TRACER_PID" 2>/dev/null || true
   wait "$TRACER_PID" 2>/dev/null || true
   TRACER_PID=""
-  rm -f "$TMP/capture.pcap"
+  rm -f "$TMP/capture.pcap" "$TMP/trace.pcapng"
 }
 
 # start_svctrace_timed STDOUT ARGS...: svctrace matching all the traffic under GNU time (its peak RSS
@@ -370,11 +372,11 @@ if ((soak)); then
   exit 0
 fi
 
-CONFIGS=(none floor svctrace_none svctrace_all tcpdump bpftrace)
+CONFIGS=(none floor svctrace_none svctrace_all svctrace_pcap tcpdump bpftrace)
 # In a VM the peers are left out: bpftrace compiles its script with LLVM at start, minutes under TCG,
 # and the ratios there are svctrace's against the floor.
 COST_PEERS=(bpftrace) # the peer the cost section measures too
-((!IN_VM)) || { CONFIGS=(none floor svctrace_none svctrace_all); COST_PEERS=(); }
+((!IN_VM)) || { CONFIGS=(none floor svctrace_none svctrace_all svctrace_pcap); COST_PEERS=(); }
 BASELINES=()
 [[ -z $baseline ]] || BASELINES=(baseline_none baseline_all)
 CONFIGS+=("${BASELINES[@]}")
@@ -383,12 +385,14 @@ declare -A LABEL=(
   [floor]="empty BPF programs where svctrace attaches (bench/nf_floor)"
   [svctrace_none]="svctrace, CIDR matching nothing ($MATCH_NONE)"
   [svctrace_all]="svctrace, CIDR matching all the traffic ($MATCH_ALL)"
+  [svctrace_pcap]="svctrace, matching all the traffic, --pcap FILE"
   [tcpdump]="tcpdump -w file, SYN/RST filter, on enslf0"
   [bpftrace]="bpftrace, bench/peer.bt (same tracepoints)"
   [baseline_none]="baseline (-b), CIDR matching nothing"
   [baseline_all]="baseline (-b), CIDR matching all the traffic"
 )
 declare -A RATES=() RATIOS=() BUSY=() BUSY_RATIOS=() LOST=() CPU=()
+PCAP_KEPT=0 # the packets svctrace --pcap put in its file over the rounds: the load's flows are all answered
 HZ=$(getconf CLK_TCK)
 
 # cpu_ticks: user + system CPU time the running tracer has used, in clock ticks (0 with none).
@@ -472,6 +476,7 @@ if want rate; then
       RATES[$c]+="$rate "
       BUSY[$c]+="${round_busy[$c]} "
       LOST[$c]=$((${LOST[$c]:-0} + $(lost "$c")))
+      [[ $c != svctrace_pcap ]] || PCAP_KEPT=$((PCAP_KEPT + $(jq -r 'select(.type == "summary") | .stats.packets_in_pcap' "$TMP/tracer.out")))
       printf '   round %d  %-14s %8.0f conn/s %7.2f µs CPU/conn\n' $((r + 1)) "$c" "$rate" "${round_busy[$c]}"
     done
     # Each tracer against the no-tracer run of its own round: the machine's load drifts over minutes.
@@ -511,7 +516,7 @@ cost_hooks=() bpftrace_rows=""
 if want cost; then
   echo "== per-program cost (kernel.bpf_stats_enabled=1 for these runs)"
   sysctl -qw kernel.bpf_stats_enabled=1
-  for c in floor svctrace_none svctrace_all "${BASELINES[@]}" "${COST_PEERS[@]}"; do
+  for c in floor svctrace_none svctrace_all svctrace_pcap "${BASELINES[@]}" "${COST_PEERS[@]}"; do
     "start_$c"
     settle
     prog_stats "$TRACER_PID" >"$TMP/stats.before"
@@ -618,6 +623,26 @@ if want scale; then
   scale_run "$million_rate" 1000000 120
   million_rss=$(($(tail -1 "$TMP/maxrss") / 1024))
   million_row="| $(jq .sent <<<"$F") | $(jq '.per_second | round' <<<"$F") | $(jq -r '"\(.events) | \(.flows_diagnosed) | \(.flows_joined) | \(.flows_lost_undecided) | \(.bpf_flows_evicted) | \(.ringbuf_drops)"' <<<"$ST") | $HWM MiB | $million_rss MiB |"
+
+  # --pcap under the flood (issue 19): each run beside the same without it. pcap_row RUN [FILE]: a row of
+  # the run just made; packets in the file per second of the flood (synflood's own seconds).
+  pcap_row() {
+    local size=-
+    [[ -z ${2:-} ]] || { size="$(($(stat -c %s "$2") / 1024)) KiB"; rm -f "$2"; }
+    echo "| $1 | $(jq .sent <<<"$F") | $(jq '.per_second | round' <<<"$F") | $(jq -r --argjson s "$(jq .seconds <<<"$F")" \
+      '"\(.flows_diagnosed) | \(.ringbuf_drops) | \(.packets_in_pcap // "-") | \(if .packets_in_pcap then (.packets_in_pcap / $s | round) else "-" end) | \(.packets_not_in_pcap // "-")"' <<<"$ST") | $size | $HWM MiB | $(($(tail -1 "$TMP/maxrss") / 1024)) MiB |"
+  }
+  pcap_rows=$(pcap_row "1 million, defaults")$'\n'
+  echo "== scale: the same with --pcap FILE"
+  scale_run "$million_rate" 1000000 120 --pcap "$TMP/scale.pcapng"
+  pcap_rows+=$(pcap_row "1 million, defaults, --pcap" "$TMP/scale.pcapng")$'\n'
+  # Every flow diagnosed and every packet kept: what the capture path itself carries, for 2 s of flood.
+  pcap_flows=$((million_rate * 2))
+  echo "== scale: $pcap_flows flows at $million_rate/s, --max-flows 262144, without and with --pcap keeping every packet"
+  scale_run "$million_rate" "$pcap_flows" 60 --max-flows 262144
+  pcap_rows+=$(pcap_row "$pcap_flows, --max-flows 262144")$'\n'
+  scale_run "$million_rate" "$pcap_flows" 60 --max-flows 262144 --pcap "$TMP/scale.pcapng" --pcap-max-packets $((pcap_flows * 4))
+  pcap_rows+=$(pcap_row "$pcap_flows, --max-flows 262144, --pcap --pcap-max-packets $((pcap_flows * 4))" "$TMP/scale.pcapng")$'\n'
 fi
 
 # --- the table ------------------------------------------------------------------------------------------
@@ -643,6 +668,8 @@ fi
     echo "load, the kernel's network path with every BPF program in it, and the tracer's own process; not"
     echo "steal, the time the hypervisor gave to other machines) divided by the connections made."
     echo "Targets (issue 6): at most 3 % loss when nothing matches, 8 % when everything does, cheaper than each peer."
+    echo "Target (issue 19): --pcap FILE costs nothing measurable beside svctrace matching all without it. Every"
+    echo "connection of the load is answered, so none of its packets belongs in the file: it held $PCAP_KEPT over the $rounds runs."
     echo
     if ((IN_VM)); then
       echo "In a VM under qemu's TCG: ratios only."
@@ -692,10 +719,10 @@ fi
     fi
     local_unit="ns (above the floor)"
     ((IN_VM)) && local_unit="cost"
-    echo "| hook | svctrace's program | floor | nothing matching: invocations | $local_unit | all matching: invocations | $local_unit |${baseline:+ baseline, nothing matching | baseline, all matching |}"
-    echo "| --- | --- | ---: | ---: | ---: | ---: | ---: |${baseline:+ ---: | ---: |}"
+    echo "| hook | svctrace's program | floor | nothing matching: invocations | $local_unit | all matching: invocations | $local_unit | all matching, --pcap: invocations | $local_unit |${baseline:+ baseline, nothing matching | baseline, all matching |}"
+    echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |${baseline:+ ---: | ---: |}"
     for hook in "${cost_hooks[@]}"; do
-      echo "| $hook | \`${COST_PROG[$hook]:--}\` | ${COST_NS[floor,$hook]:--} | ${COST_N[svctrace_none,$hook]:--} | $(cost_cell svctrace_none "$hook") | ${COST_N[svctrace_all,$hook]:--} | $(cost_cell svctrace_all "$hook") |${baseline:+ $(cost_cell baseline_none "$hook") | $(cost_cell baseline_all "$hook") |}"
+      echo "| $hook | \`${COST_PROG[$hook]:--}\` | ${COST_NS[floor,$hook]:--} | ${COST_N[svctrace_none,$hook]:--} | $(cost_cell svctrace_none "$hook") | ${COST_N[svctrace_all,$hook]:--} | $(cost_cell svctrace_all "$hook") | ${COST_N[svctrace_pcap,$hook]:--} | $(cost_cell svctrace_pcap "$hook") |${baseline:+ $(cost_cell baseline_none "$hook") | $(cost_cell baseline_all "$hook") |}"
     done
   fi
   if want cost && ((!IN_VM)); then
@@ -759,6 +786,15 @@ fi
     echo "| flows sent | sent /s | events | flows diagnosed | of them joined | lost (table) | evicted (BPF map) | ring-buffer drops | peak RSS tracing | peak RSS with exit |"
     echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     echo "$million_row"
+    echo
+    echo "With --pcap FILE (issue 19), each beside the same run without it (one after the other, not interleaved):"
+    echo "the 1 million flows with svctrace's defaults (--pcap-max-packets 10000: the rest counted, not kept),"
+    echo "and $pcap_flows flows (2 s of the flood) in a table large enough for every flow to be diagnosed, with every"
+    echo "packet kept. \"Per second\": packets in the file per second of the flood. The file is written at exit."
+    echo
+    echo "| run | flows sent | sent /s | flows diagnosed | ring-buffer drops | packets in pcap | per second | not in pcap | file | peak RSS tracing | peak RSS with exit |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    printf '%s' "$pcap_rows"
   fi
 } >"$out"
 cat "$out"

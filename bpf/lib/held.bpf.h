@@ -76,20 +76,15 @@ static __always_inline void send_copy(const struct svc_event *rec)
 	submit_event(e);
 }
 
-/* A forwarded flow's PRE_ROUTING record, made from its POST_ROUTING one: the same tuples (the source
- * NAT the later one may show is userspace's to read from it). */
-static __always_inline void send_ingress(const struct svc_event *nat, __u64 ts, __s32 ifindex)
+/* A forwarded held flow's PRE_ROUTING record (svc_ingress_record), sent. */
+static __always_inline void send_ingress(const struct svc_held_flow *h)
 {
 	struct svc_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		count(SVC_CNT_RINGBUF_DROPS);
 		return;
 	}
-	__builtin_memcpy(e, nat, sizeof(*e));
-	e->ts_ns = ts;
-	e->nat.hook = SVC_NAT_PRE_ROUTING;
-	e->nat.out_ifindex = ifindex;
-	e->nat.route_ifindex = 0;
+	svc_ingress_record(e, h);
 	submit_event(e);
 }
 
@@ -102,7 +97,7 @@ static __always_inline void release_held(struct svc_held_flow *h, __u32 slot)
 	h->state = SVC_HELD_RELEASED;
 	count(SVC_CNT_HELD_RELEASED);
 	if (h->ingress_ifindex)
-		send_ingress(&h->nat, h->ingress_ts, h->ingress_ifindex);
+		send_ingress(h);
 	if (h->route.kind)
 		send_copy(&h->route);
 	send_copy(&h->nat);

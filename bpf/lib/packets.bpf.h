@@ -46,7 +46,11 @@ static __always_inline bool fill_packet(struct svc_packet *p, const unsigned cha
 	else
 		return false;
 	__u32 caplen = len < SVC_SNAP_LEN ? len : SVC_SNAP_LEN;
-	if (caplen < 20 || bpf_probe_read_kernel(p->data, caplen, l3))
+	/* 6.1's verifier does not follow the byte swap len came from, and the compiler's min()
+	 * may reach the read through a stack slot holding len unbounded (6.1 refused it: "R2 min value is
+	 * negative"): the bound is tested again, on a value the compiler cannot see through. */
+	barrier_var(caplen);
+	if (caplen < 20 || caplen > SVC_SNAP_LEN || bpf_probe_read_kernel(p->data, caplen, l3))
 		return false;
 	p->wire_len = len;
 	p->caplen = caplen;
@@ -64,17 +68,29 @@ static __always_inline void begin_packet(struct svc_packet *p, __u32 netns, cons
 	p->flow = *flow;
 }
 
+/* A packet's headers are sent only while the ring buffer is at most half full: the records that decide
+ * flows keep the other half (a flood of failing flows is also a flood of their packets). */
+static __always_inline struct svc_packet *reserve_packet(void)
+{
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > bpf_ringbuf_query(&events, BPF_RB_RING_SIZE) / 2) {
+		count(SVC_CNT_PACKET_DROPS);
+		return NULL;
+	}
+	struct svc_packet *p = bpf_ringbuf_reserve(&events, sizeof(*p), 0);
+	if (!p)
+		count(SVC_CNT_PACKET_DROPS);
+	return p;
+}
+
 /* The packet at l3 (NULL: none to capture), of flow, sent now. */
 static __always_inline void send_packet(const unsigned char *l3, const struct svc_tuple *flow, __u32 netns,
 					__u32 seen, __s32 ifindex, __u32 drop_reason)
 {
 	if (!capture_packets || !l3)
 		return;
-	struct svc_packet *p = bpf_ringbuf_reserve(&events, sizeof(*p), 0);
-	if (!p) {
-		count(SVC_CNT_PACKET_DROPS);
+	struct svc_packet *p = reserve_packet();
+	if (!p)
 		return;
-	}
 	begin_packet(p, netns, flow);
 	if (!fill_packet(p, l3, seen, ifindex, drop_reason)) {
 		bpf_ringbuf_discard(p, BPF_RB_NO_WAKEUP);
@@ -105,11 +121,9 @@ static __always_inline void release_held_packet(__u32 slot)
 	struct svc_packet *held = bpf_map_lookup_elem(&held_packets, &slot);
 	if (!held || held->kind != SVC_EV_PACKET)
 		return;
-	struct svc_packet *p = bpf_ringbuf_reserve(&events, sizeof(*p), 0);
-	if (!p) {
-		count(SVC_CNT_PACKET_DROPS);
+	struct svc_packet *p = reserve_packet();
+	if (!p)
 		return;
-	}
 	__builtin_memcpy(p, held, sizeof(*p));
 	held->kind = 0;
 	submit_record(p, sizeof(*p));

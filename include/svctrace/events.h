@@ -151,6 +151,20 @@ struct svc_held_flow {
 	__u64 answered_ns;      /* SVC_HELD_COUNTED: when its first reply came */
 };
 
+/* A forwarded held flow's PRE_ROUTING record, made from its POST_ROUTING one: the same tuples (the
+ * source NAT the later one may show is userspace's to read from it), the time and the device it came
+ * in by. Made by the kernel when it releases the flow, and by userspace when it releases one left
+ * unanswered: one definition for both. */
+static inline __attribute__((always_inline)) void svc_ingress_record(struct svc_event *e,
+								      const struct svc_held_flow *h)
+{
+	__builtin_memcpy(e, &h->nat, sizeof(*e));
+	e->ts_ns = h->ingress_ts;
+	e->nat.hook = SVC_NAT_PRE_ROUTING;
+	e->nat.out_ifindex = h->ingress_ifindex;
+	e->nat.route_ifindex = 0;
+}
+
 /* Answered flows per service, counted in the kernel (per-CPU hash map service_counts). */
 #define SVC_CONNECT_BUCKETS 32
 struct svc_service_key {
@@ -208,7 +222,7 @@ enum svc_counter {
 	SVC_CNT_CONN_UNREADABLE, /* a packet's conntrack entry could not be read: a layout this build does
 				    not know, or a faulting read (not counted for an entry remembered from
 				    an earlier packet, which may be gone) */
-	SVC_CNT_PACKET_DROPS,    /* --pcap: a packet's headers found the ring buffer full */
+	SVC_CNT_PACKET_DROPS,    /* --pcap: a packet's headers not sent: the ring buffer half full or more */
 	SVC_CNT_MAX
 };
 

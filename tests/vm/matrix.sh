@@ -15,9 +15,10 @@ cd "$(dirname "$0")/../.."
 
 # The scenarios the matrix runs on every kernel: the incident and its fix, the reply paths
 # (rp_filter drop, UDP), IPv6, policy routing, VRF and kube-proxy's IPVS mode (vrf and ip_vs are
-# modules the VM kernels have and the CI host's kernel lacks) and a pod's forwarded flow. Under TCG a
-# scenario takes ~4x its host time: the whole e2e suite on three kernels would not fit CI's time.
-MATRIX_TESTS=${MATRIX_TESTS:-"incident fixed rpfilter udp ipv6 policy vrf ipvs forwarded"}
+# modules the VM kernels have and the CI host's kernel lacks), a pod's forwarded flow, and --pcap's
+# packets (captured by each kernel's own hooks). Under TCG a scenario takes ~4x its host time: the
+# whole e2e suite on three kernels would not fit CI's time.
+MATRIX_TESTS=${MATRIX_TESTS:-"incident fixed rpfilter udp ipv6 policy vrf ipvs forwarded pcap"}
 MATRIX_KERNELS=${MATRIX_KERNELS:-"6.12 6.1 5.10"}
 # Scenarios run on one kernel only, as KERNEL:TEST: every hook fallback forced by its flag (the NAT
 # role's fexit and net_dev_queue, the route's raw_tp and fexit) where the kernel has them all; the

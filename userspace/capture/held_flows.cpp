@@ -71,29 +71,30 @@ size_t HeldFlows::release_stalled(uint64_t now_ns, uint64_t age_ns,
     if (state->load(std::memory_order_relaxed) != SVC_HELD || entries[i].ct != ct || entries[i].stamp != stamp) continue;
     state->store(SVC_HELD_RELEASED, std::memory_order_release);
     if (copy.ingress_ifindex) {
-      svc_event in = copy.nat;  // its PRE_ROUTING record, as the kernel would make it (send_ingress)
-      in.ts_ns = copy.ingress_ts;
-      in.nat.hook = SVC_NAT_PRE_ROUTING;
-      in.nat.out_ifindex = copy.ingress_ifindex;
-      in.nat.route_ifindex = 0;
+      svc_event in;  // its PRE_ROUTING record, as the kernel would make it
+      svc_ingress_record(&in, &copy);
       deliver(in);
     }
     if (copy.route.kind) deliver(copy.route);
     deliver(copy.nat);
-    if (packets_.addr) release_packet(i, deliver_packet);
+    if (packets_.addr) release_packet(i, copy.nat.tuple, deliver_packet);
     released++;
   }
   return released;
 }
 
-// The held flow in slot i was released: its first packet, if the kernel kept one, goes out (as the
-// kernel's release_held_packet would send it).
-void HeldFlows::release_packet(size_t i, const std::function<void(const svc_packet&)>& deliver_packet) {
+// The held flow of `flow` in slot i was released: its first packet, if the kernel kept one, goes out
+// (as the kernel's release_held_packet would send it). A copy that is not that flow's (the kernel gave
+// the slot to another flow meanwhile) is not sent; the new flow then loses its kept packet, a race
+// as rare as the slot's reuse within the copy.
+void HeldFlows::release_packet(size_t i, const svc_tuple& flow,
+                               const std::function<void(const svc_packet&)>& deliver_packet) {
   auto* packet = static_cast<svc_packet*>(packets_.addr) + i;
   svc_packet copy;
   std::memcpy(&copy, packet, sizeof copy);
-  if (copy.kind != SVC_EV_PACKET || copy.caplen > SVC_SNAP_LEN) return;
   reinterpret_cast<std::atomic<uint32_t>*>(&packet->kind)->store(0, std::memory_order_relaxed);
+  if (copy.kind != SVC_EV_PACKET || copy.caplen > SVC_SNAP_LEN || std::memcmp(&copy.flow, &flow, sizeof flow) != 0)
+    return;
   deliver_packet(copy);
 }
 

@@ -198,7 +198,11 @@ static uint64_t cause_of(const Flow& f) {
   return h;
 }
 
-void Correlator::evict(std::deque<FlowRef>::iterator at) {
+void Correlator::evict(std::deque<FlowRef>::iterator at, const Flow* joined_into) {
+  if (cfg_.on_undecided_evicted) {
+    const Flow* f = live(*at);
+    if (f && f->state == FlowState::Pending) cfg_.on_undecided_evicted(f->key, joined_into ? &joined_into->key : nullptr);
+  }
   flows_.erase(at->key);
   order_.erase(at);
   evicted_++;
@@ -223,7 +227,7 @@ void Correlator::evict_for_room() {
     if (!fresh) {
       first->second->joined += 1 + f->joined;
       joined_ += 1;
-      return evict(it);
+      return evict(it, first->second);
     }
   }
   while (!order_.empty()) {

@@ -141,6 +141,9 @@ struct CorrelatorConfig {
   // A reply counts once this long has passed without the kernel dropping it (the drop of a reply,
   // by rp_filter say, is reported just after the reply itself).
   uint64_t reply_grace_ns = 50'000'000;
+  // Told of each undecided flow that leaves the table to make room: joined (counted in the flow of
+  // its cause it names), or lost (joined_into null). A decided flow leaves unannounced.
+  std::function<void(const FlowKey& gone, const FlowKey* joined_into)> on_undecided_evicted = nullptr;
 };
 
 class Correlator {
@@ -203,7 +206,8 @@ class Correlator {
   void note_packet(Flow& f, uint64_t ts);
   void mark_live(Flow& f, uint64_t ts);
   void evict_for_room();
-  void evict(std::deque<FlowRef>::iterator at);
+  // joined_into: the flow of its cause an undecided flow joins, or null.
+  void evict(std::deque<FlowRef>::iterator at, const Flow* joined_into = nullptr);
   void retire(Flow& f);
   void on_route(const svc_event& ev);
   void on_nat(const svc_event& ev);

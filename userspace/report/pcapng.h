@@ -1,6 +1,9 @@
 // The captured headers of diagnosed flows as a pcapng file (--pcap), each packet with a comment that
 // says why svctrace kept it, so Wireshark or tshark show svctrace's reasoning beside the bytes.
 // The format: https://www.ietf.org/archive/id/draft-ietf-opsawg-pcapng-03.html
+// Written here rather than taken from a library: libpcap (Debian's libpcap0.8-dev) dumps classic pcap
+// only, with no per-packet comment; Wireshark's libwiretap writes pcapng but is Wireshark's internal
+// API (no stability promise across its releases) and brings GLib. Three block types need ~130 lines.
 #pragma once
 #include <cstddef>
 #include <cstdint>

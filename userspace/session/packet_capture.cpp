@@ -30,30 +30,47 @@ void PacketCapture::keep(const svc_packet& p, size_t verdict) {
   else not_kept_++;
 }
 
-void PacketCapture::flow_failed(const Flow& f, const std::string& verdict, int group, long diagnosis) {
-  // Past the limit, a flow's packets would only be counted: it is not remembered either.
-  if (kept_.size() >= max_packets_) {
-    if (auto it = waiting_.find(f.key); it != waiting_.end()) {
-      not_kept_ += it->second.size();
-      waiting_count_ -= it->second.size();
-      waiting_.erase(it);
-    }
-    return;
-  }
-  verdicts_.push_back({verdict, group, diagnosis});
-  failed_[f.key] = verdicts_.size() - 1;
-  if (auto it = waiting_.find(f.key); it != waiting_.end()) {
-    for (const svc_packet& p : it->second) keep(p, verdicts_.size() - 1);
+size_t PacketCapture::verdict_index(const std::string& verdict, int group, long diagnosis) {
+  auto [it, added] = verdict_index_.try_emplace({verdict, group, diagnosis}, verdicts_.size());
+  if (added) verdicts_.push_back({verdict, group, diagnosis});
+  return it->second;
+}
+
+void PacketCapture::forget_waiting(const FlowKey& key) {
+  if (auto it = waiting_.find(key); it != waiting_.end()) {
     waiting_count_ -= it->second.size();
     waiting_.erase(it);
   }
 }
 
-void PacketCapture::flow_answered(const Flow& f) {
-  if (auto it = waiting_.find(f.key); it != waiting_.end()) {
-    waiting_count_ -= it->second.size();
-    waiting_.erase(it);
+void PacketCapture::flow_failed(const Flow& f, const std::string& verdict, int group, long diagnosis) {
+  // Past the limit, a flow's packets would only be counted: it is not remembered either.
+  if (kept_.size() >= max_packets_) {
+    if (auto it = waiting_.find(f.key); it != waiting_.end()) not_kept_ += it->second.size();
+    forget_waiting(f.key);
+    return;
   }
+  const size_t v = verdict_index(verdict, group, diagnosis);
+  if (failed_.size() < max_packets_) failed_[f.key] = v;
+  if (auto it = waiting_.find(f.key); it != waiting_.end())
+    for (const svc_packet& p : it->second) keep(p, v);
+  forget_waiting(f.key);
+}
+
+void PacketCapture::flow_answered(const Flow& f) { forget_waiting(f.key); }
+
+void PacketCapture::flow_evicted(const FlowKey& gone, const FlowKey* joined_into) {
+  auto it = waiting_.find(gone);
+  if (it == waiting_.end()) return;
+  if (joined_into && *joined_into != gone) {
+    std::vector<svc_packet>& into = waiting_[*joined_into];  // may rehash: `it` is not used after
+    std::vector<svc_packet> moved = std::move(waiting_.find(gone)->second);
+    into.insert(into.end(), moved.begin(), moved.end());
+    waiting_.erase(gone);
+    return;
+  }
+  not_kept_ += it->second.size();
+  forget_waiting(gone);
 }
 
 namespace {

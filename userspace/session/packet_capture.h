@@ -6,6 +6,8 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <tuple>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -27,6 +29,10 @@ class PacketCapture {
   void flow_failed(const Flow& f, const std::string& verdict, int group, long diagnosis);
   // The flow was answered: its waiting packets are forgotten.
   void flow_answered(const Flow& f);
+  // An undecided flow left the correlator's table under a flood (CorrelatorConfig::
+  // on_undecided_evicted): its waiting packets wait with the flow of its cause it joined, or are
+  // forgotten (counted) when it joined none.
+  void flow_evicted(const FlowKey& gone, const FlowKey* joined_into);
 
   // Names for the file: a device's name, a drop reason's.
   struct Names {
@@ -56,13 +62,17 @@ class PacketCapture {
     size_t verdict;  // index in verdicts_
   };
   void keep(const svc_packet& p, size_t verdict);
+  size_t verdict_index(const std::string& verdict, int group, long diagnosis);
+  void forget_waiting(const FlowKey& key);
 
   size_t max_packets_;
   uint64_t unix_offset_ns_;
   std::unordered_map<FlowKey, std::vector<svc_packet>, FlowKeyHash> waiting_;
   size_t waiting_count_ = 0;
-  std::unordered_map<FlowKey, size_t, FlowKeyHash> failed_;  // flow -> its verdict in verdicts_
-  std::vector<Verdict> verdicts_;
+  // Diagnosed flows (at most max_packets of them) -> their verdict in verdicts_, for their later packets.
+  std::unordered_map<FlowKey, size_t, FlowKeyHash> failed_;
+  std::vector<Verdict> verdicts_;  // each once: the diagnoses of a group not kept in the report share one
+  std::map<std::tuple<std::string, int, long>, size_t> verdict_index_;
   std::vector<Kept> kept_;
   uint64_t not_kept_ = 0;
 };

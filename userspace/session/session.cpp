@@ -32,7 +32,7 @@ Session::Session(SessionOptions opts, Node& node, DropReasonNames drop_reasons, 
       node_cache_(std::make_unique<NodeCache>(node)),
       node_(*node_cache_),
       drop_reasons_(std::move(drop_reasons)),
-      correlator_(opts_.correlator),
+      correlator_(correlator_config()),
       services_(opts_.start_ns),
       next_stats_ns_(opts_.start_ns + opts_.stats_interval_ns) {
   if (opts_.pcap_max_packets)
@@ -40,6 +40,16 @@ Session::Session(SessionOptions opts, Node& node, DropReasonNames drop_reasons, 
 }
 
 Session::~Session() { out_.flush(); }
+
+// The options' correlator config, told to hand the packets of an undecided flow evicted under a flood
+// to the flow of its cause it joined (--pcap).
+CorrelatorConfig Session::correlator_config() {
+  CorrelatorConfig c = opts_.correlator;
+  c.on_undecided_evicted = [this](const FlowKey& gone, const FlowKey* joined_into) {
+    if (packets_) packets_->flow_evicted(gone, joined_into);
+  };
+  return c;
+}
 
 void Session::on_event(const svc_event& ev) {
   if (recorder_) recorder_->event(ev);

@@ -103,6 +103,7 @@ class Session {
   size_t flow_count() const { return correlator_.flow_count(); }
 
  private:
+  CorrelatorConfig correlator_config();
   void diagnose_flow(const Flow& f, const KernelCounters& kernel);
   // Its Kubernetes names, from kube-proxy's rules and the node's files (Flow::service, Flow::pod).
   void name_flow(const Flow& f);

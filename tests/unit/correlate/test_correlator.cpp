@@ -155,7 +155,15 @@ TEST_CASE("the flow table is bounded and counts what it evicts", "[correlator]")
 
 TEST_CASE("a flood of one cause cannot evict another cause's undecided flow: its flows join the first",
           "[correlator]") {
-  Correlator c = make(16);
+  // Told of each undecided flow evicted, and which flow it joined (--pcap moves its packets there).
+  size_t told_joined_first = 0, told_lost = 0;
+  const FlowKey first_key = key_of(tuple("10.0.0.12", 1, "172.24.0.1", 443));
+  CorrelatorConfig cfg{16, 1500 * kMs, 4242};
+  cfg.on_undecided_evicted = [&](const FlowKey&, const FlowKey* into) {
+    if (!into) told_lost++;
+    else if (*into == first_key) told_joined_first++;
+  };
+  Correlator c(cfg);
   auto syn = [&](uint16_t port, const char* backend, uint64_t t) {
     svc_tuple o = tuple("10.0.0.12", port, "172.24.0.1", 443);
     c.on_event(nat(t, o, tuple(backend, 6443, "10.0.0.12", port), SVC_NAT_POST_ROUTING, kEnslf0));
@@ -171,6 +179,8 @@ TEST_CASE("a flood of one cause cannot evict another cause's undecided flow: its
   const Flow* first = c.find(key_of(tuple("10.0.0.12", 1, "172.24.0.1", 443)));
   REQUIRE(first);
   CHECK(first->joined == 85);
+  CHECK(told_joined_first == 85);
+  CHECK(told_lost == 0);
   CHECK(c.find(key_of(tuple("10.0.0.12", 500, "172.24.0.1", 443))));  // the other cause's flow stays
   CHECK(c.find(key_of(tuple("10.0.0.12", 100, "172.24.0.1", 443))));  // and the latest of the flood
 
@@ -180,6 +190,7 @@ TEST_CASE("a flood of one cause cannot evict another cause's undecided flow: its
   syn(101, "10.0.0.8", 2001 * kMs);
   CHECK_FALSE(c.find(key_of(tuple("10.0.0.12", 1, "172.24.0.1", 443))));
   CHECK(c.joined() == 85);
+  CHECK(told_joined_first + told_lost == 85);  // a decided flow leaves untold
 }
 
 namespace {

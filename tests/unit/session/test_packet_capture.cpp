@@ -113,3 +113,23 @@ TEST_CASE("past --pcap-max-packets packets are counted, not kept, and waiting is
   CHECK(capture.not_kept() == 3);
   CHECK(capture.file(kNames).frames_by_diagnosis.count(1) == 0);
 }
+
+TEST_CASE("a flow evicted under a flood takes its packets to the flow of its cause it joined") {
+  PacketCapture capture(100, kUnixAtZero);
+  const svc_tuple first = tuple("10.141.13.182", 40000, "172.24.0.1", 443);
+  const svc_tuple joined = tuple("10.141.13.182", 40001, "172.24.0.1", 443);
+  const svc_tuple lost = tuple("10.141.13.182", 40002, "172.24.0.1", 443);
+  capture.on_packet(syn(first, 1 * kMs));
+  capture.on_packet(syn(joined, 2 * kMs));
+  capture.on_packet(syn(lost, 3 * kMs));
+  const FlowKey into = flow_of(first).key;
+  capture.flow_evicted(flow_of(joined).key, &into);
+  capture.flow_evicted(flow_of(lost).key, nullptr);
+  CHECK(capture.not_kept() == 1);  // the lost one's
+  capture.flow_failed(flow_of(first), "asymmetric_source", 1, 0);
+  REQUIRE(capture.kept() == 2);
+  PacketCapture::File file = capture.file(kNames);
+  CHECK(file.frames_by_diagnosis.at(0) == std::vector<uint32_t>{1, 2});
+  CHECK(contains(file.bytes, "10.141.13.182:40001 -> 172.24.0.1:443\nverdict: asymmetric_source (group 1)"));
+  CHECK_FALSE(contains(file.bytes, ":40002"));
+}
