@@ -62,6 +62,11 @@ grep -qE "^✗ 172\.24\.0\.1:443 → 10\.0\.0\.8:6443 out enslf0: 1 flow .*0% an
 grep -qE "^  172\.24\.0\.2:80 +10\.141\.13\.1:7443 +enslf1 +$HEALTHY +$HEALTHY +0 +answered$" "$out" ||
   fail "the closing table does not count every healthy flow: $(tail -n 8 "$out")"
 
+# The report draws them over time: the kernel's counts, in the buckets where they were read.
+assert_json "$(cat "$WORK/default.json")" "any(.services[]; .backend == \"10.141.13.1:7443\"
+  and (.over_time.answered | add) == $HEALTHY and (.over_time.failed | add) == 0)" \
+  "the healthy row's counts over time"
+
 run_busy "$WORK/all.out" --all-flows --report "$WORK/all.json"
 out=$WORK/all.out
 assert_json "$(cat "$WORK/all.json")" ".stats.events_sent_by_kernel >= 2 * $HEALTHY and .stats.flows_counted_in_kernel == 0" \

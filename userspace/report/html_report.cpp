@@ -23,6 +23,7 @@ namespace {
 constexpr size_t kMaxLanes = 30;            // backends drawn in the timeline
 constexpr size_t kMaxFlowsPerLane = 500;    // flows drawn in one backend's lane
 constexpr size_t kMaxAnsweredRows = 2000;   // answered flows listed (every other flow is listed)
+constexpr size_t kMaxTrafficBuckets = 240;  // buckets of a row's over_time drawn (svctrace writes 60)
 
 // --- reading the report without trusting its shape ------------------------------------------------
 
@@ -382,6 +383,14 @@ std::vector<std::pair<const json*, long>> group_diagnoses(const json& report) {
 
 // --- the timeline ----------------------------------------------------------------------------------
 
+// A backend's flows over time, from its rows of the report's services (their over_time): answered and
+// failed per bucket, summed over its services and egress devices, and the highest of their connect
+// p50 and p99 (quantiles of several rows cannot be merged, only bounded).
+struct Traffic {
+  double bucket_s = 0;                                  // 0: no counts over time
+  std::vector<double> answered, failed, p50_ms, p99_ms;  // p50, p99: NAN where nothing was answered
+};
+
 struct Lane {
   std::string backend;                  // "10.0.0.8:6443", or the service itself when not DNAT'd
   bool dnat = true;
@@ -389,7 +398,13 @@ struct Lane {
   std::vector<const json*> flows;
   size_t total = 0, failed = 0, answered = 0;
   double first_failure = NAN;
+  std::vector<const json*> rows;  // its rows of the report's services: every flow, counted
+  Traffic traffic;
 };
+
+void add_unique(std::vector<std::string>& list, const std::string& item) {
+  if (std::find(list.begin(), list.end(), item) == list.end()) list.push_back(item);
+}
 
 struct Scale {
   double t0, t1, left, width;
@@ -453,12 +468,8 @@ struct Timeline {
   double t_min = 0, t_max = 0;
 };
 
-// The lane of flow f's backend (the DNAT target, or the service when not DNAT'd); null once kMaxLanes
-// lanes are drawn and f's backend has none.
-Lane* lane_for(Timeline& tl, const json& f) {
-  const json& dnat = get(f, "dnat");
-  std::string key = dnat.is_object() ? endpoint(get(dnat, "ip"), get(dnat, "port"))
-                                     : endpoint(get(f, "flow", "dst"), get(f, "flow", "dport"));
+// The lane of backend key ("IP:port"), made if new; null once kMaxLanes lanes are drawn and key has none.
+Lane* lane_named(Timeline& tl, const std::string& key, bool dnat) {
   auto [it, fresh] = tl.lane_of.try_emplace(key, tl.lanes.size());
   if (fresh) {
     if (tl.lanes.size() >= kMaxLanes) {
@@ -468,18 +479,24 @@ Lane* lane_for(Timeline& tl, const json& f) {
     }
     Lane& fresh_lane = tl.lanes.emplace_back();
     fresh_lane.backend = key;
-    fresh_lane.dnat = dnat.is_object();
+    fresh_lane.dnat = dnat;
   }
   return &tl.lanes[it->second];
+}
+
+// The lane of flow f's backend (the DNAT target, or the service when not DNAT'd).
+Lane* lane_for(Timeline& tl, const json& f) {
+  const json& dnat = get(f, "dnat");
+  std::string key = dnat.is_object() ? endpoint(get(dnat, "ip"), get(dnat, "port"))
+                                     : endpoint(get(f, "flow", "dst"), get(f, "flow", "dport"));
+  return lane_named(tl, key, dnat.is_object());
 }
 
 // Counts flow f, first seen at t, in its lane, and draws it there unless the lane is full.
 void add_flow(Timeline& tl, const json& f, double t) {
   Lane* lane = lane_for(tl, f);
   if (!lane) return;
-  std::string service = text(get(f, "flow", "proto")) + " " + endpoint(get(f, "flow", "dst"), get(f, "flow", "dport"));
-  if (std::find(lane->services.begin(), lane->services.end(), service) == lane->services.end())
-    lane->services.push_back(service);
+  add_unique(lane->services, text(get(f, "flow", "proto")) + " " + endpoint(get(f, "flow", "dst"), get(f, "flow", "dport")));
   lane->total++;
   Outcome o = outcome_of(f);
   if (o == Outcome::Answered) lane->answered++;
@@ -497,6 +514,63 @@ void add_flow(Timeline& tl, const json& f, double t) {
   tl.t_max = std::max(tl.t_max, t + number(get(f, "reply", "after_ms")) / 1000);
 }
 
+// Adds series (an array of a row's over_time, buckets of width w s) into into (buckets of width
+// into_w >= w), summed, or for a quantile the highest.
+void merge_series(const json& series, double w, double into_w, std::vector<double>& into, bool quantile) {
+  if (!series.is_array()) return;
+  for (size_t i = 0; i < series.size() && i < kMaxTrafficBuckets; i++) {
+    if (!series[i].is_number() || series[i].get<double>() < 0) continue;  // null: nothing answered in it
+    const double v = series[i].get<double>();
+    const auto j = static_cast<size_t>(static_cast<double>(i) * w / into_w + 1e-9);
+    if (into.size() <= j) into.resize(j + 1, quantile ? NAN : 0.0);
+    into[j] = !quantile ? into[j] + v : std::isnan(into[j]) ? v : std::max(into[j], v);
+  }
+}
+
+// The lane's rows' counts over time, at the widest of their bucket widths (svctrace writes one width
+// for every row; a report made otherwise still draws).
+Traffic traffic_of(const std::vector<const json*>& rows) {
+  Traffic t;
+  for (const json* r : rows) t.bucket_s = std::max(t.bucket_s, number(get(*r, "over_time", "bucket_s")));
+  if (!(t.bucket_s > 0)) return {};
+  for (const json* r : rows) {
+    const json& ot = get(*r, "over_time");
+    const double w = number(get(ot, "bucket_s"));
+    if (!(w > 0)) continue;
+    merge_series(get(ot, "answered"), w, t.bucket_s, t.answered, false);
+    merge_series(get(ot, "failed"), w, t.bucket_s, t.failed, false);
+    merge_series(get(ot, "connect_p50_ms"), w, t.bucket_s, t.p50_ms, true);
+    merge_series(get(ot, "connect_p99_ms"), w, t.bucket_s, t.p99_ms, true);
+  }
+  return t;
+}
+
+// Each row of the report's services joins its backend's lane, whose title then counts every flow, not
+// only those in the flow table; a backend with counts over time but no flow in the table (its flows
+// were all answered, counted in the kernel) gets a lane of its own.
+void add_service_rows(Timeline& tl, const json& report) {
+  const json& rows = get(report, "services");
+  if (!rows.is_array()) return;
+  for (const auto& r : rows) {
+    const std::string backend = text(get(r, "backend")), service = text(get(r, "service"));
+    if (backend.empty() || (!tl.lane_of.count(backend) && !get(r, "over_time").is_object())) continue;
+    Lane* lane = lane_named(tl, backend, backend != service);
+    if (!lane) continue;
+    if (lane->flows.empty()) add_unique(lane->services, get(r, "service_name").is_string() ? text(get(r, "service_name")) : service);
+    lane->rows.push_back(&r);
+  }
+  for (Lane& lane : tl.lanes) {
+    if (lane.rows.empty()) continue;
+    lane.total = lane.answered = lane.failed = 0;
+    for (const json* r : lane.rows) {
+      lane.total += static_cast<size_t>(number(get(*r, "flows")));
+      lane.answered += static_cast<size_t>(number(get(*r, "answered")));
+      lane.failed += static_cast<size_t>(number(get(*r, "failed")));
+    }
+    lane.traffic = traffic_of(lane.rows);
+  }
+}
+
 Timeline collect_timeline(const json& report) {
   Timeline tl;
   tl.t_max = number(get(report, "duration_s"));
@@ -511,13 +585,17 @@ Timeline collect_timeline(const json& report) {
         tl.changes.push_back(&c);
         tl.t_max = std::max(tl.t_max, number(get(c, "at_s")));
       }
+  add_service_rows(tl, report);
   return tl;
 }
 
 // Where things go in the picture.
 struct Frame {
-  static constexpr double W = 1000, left = 90, right = 24, lane_h = 78;
+  static constexpr double W = 1000, left = 90, right = 24;
+  static constexpr double tracks_h = 78;   // a lane's title and its three tracks
+  static constexpr double traffic_h = 46;  // under them, its counts over time, when the report has them
   double top;      // room for the changes' numbers above the lanes
+  double lane_h;   // one lane
   double lanes_h;  // all the lanes
   Scale sc;
 };
@@ -554,6 +632,90 @@ std::string lane_title(const Lane& lane, double y) {
                      esc(lane.dnat ? "for " + services : services), lane.failed ? "#c62828" : "#2e7d32", esc(summary));
 }
 
+// "0.016", "0.51", "4.1", "131": a connect time in ms, short enough for the lane's margin.
+std::string short_ms(double ms) {
+  return ms < 1 ? fmt::format("{:.2g}", ms) : ms < 10 ? fmt::format("{:.1f}", ms) : fmt::format("{:.0f}", ms);
+}
+
+double at(const std::vector<double>& v, size_t i, double otherwise) { return i < v.size() ? v[i] : otherwise; }
+
+// Bars of a lane's flows per bucket, from its top to bottom: answered light green, failed light red
+// on them, scaled to the lane's busiest bucket (busiest: its count); each names its numbers on hover.
+std::string traffic_bars(const Scale& sc, const Traffic& t, double top, double bottom, double busiest) {
+  std::string svg;
+  const size_t n = std::max(t.answered.size(), t.failed.size());
+  for (size_t i = 0; i < n; i++) {
+    const double a = at(t.answered, i, 0), f = at(t.failed, i, 0), t0 = static_cast<double>(i) * t.bucket_s;
+    if (t0 >= sc.t1) break;
+    if (a + f <= 0) continue;
+    const double x0 = sc.x(std::max(t0, sc.t0)), x1 = sc.x(std::min(t0 + t.bucket_s, sc.t1));
+    const double w = std::max(x1 - x0 - 1, 1.0), ha = a / busiest * (bottom - top), hf = f / busiest * (bottom - top);
+    std::string title = fmt::format("{:g}–{:g} s: {:g} answered, {:g} failed", t0, t0 + t.bucket_s, a, f);
+    if (!std::isnan(at(t.p50_ms, i, NAN)))
+      title += fmt::format("; connect p50 ≤ {} ms, p99 ≤ {} ms", short_ms(at(t.p50_ms, i, 0)), short_ms(at(t.p99_ms, i, 0)));
+    auto bar = [&](double bar_bottom, double height, const char* color) {
+      return height > 0 ? fmt::format("<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"{}\"/>",
+                                      x0, bar_bottom - height, w, height, color)
+                        : "";
+    };
+    svg += "<g><title>" + esc(title) + "</title>" + bar(bottom, ha, "#a5d6a7") + bar(bottom - ha, hf, "#ef9a9a") + "</g>";
+  }
+  return svg;
+}
+
+// A stepped line of a lane's connect times per bucket (ms, NAN: none), level across each bucket (a
+// bucket's time is one for all of it, and a bucket alone between gaps still shows), on a log2 scale
+// from lo (at bottom) to hi (at top); broken where a bucket had no answer.
+std::string latency_line(const Scale& sc, const std::vector<double>& ms, double bucket_s, double lo, double hi,
+                         double top, double bottom, const char* dash) {
+  std::string path;
+  bool joined = false;  // the previous bucket had a level
+  for (size_t i = 0; i < ms.size(); i++) {
+    const double t0 = static_cast<double>(i) * bucket_s;
+    if (t0 >= sc.t1 || std::isnan(ms[i]) || ms[i] <= 0) {
+      joined = false;
+      continue;
+    }
+    const double share = hi > lo ? std::log2(ms[i] / lo) / std::log2(hi / lo) : 0.5;
+    const double y = bottom - share * (bottom - top);
+    path += fmt::format("{}{:.1f} {:.1f} L{:.1f} {:.1f}", joined ? " L" : " M", sc.x(std::max(t0, sc.t0)), y,
+                        sc.x(std::min(t0 + bucket_s, sc.t1)), y);
+    joined = true;
+  }
+  if (path.empty()) return "";
+  return fmt::format("<path d=\"{}\" fill=\"none\" stroke=\"#1565c0\" stroke-width=\"1.5\" stroke-linecap=\"round\"{}/>",
+                     path, dash);
+}
+
+// Under a lane's tracks (from top): its flows per bucket of time as bars and its connect p50 (solid)
+// and p99 (dashed) as lines, the scales of both named in the margin.
+std::string svg_traffic(const Frame& fr, const Traffic& t, double top) {
+  const double bar_top = top + 4, bottom = top + Frame::traffic_h - 2;
+  double busiest = 0, lo = INFINITY, hi = 0;
+  for (size_t i = 0; i < std::max(t.answered.size(), t.failed.size()); i++)
+    busiest = std::max(busiest, at(t.answered, i, 0) + at(t.failed, i, 0));
+  for (const auto* series : {&t.p50_ms, &t.p99_ms})
+    for (double ms : *series)
+      if (ms > 0) lo = std::min(lo, ms), hi = std::max(hi, ms);
+  std::string svg = fmt::format("<g class=\"traffic\"><line x1=\"{:.0f}\" y1=\"{:.1f}\" x2=\"{:.0f}\" y2=\"{:.1f}\" "
+                                "stroke=\"#cfd6dc\"/>",
+                                fr.left, bottom, fr.W - fr.right, bottom);
+  auto label = [&](double dy, int size, const char* color, const std::string& html) {
+    svg += fmt::format("<text x=\"{:.0f}\" y=\"{:.1f}\" font-size=\"{}\" fill=\"{}\" text-anchor=\"end\">{}</text>",
+                       fr.left - 8, top + dy, size, color, html);
+  };
+  label(10, 10, "#2e7d32", "answered");
+  label(20, 9, "#8a949d", esc(fmt::format("max {:g} / {:g} s", busiest, t.bucket_s)));
+  label(32, 10, "#1565c0", "connect");
+  label(42, 9, "#8a949d", hi > 0 ? esc(fmt::format("{}–{} ms", short_ms(lo), short_ms(hi))) : "none answered");
+  if (busiest > 0) svg += traffic_bars(fr.sc, t, bar_top, bottom, busiest);
+  if (hi > 0) {
+    svg += latency_line(fr.sc, t.p50_ms, t.bucket_s, lo, hi, bar_top, bottom - 4, "");
+    svg += latency_line(fr.sc, t.p99_ms, t.bucket_s, lo, hi, bar_top, bottom - 4, " stroke-dasharray=\"4 3\"");
+  }
+  return svg + "</g>";
+}
+
 // The i-th lane: its title, its three tracks, its flows.
 std::string svg_lane(const Frame& fr, const Lane& lane, size_t i) {
   double y = fr.top + static_cast<double>(i) * fr.lane_h;
@@ -566,6 +728,7 @@ std::string svg_lane(const Frame& fr, const Lane& lane, size_t i) {
                        "text-anchor=\"end\">{}</text>",
                        fr.left, track_y + 14 + 16 * k, fr.W - fr.right, track_y + 14 + 16 * k, fr.left - 8,
                        track_y + 17.5 + 16 * k, tracks[k]);
+  if (lane.traffic.bucket_s > 0) svg += svg_traffic(fr, lane.traffic, y + Frame::tracks_h - 6);
   for (const json* f : lane.flows) svg += svg_flow(*f, number(get(*f, "first_seen_s")), fr.sc, track_y);
   return svg;
 }
@@ -591,10 +754,16 @@ void draw_changes(const Frame& fr, const std::vector<const json*>& changes, std:
   }
 }
 
+// Whether a lane has counts over time: then every lane has room for them.
+bool has_traffic(const Timeline& tl) {
+  return std::any_of(tl.lanes.begin(), tl.lanes.end(), [](const Lane& l) { return l.traffic.bucket_s > 0; });
+}
+
 // The picture of tl, and the list of its changes.
 std::string timeline_picture(Timeline& tl) {
   if (tl.t_max - tl.t_min < 0.5) tl.t_max = tl.t_min + 0.5;
-  Frame fr{tl.changes.empty() ? 10.0 : 34.0, std::max<double>(tl.lanes.size(), 1) * Frame::lane_h,
+  const double lane_h = Frame::tracks_h + (has_traffic(tl) ? Frame::traffic_h : 0);
+  Frame fr{tl.changes.empty() ? 10.0 : 34.0, lane_h, std::max<double>(tl.lanes.size(), 1) * lane_h,
            Scale{tl.t_min, tl.t_max + (tl.t_max - tl.t_min) * 0.02, Frame::left, Frame::W - Frame::left - Frame::right}};
   double H = fr.top + fr.lanes_h + 30;
   std::string svg = fmt::format(
@@ -619,7 +788,13 @@ std::string timeline_section(const json& report) {
   out += "<p class=\"note\">Each backend (the DNAT target) in its own lane, against seconds since tracing started. "
          "Dots are the packets that left (SYNs, for TCP) until a reply came, triangles the kernel's SYN "
          "retransmits, diamonds the first reply; a line spans each flow from its first packet to its last, or its verdict. Green: answered, "
-         "red: unanswered, orange: refused. Numbered lines are route, rule and address changes.</p>\n";
+         "red: unanswered, orange: refused. Numbered lines are route, rule and address changes.";
+  if (has_traffic(tl))
+    out += " Under each lane's tracks, every flow to the backend counted per bucket of time (those answered "
+           "in the kernel included): bars of the flows answered (light green) and failed (light red) first "
+           "seen in the bucket, scaled to the lane's busiest bucket, and blue lines of the connect time's p50 "
+           "(solid) and p99 (dashed), log2 upper bounds on a log scale (the highest of the backend's services).";
+  out += "</p>\n";
   out += timeline_picture(tl);
   if (tl.lanes_left_out || tl.flows_left_out)
     out += fmt::format("<p class=\"note\">Not drawn, to keep the picture readable: {}, {} "

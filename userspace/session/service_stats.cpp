@@ -39,6 +39,54 @@ json Log2Histogram::json() const {
   return nlohmann::json(std::vector<uint64_t>(buckets_.begin(), buckets_.begin() + static_cast<long>(used)));
 }
 
+void Log2Histogram::add(const Log2Histogram& other) { add_buckets(other.buckets_); }
+
+TimeSeries::Bucket& TimeSeries::at(uint64_t start_ns, uint64_t t_ns) {
+  widen_to(start_ns, t_ns);
+  const size_t i = index(start_ns, t_ns, width_ns_);
+  if (buckets_.size() <= i) buckets_.resize(i + 1);
+  return buckets_[i];
+}
+
+void TimeSeries::widen_to(uint64_t start_ns, uint64_t t_ns) {
+  while (index(start_ns, t_ns, width_ns_) >= kMaxBuckets) {
+    std::vector<Bucket> merged((buckets_.size() + 1) / 2);
+    for (size_t i = 0; i < buckets_.size(); i++) {
+      Bucket& into = merged[i / 2];
+      into.answered += buckets_[i].answered;
+      into.failed += buckets_[i].failed;
+      into.connect_us.add(buckets_[i].connect_us);
+    }
+    buckets_ = std::move(merged);
+    width_ns_ *= 2;
+  }
+}
+
+json TimeSeries::json(uint64_t start_ns, uint64_t now_ns) const {
+  TimeSeries all = *this;  // widened to now, as every row is, so that their buckets line up
+  all.widen_to(start_ns, now_ns);
+  const uint64_t span = now_ns > start_ns ? now_ns - start_ns : 0;
+  const size_t n = std::max<size_t>({all.buckets_.size(), (span + all.width_ns_ - 1) / all.width_ns_, 1});
+  all.buckets_.resize(std::min(n, kMaxBuckets));
+  nlohmann::json answered = nlohmann::json::array(), failed = nlohmann::json::array(), p50 = nlohmann::json::array(),
+                 p99 = nlohmann::json::array();
+  auto ms = [](const Log2Histogram& h, double q) -> nlohmann::json {
+    if (!h.count()) return nullptr;  // no answer in that bucket: no time, rather than a time of 0
+    return static_cast<double>(h.quantile_upper_us(q)) / 1000;
+  };
+  for (const Bucket& b : all.buckets_) {
+    answered.push_back(b.answered);
+    failed.push_back(b.failed);
+    p50.push_back(ms(b.connect_us, 0.5));
+    p99.push_back(ms(b.connect_us, 0.99));
+  }
+  return {{"bucket_s", static_cast<double>(all.width_ns_) / 1e9},
+          {"answered", answered},
+          {"failed", failed},
+          {"connect_p50_ms", p50},
+          {"connect_p99_ms", p99}};
+}
+
 ServiceStats::Row& ServiceStats::row(const Key& key, uint64_t now_ns) {
   Row& r = rows_[key];
   if (!r.older.ns) r.older = r.newer = {now_ns, 0};
@@ -51,17 +99,26 @@ void ServiceStats::add(const Flow& f, const std::string& egress_dev, uint64_t no
   // Answered after it was diagnosed unanswered: counted once already, as failed under its verdict.
   const bool late_answer = f.state == FlowState::Answered && !f.verdict.empty();
   const uint64_t n = 1 + f.joined;  // with the flows of its cause that joined it
+  // Its first sight, not now: the late answer lands in the bucket its failure was counted in.
+  TimeSeries::Bucket& bucket = r.over_time.at(start_ns_, f.first_seen_ns);
   if (late_answer && r.failed >= n && r.verdicts[f.verdict] >= n) {
     r.failed -= n;
     if ((r.verdicts[f.verdict] -= n) == 0) r.verdicts.erase(f.verdict);
+    bucket.failed -= std::min(bucket.failed, n);
   } else {
     r.flows += n;
   }
   if (f.state == FlowState::Answered) {
     r.answered += n;
-    if (f.reply_ns >= f.first_seen_ns) r.connect_us.add((f.reply_ns - f.first_seen_ns) / 1000);
+    bucket.answered += n;
+    if (f.reply_ns >= f.first_seen_ns) {
+      const uint64_t connect_us = (f.reply_ns - f.first_seen_ns) / 1000;
+      r.connect_us.add(connect_us);
+      bucket.connect_us.add(connect_us);
+    }
   } else if (f.state == FlowState::Unanswered || f.state == FlowState::Refused) {
     r.failed += n;
+    bucket.failed += n;
     r.verdicts[f.verdict.empty() ? to_string(f.state) : f.verdict] += n;
   }
   move_marks(r, now_ns);
@@ -73,6 +130,9 @@ void ServiceStats::add_answered(const CountedFlows& c, const std::string& egress
   r.flows += c.answered;
   r.answered += c.answered;
   r.connect_us.add_buckets(c.connect_us_log2);
+  TimeSeries::Bucket& bucket = r.over_time.at(start_ns_, now_ns);  // answered since the last read
+  bucket.answered += c.answered;
+  bucket.connect_us.add_buckets(c.connect_us_log2);
   move_marks(r, now_ns);
 }
 
@@ -116,7 +176,7 @@ json ServiceStats::row_json(const Key& key, const Row& r, uint64_t now_ns) {
   return j;
 }
 
-json ServiceStats::rows(uint64_t now_ns, size_t limit) const {
+json ServiceStats::rows(uint64_t now_ns, size_t limit, Detail detail) const {
   std::vector<std::pair<const Key*, const Row*>> order;
   for (const auto& [key, row] : rows_) order.emplace_back(&key, &row);
   auto answered_share = [](const Row& r) {
@@ -130,7 +190,10 @@ json ServiceStats::rows(uint64_t now_ns, size_t limit) const {
   });
   if (limit && order.size() > limit) order.resize(limit);
   json out = json::array();
-  for (const auto& [key, row] : order) out.push_back(row_json(*key, *row, now_ns));
+  for (const auto& [key, row] : order) {
+    out.push_back(row_json(*key, *row, now_ns));
+    if (detail == Detail::OverTime) out.back()["over_time"] = row->over_time.json(start_ns_, now_ns);
+  }
   return out;
 }
 

@@ -9,6 +9,7 @@
 #include <map>
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include "correlate/correlator.h"
 
@@ -26,27 +27,65 @@ class Log2Histogram {
   // The upper bound in µs of the bucket holding the q-th quantile (0 < q <= 1); 0 when empty.
   uint64_t quantile_upper_us(double q) const;
   nlohmann::json json() const;  // the counts, without the empty buckets at the end
+  void add(const Log2Histogram& other);
 
  private:
   std::array<uint64_t, kBuckets> buckets_{};
   uint64_t count_ = 0;
 };
 
+// One row's flows over time, for the report's picture of the healthy traffic around the failures:
+// answered and failed flows and the connect times per bucket of time, bucket 0 starting at the
+// session's start. At most kMaxBuckets buckets: when the run outlasts them, neighbours merge and the
+// width doubles, so a row costs the same whatever the run's length. A bucket at width 2W is buckets 2i
+// and 2i+1 at W, so a time always falls in the bucket its earlier counts merged into.
+class TimeSeries {
+ public:
+  static constexpr size_t kMaxBuckets = 60;
+  static constexpr uint64_t kFirstWidthNs = 1'000'000'000ull;
+  struct Bucket {
+    uint64_t answered = 0, failed = 0;
+    Log2Histogram connect_us;
+  };
+  // The bucket holding t_ns (a time before start_ns: bucket 0), widening the buckets to reach it.
+  Bucket& at(uint64_t start_ns, uint64_t t_ns);
+  uint64_t width_ns() const { return width_ns_; }
+  const std::vector<Bucket>& buckets() const { return buckets_; }
+  // bucket_s, answered, failed, connect_p50_ms, connect_p99_ms (null where none was answered): as many
+  // buckets as cover [start_ns, now_ns), at the width that fits them all (that of every row then).
+  nlohmann::json json(uint64_t start_ns, uint64_t now_ns) const;
+
+ private:
+  static size_t index(uint64_t start_ns, uint64_t t_ns, uint64_t width_ns) {
+    return t_ns > start_ns ? static_cast<size_t>((t_ns - start_ns) / width_ns) : 0;
+  }
+  void widen_to(uint64_t start_ns, uint64_t t_ns);  // doubles the width until t_ns has a bucket
+  uint64_t width_ns_ = kFirstWidthNs;
+  std::vector<Bucket> buckets_;  // grows to kMaxBuckets as time passes
+};
+
 class ServiceStats {
  public:
+  // start_ns: the session's start, where bucket 0 of each row's counts over time begins.
+  explicit ServiceStats(uint64_t start_ns = 0) : start_ns_(start_ns) {}
+  // What a row of rows() carries: the counts, or also the counts over time (the report's, at exit; the
+  // periodic lines stay small).
+  enum class Detail { Counts, OverTime };
+
   // A decided flow (answered, refused, unanswered, abandoned) or, at the end, one still undecided;
   // egress_dev: the device it left by. A flow answered after it was diagnosed (its verdict set) moves
-  // from failed to answered.
+  // from failed to answered. Over time, it counts when it was first seen, where the report draws it.
   void add(const Flow& f, const std::string& egress_dev, uint64_t now_ns);
-  // Flows the kernel counted answered (held flows), that left by egress_dev.
+  // Flows the kernel counted answered (held flows), that left by egress_dev; over time, at now_ns.
   void add_answered(const CountedFlows& c, const std::string& egress_dev, uint64_t now_ns);
 
   // All rows, worst first: most failures, then the lowest share answered, then the most flows. Each
   // has service, backend, egress_dev, flows, answered, failed, verdict, service_name (when known),
   // answered_pct, flows_per_s (over the last 2 to 4 s), connect_p50_ms and connect_p99_ms (upper
   // bounds, from the answered flows), connect_us_log2 and flows_in_interval (since the last
-  // end_interval). limit > 0 keeps the first limit rows.
-  nlohmann::json rows(uint64_t now_ns, size_t limit = 0) const;
+  // end_interval); with Detail::OverTime, over_time (TimeSeries::json). limit > 0 keeps the first
+  // limit rows.
+  nlohmann::json rows(uint64_t now_ns, size_t limit = 0, Detail detail = Detail::Counts) const;
   // Starts a new interval for flows_in_interval.
   void end_interval();
   bool empty() const { return rows_.empty(); }
@@ -62,11 +101,13 @@ class ServiceStats {
     std::string name;
     Log2Histogram connect_us;
     Mark older, newer;  // the flows counted at two instants 2 s apart, for flows_per_s
+    TimeSeries over_time;
   };
   static constexpr uint64_t kRateStepNs = 2'000'000'000ull;
   static void move_marks(Row& r, uint64_t now_ns);
   Row& row(const Key& key, uint64_t now_ns);
   static nlohmann::json row_json(const Key& key, const Row& r, uint64_t now_ns);
+  uint64_t start_ns_;
   std::map<Key, Row> rows_;
 };
 

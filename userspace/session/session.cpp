@@ -33,6 +33,7 @@ Session::Session(SessionOptions opts, Node& node, DropReasonNames drop_reasons, 
       node_(*node_cache_),
       drop_reasons_(std::move(drop_reasons)),
       correlator_(correlator_config()),
+      services_(opts_.start_ns),
       next_stats_ns_(opts_.start_ns + opts_.stats_interval_ns) {
   if (opts_.pcap_max_packets)
     packets_ = std::make_unique<PacketCapture>(opts_.pcap_max_packets, opts_.unix_minus_monotonic_ns);
@@ -298,10 +299,10 @@ json Session::finish(double elapsed_s, const KernelCounters& kernel) {
   if (kernel.ringbuf_drops)
     spdlog::warn("{} (ring buffer full): verdicts may be incomplete", lost(kernel.ringbuf_drops));
   out_.flush();
-  json services = services_.rows(now_ns);
-  summary_ = Output::Summary{elapsed_s, std::move(by_state), diagnoses_made_, services, st, flows.size(),
+  // The summary line's rows stay as small as the periodic ones; the report's draw the run over time.
+  summary_ = Output::Summary{elapsed_s, std::move(by_state), diagnoses_made_, services_.rows(now_ns), st, flows.size(),
                              correlator_.events(), kernel.ringbuf_drops, correlator_.evicted()};
-  return {{"services", services}, {"flows", flows}, {"diagnoses", diagnoses_}, {"timeline", timeline_json_}, {"stats", st}};
+  return {{"services", services_.rows(now_ns, 0, ServiceStats::Detail::OverTime)}, {"flows", flows}, {"diagnoses", diagnoses_}, {"timeline", timeline_json_}, {"stats", st}};
 }
 
 // The pcapng of the diagnosed flows' packets; each kept diagnosis names its frames in it.

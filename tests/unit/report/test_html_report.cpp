@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <initializer_list>
+
 #include "synthetic_events.h"
 #include "fake_routing.h"
 #include "correlate/correlator.h"
@@ -80,6 +82,14 @@ size_t count(const std::string& page, const std::string& what) {
   return n;
 }
 
+// Checks that the page has each of wants, naming the one it lacks.
+void check_has_all(const std::string& page, std::initializer_list<const char*> wants) {
+  for (const char* want : wants) {
+    INFO(want);
+    CHECK(has(page, want));
+  }
+}
+
 // Every string value of j (not the keys) replaced by s.
 void replace_strings(json& j, const std::string& s) {
   if (j.is_string()) j = s;
@@ -111,7 +121,7 @@ TEST_CASE("the page shows the diagnosis with its evidence and fix, the flows, th
   CHECK(count(page, "<svg") == 1);
   CHECK(count(page, "<circle") == 3 + 1);  // three packets, and the change's number
   CHECK(count(page, "<tr class=") == 2);   // both flows
-  for (const char* want : {
+  check_has_all(page, {
            // the diagnosis, its evidence, how often it was seen, the fix
            ">asymmetric_source</span>", "<code>default via 10.141.13.1 dev enslf1</code> (table main)",
            "<code>10.0.0.12</code> (the address of enslf0)", "the backend cannot answer 10.141.13.182",
@@ -125,10 +135,7 @@ TEST_CASE("the page shows the diagnosis with its evidence and fix, the flows, th
            "10.141.13.182:52946 → 172.24.0.1:443", "10.0.0.12:40000 → 172.24.0.1:443",
            // the configuration
            "10.141.13.182/24 dev enslf1", "32766:\tfrom all lookup main", "--to-destination 10.0.0.8:6443",
-           "<td>2 loose</td>", "</html>"}) {
-    INFO(want);
-    CHECK(has(page, want));
-  }
+           "<td>2 loose</td>", "</html>"});
 }
 
 TEST_CASE("the services table counts every flow, with the connect times of the answered ones", "[report]") {
@@ -141,12 +148,56 @@ TEST_CASE("the services table counts every flow, with the connect times of the a
      "flows": 1200, "answered": 1200, "failed": 0, "answered_pct": 100.0, "connect_p50_ms": 0.512,
      "connect_p99_ms": 4.096, "verdict": "answered"}])");
   std::string page = report_html(r);
-  for (const char* want : {"<h2>Services</h2>", "<td class=\"num\">1200 (100%)</td>", "<br>shop/web:http",
+  check_has_all(page, {"<h2>Services</h2>", "<td class=\"num\">1200 (100%)</td>", "<br>shop/web:http",
                            "<td class=\"num\">≤ 0.5 ms</td>", "<td class=\"num\">≤ 4.1 ms</td>",
                            "<tr class=\"bad\"><td class=\"mono\">172.24.0.1:443</td>",
-                           "<tr class=\"ok\"><td class=\"mono\">172.24.0.2:80<br>"}) {
-    INFO(want);
-    CHECK(has(page, want));
+                           "<tr class=\"ok\"><td class=\"mono\">172.24.0.2:80<br>"});
+}
+
+TEST_CASE("each backend's lane draws its flows and connect times over time, from its service rows", "[report]") {
+  json r = incident_report();
+  r["services"] = json::parse(R"([
+    {"service": "172.24.0.1:443", "backend": "10.0.0.8:6443", "egress_dev": "enslf0", "flows": 7, "answered": 6,
+     "failed": 1, "over_time": {"bucket_s": 1, "answered": [1, 0, 0, 5], "failed": [0, 1, 0, 0],
+                                "connect_p50_ms": [0.128, null, null, 1.024], "connect_p99_ms": [0.256, null, null, 4.096]}},
+    {"service": "172.24.0.1:443", "backend": "10.0.0.8:6443", "egress_dev": "enslf1", "flows": 1, "answered": 0,
+     "failed": 1, "over_time": {"bucket_s": 2, "answered": [0, 0], "failed": [0, 1],
+                                "connect_p50_ms": [null, null], "connect_p99_ms": [null, null]}},
+    {"service": "172.24.0.1:443", "service_name": "default/kubernetes:https", "backend": "10.0.0.9:6443",
+     "egress_dev": "enslf0", "flows": 100, "answered": 100, "failed": 0,
+     "over_time": {"bucket_s": 1, "answered": [10, 20, 30, 40], "failed": [0, 0, 0, 0],
+                   "connect_p50_ms": [0.512, 0.512, 0.512, 0.512], "connect_p99_ms": [2.048, 2.048, 2.048, 8.192]}}])");
+  std::string page = report_html(r);
+  CHECK(count(page, "<g class=\"traffic\">") == 2);  // both backends: the one in the flow table, and the other
+  CHECK(count(page, "stroke=\"#1565c0\"") == 2 * 2);   // in each, connect p50 and p99
+  check_has_all(page, {
+           // the lane of the flows in the table counts every flow of its two rows
+           "backend 10.0.0.8:6443", "8 flows: 6 answered, 2 failed, first failure at 1.00 s",
+           // its rows merged at the wider bucket: 2 s, the failures of both in their buckets
+           "0–2 s: 1 answered, 1 failed; connect p50 ≤ 0.13 ms, p99 ≤ 0.26 ms",
+           "2–4 s: 5 answered, 1 failed; connect p50 ≤ 1.0 ms, p99 ≤ 4.1 ms", "max 6 / 2 s", "0.13–4.1 ms",
+           // the backend whose flows were all answered in the kernel has a lane of its own
+           "backend 10.0.0.9:6443", "for default/kubernetes:https", "100 flows: 100 answered, 0 failed",
+           "3–4 s: 40 answered, 0 failed; connect p50 ≤ 0.51 ms, p99 ≤ 8.2 ms", "max 40 / 1 s", "0.51–8.2 ms",
+           "stroke-dasharray=\"4 3\"", "bars of the flows answered (light green) and failed (light red)"});
+}
+
+TEST_CASE("service rows without counts over time draw no bars, and bad ones do not break the page", "[report]") {
+  json r = incident_report();
+  r["services"] = json::parse(R"([{"service": "172.24.0.2:80", "backend": "10.141.13.1:7443", "flows": 3}])");
+  std::string page = report_html(r);
+  CHECK_FALSE(has(page, "class=\"traffic\""));
+  CHECK_FALSE(has(page, "backend 10.141.13.1:7443"));  // no flow drawn, nothing over time: no lane
+  CHECK(has(page, "2 flows: 1 answered, 1 failed"));   // the flow table's lane, as before
+  for (const json& over_time : {json("x"), json{{"bucket_s", "x"}}, json{{"bucket_s", 1}, {"answered", "x"}},
+                                json{{"bucket_s", 1e-300}, {"answered", {1, -2, nullptr, "x"}}},
+                                json{{"bucket_s", 1e300}, {"failed", {3}}, {"connect_p50_ms", {0, -1}}}}) {
+    r["services"][0]["over_time"] = over_time;
+    std::string bad;
+    REQUIRE_NOTHROW(bad = report_html(r));
+    CHECK(has(bad, "</html>"));
+    CHECK_FALSE(has(bad, "nan\""));  // no coordinate of NaN or infinity
+    CHECK_FALSE(has(bad, "inf\""));
   }
 }
 

@@ -37,6 +37,13 @@ Flow decided_flow(uint16_t sport, FlowState state, uint64_t connect_us = 0, cons
   return f;
 }
 
+// f, first seen at first_seen_ns instead, answered (if it was) as long after.
+Flow seen_at(Flow f, uint64_t first_seen_ns) {
+  if (f.reply_ns) f.reply_ns = f.reply_ns - f.first_seen_ns + first_seen_ns;
+  f.first_seen_ns = first_seen_ns;
+  return f;
+}
+
 // What a session printed: NDJSON lines, parsed.
 struct Printed {
   char* buf = nullptr;
@@ -132,6 +139,70 @@ TEST_CASE("a flow answered after its diagnosis moves from failed to answered") {
   CHECK(row["failed"] == 0);
   CHECK(row["answered"] == 1);
   CHECK(row["verdict"] == "answered");
+}
+
+TEST_CASE("a row's counts over time land in the bucket of each flow's first sight, from the start") {
+  ServiceStats stats(1000 * kMs);  // the session started at 1 s
+  stats.add(seen_at(decided_flow(40000, FlowState::Answered, 3000), 1200 * kMs), "enslf1", 1300 * kMs);  // bucket 0
+  // 2.5 s in: bucket 2
+  stats.add(seen_at(decided_flow(40001, FlowState::Answered, 100'000), 3500 * kMs), "enslf1", 3600 * kMs);
+  // Decided 1.5 s after it was first seen, drawn (and counted) where it started.
+  stats.add(seen_at(decided_flow(40002, FlowState::Unanswered, 0, "asymmetric_source"), 3700 * kMs), "enslf1",
+            5200 * kMs);
+  CHECK(stats.rows(5500 * kMs)[0].count("over_time") == 0);  // the periodic rows stay small
+  json t = stats.rows(5500 * kMs, 0, ServiceStats::Detail::OverTime)[0]["over_time"];
+  CHECK(t["bucket_s"] == 1.0);
+  CHECK(t["answered"] == json::array({1, 0, 1, 0, 0}));  // 4.5 s: five buckets
+  CHECK(t["failed"] == json::array({0, 0, 1, 0, 0}));
+  CHECK(t["connect_p50_ms"] == json::array({4.096, nullptr, 131.072, nullptr, nullptr}));
+  CHECK(t["connect_p99_ms"][2] == 131.072);
+}
+
+TEST_CASE("a row over time keeps at most 60 buckets: past them, neighbours merge and the width doubles") {
+  ServiceStats stats;
+  CountedFlows counted{IPPROTO_TCP, "172.24.0.1:443", "10.0.0.8:6443", "", 1, {}};
+  counted.connect_us_log2[12] = 1;  // about 4 ms
+  for (uint64_t s = 0; s < 150; s++) {  // a flow each second, and one counted by the kernel
+    const uint64_t seen = s * 1000 * kMs + 10 * kMs;
+    stats.add(seen_at(decided_flow(static_cast<uint16_t>(40000 + s), FlowState::Answered, 1000), seen), "enslf1",
+              seen + 2 * kMs);
+    if (s == 59) {
+      json t = stats.rows(59'500 * kMs, 0, ServiceStats::Detail::OverTime)[0]["over_time"];
+      CHECK(t["bucket_s"] == 1.0);
+      CHECK(t["answered"].size() == 60);
+    }
+  }
+  stats.add_answered(counted, "enslf1", 149'500 * kMs);
+  json row = stats.rows(150'000 * kMs, 0, ServiceStats::Detail::OverTime)[0];
+  json t = row["over_time"];
+  CHECK(t["bucket_s"] == 4.0);  // 150 s in 60 buckets: 1 s, 2 s, then 4 s
+  REQUIRE(t["answered"].size() == 38);  // 150 s / 4 s, rounded up
+  uint64_t total = 0;
+  for (const auto& n : t["answered"]) total += n.get<uint64_t>();
+  CHECK(total == row["answered"]);
+  CHECK(total == 151);
+  CHECK(t["answered"][0] == 4);
+  CHECK(t["answered"][37] == 3);  // 148 s, 149 s, and the kernel's count at 149.5 s
+  CHECK(t["connect_p50_ms"][0] == 1.024);  // [512, 1024) µs: 1 ms is 1000 µs
+  CHECK(t["connect_p99_ms"][37] == 8.192);  // the kernel's 4 ms answer is the slowest in it
+  // Read later, every row's buckets are widened to the same width, covering the whole run.
+  CHECK(stats.rows(250'000 * kMs, 0, ServiceStats::Detail::OverTime)[0]["over_time"]["bucket_s"] == 8.0);
+}
+
+TEST_CASE("a flow answered after its diagnosis moves from failed to answered in its bucket too") {
+  ServiceStats stats;
+  Flow f = decided_flow(40000, FlowState::Unanswered, 0, "asymmetric_source");  // first seen at 1 s
+  stats.add(f, "enslf0", 2500 * kMs);
+  // Past 60 buckets of 1 s: they merge into 2 s ones.
+  stats.add(seen_at(decided_flow(40001, FlowState::Answered, 1000), 65'000 * kMs), "enslf0", 65'100 * kMs);
+  f.state = FlowState::Answered;
+  f.reply_ns = f.first_seen_ns + 1500 * kMs;
+  stats.add(f, "enslf0", 70'000 * kMs);
+  json t = stats.rows(70'000 * kMs, 0, ServiceStats::Detail::OverTime)[0]["over_time"];
+  CHECK(t["bucket_s"] == 2.0);
+  CHECK(t["answered"][0] == 1);  // bucket 1 of 1 s, merged into bucket 0 of 2 s
+  CHECK(t["failed"][0] == 0);
+  CHECK(t["answered"][32] == 1);
 }
 
 TEST_CASE("a session prints no line per healthy flow, but counts it, unless all flows are asked for") {
