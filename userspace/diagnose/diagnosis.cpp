@@ -4,6 +4,8 @@
 #include <netinet/in.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cstring>
 
 #include "diagnose/explain.h"
 
@@ -21,10 +23,24 @@ std::string route_fix_command(const Route& fix, RoutingView& routing) {
     if (r.dst_len == fix.dst_len && (r.dst.is_set() ? r.dst == fix.dst : fix.dst.is_zero())) exists = true;
   std::string cmd = fmt::format("ip route {} {}/{}", exists ? "replace" : "add", fix.dst.str(), fix.dst_len);
   if (fix.gateway.is_set()) cmd += " via " + fix.gateway.str();
-  cmd += " dev " + fix.dev;
+  cmd += " dev " + shell_word(fix.dev);
   if (fix.prefsrc.is_set()) cmd += " src " + fix.prefsrc.str();
-  if (fix.table != kTableMain) cmd += " table " + table_name(fix.table);
+  if (fix.table != kTableMain) cmd += " table " + shell_word(table_name(fix.table));
   return cmd;
+}
+
+std::string shell_word(const std::string& s) {
+  auto plain = [](unsigned char c) { return std::isalnum(c) || std::strchr("_-.@+=,%/:", c); };
+  if (!s.empty() && std::all_of(s.begin(), s.end(), plain)) return s;
+  std::string quoted = "'";
+  for (char c : s) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+
+std::string sysctl_conf_command(const std::string& dev, const std::string& key, int value) {
+  std::string dev_key = dev;
+  std::replace(dev_key.begin(), dev_key.end(), '.', '/');
+  return "sysctl -w " + shell_word(fmt::format("net.ipv4.conf.{}.{}={}", dev_key, key, value));
 }
 
 // "net", "host", ... for an ICMP error that says the sender has no route to the destination (not

@@ -93,6 +93,15 @@ std::optional<Vrf> flow_vrf(const Flow& flow, RoutingView& routing);
 // `ip route add|replace ...` for a fix route (`replace` when its table has a route for that prefix).
 std::string route_fix_command(const Route& fix, RoutingView& routing);
 
+// s as one word of a shell command: itself when it is plain (letters, digits, _ - . @ + = , %), else
+// single-quoted. A device name may hold ; $ ' and the like (the kernel refuses only /, : and spaces):
+// a fix is pasted into a shell, and svctrace runs some in its scratch namespace.
+std::string shell_word(const std::string& s);
+
+// `sysctl -w net.ipv4.conf.DEV.KEY=VALUE`, with DEV's dots written as slashes, as sysctl wants them
+// (eth0.100, a VLAN, is net.ipv4.conf.eth0/100).
+std::string sysctl_conf_command(const std::string& dev, const std::string& key, int value);
+
 // Only for flows in state Unanswered or Refused.
 // drop_reasons names the kernel's enum skb_drop_reason values (see load_drop_reason_names()).
 Diagnosis diagnose(const Flow& flow, RoutingView& routing, const std::vector<Cidr>& cidrs,

@@ -303,7 +303,7 @@ std::optional<Diagnosis> explain_reply_dropped(const Evidence& ev, RoutingView& 
       d.source_rule.reset();
     }
   } else if (d.drop_reason == "IP_RPFILTER" && !d.drop_dev.empty()) {
-    d.fix = fmt::format("sysctl -w net.ipv4.conf.{}.rp_filter=2", d.drop_dev);
+    d.fix = sysctl_conf_command(d.drop_dev, "rp_filter", 2);
   }
   return d;
 }

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <sys/socket.h>
 
+#include "diagnose/diagnosis.h"
+
 namespace svctrace {
 
 std::string persistent_fix(const NetworkManagement& nm, const Route& fix) {
@@ -25,14 +27,14 @@ std::string persistent_fix(const NetworkManagement& nm, const Route& fix) {
     return fmt::format(
         "nmcli connection modify \"$(nmcli -g GENERAL.CONNECTION device show {0})\" +ipv{1}.routes \"{2}\" && "
         "nmcli device reapply {0}",
-        fix.dev, fix.dst.family == AF_INET6 ? 6 : 4, route);
+        shell_word(fix.dev), fix.dst.family == AF_INET6 ? 6 : 4, route);
   }
   if (nm.tool == "ifupdown") {
     std::string cmd = fmt::format("ip route replace {}", prefix);
     if (fix.gateway.is_set()) cmd += " via " + fix.gateway.str();
-    cmd += " dev " + fix.dev;
+    cmd += " dev " + shell_word(fix.dev);
     if (fix.prefsrc.is_set()) cmd += " src " + fix.prefsrc.str();
-    if (fix.table != kTableMain) cmd += " table " + table_name(fix.table);
+    if (fix.table != kTableMain) cmd += " table " + shell_word(table_name(fix.table));
     return fmt::format("# /etc/network/interfaces, in the \"iface {}\" stanza:\n    up {}\n", fix.dev, cmd);
   }
   return {};

@@ -327,13 +327,16 @@ std::string source_nat_fix_command(const SourceNatFix& snat, const std::string& 
   const bool v6 = snat.from.family == AF_INET6;
   if (framework == "nft") {
     const char* family = v6 ? "ip6" : "ip";
-    return fmt::format(
-        "nft 'add table {0} svctrace-fix; add chain {0} svctrace-fix postrouting {{ type nat hook postrouting "
-        "priority 99; }}; add rule {0} svctrace-fix postrouting oifname \"{1}\" {0} saddr {2} snat to {3}'",
-        family, snat.dev, snat.from.str(), snat.to.str());
+    // The script is one shell word; a device name with a " in it makes a script nft refuses, and the
+    // fix is then not proven (KernelProver runs it), so not printed.
+    return "nft " + shell_word(fmt::format(
+                        "add table {0} svctrace-fix; add chain {0} svctrace-fix postrouting {{ type nat hook "
+                        "postrouting priority 99; }}; add rule {0} svctrace-fix postrouting oifname \"{1}\" {0} "
+                        "saddr {2} snat to {3}",
+                        family, snat.dev, snat.from.str(), snat.to.str()));
   }
   return fmt::format("{} -t nat -I POSTROUTING 1 -o {} -s {}/{} -j SNAT --to-source {}", v6 ? "ip6tables" : "iptables",
-                     snat.dev, snat.from.str(), full_length(snat.from), snat.to.str());
+                     shell_word(snat.dev), snat.from.str(), full_length(snat.from), snat.to.str());
 }
 
 }  // namespace svctrace

@@ -2,12 +2,16 @@
 #include <linux/rtnetlink.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <filesystem>
 #include <map>
 
 #include "synthetic_events.h"
 #include "fake_routing.h"
 #include "incident_flows.h"
 #include "diagnose/diagnosis.h"
+#include "diagnose/persistent_fix.h"
+#include "diagnose/safe_fix.h"
 #include "report/output.h"
 
 using namespace svctrace;
@@ -513,4 +517,49 @@ TEST_CASE("an ICMP net or host unreachable is unreachable, with who sent it, not
     f.icmp_from = ip("10.0.0.1");
     CHECK(name(diagnose(f, routing, kCidrs).verdict) == "refused");
   }
+}
+
+// What /bin/sh reads `word` as, run as the one argument of printf.
+static std::string shell_reads(const std::string& word) {
+  std::string cmd = "printf '%s' " + word;
+  FILE* p = popen(cmd.c_str(), "r");
+  REQUIRE(p);
+  std::string out;
+  char buf[256];
+  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  pclose(p);
+  return out;
+}
+
+TEST_CASE("a device name a shell would read as code is one quoted word in every fix", "[diagnosis]") {
+  // The kernel refuses only /, : and white space in a device's name.
+  for (std::string dev : {"enslf0", "we;ird", "it's", "$(touch /tmp/svctrace-unit-pwned)", "a`b`\\c", "\"q\""})
+    CHECK(shell_reads(shell_word(dev)) == dev);
+  CHECK(shell_word("enslf0") == "enslf0");
+  CHECK(shell_word("eth0.100@bond0") == "eth0.100@bond0");
+  CHECK_FALSE(std::filesystem::exists("/tmp/svctrace-unit-pwned"));
+
+  FakeRouting routing;
+  routing.backend_route->dev = "we;ird";
+  Diagnosis d = diagnose(incident_flow(), routing, kCidrs);
+  CHECK(d.fix == "ip route add 172.24.0.0/13 dev 'we;ird' src 10.0.0.12");
+
+  NetworkManagement nm;
+  nm.tool = "ifupdown";
+  CHECK_THAT(persistent_fix(nm, *d.fix_route), Catch::Contains("up ip route replace 172.24.0.0/13 dev 'we;ird'"));
+  nm.tool = "NetworkManager";
+  CHECK_THAT(persistent_fix(nm, *d.fix_route), Catch::Contains("device show 'we;ird')") &&
+                                                    Catch::Contains("nmcli device reapply 'we;ird'"));
+  SourceNatFix snat{ip("10.141.13.182"), "it's", ip("10.0.0.12")};
+  CHECK(source_nat_fix_command(snat, "iptables") ==
+        "iptables -t nat -I POSTROUTING 1 -o 'it'\\''s' -s 10.141.13.182/32 -j SNAT --to-source 10.0.0.12");
+  CHECK_THAT(shell_reads(source_nat_fix_command(snat, "nft").substr(4)),
+             Catch::Contains("postrouting oifname \"it's\" ip saddr 10.141.13.182 snat to 10.0.0.12"));
+}
+
+TEST_CASE("rp_filter's fix names a VLAN device as sysctl reads it", "[diagnosis]") {
+  // sysctl reads dots as separators: a device with a dot in its name is written with a slash.
+  CHECK(sysctl_conf_command("enslf1", "rp_filter", 2) == "sysctl -w net.ipv4.conf.enslf1.rp_filter=2");
+  CHECK(sysctl_conf_command("eth0.100", "rp_filter", 2) == "sysctl -w net.ipv4.conf.eth0/100.rp_filter=2");
+  CHECK(sysctl_conf_command("we;ird", "rp_filter", 2) == "sysctl -w 'net.ipv4.conf.we;ird.rp_filter=2'");
 }
