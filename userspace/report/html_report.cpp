@@ -826,8 +826,8 @@ std::string services_section(const json& report) {
         "<td><span class=\"verdict {}\">{}</span></td></tr>\n",
         verdict.empty() ? "open" : verdict_class(verdict), h(get(r, "service")), name, h(get(r, "backend")),
         h(get(r, "egress_dev")), h(get(r, "flows")), h(get(r, "answered")), number(get(r, "answered_pct")),
-        h(get(r, "failed")), timed ? "≤ " + millis(number(get(r, "connect_p50_ms"))) : "—",
-        timed ? "≤ " + millis(number(get(r, "connect_p99_ms"))) : "—", verdict_class(verdict), esc(verdict));
+        h(get(r, "failed")), timed ? "≤ " + short_ms(number(get(r, "connect_p50_ms"))) + " ms" : "—",
+        timed ? "≤ " + short_ms(number(get(r, "connect_p99_ms"))) + " ms" : "—", verdict_class(verdict), esc(verdict));
   }
   return out + "</tbody>\n</table>\n</section>\n";
 }

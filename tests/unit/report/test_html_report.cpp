@@ -145,11 +145,12 @@ TEST_CASE("the services table counts every flow, with the connect times of the a
     {"service": "172.24.0.1:443", "backend": "10.0.0.8:6443", "egress_dev": "enslf0", "flows": 2, "answered": 0,
      "failed": 2, "answered_pct": 0.0, "connect_p50_ms": 0.0, "connect_p99_ms": 0.0, "verdict": "asymmetric_source"},
     {"service": "172.24.0.2:80", "service_name": "shop/web:http", "backend": "10.141.13.1:7443", "egress_dev": "enslf1",
-     "flows": 1200, "answered": 1200, "failed": 0, "answered_pct": 100.0, "connect_p50_ms": 0.512,
+     "flows": 1200, "answered": 1200, "failed": 0, "answered_pct": 100.0, "connect_p50_ms": 0.032,
      "connect_p99_ms": 4.096, "verdict": "answered"}])");
   std::string page = report_html(r);
   check_has_all(page, {"<h2>Services</h2>", "<td class=\"num\">1200 (100%)</td>", "<br>shop/web:http",
-                           "<td class=\"num\">≤ 0.5 ms</td>", "<td class=\"num\">≤ 4.1 ms</td>",
+                           // (under 0.05 ms: not "≤ 0.0 ms")
+                           "<td class=\"num\">≤ 0.032 ms</td>", "<td class=\"num\">≤ 4.1 ms</td>",
                            "<tr class=\"bad\"><td class=\"mono\">172.24.0.1:443</td>",
                            "<tr class=\"ok\"><td class=\"mono\">172.24.0.2:80<br>"});
 }
