@@ -176,6 +176,7 @@ class Correlator {
   // replaced (at most kKeptReplaced of them): the report lists every failure it can.
   std::vector<const Flow*> flows() const;
   size_t flow_count() const { return flows_.size(); }
+  size_t listed_count() const { return flows_.size() + replaced_diagnosed_.size(); }  // flows().size()
   uint64_t evicted() const { return evicted_; }
   // Of them, the undecided flows that joined a flow of the same cause (Flow::joined).
   uint64_t joined() const { return joined_; }

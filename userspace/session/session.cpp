@@ -267,7 +267,7 @@ json Session::stats(const KernelCounters& c) const {
               {"diagnoses", diagnoses_made_},
               {"flows_diagnosed", flows_diagnosed_},
               {"diagnoses_not_in_report", diagnoses_made_ - diagnoses_.size()},
-              {"flows_not_in_report", correlator_.flow_count() - std::min(correlator_.flow_count(), kKeptFlows)}};
+              {"flows_not_in_report", correlator_.listed_count() - std::min(correlator_.listed_count(), kKeptFlows)}};
   if (packets_) {
     st["packets_in_pcap"] = packets_->kept();
     st["packets_not_in_pcap"] = packets_->not_kept() + c.packet_drops;

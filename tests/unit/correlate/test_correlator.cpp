@@ -380,6 +380,7 @@ TEST_CASE("a diagnosed flow stays in the report after a new connection takes its
   CHECK(c.replaced() == 2);
   std::vector<const Flow*> flows = c.flows();
   REQUIRE(flows.size() == 3);
+  CHECK(c.listed_count() == 3);
   CHECK(flows[0]->first_seen_ns < flows[1]->first_seen_ns);
   CHECK(flows[1]->first_seen_ns == 5000 * kMs);
   CHECK(flows[2]->first_seen_ns == 8000 * kMs);
