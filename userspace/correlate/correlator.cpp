@@ -180,7 +180,10 @@ Flow& Correlator::flow_for(const FlowKey& k, uint64_t ts, bool new_conntrack_ent
 // it, not its successor, until the caller has seen them.
 void Correlator::retire(Flow& f) {
   replaced_++;
-  if (!f.change_queued) return keep_if_diagnosed(std::move(f));  // the common case: its changes were handed out long ago
+  if (!f.change_queued) {  // the common case: its changes were handed out long ago
+    keep_if_diagnosed(std::move(f));
+    return;
+  }
   FlowRef ref{f.key, f.first_seen_ns};
   retired_.insert_or_assign(ref, std::move(f));
 }
