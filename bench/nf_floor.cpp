@@ -45,8 +45,10 @@ int main(int argc, char** argv) {
     bpf_program__set_expected_attach_type(p, static_cast<bpf_attach_type>(svctrace::kAttachNetfilter));
     bpf_program__set_autoload(p, netfilter);
   }
-  bpf_program__set_autoload(skel->progs.floor_dev_queue, !netfilter);
-  bpf_program__set_autoload(skel->progs.floor_receive, !netfilter);
+  const bool fexit_nat = !netfilter && probe.accepts(svctrace::ProgKind::fexit, "nf_hook_slow").accepted();
+  bpf_program__set_autoload(skel->progs.floor_hook_slow, fexit_nat);
+  bpf_program__set_autoload(skel->progs.floor_dev_queue, !netfilter && !fexit_nat);
+  bpf_program__set_autoload(skel->progs.floor_receive, !netfilter && !fexit_nat);
   bpf_program__set_autoload(skel->progs.floor_route_fexit, fexit);
   bpf_program__set_autoload(skel->progs.floor_route_tp, !fexit);
   if (int err = floor_bpf__load(skel)) {
@@ -54,7 +56,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::vector<bpf_link*> tps;
-  for (bpf_program* p : {skel->progs.floor_route_fexit, skel->progs.floor_route_tp, skel->progs.floor_dev_queue,
+  for (bpf_program* p : {skel->progs.floor_route_fexit, skel->progs.floor_route_tp, skel->progs.floor_hook_slow,
+                         skel->progs.floor_dev_queue,
                          skel->progs.floor_receive, skel->progs.floor_tcp_state, skel->progs.floor_tcp_retransmit,
                          skel->progs.floor_kfree_skb}) {
     if (!bpf_program__autoload(p)) continue;

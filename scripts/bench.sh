@@ -500,6 +500,7 @@ prog_stats() {
 hook_of() {
   case $1 in
     *route_tp* | *route_fexit*) echo fib_table_lookup ;;
+    *hook_slow) echo nf_hook_slow ;;
     *dev_queue) echo net_dev_queue ;;
     *receive) echo netif_receive_skb ;;
     *local_out) echo "netfilter LOCAL_OUT" ;;
