@@ -21,17 +21,26 @@ std::string route_fix_command(const Route& fix, RoutingView& routing) {
   bool exists = false;
   for (const auto& r : routing.routes(fix.table))
     if (r.dst_len == fix.dst_len && (r.dst.is_set() ? r.dst == fix.dst : fix.dst.is_zero())) exists = true;
-  std::string cmd = fmt::format("ip route {} {}/{}", exists ? "replace" : "add", fix.dst.str(), fix.dst_len);
-  if (fix.gateway.is_set()) cmd += " via " + fix.gateway.str();
-  cmd += " dev " + shell_word(fix.dev);
-  if (fix.prefsrc.is_set()) cmd += " src " + fix.prefsrc.str();
-  if (fix.table != kTableMain) cmd += " table " + shell_word(table_name(fix.table));
-  return cmd;
+  return fmt::format("ip route {} {}", exists ? "replace" : "add", ip_route_args(fix));
+}
+
+std::string ip_route_args(const Route& fix) {
+  std::string args = fmt::format("{}/{}", fix.dst.str(), fix.dst_len);
+  if (fix.gateway.is_set()) args += " via " + fix.gateway.str();
+  args += " dev " + shell_word(fix.dev);
+  if (fix.prefsrc.is_set()) args += " src " + fix.prefsrc.str();
+  if (fix.table != kTableMain) args += " table " + shell_word(table_name(fix.table));
+  return args;
+}
+
+bool plain_word(const std::string& s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) {
+    return std::isalnum(c) || std::strchr("_-.@+=,%/:", c);
+  });
 }
 
 std::string shell_word(const std::string& s) {
-  auto plain = [](unsigned char c) { return std::isalnum(c) || std::strchr("_-.@+=,%/:", c); };
-  if (!s.empty() && std::all_of(s.begin(), s.end(), plain)) return s;
+  if (plain_word(s)) return s;
   std::string quoted = "'";
   for (char c : s) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return quoted + "'";

@@ -93,10 +93,15 @@ std::optional<Vrf> flow_vrf(const Flow& flow, RoutingView& routing);
 // `ip route add|replace ...` for a fix route (`replace` when its table has a route for that prefix).
 std::string route_fix_command(const Route& fix, RoutingView& routing);
 
-// s as one word of a shell command: itself when it is plain (letters, digits, _ - . @ + = , %), else
-// single-quoted. A device name may hold ; $ ' and the like (the kernel refuses only /, : and spaces):
-// a fix is pasted into a shell, and svctrace runs some in its scratch namespace.
+// Whether s is a shell word as it stands: letters, digits and _ - . @ + = , % / : only. A device
+// name may hold ; $ ' and the like (the kernel refuses only /, : and spaces).
+bool plain_word(const std::string& s);
+// s as one word of a shell command: itself when plain_word, else single-quoted. A fix is pasted into
+// a shell, and svctrace runs some in its scratch namespace.
 std::string shell_word(const std::string& s);
+
+// `PREFIX [via GW] dev DEV [src SRC] [table T]`: fix as `ip route add` and `replace` take it.
+std::string ip_route_args(const Route& fix);
 
 // `sysctl -w net.ipv4.conf.DEV.KEY=VALUE`, with DEV's dots written as slashes, as sysctl wants them
 // (eth0.100, a VLAN, is net.ipv4.conf.eth0/100).

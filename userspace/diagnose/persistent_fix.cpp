@@ -30,12 +30,8 @@ std::string persistent_fix(const NetworkManagement& nm, const Route& fix) {
         shell_word(fix.dev), fix.dst.family == AF_INET6 ? 6 : 4, route);
   }
   if (nm.tool == "ifupdown") {
-    std::string cmd = fmt::format("ip route replace {}", prefix);
-    if (fix.gateway.is_set()) cmd += " via " + fix.gateway.str();
-    cmd += " dev " + shell_word(fix.dev);
-    if (fix.prefsrc.is_set()) cmd += " src " + fix.prefsrc.str();
-    if (fix.table != kTableMain) cmd += " table " + shell_word(table_name(fix.table));
-    return fmt::format("# /etc/network/interfaces, in the \"iface {}\" stanza:\n    up {}\n", fix.dev, cmd);
+    return fmt::format("# /etc/network/interfaces, in the \"iface {}\" stanza:\n    up ip route replace {}\n", fix.dev,
+                       ip_route_args(fix));
   }
   return {};
 }

@@ -133,13 +133,6 @@ bool set_route_fix(Diagnosis& d, const Route& r, const Judgement& j, size_t chec
   return true;
 }
 
-// Letters, digits and ._@- only: a device name the kernel allows may hold `;`, `$(` or quotes.
-bool plain_word(const std::string& name) {
-  return !name.empty() && std::all_of(name.begin(), name.end(), [](unsigned char c) {
-    return std::isalnum(c) || c == '.' || c == '_' || c == '@' || c == '-';
-  });
-}
-
 // What `snat` must do to each routed pair's connections, as svctrace's model says.
 std::vector<NatExpectation> nat_expectations(const std::vector<ServicePair>& pairs, RoutingView& live, int vrf,
                                              const SourceNatFix& snat) {
@@ -173,8 +166,9 @@ void try_source_nat(Diagnosis& d, const std::vector<ServicePair>& pairs, const S
     return;
   }
   const std::string command = source_nat_fix_command(snat, framework);
-  // A socket in a VRF is one bound to its device, which the kernel's probe does not make. The command
-  // is run by a shell: never with a device name a shell would read as more than a word.
+  // A socket in a VRF is one bound to its device, which the kernel's probe does not make. A device
+  // name that needed quoting is not tried (nft's own quotes could not hold a " in it): the fix is
+  // then printed unproven, as where no scratch namespace can be had.
   const bool askable = !vrf && plain_word(snat.dev);
   const NatProof proof = askable ? prover.with_source_nat(command, nat_expectations(pairs, live, vrf, snat)) : NatProof{};
   if (!proof.refuted.empty()) {
@@ -327,8 +321,6 @@ std::string source_nat_fix_command(const SourceNatFix& snat, const std::string& 
   const bool v6 = snat.from.family == AF_INET6;
   if (framework == "nft") {
     const char* family = v6 ? "ip6" : "ip";
-    // The script is one shell word; a device name with a " in it makes a script nft refuses, and the
-    // fix is then not proven (KernelProver runs it), so not printed.
     return "nft " + shell_word(fmt::format(
                         "add table {0} svctrace-fix; add chain {0} svctrace-fix postrouting {{ type nat hook "
                         "postrouting priority 99; }}; add rule {0} svctrace-fix postrouting oifname \"{1}\" {0} "
