@@ -79,7 +79,7 @@ static __always_inline void on_kfree_skb(const struct sk_buff *skb, __u32 reason
 		}
 		if (awaiting(key, th, &slot) && !drop_worth_reporting(slot, true))
 			return;
-	} else if ((p = passage_of(key))) {
+	} else if ((p = passage_of(key, bpf_ktime_get_ns()))) {
 		/* dropped on its way out, before POST_ROUTING (a REJECT in OUTPUT, a DROP in FORWARD) */
 		if (!read_conn(key, th))
 			return;

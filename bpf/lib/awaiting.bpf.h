@@ -140,15 +140,15 @@ enum remembered {
 };
 
 /* Puts the flow of a leaving packet (POST_ROUTING) into awaiting_reply, unless it is already there
- * (a retransmit). slot: its index. A flow it pushes out unanswered has its held records sent first:
- * it will be decided by userspace's clock. */
-static __always_inline enum remembered remember(__u64 ct, __u64 hash, __u32 *slot)
+ * (a retransmit). slot: its index; now_ns: bpf_ktime_get_ns(). A flow it pushes out unanswered has
+ * its held records sent first: it will be decided by userspace's clock. */
+static __always_inline enum remembered remember(__u64 ct, __u64 hash, __u64 now_ns, __u32 *slot)
 {
 	struct awaiting_bucket *b = bucket_of(hash);
 	if (!b)
 		return REMEMBER_FAILED;
 	__u32 tag = tag_of(hash);
-	__u32 now = (__u32)(bpf_ktime_get_ns() >> SVC_STAMP_SHIFT) | 1;
+	__u32 now = (__u32)(now_ns >> SVC_STAMP_SHIFT) | 1;
 	__u32 first = bucket_index(hash) * SVC_AWAITING_WAYS;
 	struct svc_awaiting_entry *victim = &b->e[0];
 	__u32 way = 0;
@@ -194,7 +194,7 @@ static __always_inline void await_local_answer(const struct in_passage *p, __u64
 	if (!read_conn(ct, th))
 		return;
 	release_passage(p, ct, th, BPF_CORE_READ((const struct nf_conn *)ct, ct_net.net, ns.inum));
-	if (remember(ct, conn_reply_hash(th), &slot) == REMEMBERED_NEW) {
+	if (remember(ct, conn_reply_hash(th), bpf_ktime_get_ns(), &slot) == REMEMBERED_NEW) {
 		struct svc_held_flow *h = held_slot(slot);
 		if (h)
 			h->state = SVC_HELD_NONE; /* its records were sent as they happened */

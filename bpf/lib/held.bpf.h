@@ -64,7 +64,7 @@ static __always_inline struct svc_held_flow *held_slot(__u32 slot)
 	return every_flow ? NULL : bpf_map_lookup_elem(&held_flows, &slot);
 }
 
-/* A copy of a held record, sent to the ring buffer. */
+/* A copy of a record, sent to the ring buffer. */
 static __always_inline void send_copy(const struct svc_event *rec)
 {
 	struct svc_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
@@ -76,17 +76,17 @@ static __always_inline void send_copy(const struct svc_event *rec)
 	submit_event(e);
 }
 
-/* A forwarded held flow's PRE_ROUTING record (svc_ingress_record), sent. */
-static __always_inline void send_ingress(const struct svc_held_flow *h)
-{
-	struct svc_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		count(SVC_CNT_RINGBUF_DROPS);
-		return;
-	}
-	svc_ingress_record(e, h);
-	submit_event(e);
-}
+/* One of a held flow's records, made by one of svctrace/events.h's svc_held_*_record, sent. */
+#define send_held_record(make, h)                                                       \
+	do {                                                                            \
+		struct svc_event *e_ = bpf_ringbuf_reserve(&events, sizeof(*e_), 0);  \
+		if (e_) {                                                               \
+			make(e_, h);                                                    \
+			submit_event(e_);                                               \
+		} else {                                                                \
+			count(SVC_CNT_RINGBUF_DROPS);                                   \
+		}                                                                       \
+	} while (0)
 
 /* The flow (h, in slot) needs deciding: its held records go out, in the order they happened, and its
  * first packet with them (--pcap). */
@@ -97,10 +97,10 @@ static __always_inline void release_held(struct svc_held_flow *h, __u32 slot)
 	h->state = SVC_HELD_RELEASED;
 	count(SVC_CNT_HELD_RELEASED);
 	if (h->ingress_ifindex)
-		send_ingress(h);
-	if (h->route.kind)
-		send_copy(&h->route);
-	send_copy(&h->nat);
+		send_held_record(svc_ingress_record, h);
+	if (h->has_route)
+		send_held_record(svc_held_route_record, h);
+	send_held_record(svc_held_nat_record, h);
 	release_held_packet(slot);
 }
 
@@ -159,15 +159,22 @@ static __always_inline bool route_of_flow(const struct svc_tuple *r, const struc
 	       (r->sport == t->sport || !r->sport) && (same_addr(r->src, t->src) || zero_addr(r->src));
 }
 
-/* The staged route record, when it is flow t's (in netns): moved into h. */
-static __always_inline void take_staged_route(struct svc_held_flow *h, const struct svc_tuple *t, __u32 netns)
+/* The staged route record, when it is the flow's of h: moved into h (what svc_held_route_record
+ * does not take from the flow's own fields). */
+static __always_inline void take_staged_route(struct svc_held_flow *h)
 {
 	__u32 zero = 0;
 	struct svc_event *r = bpf_map_lookup_elem(&staged_route, &zero);
-	h->route.kind = 0;
-	if (!r || !r->kind || r->netns != netns || !route_of_flow(&r->tuple, t))
+	h->has_route = 0;
+	if (!r || !r->kind || r->netns != h->netns || !route_of_flow(&r->tuple, &h->tuple))
 		return;
-	__builtin_memcpy(&h->route, r, sizeof(*r));
+	h->route_ts = r->ts_ns;
+	h->route_pid = r->pid;
+	h->route_sport = r->tuple.sport;
+	__builtin_memcpy(h->route_src, r->tuple.src, 16);
+	__builtin_memcpy(h->route_comm, r->comm, SVC_COMM_LEN);
+	__builtin_memcpy(&h->route, &r->route, sizeof(h->route));
+	h->has_route = 1;
 	r->kind = 0;
 }
 
@@ -184,20 +191,26 @@ static __always_inline void release_staged_route(const struct svc_tuple *t, __u3
 
 /* ---- holding and releasing ---------------------------------------------------------------------- */
 
-/* A new flow's first packet (its network header at l3) at POST_ROUTING (p: its passage, if this CPU
- * kept it): its records into its slot h, where they stay unless it needs deciding. */
+/* A new flow's first packet (its network header at l3) at POST_ROUTING, now (p: its passage, if this
+ * CPU kept it): its records into its slot h, where they stay unless it needs deciding. Every field is
+ * written: the slot held another flow before. */
 static __always_inline void hold_flow(struct svc_held_flow *h, __u32 slot, __u64 ct,
 				      const struct nf_conntrack_tuple_hash th[2], __u32 netns, __s32 out_ifindex,
-				      __s32 route_ifindex, const struct in_passage *p, const unsigned char *l3)
+				      __s32 route_ifindex, const struct in_passage *p, const unsigned char *l3,
+				      __u64 now)
 {
-	struct svc_event *n = &h->nat;
-	begin_event(n, SVC_EV_NAT, netns);
-	fill_nat_record(n, ct, th, SVC_NAT_POST_ROUTING, out_ifindex, route_ifindex);
-	take_staged_route(h, &n->tuple, netns);
-	hold_packet(slot, l3, &n->tuple, netns, out_ifindex);
-	h->ingress_ifindex = p ? p->ingress_ifindex : 0;
+	h->netns = netns;
+	h->left_ts = now;
 	h->ingress_ts = p ? p->ts : 0;
 	h->answered_ns = 0;
+	read_tuple(&h->tuple, &th[0].tuple);
+	read_tuple(&h->reply, &th[1].tuple);
+	h->out_ifindex = out_ifindex;
+	h->route_ifindex = route_ifindex;
+	h->ct_status = BPF_CORE_READ((const struct nf_conn *)ct, status);
+	h->ingress_ifindex = p ? p->ingress_ifindex : 0;
+	take_staged_route(h);
+	hold_packet(slot, l3, &h->tuple, netns, out_ifindex);
 	h->state = SVC_HELD;
 }
 
@@ -236,16 +249,15 @@ static __always_inline __u32 log2_bucket(__u64 us)
 
 static __always_inline void service_key_of(const struct svc_held_flow *h, struct svc_service_key *k)
 {
-	const struct svc_event *n = &h->nat;
-	k->netns = n->netns;
-	k->egress_ifindex = n->nat.out_ifindex;
-	k->family = n->tuple.family;
-	k->proto = n->tuple.proto;
-	k->service_port = n->tuple.dport;
-	k->backend_port = n->nat.reply.sport;
+	k->netns = h->netns;
+	k->egress_ifindex = h->out_ifindex;
+	k->family = h->tuple.family;
+	k->proto = h->tuple.proto;
+	k->service_port = h->tuple.dport;
+	k->backend_port = h->reply.sport;
 	k->forwarded = h->ingress_ifindex != 0;
-	__builtin_memcpy(k->service, n->tuple.dst, 16);
-	__builtin_memcpy(k->backend, n->nat.reply.src, 16);
+	__builtin_memcpy(k->service, h->tuple.dst, 16);
+	__builtin_memcpy(k->backend, h->reply.src, 16);
 }
 
 /* The flow's counts on this CPU, made if need be; NULL when the map is full. */
@@ -263,7 +275,7 @@ static __always_inline struct svc_service_counts *counts_of(const struct svc_hel
 
 static __always_inline __u32 connect_bucket(const struct svc_held_flow *h, __u64 reply_ns)
 {
-	__u64 first = h->ingress_ts ? h->ingress_ts : h->nat.ts_ns;
+	__u64 first = h->ingress_ts ? h->ingress_ts : h->left_ts;
 	return log2_bucket(reply_ns > first ? (reply_ns - first) / 1000 : 0);
 }
 

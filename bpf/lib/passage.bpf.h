@@ -43,11 +43,11 @@ static __always_inline struct in_passage *passage(void)
 	return bpf_map_lookup_elem(&passages, &zero);
 }
 
-/* The passage of ct's packet on this CPU, or NULL. */
-static __always_inline struct in_passage *passage_of(__u64 ct)
+/* The passage of ct's packet on this CPU, or NULL; now: bpf_ktime_get_ns(). */
+static __always_inline struct in_passage *passage_of(__u64 ct, __u64 now)
 {
 	struct in_passage *p = passage();
-	if (!p || !ct || p->ct != ct || bpf_ktime_get_ns() - p->ts > PASSAGE_NS)
+	if (!p || !ct || p->ct != ct || now - p->ts > PASSAGE_NS)
 		return NULL;
 	return p;
 }

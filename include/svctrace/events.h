@@ -141,24 +141,75 @@ enum svc_held_state {
 	SVC_HELD_RELEASED = 3  /* sent to the ring buffer (or read by userspace): followed from there */
 };
 
+/* Four cache lines, as the kernel writes one per new flow, at a slot its tuple's hash picks out of a
+ * table too large to stay in the CPU's caches: each line written is a miss (the 328-byte slot this
+ * replaced, two whole records, cost POST_ROUTING about twice what its cached size did; bench). The
+ * first two lines are its NAT record's, the last two its route record's. The records themselves are
+ * made from it by svc_held_*_record below, in the kernel and in userspace alike. */
 struct svc_held_flow {
-	struct svc_event route; /* kind 0: no route record of the flow was seen */
-	struct svc_event nat;   /* its first packet at POST_ROUTING, as an SVC_EV_NAT record */
+	__u32 state;            /* enum svc_held_state, written last */
+	__u32 netns;
+	__u64 left_ts;          /* when its first packet left (POST_ROUTING) */
 	__u64 ingress_ts;       /* when its first hook saw it (PRE_ROUTING, or LOCAL_OUT for this host's
 				   own), if this CPU kept its passage: the connect time counts from it */
-	__s32 ingress_ifindex;  /* a forwarded flow: the device it came in by (PRE_ROUTING), else 0 */
-	__u32 state;            /* enum svc_held_state, written last */
 	__u64 answered_ns;      /* SVC_HELD_COUNTED: when its first reply came */
+	struct svc_tuple tuple; /* its SVC_EV_NAT record's fields */
+	struct svc_tuple reply;
+	__s32 out_ifindex;
+	__s32 route_ifindex;
+	__u32 ct_status;
+	__s32 ingress_ifindex;  /* a forwarded flow: the device it came in by (PRE_ROUTING), else 0 */
+	/* its SVC_EV_ROUTE record's, when has_route: the rest of its tuple is the flow's */
+	__u64 route_ts;
+	__u32 route_pid;
+	__u16 route_sport;      /* the lookup's: 0 when made before the port was picked */
+	__u8 has_route;
+	__u8 _pad;
+	__u8 route_src[16];     /* the lookup's: zero when made before the source was picked */
+	char route_comm[SVC_COMM_LEN];
+	struct svc_route_info route;
+	__u8 _pad2[8];
 };
+
+/* A held flow's SVC_EV_NAT record: its first packet at POST_ROUTING. */
+static inline __attribute__((always_inline)) void svc_held_nat_record(struct svc_event *e,
+								       const struct svc_held_flow *h)
+{
+	__builtin_memset(e, 0, sizeof(*e));
+	e->ts_ns = h->left_ts;
+	e->kind = SVC_EV_NAT;
+	e->netns = h->netns;
+	e->tuple = h->tuple;
+	e->nat.reply = h->reply;
+	e->nat.hook = SVC_NAT_POST_ROUTING;
+	e->nat.out_ifindex = h->out_ifindex;
+	e->nat.route_ifindex = h->route_ifindex;
+	e->nat.ct_status = h->ct_status;
+}
+
+/* A held flow's SVC_EV_ROUTE record (when has_route). */
+static inline __attribute__((always_inline)) void svc_held_route_record(struct svc_event *e,
+									 const struct svc_held_flow *h)
+{
+	__builtin_memset(e, 0, sizeof(*e));
+	e->ts_ns = h->route_ts;
+	e->kind = SVC_EV_ROUTE;
+	e->netns = h->netns;
+	e->pid = h->route_pid;
+	__builtin_memcpy(e->comm, h->route_comm, SVC_COMM_LEN);
+	e->tuple = h->tuple;
+	__builtin_memcpy(e->tuple.src, h->route_src, 16);
+	e->tuple.sport = h->route_sport;
+	e->route = h->route;
+}
 
 /* A forwarded held flow's PRE_ROUTING record, made from its POST_ROUTING one: the same tuples (the
  * source NAT the later one may show is userspace's to read from it), the time and the device it came
- * in by. Made by the kernel when it releases the flow, and by userspace when it releases one left
- * unanswered: one definition for both. */
+ * in by. */
 static inline __attribute__((always_inline)) void svc_ingress_record(struct svc_event *e,
 								      const struct svc_held_flow *h)
 {
-	__builtin_memcpy(e, &h->nat, sizeof(*e));
+	svc_held_nat_record(e, h);
 	e->ts_ns = h->ingress_ts;
 	e->nat.hook = SVC_NAT_PRE_ROUTING;
 	e->nat.out_ifindex = h->ingress_ifindex;
@@ -255,7 +306,8 @@ SVC_LAYOUT_CHECK(__builtin_offsetof(struct svc_event, tuple) == 40);
 SVC_LAYOUT_CHECK(__builtin_offsetof(struct svc_event, route) == 80);
 SVC_LAYOUT_CHECK(sizeof(struct svc_event) == 152);
 SVC_LAYOUT_CHECK(sizeof(struct svc_cidr_key) == 20);
-SVC_LAYOUT_CHECK(sizeof(struct svc_held_flow) == 328);
+SVC_LAYOUT_CHECK(sizeof(struct svc_held_flow) == 256);
+SVC_LAYOUT_CHECK(__builtin_offsetof(struct svc_held_flow, route_ts) == 128);
 SVC_LAYOUT_CHECK(sizeof(struct svc_service_key) == 48);
 SVC_LAYOUT_CHECK(__builtin_offsetof(struct svc_packet, kind) == __builtin_offsetof(struct svc_event, kind));
 SVC_LAYOUT_CHECK(sizeof(struct svc_packet) == 200);

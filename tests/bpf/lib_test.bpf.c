@@ -32,7 +32,7 @@ SEC("raw_tp")
 int await_remember(__u64 *ctx)
 {
 	__u32 slot;
-	return remember(ctx[0], ctx[1], &slot);
+	return remember(ctx[0], ctx[1], bpf_ktime_get_ns(), &slot);
 }
 
 #define FLOW_ABSENT 0

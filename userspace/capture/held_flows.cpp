@@ -70,14 +70,18 @@ size_t HeldFlows::release_stalled(uint64_t now_ns, uint64_t age_ns,
     std::atomic_thread_fence(std::memory_order_acquire);
     if (state->load(std::memory_order_relaxed) != SVC_HELD || entries[i].ct != ct || entries[i].stamp != stamp) continue;
     state->store(SVC_HELD_RELEASED, std::memory_order_release);
+    svc_event record;  // its records, as the kernel would make them
     if (copy.ingress_ifindex) {
-      svc_event in;  // its PRE_ROUTING record, as the kernel would make it
-      svc_ingress_record(&in, &copy);
-      deliver(in);
+      svc_ingress_record(&record, &copy);
+      deliver(record);
     }
-    if (copy.route.kind) deliver(copy.route);
-    deliver(copy.nat);
-    if (packets_.addr) release_packet(i, copy.nat.tuple, deliver_packet);
+    if (copy.has_route) {
+      svc_held_route_record(&record, &copy);
+      deliver(record);
+    }
+    svc_held_nat_record(&record, &copy);
+    deliver(record);
+    if (packets_.addr) release_packet(i, copy.tuple, deliver_packet);
     released++;
   }
   return released;
