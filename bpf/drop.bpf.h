@@ -77,7 +77,7 @@ static __always_inline void on_kfree_skb(const struct sk_buff *skb, __u32 reason
 			on_untracked_to_service(skb, &h, reason);
 			return;
 		}
-		if (awaiting(key, th, &slot) && !drop_worth_reporting(slot, true))
+		if (awaiting(key, th, &slot) && !drop_worth_reporting(slot, key, true))
 			return;
 	} else if ((p = passage_of(key, bpf_ktime_get_ns()))) {
 		/* dropped on its way out, before POST_ROUTING (a REJECT in OUTPUT, a DROP in FORWARD) */
@@ -87,7 +87,7 @@ static __always_inline void on_kfree_skb(const struct sk_buff *skb, __u32 reason
 	} else if (!read_conn(key, th)) {
 		return;
 	} else if (awaiting(key, th, &slot)) {
-		if (!drop_worth_reporting(slot, reply_way(ctinfo)))
+		if (!drop_worth_reporting(slot, key, reply_way(ctinfo)))
 			return;
 	} else if (!(ctinfo == IP_CT_NEW && service_family(th))) {
 		/* Neither awaited nor a new service flow's packet that never left (the latter is for

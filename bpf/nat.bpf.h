@@ -72,14 +72,20 @@ static __always_inline void record_unreplied(unsigned long nfct, const struct nf
 	}
 
 	if (hook == SVC_NAT_POST_ROUTING) {
-		enum remembered r = remember(ct, conn_reply_hash(th), now, &slot);
-		struct svc_held_flow *h = r != REMEMBER_FAILED ? held_slot(slot) : NULL;
-		if (h && r == REMEMBERED_NEW) {
-			hold_flow(h, slot, ct, th, netns, out_ifindex, route_ifindex, p, packet, now);
-			return;
+		__u32 *held = NULL;
+		enum remembered r = remember(ct, conn_reply_hash(th), now, &slot, &held);
+		if (r == REMEMBERED_NEW && !every_flow && held) {
+			struct svc_held_flow *h = take_held_slot(&slot);
+			if (h) {
+				hold_flow(h, slot, ct, th, netns, out_ifindex, route_ifindex, p, packet, now);
+				*held = slot + 1;
+				return;
+			}
+		} else if (r == REMEMBERED_AGAIN) {
+			struct svc_held_flow *h = held_slot(slot, ct);
+			if (h)
+				release_held(h, slot); /* a packet sent again: the first went unanswered */
 		}
-		if (h)
-			release_held(h, slot); /* a packet sent again: the first went unanswered */
 	}
 
 	struct svc_event *e = reserve_event(SVC_EV_NAT, netns);
@@ -138,7 +144,7 @@ static __always_inline void report_reply(struct svc_awaiting_entry *v, __u32 slo
 	struct svc_reply_info r = {};
 	read_reply_header(l3, &r);
 	mark_answered(v);
-	struct svc_held_flow *h = held_slot(slot);
+	struct svc_held_flow *h = held_slot(slot, v->ct);
 	if (h && h->state == SVC_HELD) {
 		if (is_answer(ctinfo, th[0].tuple.dst.protonum, &r) && count_answered(h, bpf_ktime_get_ns()))
 			return;

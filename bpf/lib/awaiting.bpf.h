@@ -74,9 +74,12 @@ static __always_inline __u64 conn_reply_hash(const struct nf_conntrack_tuple_has
 	return reply_hash(r->src.l3num, r->dst.protonum, r->src.u3.all, r->dst.u3.all, r->src.u.all, r->dst.u.all);
 }
 
-static __always_inline __u32 tag_of(__u64 hash)
+/* 16 bits, so that an entry is 16 bytes with the held slot it names. Two flows of one tag are told
+ * apart by their conntrack entries; looked up by a packet's headers (reply_lookup.bpf.h), one of two
+ * such flows in a bucket can hide the other, about one lookup in 10,000. */
+static __always_inline __u16 tag_of(__u64 hash)
 {
-	return (__u32)hash | 1; /* never 0, which a free entry has */
+	return (__u16)hash | 1; /* never 0, which a free entry has */
 }
 
 static __always_inline __u32 bucket_index(__u64 hash)
@@ -90,8 +93,8 @@ static __always_inline struct awaiting_bucket *bucket_of(__u64 hash)
 	return bpf_map_lookup_elem(&awaiting_reply, &i);
 }
 
-/* Flow ct's entry under this reply hash, answered or not; NULL when there is none. slot: its index
- * (bucket * SVC_AWAITING_WAYS + way), which is also its held slot's (held.bpf.h). */
+/* Flow ct's entry under this reply hash, answered or not; NULL when there is none. slot: the held slot
+ * it names, NO_HELD_SLOT for none (held.bpf.h's held_slot checks it is still the flow's). */
 static __always_inline struct svc_awaiting_entry *find_awaiting(__u64 hash, __u64 ct, __u32 *slot)
 {
 	struct awaiting_bucket *b = bucket_of(hash);
@@ -101,7 +104,7 @@ static __always_inline struct svc_awaiting_entry *find_awaiting(__u64 hash, __u6
 #pragma unroll
 	for (int i = 0; i < SVC_AWAITING_WAYS; i++)
 		if (b->e[i].tag == tag && b->e[i].ct == ct) {
-			*slot = bucket_index(hash) * SVC_AWAITING_WAYS + i;
+			*slot = b->e[i].held - 1; /* 0 - 1 is NO_HELD_SLOT */
 			return &b->e[i];
 		}
 	return NULL;
@@ -122,67 +125,74 @@ static __always_inline void mark_answered(struct svc_awaiting_entry *e)
 	count(SVC_CNT_AWAITING_REPLIED);
 }
 
-/* How readily an entry makes room for a new flow, lowest first: free, then answered, then oldest. */
-static __always_inline __u64 rank(const struct svc_awaiting_entry *e, __u32 now)
+/* How readily an entry makes room for a new flow, lowest first: free, then answered, then oldest (of
+ * those remembered in the last 69 s: the stamp's clock wraps). */
+static __always_inline __u32 rank(const struct svc_awaiting_entry *e, __u16 now)
 {
 	if (!e->ct)
 		return 0;
 	if (!e->stamp)
 		return 1;
-	return (__u64)2 << 32 | (__u32)(0xffffffffu - (now - e->stamp)); /* the older, the lower */
+	return (__u32)2 << 16 | (__u16)(0xffffu - (__u16)(now - e->stamp)); /* the older, the lower */
 }
 
 /* What remember() did with a leaving packet's flow. */
 enum remembered {
 	REMEMBER_FAILED = 0,  /* no bucket */
-	REMEMBERED_NEW,       /* a new flow: *slot is its own now */
-	REMEMBERED_AGAIN,     /* a packet of a flow still awaiting its reply: a retransmit */
+	REMEMBERED_NEW,       /* a new flow: *held is its entry's held slot, none yet (0) */
+	REMEMBERED_AGAIN,     /* a packet of a flow still awaiting its reply: a retransmit; *slot is
+				 its held slot, or NO_HELD_SLOT */
 };
 
+/* Entry e is a new flow's from now: stamped, naming no held slot yet; held: where the caller names
+ * it. */
+static __always_inline enum remembered take_entry(struct svc_awaiting_entry *e, __u16 now, __u32 **held)
+{
+	e->stamp = now;
+	e->held = 0;
+	*held = &e->held;
+	count(SVC_CNT_AWAITING_INSERTS);
+	return REMEMBERED_NEW;
+}
+
 /* Puts the flow of a leaving packet (POST_ROUTING) into awaiting_reply, unless it is already there
- * (a retransmit). slot: its index; now_ns: bpf_ktime_get_ns(). A flow it pushes out unanswered has
- * its held records sent first: it will be decided by userspace's clock. */
-static __always_inline enum remembered remember(__u64 ct, __u64 hash, __u64 now_ns, __u32 *slot)
+ * (a retransmit). now_ns: bpf_ktime_get_ns(). held: where the new flow's held slot is to be named
+ * (held.bpf.h, the slot + 1). A flow it pushes out unanswered has its held records sent first: it will
+ * be decided by userspace's clock. */
+static __always_inline enum remembered remember(__u64 ct, __u64 hash, __u64 now_ns, __u32 *slot, __u32 **held)
 {
 	struct awaiting_bucket *b = bucket_of(hash);
 	if (!b)
 		return REMEMBER_FAILED;
-	__u32 tag = tag_of(hash);
-	__u32 now = (__u32)(now_ns >> SVC_STAMP_SHIFT) | 1;
-	__u32 first = bucket_index(hash) * SVC_AWAITING_WAYS;
+	__u16 tag = tag_of(hash);
+	__u16 now = (__u16)(now_ns >> SVC_STAMP_SHIFT) | 1;
 	struct svc_awaiting_entry *victim = &b->e[0];
-	__u32 way = 0;
 #pragma unroll
 	for (int i = 0; i < SVC_AWAITING_WAYS; i++) {
 		struct svc_awaiting_entry *e = &b->e[i];
 		if (e->tag == tag && e->ct == ct) {
-			*slot = first + i;
-			if (e->stamp)
+			if (e->stamp) {
+				*slot = e->held - 1;
 				return REMEMBERED_AGAIN;
+			}
 			/* Answered: a new flow in a recycled conntrack entry with the same tuple (this
 			 * packet's entry is NEW: it has had no reply). */
-			e->stamp = now;
-			count(SVC_CNT_AWAITING_INSERTS);
-			return REMEMBERED_NEW;
+			return take_entry(e, now, held);
 		}
 		/* stamps compared as a clock that wraps */
-		if (rank(e, now) < rank(victim, now)) {
+		if (rank(e, now) < rank(victim, now))
 			victim = e;
-			way = i;
-		}
 	}
-	*slot = first + way;
 	if (victim->stamp) {
 		count(SVC_CNT_AWAITING_EVICTED);
-		struct svc_held_flow *h = held_slot(*slot);
+		__u32 victim_slot = victim->held - 1;
+		struct svc_held_flow *h = held_slot(victim_slot, victim->ct);
 		if (h)
-			release_held(h, *slot);
+			release_held(h, victim_slot);
 	}
-	count(SVC_CNT_AWAITING_INSERTS);
 	victim->ct = ct;
 	victim->tag = tag;
-	victim->stamp = now;
-	return REMEMBERED_NEW;
+	return take_entry(victim, now, held);
 }
 
 /* A forwarded flow delivered to this host (p: its passage): its answer will leave by LOCAL_OUT, never
@@ -194,11 +204,9 @@ static __always_inline void await_local_answer(const struct in_passage *p, __u64
 	if (!read_conn(ct, th))
 		return;
 	release_passage(p, ct, th, BPF_CORE_READ((const struct nf_conn *)ct, ct_net.net, ns.inum));
-	if (remember(ct, conn_reply_hash(th), bpf_ktime_get_ns(), &slot) == REMEMBERED_NEW) {
-		struct svc_held_flow *h = held_slot(slot);
-		if (h)
-			h->state = SVC_HELD_NONE; /* its records were sent as they happened */
-	}
+	/* It names no held slot: its records were sent as they happened. */
+	__u32 *held;
+	remember(ct, conn_reply_hash(th), bpf_ktime_get_ns(), &slot, &held);
 	if (!local_answers_awaited)
 		local_answers_awaited = 1;
 }

@@ -1,8 +1,11 @@
 /* Held flows: a healthy flow's records never leave the kernel.
  * Unless every flow is streamed (--all-flows, or the pre-6.4 fallback hooks, which see replies only
  * by their headers), a service flow's route record waits in a per-CPU slot (staged_route) until its
- * first packet reaches POST_ROUTING, and its NAT record is written there, both into the flow's held
- * slot (struct svc_held_flow, beside its awaiting_reply entry) instead of the ring buffer. Then:
+ * first packet reaches POST_ROUTING, and its NAT record is written there, both into a held slot
+ * (struct svc_held_flow) that its awaiting_reply entry names, instead of the ring buffer. Each CPU
+ * takes the slots of its own part of held_flows in turn, and a slot it comes round to with a flow
+ * still unanswered in it is released first: that flow has waited as long as the table lets any wait,
+ * as one pushed out of awaiting_reply has. Then:
  *   - its first reply is a SYN-ACK or a UDP answer: counted in service_counts (per service, backend
  *     and egress device, with the connect time), and nothing is sent;
  *   - it needs deciding (a retransmit, a drop, a RST or an ICMP error, eviction by another flow):
@@ -25,14 +28,27 @@
 
 /* Set to 0 by userspace to hold flows back; 1 streams every record as it happens. */
 const volatile __u32 every_flow = 1;
+/* The slots of each CPU's part of held_flows: CPU n's are n * held_per_cpu onwards. */
+const volatile __u32 held_per_cpu = 1;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1); /* resized by userspace: awaiting_reply's entries times its ways */
+	__uint(max_entries, 1); /* resized by userspace: held_per_cpu times the possible CPUs */
 	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
 	__type(value, struct svc_held_flow);
 } held_flows SEC(".maps");
+
+/* The next slot of this CPU's part of held_flows to take. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} held_cursor SEC(".maps");
+
+/* An awaiting_reply entry's slot when it names none. */
+#define NO_HELD_SLOT 0xffffffffu
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -59,9 +75,13 @@ struct {
 /* A reply counted this soon before a drop of the flow's reply direction was the dropped one. */
 #define HELD_DROP_GRACE_NS 100000000
 
-static __always_inline struct svc_held_flow *held_slot(__u32 slot)
+/* Flow ct's held slot, or NULL: none, or taken by another flow since. */
+static __always_inline struct svc_held_flow *held_slot(__u32 slot, __u64 ct)
 {
-	return every_flow ? NULL : bpf_map_lookup_elem(&held_flows, &slot);
+	if (every_flow || slot == NO_HELD_SLOT)
+		return NULL;
+	struct svc_held_flow *h = bpf_map_lookup_elem(&held_flows, &slot);
+	return h && h->ct == ct ? h : NULL;
 }
 
 /* A copy of a record, sent to the ring buffer. */
@@ -191,6 +211,25 @@ static __always_inline void release_staged_route(const struct svc_tuple *t, __u3
 
 /* ---- holding and releasing ---------------------------------------------------------------------- */
 
+/* The next slot of this CPU's part of held_flows (its index in slot), released first if a flow still
+ * unanswered holds it. Two programs nesting on one CPU (a softirq over a process's connect) can take
+ * one slot: the first flow then loses its held records, and is followed by what its next packets
+ * send. */
+static __always_inline struct svc_held_flow *take_held_slot(__u32 *slot)
+{
+	__u32 zero = 0;
+	__u32 *next = bpf_map_lookup_elem(&held_cursor, &zero);
+	if (!next)
+		return NULL;
+	__u32 i = *next < held_per_cpu ? *next : 0;
+	*next = i + 1 < held_per_cpu ? i + 1 : 0;
+	*slot = bpf_get_smp_processor_id() * held_per_cpu + i;
+	struct svc_held_flow *h = bpf_map_lookup_elem(&held_flows, slot);
+	if (h && h->state == SVC_HELD)
+		release_held(h, *slot);
+	return h;
+}
+
 /* A new flow's first packet (its network header at l3) at POST_ROUTING, now (p: its passage, if this
  * CPU kept it): its records into its slot h, where they stay unless it needs deciding. Every field is
  * written: the slot held another flow before. */
@@ -200,6 +239,7 @@ static __always_inline void hold_flow(struct svc_held_flow *h, __u32 slot, __u64
 				      __u64 now)
 {
 	h->netns = netns;
+	h->ct = ct;
 	h->left_ts = now;
 	h->ingress_ts = p ? p->ts : 0;
 	h->answered_ns = 0;
@@ -311,11 +351,12 @@ static __always_inline void uncount_answered(struct svc_held_flow *h, __u32 slot
 	release_held(h, slot);
 }
 
-/* A drop of a packet of a flow in slot: whether to report it. A held flow is released first; a
- * counted one was healthy, unless it is its reply that was dropped just after it was counted. */
-static __always_inline bool drop_worth_reporting(__u32 slot, bool reply_direction)
+/* A drop of a packet of flow ct, its held slot slot: whether to report it. A held flow is released
+ * first; a counted one was healthy, unless it is its reply that was dropped just after it was
+ * counted. */
+static __always_inline bool drop_worth_reporting(__u32 slot, __u64 ct, bool reply_direction)
 {
-	struct svc_held_flow *h = held_slot(slot);
+	struct svc_held_flow *h = held_slot(slot, ct);
 	if (!h)
 		return true;
 	if (h->state == SVC_HELD) {

@@ -104,7 +104,7 @@ static __always_inline __u64 flow_of_reply(const struct reply_headers *h, struct
 	struct awaiting_bucket *b = bucket_of(hash);
 	if (!b)
 		return 0;
-	__u32 tag = tag_of(hash);
+	__u16 tag = tag_of(hash);
 	__u64 awaiting_ct = 0, answered_ct = 0;
 #pragma unroll
 	for (int i = 0; i < SVC_AWAITING_WAYS; i++) {

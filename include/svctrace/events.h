@@ -123,17 +123,18 @@ struct svc_event {
  * userspace maps to find the held flows left unanswered. */
 struct svc_awaiting_entry {
 	__u64 ct;     /* the conntrack entry; 0: free */
-	__u32 tag;    /* the reply tuple's hash, the bits the bucket index does not use */
-	__u32 stamp;  /* when remembered: bpf_ktime_get_ns() >> SVC_STAMP_SHIFT, always odd; 0 once its
-			 first reply was seen */
+	__u32 held;   /* its held slot + 1 (held_flows), 0 for none */
+	__u16 tag;    /* the reply tuple's hash, bits the bucket index does not use */
+	__u16 stamp;  /* when remembered: bpf_ktime_get_ns() >> SVC_STAMP_SHIFT, odd, a clock that wraps
+			 every 69 s; 0 once its first reply was seen */
 };
 #define SVC_STAMP_SHIFT 20
 
 /* A flow's records held back in the kernel (lib/held.bpf.h): unless every flow is streamed
- * (--all-flows), the route and NAT records of a flow that has left are kept here, in the slot of its
- * awaiting_reply entry (bucket * SVC_AWAITING_WAYS + way), until the flow needs deciding. A flow
- * answered in time is counted in service_counts and its records never leave the kernel. Userspace maps
- * the table to release the records of flows left unanswered too long (a UDP flow never sent again). */
+ * (--all-flows), the route and NAT records of a flow that has left are kept here, in a slot its
+ * awaiting_reply entry names, until the flow needs deciding. A flow answered in time is counted in
+ * service_counts and its records never leave the kernel. Userspace maps the table to release the
+ * records of flows left unanswered too long (a UDP flow never sent again). */
 enum svc_held_state {
 	SVC_HELD_NONE = 0,     /* nothing held: the flow's records were streamed as they happened */
 	SVC_HELD = 1,          /* route and NAT records here, the flow awaiting its reply */
@@ -141,14 +142,15 @@ enum svc_held_state {
 	SVC_HELD_RELEASED = 3  /* sent to the ring buffer (or read by userspace): followed from there */
 };
 
-/* Four cache lines, as the kernel writes one per new flow, at a slot its tuple's hash picks out of a
- * table too large to stay in the CPU's caches: each line written is a miss (the 328-byte slot this
- * replaced, two whole records, cost POST_ROUTING about twice what its cached size did; bench). The
- * first two lines are its NAT record's, the last two its route record's. The records themselves are
- * made from it by svc_held_*_record below, in the kernel and in userspace alike. */
+/* Four cache lines: the first two are what the kernel reads again when the flow is answered, the last
+ * two the rest of its records. Each CPU takes the slots of its own part of the table in turn (held.bpf.h),
+ * so the lines a new flow writes are next to the last flow's, in pages the caches and the TLB still
+ * hold (docs/architecture.md has the figures). The records are made from it by svc_held_*_record
+ * below, in the kernel and in userspace alike. */
 struct svc_held_flow {
 	__u32 state;            /* enum svc_held_state, written last */
 	__u32 netns;
+	__u64 ct;               /* its conntrack entry: whose slot it is */
 	__u64 left_ts;          /* when its first packet left (POST_ROUTING) */
 	__u64 ingress_ts;       /* when its first hook saw it (PRE_ROUTING, or LOCAL_OUT for this host's
 				   own), if this CPU kept its passage: the connect time counts from it */
@@ -156,9 +158,9 @@ struct svc_held_flow {
 	struct svc_tuple tuple; /* its SVC_EV_NAT record's fields */
 	struct svc_tuple reply;
 	__s32 out_ifindex;
+	__s32 ingress_ifindex;  /* a forwarded flow: the device it came in by (PRE_ROUTING), else 0 */
 	__s32 route_ifindex;
 	__u32 ct_status;
-	__s32 ingress_ifindex;  /* a forwarded flow: the device it came in by (PRE_ROUTING), else 0 */
 	/* its SVC_EV_ROUTE record's, when has_route: the rest of its tuple is the flow's */
 	__u64 route_ts;
 	__u32 route_pid;
@@ -168,7 +170,6 @@ struct svc_held_flow {
 	__u8 route_src[16];     /* the lookup's: zero when made before the source was picked */
 	char route_comm[SVC_COMM_LEN];
 	struct svc_route_info route;
-	__u8 _pad2[8];
 };
 
 /* A held flow's SVC_EV_NAT record: its first packet at POST_ROUTING. */
@@ -306,8 +307,9 @@ SVC_LAYOUT_CHECK(__builtin_offsetof(struct svc_event, tuple) == 40);
 SVC_LAYOUT_CHECK(__builtin_offsetof(struct svc_event, route) == 80);
 SVC_LAYOUT_CHECK(sizeof(struct svc_event) == 152);
 SVC_LAYOUT_CHECK(sizeof(struct svc_cidr_key) == 20);
+SVC_LAYOUT_CHECK(sizeof(struct svc_awaiting_entry) == 16);
 SVC_LAYOUT_CHECK(sizeof(struct svc_held_flow) == 256);
-SVC_LAYOUT_CHECK(__builtin_offsetof(struct svc_held_flow, route_ts) == 128);
+SVC_LAYOUT_CHECK(__builtin_offsetof(struct svc_held_flow, route_ifindex) == 128);
 SVC_LAYOUT_CHECK(sizeof(struct svc_service_key) == 48);
 SVC_LAYOUT_CHECK(__builtin_offsetof(struct svc_packet, kind) == __builtin_offsetof(struct svc_event, kind));
 SVC_LAYOUT_CHECK(sizeof(struct svc_packet) == 200);

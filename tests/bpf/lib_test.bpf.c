@@ -31,8 +31,8 @@ int cidr_v6(__u64 *ctx)
 SEC("raw_tp")
 int await_remember(__u64 *ctx)
 {
-	__u32 slot;
-	return remember(ctx[0], ctx[1], bpf_ktime_get_ns(), &slot);
+	__u32 slot, *held;
+	return remember(ctx[0], ctx[1], bpf_ktime_get_ns(), &slot, &held);
 }
 
 #define FLOW_ABSENT 0
@@ -61,6 +61,31 @@ int await_answer(__u64 *ctx)
 		return 0;
 	mark_answered(e);
 	return 1;
+}
+
+/* A new flow takes this CPU's next held slot (held.bpf.h's take_held_slot). ctx[0]: its conntrack
+ * entry's address, ctx[1]: the state it is left in (SVC_HELD, or SVC_HELD_COUNTED once answered).
+ * Returns the slot, or -1 when there was none. */
+SEC("raw_tp")
+int held_take(__u64 *ctx)
+{
+	__u32 slot;
+	struct svc_held_flow *h = take_held_slot(&slot);
+	if (!h)
+		return -1;
+	h->ct = ctx[0];
+	h->has_route = 0;
+	h->ingress_ifindex = 0;
+	h->state = ctx[1];
+	return slot;
+}
+
+/* ctx[0]: a held slot, ctx[1]: a conntrack entry's address. Returns whether held_slot gives that
+ * flow's slot. */
+SEC("raw_tp")
+int held_owned(__u64 *ctx)
+{
+	return held_slot(ctx[0], ctx[1]) != NULL;
 }
 
 /* ctx[0]: a time in µs. Returns held.bpf.h's log2_bucket of it. */

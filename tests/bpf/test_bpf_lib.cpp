@@ -50,8 +50,10 @@ uint32_t v4(const char* text) {
 // more than SVC_INLINE_V4 / SVC_INLINE_V6 of them): the same answers are expected both ways.
 enum class CidrsIn { kConstants, kTrie };
 
-// The awaiting-reply table's size here, set as the loader sets it (max_entries and bucket_mask).
+// The awaiting-reply table's size here, set as the loader sets it (max_entries and bucket_mask), and
+// the held slots of each CPU.
 constexpr uint32_t kBuckets = 64;
+constexpr uint32_t kHeldPerCpu = 4;
 
 Skel load(CidrsIn where) {
   Skel skel(lib_test_bpf__open());
@@ -68,6 +70,9 @@ Skel load(CidrsIn where) {
   }  // else the defaults: more than can be inlined, so every address goes to the trie
   REQUIRE(bpf_map__set_max_entries(skel->maps.awaiting_reply, kBuckets) == 0);
   ro->bucket_mask = kBuckets - 1;
+  ro->every_flow = 0;
+  ro->held_per_cpu = kHeldPerCpu;
+  REQUIRE(bpf_map__set_max_entries(skel->maps.held_flows, kHeldPerCpu * libbpf_num_possible_cpus()) == 0);
   REQUIRE(lib_test_bpf__load(skel.get()) == 0);
 
   if (where == CidrsIn::kTrie) {
@@ -85,9 +90,13 @@ Skel load(CidrsIn where) {
   return skel;
 }
 
-// Runs prog once with args as its context; returns what it returned.
-uint32_t run(bpf_program* prog, std::vector<uint64_t> args) {
+// Runs prog once with args as its context (on CPU cpu, when given); returns what it returned.
+uint32_t run(bpf_program* prog, std::vector<uint64_t> args, int cpu = -1) {
   LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = args.data(), .ctx_size_in = static_cast<__u32>(args.size() * 8));
+  if (cpu >= 0) {
+    opts.flags = BPF_F_TEST_RUN_ON_CPU;
+    opts.cpu = static_cast<__u32>(cpu);
+  }
   int err = bpf_prog_test_run_opts(bpf_program__fd(prog), &opts);
   INFO(bpf_program__name(prog) << ": " << std::strerror(-err));
   REQUIRE(err == 0);
@@ -217,6 +226,38 @@ TEST_CASE("Awaiting reply: a full bucket gives an answered entry first, then its
   for (size_t i : {size_t{1}, size_t{3}, next}) CHECK(find(s, ct_of(i), hashes[i]) == kAwaiting);
   CHECK(counter(s, SVC_CNT_AWAITING_EVICTED) == 1);
   CHECK(counter(s, SVC_CNT_AWAITING_INSERTS) == SVC_AWAITING_WAYS + 2);
+}
+
+TEST_CASE("Held flows: each CPU takes the slots of its part in turn, and releases a flow still unanswered") {
+  Skel skel = load(CidrsIn::kConstants);
+  auto* s = skel.get();
+  auto take = [&](uint64_t ct, uint32_t state, int cpu) { return run(s->progs.held_take, {ct, state}, cpu); };
+  auto owned = [&](uint32_t slot, uint64_t ct) { return run(s->progs.held_owned, {slot, ct}) == 1; };
+  auto ct_of = [](uint64_t i) { return 0xffff888000002000 + 0x100 * i; };
+  ring_buffer* released = ring_buffer__new(bpf_map__fd(s->maps.events), [](void*, void*, size_t) { return 0; },
+                                           nullptr, nullptr);
+  REQUIRE(released);
+
+  // CPU 0's part is slots 0..3: two flows left unanswered, two answered.
+  for (uint32_t i = 0; i < kHeldPerCpu; i++) CHECK(take(ct_of(i), i < 2 ? SVC_HELD : SVC_HELD_COUNTED, 0) == i);
+  CHECK(owned(0, ct_of(0)));
+  CHECK_FALSE(owned(0, ct_of(1)));  // another flow's slot
+  CHECK_FALSE(owned(0xffffffffu, ct_of(0)));  // an entry that names no slot
+  CHECK(counter(s, SVC_CNT_HELD_RELEASED) == 0);
+
+  // Round again: the unanswered flows in slots 0 and 1 are released (their records sent), the
+  // answered one in slot 2 is not; each slot is its new flow's.
+  CHECK(take(ct_of(4), SVC_HELD, 0) == 0);
+  CHECK(take(ct_of(5), SVC_HELD, 0) == 1);
+  CHECK(take(ct_of(6), SVC_HELD, 0) == 2);
+  CHECK(counter(s, SVC_CNT_HELD_RELEASED) == 2);
+  CHECK(ring_buffer__consume(released) == 2);  // one NAT record each: no route, not forwarded
+  CHECK_FALSE(owned(0, ct_of(0)));
+  CHECK(owned(0, ct_of(4)));
+
+  // Another CPU takes from its own part.
+  if (libbpf_num_possible_cpus() > 1 && sysconf(_SC_NPROCESSORS_ONLN) > 1) CHECK(take(ct_of(7), SVC_HELD, 1) == kHeldPerCpu);
+  ring_buffer__free(released);
 }
 
 TEST_CASE("Held flows: connect times in log2 buckets of µs, as userspace's histogram reads them") {

@@ -37,8 +37,8 @@ HeldFlows::HeldFlows(bpf_map* awaiting_reply, bpf_map* held_flows, bpf_map* serv
     if (held_.addr) munmap(held_.addr, held_.len);
     throw;
   }
-  slots_ = std::min<size_t>(size_t{bpf_map__max_entries(awaiting_reply)} * SVC_AWAITING_WAYS,
-                            bpf_map__max_entries(held_flows));
+  entries_ = size_t{bpf_map__max_entries(awaiting_reply)} * SVC_AWAITING_WAYS;
+  slots_ = bpf_map__max_entries(held_flows);
 }
 
 HeldFlows::~HeldFlows() {
@@ -47,28 +47,32 @@ HeldFlows::~HeldFlows() {
   if (packets_.addr) munmap(packets_.addr, packets_.len);
 }
 
-// The kernel writes these tables while this reads them: a held slot is copied, then its state and the
-// awaiting entry are read again, and a copy that changed meanwhile is not used. Marking it released
-// can race with the kernel releasing it too (a retransmit at that instant): the records then arrive
-// twice, which the correlator takes as one flow.
+// The flows still awaiting their reply are found in the awaiting table (a megabyte), and only their
+// held slots read (the held table is 16 times its size). The kernel writes both tables while this
+// reads them: a held slot is copied, then its state and owner are read again, and a copy that changed
+// meanwhile is not used. Marking it released can race with the kernel releasing it too (a retransmit
+// at that instant): the records then arrive twice, which the correlator takes as one flow.
 size_t HeldFlows::release_stalled(uint64_t now_ns, uint64_t age_ns,
                                   const std::function<void(const svc_event&)>& deliver,
                                   const std::function<void(const svc_packet&)>& deliver_packet) {
   auto* entries = static_cast<volatile svc_awaiting_entry*>(awaiting_.addr);
   auto* held = static_cast<svc_held_flow*>(held_.addr);
-  const uint32_t now = static_cast<uint32_t>(now_ns >> SVC_STAMP_SHIFT);
-  const uint32_t age = static_cast<uint32_t>(age_ns >> SVC_STAMP_SHIFT);
   size_t released = 0;
-  for (size_t i = 0; i < slots_; i++) {
-    const uint32_t stamp = entries[i].stamp;
-    if (!stamp || now - stamp < age) continue;  // answered, or not due (the clock wraps)
+  for (size_t e = 0; e < entries_; e++) {
+    if (!entries[e].stamp) continue;  // answered, or free
+    const uint32_t ref = entries[e].held;
+    const uint64_t ct = entries[e].ct;
+    if (!ref || ref > slots_) continue;  // not held
+    const size_t i = ref - 1;
     auto* state = reinterpret_cast<std::atomic<uint32_t>*>(&held[i].state);
     if (state->load(std::memory_order_acquire) != SVC_HELD) continue;
-    const uint64_t ct = entries[i].ct;
     svc_held_flow copy;
     std::memcpy(&copy, &held[i], sizeof copy);
     std::atomic_thread_fence(std::memory_order_acquire);
-    if (state->load(std::memory_order_relaxed) != SVC_HELD || entries[i].ct != ct || entries[i].stamp != stamp) continue;
+    if (copy.ct != ct || now_ns < copy.left_ts + age_ns) continue;  // another flow's slot, or not due
+    if (state->load(std::memory_order_relaxed) != SVC_HELD ||
+        static_cast<volatile svc_held_flow*>(&held[i])->ct != ct)
+      continue;
     state->store(SVC_HELD_RELEASED, std::memory_order_release);
     svc_event record;  // its records, as the kernel would make them
     if (copy.ingress_ifindex) {

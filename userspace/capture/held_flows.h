@@ -42,6 +42,7 @@ class HeldFlows {
   static Mapping map_array(bpf_map* m);
   void release_packet(size_t slot, const svc_tuple& flow, const std::function<void(const svc_packet&)>& deliver_packet);
   Mapping awaiting_, held_, packets_;
+  size_t entries_ = 0;
   size_t slots_ = 0;
   int counts_fd_ = -1;
   struct KeyLess {

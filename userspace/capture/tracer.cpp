@@ -368,18 +368,21 @@ void load_object(svctrace_bpf* skel, const TracerOptions& opts, const Chosen& ch
   skel->rodata->wakeup_bytes = opts.ringbuf_bytes / 16;
   bpf_map__set_max_entries(skel->maps.events, opts.ringbuf_bytes);
   // A power of two of buckets, indexed by a mask.
-  uint32_t buckets = std::bit_ceil(std::max<uint32_t>(opts.max_flows, SVC_AWAITING_WAYS)) / SVC_AWAITING_WAYS;
+  const uint32_t buckets = std::bit_ceil(std::max<uint32_t>(opts.max_flows, SVC_AWAITING_WAYS)) / SVC_AWAITING_WAYS;
   bpf_map__set_max_entries(skel->maps.awaiting_reply, buckets);
   skel->rodata->bucket_mask = buckets - 1;
-  // Healthy flows held in the kernel (held.bpf.h), a slot per awaiting entry; but not where replies
-  // are seen only by their headers (the pre-6.4 fallback): there every flow is streamed.
+  // Healthy flows held in the kernel (held.bpf.h), --max-flows slots in one part per CPU; but not where
+  // replies are seen only by their headers (the pre-6.4 fallback): there every flow is streamed.
   const bool hold = holds_flows(opts, chosen);
+  const auto cpus = static_cast<uint32_t>(std::max(1, libbpf_num_possible_cpus()));
+  const uint32_t held_per_cpu = (opts.max_flows + cpus - 1) / cpus;
   skel->rodata->every_flow = hold ? 0 : 1;
-  bpf_map__set_max_entries(skel->maps.held_flows, hold ? buckets * SVC_AWAITING_WAYS : 1);
+  skel->rodata->held_per_cpu = held_per_cpu;
+  bpf_map__set_max_entries(skel->maps.held_flows, hold ? held_per_cpu * cpus : 1);
   bpf_map__set_max_entries(skel->maps.service_counts, hold ? service_count_keys() : 1);
   // --pcap: a held flow's first packet waits beside its records (packets.bpf.h).
   skel->rodata->capture_packets = opts.capture_packets ? 1 : 0;
-  bpf_map__set_max_entries(skel->maps.held_packets, hold && opts.capture_packets ? buckets * SVC_AWAITING_WAYS : 1);
+  bpf_map__set_max_entries(skel->maps.held_packets, hold && opts.capture_packets ? held_per_cpu * cpus : 1);
   // The probes said the kernel takes each kind of program and whether it has the kfunc; what it can
   // still refuse is the programs themselves (the verifier), or the maps. -v shows libbpf's account.
   if (int err = svctrace_bpf__load(skel); err != 0)
